@@ -1,0 +1,941 @@
+/*
+ * bus.c — producer and consumer sides of the pull bus (bus.h has the contract).
+ *
+ * Wire: the DEALER sends one frame, a BusRequest. The ROUTER answers with
+ * [identity] BatchHeader record… ; the DEALER sees BatchHeader record… .
+ */
+#include "bus.h"
+#include "bytes.h"
+#include "cbtime.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZMQ_ID_MAX 256
+
+/* ================= producer ================= */
+
+typedef struct parked {
+    uint8_t id[ZMQ_ID_MAX];
+    size_t id_len;
+    uint64_t request_id;
+    uint64_t from_seq;
+    uint32_t max_events;
+    uint64_t deadline_ms;    /* uv_now */
+} parked_t;
+
+struct cb_bus_producer {
+    uv_loop_t *loop;
+    cb_log_t *log;
+    void *sock;
+    cb_zwatch_t watch;
+    uv_timer_t timer;
+    int open_handles;
+    parked_t *parked;
+    size_t nparked;
+    cb_metric_t *m_fetches, *m_events_sent, *m_parked, *m_refused;
+};
+
+static int send_frames(void *sock, const uint8_t *id, size_t id_len, const uint8_t *hdr,
+                       size_t hdr_len, const uint8_t **recs, const size_t *lens, uint32_t n)
+{
+    if (zmq_send(sock, id, id_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return -errno;
+    if (zmq_send(sock, hdr, hdr_len, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0)
+        return -errno;
+    for (uint32_t i = 0; i < n; i++)
+        if (zmq_send(sock, recs[i], lens[i], ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0)
+            return -errno;
+    return 0;
+}
+
+static void send_header_only(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
+                             uint64_t request_id, uint64_t first_seq, uint64_t head_seq,
+                             const char *error)
+{
+    Casebus__V1__BatchHeader h = CASEBUS__V1__BATCH_HEADER__INIT;
+    h.request_id = request_id;
+    h.producer = (char *)cb_log_producer(p->log);
+    h.first_seq = first_seq;
+    h.head_seq = head_seq;
+    h.error = (char *)(error ? error : "");
+    uint8_t buf[512 + 256];
+    size_t len = casebus__v1__batch_header__get_packed_size(&h);
+    if (len > sizeof(buf))
+        return;
+    casebus__v1__batch_header__pack(&h, buf);
+    int rc = send_frames(p->sock, id, id_len, buf, len, NULL, NULL, 0);
+    if (rc < 0 && rc != -EHOSTUNREACH && rc != -EAGAIN)
+        log_warnx("bus_send_failed error=\"%s\"", zmq_strerror(-rc));
+    cb_zwatch_kick(&p->watch);
+}
+
+/* Answers a fetch whose from_seq is at or below the head. Returns 0, or an
+ * error when the log could not be read (answered with an error header). */
+static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
+                         uint64_t request_id, uint64_t from_seq, uint32_t max_events,
+                         MDB_txn *txn, const cb_log_head_t *head)
+{
+    const uint8_t *recs[CB_BUS_MAX_EVENTS];
+    size_t lens[CB_BUS_MAX_EVENTS];
+    uint32_t n = 0;
+    size_t bytes = 0;
+    cb_error_t err;
+    if (max_events == 0 || max_events > CB_BUS_MAX_EVENTS)
+        max_events = CB_BUS_MAX_EVENTS;
+    for (uint64_t seq = from_seq; seq <= head->seq && n < max_events; seq++) {
+        if (cb_log_get(p->log, txn, seq, &recs[n], &lens[n], &err) != 0) {
+            log_error("bus_read_failed seq=%llu error=\"%s\"", (unsigned long long)seq,
+                      err.message);
+            send_header_only(p, id, id_len, request_id, from_seq, head->seq, err.message);
+            return;
+        }
+        if (n > 0 && bytes + lens[n] > CB_BUS_MAX_BATCH_BYTES)
+            break;
+        bytes += lens[n++];
+    }
+    Casebus__V1__BatchHeader h = CASEBUS__V1__BATCH_HEADER__INIT;
+    h.request_id = request_id;
+    h.producer = (char *)cb_log_producer(p->log);
+    h.first_seq = from_seq;
+    h.count = n;
+    h.head_seq = head->seq;
+    h.error = "";
+    uint8_t hbuf[512];
+    size_t hlen = casebus__v1__batch_header__get_packed_size(&h);
+    casebus__v1__batch_header__pack(&h, hbuf);
+    int rc = send_frames(p->sock, id, id_len, hbuf, hlen, recs, lens, n);
+    cb_zwatch_kick(&p->watch);
+    if (rc == -EHOSTUNREACH || rc == -EAGAIN) {
+        /* The consumer is gone or its queue is full: it will ask again. */
+        log_debug("bus_answer_dropped error=\"%s\"", zmq_strerror(-rc));
+        return;
+    }
+    if (rc < 0) {
+        log_warnx("bus_send_failed error=\"%s\"", zmq_strerror(-rc));
+        return;
+    }
+    cb_metric_inc(p->m_fetches);
+    cb_metric_add(p->m_events_sent, n);
+}
+
+static void arm_timer(cb_bus_producer_t *p);
+
+static void park(cb_bus_producer_t *p, const uint8_t *id, size_t id_len, uint64_t request_id,
+                 uint64_t from_seq, uint32_t max_events, uint32_t max_wait_ms, uint64_t head)
+{
+    /* A consumer has one request outstanding: a new one replaces its old one. */
+    for (size_t i = 0; i < p->nparked; i++) {
+        if (p->parked[i].id_len == id_len && memcmp(p->parked[i].id, id, id_len) == 0) {
+            p->parked[i] = p->parked[--p->nparked];
+            break;
+        }
+    }
+    if (p->nparked == CB_BUS_MAX_PARKED) {
+        cb_metric_inc(p->m_refused);
+        send_header_only(p, id, id_len, request_id, from_seq, head, NULL);
+        return;
+    }
+    parked_t *q = &p->parked[p->nparked++];
+    memcpy(q->id, id, id_len);
+    q->id_len = id_len;
+    q->request_id = request_id;
+    q->from_seq = from_seq;
+    q->max_events = max_events;
+    q->deadline_ms = uv_now(p->loop) + max_wait_ms;
+    cb_metric_set(p->m_parked, (double)p->nparked);
+    arm_timer(p);
+}
+
+static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
+                           const uint8_t *data, size_t len)
+{
+    Casebus__V1__BusRequest *req = casebus__v1__bus_request__unpack(NULL, len, data);
+    if (req == NULL || req->kind_case == CASEBUS__V1__BUS_REQUEST__KIND__NOT_SET) {
+        cb_metric_inc(p->m_refused);
+        send_header_only(p, id, id_len, 0, 0, 0, "request does not decode as a BusRequest");
+        if (req)
+            casebus__v1__bus_request__free_unpacked(req, NULL);
+        return;
+    }
+    MDB_txn *txn = NULL;
+    cb_error_t err;
+    cb_log_head_t head;
+    if (cb_store_begin(cb_log_store(p->log), false, &txn, &err) != 0 ||
+        cb_log_head(p->log, txn, &head, &err) != 0) {
+        log_error("bus_read_failed error=\"%s\"", err.message);
+        send_header_only(p, id, id_len, 0, 0, 0, err.message);
+        goto out;
+    }
+    if (req->kind_case == CASEBUS__V1__BUS_REQUEST__KIND_LOCATE) {
+        uint64_t seq;
+        if (cb_log_seq_at_time(p->log, txn, req->locate->time_ms, &seq, &err) != 0)
+            send_header_only(p, id, id_len, req->locate->request_id, 0, head.seq, err.message);
+        else
+            send_header_only(p, id, id_len, req->locate->request_id, seq, head.seq, NULL);
+        goto out;
+    }
+    Casebus__V1__Fetch *f = req->fetch;
+    if (f->from_seq == 0) {
+        send_header_only(p, id, id_len, f->request_id, head.seq + 1, head.seq, NULL);
+    } else if (f->from_seq <= head.seq) {
+        answer_fetch(p, id, id_len, f->request_id, f->from_seq, f->max_events, txn, &head);
+    } else if (f->max_wait_ms == 0 || f->from_seq > head.seq + 1) {
+        /* Nothing yet and no wait asked; or a cursor beyond head+1, which no
+         * amount of waiting satisfies soon (a consumer ahead of a reset log). */
+        send_header_only(p, id, id_len, f->request_id, f->from_seq, head.seq, NULL);
+    } else {
+        park(p, id, id_len, f->request_id, f->from_seq, f->max_events,
+             f->max_wait_ms > 600000 ? 600000 : f->max_wait_ms, head.seq);
+    }
+out:
+    cb_store_abort(&txn);
+    casebus__v1__bus_request__free_unpacked(req, NULL);
+}
+
+static void on_router_readable(cb_zwatch_t *w, void *sock, void *ctx)
+{
+    (void)w;
+    cb_bus_producer_t *p = ctx;
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&id, sock, ZMQ_DONTWAIT) < 0)
+        goto out;
+    if (!zmq_msg_more(&id) || zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) < 0) {
+        cb_metric_inc(p->m_refused);
+        goto out;
+    }
+    bool extra = zmq_msg_more(&body);
+    while (zmq_msg_more(&body)) { /* a peer sending more frames than asked: drop them */
+        zmq_msg_close(&body);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) < 0)
+            goto out;
+    }
+    if (extra || zmq_msg_size(&id) > ZMQ_ID_MAX) {
+        cb_metric_inc(p->m_refused);
+        goto out;
+    }
+    handle_request(p, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+                   zmq_msg_size(&body));
+out:
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+}
+
+void cb_bus_producer_wake(cb_bus_producer_t *p)
+{
+    if (p == NULL || p->nparked == 0)
+        return;
+    MDB_txn *txn = NULL;
+    cb_error_t err;
+    cb_log_head_t head;
+    if (cb_store_begin(cb_log_store(p->log), false, &txn, &err) != 0 ||
+        cb_log_head(p->log, txn, &head, &err) != 0) {
+        log_error("bus_read_failed error=\"%s\"", err.message);
+        cb_store_abort(&txn);
+        return;
+    }
+    for (size_t i = 0; i < p->nparked;) {
+        parked_t *q = &p->parked[i];
+        if (q->from_seq <= head.seq) {
+            parked_t done = *q;
+            p->parked[i] = p->parked[--p->nparked];
+            answer_fetch(p, done.id, done.id_len, done.request_id, done.from_seq,
+                         done.max_events, txn, &head);
+        } else {
+            i++;
+        }
+    }
+    cb_store_abort(&txn);
+    cb_metric_set(p->m_parked, (double)p->nparked);
+}
+
+static void on_park_timer(uv_timer_t *t)
+{
+    cb_bus_producer_t *p = t->data;
+    uint64_t now = uv_now(p->loop);
+    for (size_t i = 0; i < p->nparked;) {
+        parked_t *q = &p->parked[i];
+        if (q->deadline_ms <= now) {
+            parked_t done = *q;
+            p->parked[i] = p->parked[--p->nparked];
+            send_header_only(p, done.id, done.id_len, done.request_id, done.from_seq,
+                             done.from_seq - 1, NULL);
+        } else {
+            i++;
+        }
+    }
+    cb_metric_set(p->m_parked, (double)p->nparked);
+    arm_timer(p);
+}
+
+static void arm_timer(cb_bus_producer_t *p)
+{
+    if (p->nparked == 0) {
+        uv_timer_stop(&p->timer);
+        return;
+    }
+    uint64_t first = UINT64_MAX, now = uv_now(p->loop);
+    for (size_t i = 0; i < p->nparked; i++)
+        if (p->parked[i].deadline_ms < first)
+            first = p->parked[i].deadline_ms;
+    uv_timer_start(&p->timer, on_park_timer, first > now ? first - now : 0, 0);
+}
+
+int cb_bus_producer_new(cb_bus_producer_t **out, uv_loop_t *loop, void *zctx, cb_log_t *log,
+                        const char *endpoint, cb_metrics_t *metrics, cb_error_t *err)
+{
+    int rc;
+    cb_bus_producer_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->parked = calloc(CB_BUS_MAX_PARKED, sizeof(parked_t))) == NULL) {
+        free(p);
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    p->loop = loop;
+    p->log = log;
+    p->sock = zmq_socket(zctx, ZMQ_ROUTER);
+    if (p->sock == NULL) {
+        rc = cb_error_set(err, CB_ERR_ZMQ, "", "zmq_socket ROUTER: %s", zmq_strerror(errno));
+        goto out_free;
+    }
+    int one = 1, zero = 0, hwm = 100000;
+    if (zmq_setsockopt(p->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0) {
+        rc = cb_error_set(err, CB_ERR_ZMQ, "", "zmq_setsockopt: %s", zmq_strerror(errno));
+        goto out_close;
+    }
+    if (zmq_bind(p->sock, endpoint) != 0) {
+        rc = cb_error_set(err, CB_ERR_ZMQ, "bind", "cannot bind %s: %s", endpoint,
+                          zmq_strerror(errno));
+        goto out_close;
+    }
+    if ((rc = uv_timer_init(loop, &p->timer)) != 0) {
+        rc = cb_error_set(err, CB_ERR_UV, "", "uv_timer_init: %s", uv_strerror(rc));
+        goto out_close;
+    }
+    p->timer.data = p;
+    if ((rc = cb_zwatch_init(&p->watch, loop, p->sock, on_router_readable, p, err)) != 0) {
+        cb_bus_producer_destroy(&p);
+        return rc;
+    }
+    char name[160];
+    snprintf(name, sizeof(name), "casebus_bus_fetches_answered_total{producer=\"%s\"}",
+             cb_log_producer(log));
+    p->m_fetches = cb_metrics_counter(metrics, name, "Fetch requests answered with events");
+    snprintf(name, sizeof(name), "casebus_bus_events_sent_total{producer=\"%s\"}",
+             cb_log_producer(log));
+    p->m_events_sent = cb_metrics_counter(metrics, name, "Events sent to consumers");
+    snprintf(name, sizeof(name), "casebus_bus_parked_requests{producer=\"%s\"}",
+             cb_log_producer(log));
+    p->m_parked = cb_metrics_gauge(metrics, name, "Fetch requests waiting for new events");
+    snprintf(name, sizeof(name), "casebus_bus_requests_refused_total{producer=\"%s\"}",
+             cb_log_producer(log));
+    p->m_refused = cb_metrics_counter(metrics, name, "Malformed or excess bus requests");
+    *out = p;
+    return 0;
+
+out_close:
+    zmq_close(p->sock);
+out_free:
+    free(p->parked);
+    free(p);
+    return rc;
+}
+
+size_t cb_bus_producer_parked(const cb_bus_producer_t *p)
+{
+    return p->nparked;
+}
+
+static void producer_handle_closed(cb_bus_producer_t *p)
+{
+    if (--p->open_handles > 0)
+        return;
+    zmq_close(p->sock);
+    free(p->parked);
+    free(p);
+}
+
+static void on_producer_timer_closed(uv_handle_t *h)
+{
+    producer_handle_closed(h->data);
+}
+
+static void on_producer_watch_closed(cb_zwatch_t *w)
+{
+    producer_handle_closed(w->ctx);
+}
+
+void cb_bus_producer_destroy(cb_bus_producer_t **pp)
+{
+    cb_bus_producer_t *p = *pp;
+    if (p == NULL)
+        return;
+    *pp = NULL;
+    while (p->nparked > 0) {
+        parked_t *q = &p->parked[--p->nparked];
+        send_header_only(p, q->id, q->id_len, q->request_id, q->from_seq, q->from_seq - 1, NULL);
+    }
+    /* The memory goes when the timer and (if it got that far) the watcher close. */
+    bool watching = p->watch.open_handles > 0;
+    p->open_handles = watching ? 2 : 1;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, on_producer_timer_closed);
+    if (watching)
+        cb_zwatch_close(&p->watch, on_producer_watch_closed);
+}
+
+/* ================= consumer ================= */
+
+#define CURSOR_LEN (8 + CB_HASH_LEN)
+#define RETRY_MS 1000
+#define CONNECT_RETRY_MS 100
+#define ANSWER_GRACE_MS 3000
+
+typedef struct upstream {
+    struct cb_bus_consumer *c;
+    char *producer;
+    char *endpoint;
+    void *sock;
+    cb_zwatch_t watch;
+    uv_timer_t timer;
+    /* committed cursor */
+    uint64_t next_seq;
+    uint8_t last_hash[CB_HASH_LEN];
+    /* what the request in flight continues from (ahead of the committed cursor
+     * while a batch waits for the group commit) */
+    uint64_t expect_seq;
+    uint8_t expect_hash[CB_HASH_LEN];
+    uint64_t request_id;
+    bool waiting;          /* a request is in flight */
+    bool batch_pending;    /* a batch waits for the group commit */
+    uint64_t head_seq;
+    int64_t last_answer_ms;
+    char problem[256];
+    cb_metric_t *m_applied, *m_lag, *m_errors;
+} upstream_t;
+
+struct cb_bus_consumer {
+    uv_loop_t *loop;
+    void *zctx;
+    cb_store_t *store;
+    cb_group_t *group;
+    MDB_dbi db_cursor;
+    cb_bus_consumer_opts_t opts;
+    cb_bus_apply_fn apply;
+    void *ctx;
+    cb_metrics_t *metrics;
+    upstream_t **ups;
+    size_t nups;
+    int open_handles;
+    bool closing;
+};
+
+/* Batch bookkeeping between cb_group_end and the group's commit. */
+typedef struct pending_batch {
+    upstream_t *up;
+    uint64_t next_seq;
+    uint8_t hash[CB_HASH_LEN];
+    uint32_t count;
+} pending_batch_t;
+
+static void send_fetch(upstream_t *up);
+static void on_retry(uv_timer_t *t);
+
+/* Forgets the request in flight (its answer becomes stale) and asks again in ms. */
+static void retry_later(upstream_t *up, uint64_t ms)
+{
+    up->waiting = false;
+    up->request_id++;
+    uv_timer_start(&up->timer, on_retry, ms, 0);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    upstream_t *up = t->data;
+    if (up->c->closing)
+        return;
+    if (up->waiting)
+        log_info("bus_fetch_timeout producer=%s endpoint=%s next_seq=%llu", up->producer,
+                 up->endpoint, (unsigned long long)up->expect_seq);
+    up->waiting = false;
+    if (!up->batch_pending)
+        send_fetch(up);
+}
+
+static void send_fetch(upstream_t *up)
+{
+    cb_bus_consumer_t *c = up->c;
+    if (c->closing)
+        return;
+    Casebus__V1__Fetch f = CASEBUS__V1__FETCH__INIT;
+    Casebus__V1__BusRequest req = CASEBUS__V1__BUS_REQUEST__INIT;
+    f.request_id = ++up->request_id;
+    f.from_seq = up->expect_seq;
+    f.max_events = c->opts.max_events;
+    f.max_wait_ms = c->opts.max_wait_ms;
+    req.kind_case = CASEBUS__V1__BUS_REQUEST__KIND_FETCH;
+    req.fetch = &f;
+    uint8_t buf[128];
+    size_t len = casebus__v1__bus_request__pack(&req, buf);
+    int rc = cb_zsend(&up->watch, buf, len, false);
+    if (rc == CB_ERR_AGAIN) {
+        /* ZMQ_IMMEDIATE: no connection yet; try again shortly. */
+        uv_timer_start(&up->timer, on_retry, CONNECT_RETRY_MS, 0);
+        return;
+    }
+    if (rc != 0) {
+        log_warnx("bus_fetch_send_failed producer=%s error=\"%s\"", up->producer,
+                  zmq_strerror(errno));
+        uv_timer_start(&up->timer, on_retry, RETRY_MS, 0);
+        return;
+    }
+    up->waiting = true;
+    uv_timer_start(&up->timer, on_retry, (uint64_t)c->opts.max_wait_ms + ANSWER_GRACE_MS,
+                   0);
+}
+
+static int put_cursor(cb_bus_consumer_t *c, MDB_txn *txn, const char *producer, uint64_t next,
+                      const uint8_t *hash, cb_error_t *err)
+{
+    uint8_t v[CURSOR_LEN];
+    cb_be64_put(v, next);
+    memcpy(v + 8, hash, CB_HASH_LEN);
+    MDB_val k = {strlen(producer), (void *)producer}, val = {sizeof(v), v};
+    int rc = mdb_put(txn, c->db_cursor, &k, &val, 0);
+    return cb_store_error(rc, "store bus cursor", err);
+}
+
+static void on_batch_committed(void *arg, int status, const cb_error_t *err)
+{
+    pending_batch_t *pb = arg;
+    upstream_t *up = pb->up;
+    up->batch_pending = false;
+    if (status == 0) {
+        up->next_seq = pb->next_seq;
+        memcpy(up->last_hash, pb->hash, CB_HASH_LEN);
+        cb_metric_add(up->m_applied, pb->count);
+        cb_metric_set(up->m_lag, up->head_seq >= up->next_seq ? (double)(up->head_seq - up->next_seq + 1) : 0);
+    } else {
+        /* Roll back to the committed cursor; the request in flight is stale. */
+        log_error("bus_apply_commit_failed producer=%s next_seq=%llu error=\"%s\"",
+                  up->producer, (unsigned long long)up->next_seq, err ? err->message : "");
+        cb_metric_inc(up->m_errors);
+        up->expect_seq = up->next_seq;
+        memcpy(up->expect_hash, up->last_hash, CB_HASH_LEN);
+        retry_later(up, RETRY_MS);
+    }
+    free(pb);
+    if (status == 0 && !up->waiting && !up->c->closing)
+        send_fetch(up);
+}
+
+/* Checks and applies one answer's records. Returns the number applied (handed
+ * to the group), or -1 when the batch was refused (a retry is scheduled). */
+static void apply_batch(upstream_t *up, const Casebus__V1__BatchHeader *h, zmq_msg_t *frames,
+                        uint32_t n)
+{
+    cb_bus_consumer_t *c = up->c;
+    cb_error_t err;
+    cb_error_clear(&err);
+    if (h->first_seq != up->expect_seq) {
+        log_warnx("bus_batch_out_of_place producer=%s first_seq=%llu want=%llu", up->producer,
+                  (unsigned long long)h->first_seq, (unsigned long long)up->expect_seq);
+        retry_later(up, 0);
+        return;
+    }
+    Casebus__V1__Envelope **envs = calloc(n, sizeof(*envs));
+    if (envs == NULL) {
+        retry_later(up, RETRY_MS);
+        return;
+    }
+    uint8_t hash[CB_HASH_LEN];
+    memcpy(hash, up->expect_hash, CB_HASH_LEN);
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        const uint8_t *raw = zmq_msg_data(&frames[i]);
+        size_t len = zmq_msg_size(&frames[i]);
+        if (cb_record_check(raw, len, hash, &envs[i], &err) != 0 ||
+            envs[i]->seq != up->expect_seq + i) {
+            snprintf(up->problem, sizeof(up->problem),
+                     "record %llu of %s breaks the chain: %s (was the producer's data "
+                     "directory replaced?)",
+                     (unsigned long long)(up->expect_seq + i), up->producer,
+                     err.message[0] ? err.message : "sequence out of place");
+            log_error("bus_chain_broken producer=%s seq=%llu detail=\"%s\"", up->producer,
+                      (unsigned long long)(up->expect_seq + i), up->problem);
+            cb_metric_inc(up->m_errors);
+            goto out_retry_slow;
+        }
+        memcpy(hash, cb_record_hash(raw, len), CB_HASH_LEN);
+    }
+    up->problem[0] = '\0';
+
+    MDB_txn *txn = NULL;
+    if (cb_group_begin(c->group, &txn, &err) != 0)
+        goto out_store_error;
+    for (i = 0; i < n; i++) {
+        cb_bus_event_t ev = {up->producer, up->expect_seq + i, envs[i],
+                             zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i])};
+        if (c->apply(c->ctx, txn, &ev, &err) != 0) {
+            cb_group_end(c->group, &txn, false, NULL, NULL, NULL);
+            goto out_store_error;
+        }
+    }
+    pending_batch_t *pb = calloc(1, sizeof(*pb));
+    if (pb == NULL || put_cursor(c, txn, up->producer, up->expect_seq + n, hash, &err) != 0) {
+        free(pb);
+        cb_group_end(c->group, &txn, false, NULL, NULL, NULL);
+        goto out_store_error;
+    }
+    pb->up = up;
+    pb->next_seq = up->expect_seq + n;
+    pb->count = n;
+    memcpy(pb->hash, hash, CB_HASH_LEN);
+    if (cb_group_end(c->group, &txn, true, on_batch_committed, pb, &err) != 0) {
+        free(pb);
+        goto out_store_error;
+    }
+    up->batch_pending = true;
+    up->expect_seq += n;
+    memcpy(up->expect_hash, hash, CB_HASH_LEN);
+    for (i = 0; i < n; i++)
+        casebus__v1__envelope__free_unpacked(envs[i], NULL);
+    free(envs);
+    send_fetch(up); /* pipelined: the commit happens at the end of this turn */
+    return;
+
+out_store_error:
+    snprintf(up->problem, sizeof(up->problem), "applying events from seq %llu failed: %s",
+             (unsigned long long)up->expect_seq, err.message);
+    log_error("bus_apply_failed producer=%s seq=%llu error=\"%s\"", up->producer,
+              (unsigned long long)up->expect_seq, err.message);
+    cb_metric_inc(up->m_errors);
+    for (i = 0; i < n; i++)
+        if (envs[i])
+            casebus__v1__envelope__free_unpacked(envs[i], NULL);
+    free(envs);
+    retry_later(up, RETRY_MS);
+    return;
+out_retry_slow:
+    for (i = 0; i < n; i++)
+        if (envs[i])
+            casebus__v1__envelope__free_unpacked(envs[i], NULL);
+    free(envs);
+    retry_later(up, 10 * RETRY_MS);
+}
+
+static void on_dealer_readable(cb_zwatch_t *w, void *sock, void *ctx)
+{
+    (void)w;
+    upstream_t *up = ctx;
+    zmq_msg_t hdr;
+    zmq_msg_t *frames = NULL;
+    uint32_t nframes = 0, cap = 0;
+    zmq_msg_init(&hdr);
+    if (zmq_msg_recv(&hdr, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&hdr);
+        return;
+    }
+    bool ok = true;
+    while (zmq_msg_more(nframes ? &frames[nframes - 1] : &hdr)) {
+        if (nframes == cap) {
+            uint32_t ncap = cap ? cap * 2 : 64;
+            zmq_msg_t *f = realloc(frames, ncap * sizeof(*f));
+            if (f == NULL) {
+                ok = false; /* keep receiving into a scratch message to drain */
+                zmq_msg_t scratch;
+                zmq_msg_init(&scratch);
+                while (zmq_msg_recv(&scratch, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&scratch))
+                    ;
+                zmq_msg_close(&scratch);
+                break;
+            }
+            frames = f;
+            cap = ncap;
+        }
+        zmq_msg_init(&frames[nframes]);
+        if (zmq_msg_recv(&frames[nframes], sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frames[nframes]);
+            ok = false;
+            break;
+        }
+        nframes++;
+    }
+    Casebus__V1__BatchHeader *h = NULL;
+    if (ok)
+        h = casebus__v1__batch_header__unpack(NULL, zmq_msg_size(&hdr), zmq_msg_data(&hdr));
+    if (h == NULL || h->request_id != up->request_id || !up->waiting) {
+        if (h == NULL && ok)
+            log_warnx("bus_bad_answer producer=%s", up->producer);
+        goto out; /* stale or garbled: the timer will ask again if need be */
+    }
+    up->waiting = false;
+    up->last_answer_ms = cb_now_ms();
+    up->head_seq = h->head_seq;
+    uv_timer_stop(&up->timer);
+    if (h->error && h->error[0]) {
+        snprintf(up->problem, sizeof(up->problem), "producer %s refused: %s", up->producer,
+                 h->error);
+        log_warnx("bus_fetch_refused producer=%s error=\"%s\"", up->producer, h->error);
+        retry_later(up, RETRY_MS);
+    } else if (h->count != nframes) {
+        log_warnx("bus_bad_answer producer=%s count=%u frames=%u", up->producer, h->count,
+                  nframes);
+        retry_later(up, RETRY_MS);
+    } else if (nframes == 0) {
+        if (h->head_seq + 1 < up->expect_seq) {
+            snprintf(up->problem, sizeof(up->problem),
+                     "producer %s's log ends at %llu but this consumer has applied up to %llu "
+                     "(was its data directory replaced?)",
+                     up->producer, (unsigned long long)h->head_seq,
+                     (unsigned long long)(up->expect_seq - 1));
+            log_error("bus_producer_behind producer=%s head=%llu next_seq=%llu", up->producer,
+                      (unsigned long long)h->head_seq, (unsigned long long)up->expect_seq);
+            retry_later(up, 10 * RETRY_MS);
+        } else if (!up->batch_pending) {
+            send_fetch(up);
+        }
+    } else {
+        apply_batch(up, h, frames, nframes);
+    }
+out:
+    if (h)
+        casebus__v1__batch_header__free_unpacked(h, NULL);
+    for (uint32_t i = 0; i < nframes; i++)
+        zmq_msg_close(&frames[i]);
+    free(frames);
+    zmq_msg_close(&hdr);
+}
+
+int cb_bus_cursor_read(cb_store_t *store, const char *producer, uint64_t *next_seq,
+                       cb_error_t *err)
+{
+    MDB_dbi dbi;
+    MDB_txn *txn;
+    int rc = cb_store_dbi(store, "bus_cursor", 0, &dbi, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = cb_store_begin(store, false, &txn, err)) != 0)
+        return rc;
+    MDB_val k = {strlen(producer), (void *)producer}, v;
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *next_seq = 1;
+        rc = 0;
+    } else if (rc == 0 && v.mv_size == CURSOR_LEN) {
+        *next_seq = cb_be64_get(v.mv_data);
+    } else {
+        rc = rc ? cb_store_error(rc, "read bus cursor", err)
+                : cb_error_set(err, CB_ERR_CORRUPT, "", "bus cursor of %zu bytes", v.mv_size);
+    }
+    cb_store_abort(&txn);
+    return rc;
+}
+
+int cb_bus_consumer_new(cb_bus_consumer_t **out, uv_loop_t *loop, void *zctx, cb_store_t *store,
+                        cb_group_t *group, const cb_bus_consumer_opts_t *opts,
+                        cb_bus_apply_fn apply, void *ctx, cb_metrics_t *metrics,
+                        cb_error_t *err)
+{
+    cb_bus_consumer_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    c->loop = loop;
+    c->zctx = zctx;
+    c->store = store;
+    c->group = group;
+    c->apply = apply;
+    c->ctx = ctx;
+    c->metrics = metrics;
+    c->opts.max_events = opts && opts->max_events ? opts->max_events : 512;
+    c->opts.max_wait_ms = opts && opts->max_wait_ms ? opts->max_wait_ms : 5000;
+    if (c->opts.max_events > CB_BUS_MAX_EVENTS)
+        c->opts.max_events = CB_BUS_MAX_EVENTS;
+    int rc = cb_store_dbi(store, "bus_cursor", 0, &c->db_cursor, err);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static void on_up_watch_closed(cb_zwatch_t *w);
+
+static void free_upstream(upstream_t *up)
+{
+    free(up->producer);
+    free(up->endpoint);
+    free(up);
+}
+
+int cb_bus_consumer_add(cb_bus_consumer_t *c, const char *producer, const char *endpoint,
+                        cb_error_t *err)
+{
+    int rc;
+    upstream_t *up = calloc(1, sizeof(*up));
+    upstream_t **ups = realloc(c->ups, (c->nups + 1) * sizeof(*ups));
+    if (up == NULL || ups == NULL) {
+        free(up);
+        if (ups)
+            c->ups = ups;
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    c->ups = ups;
+    up->c = c;
+    up->producer = strdup(producer);
+    up->endpoint = strdup(endpoint);
+    if (!up->producer || !up->endpoint) {
+        free_upstream(up);
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    for (size_t i = 0; i < c->nups; i++)
+        if (strcmp(c->ups[i]->producer, producer) == 0) {
+            free_upstream(up);
+            return cb_error_set(err, CB_ERR_CONFIG, "pull", "producer %s is pulled twice",
+                                producer);
+        }
+
+    /* Load the cursor. */
+    MDB_txn *txn;
+    if ((rc = cb_store_begin(c->store, false, &txn, err)) != 0) {
+        free_upstream(up);
+        return rc;
+    }
+    MDB_val k = {strlen(producer), (void *)producer}, v;
+    rc = mdb_get(txn, c->db_cursor, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        up->next_seq = 1;
+        rc = 0;
+    } else if (rc == 0 && v.mv_size == CURSOR_LEN) {
+        up->next_seq = cb_be64_get(v.mv_data);
+        memcpy(up->last_hash, (uint8_t *)v.mv_data + 8, CB_HASH_LEN);
+    } else {
+        rc = rc ? cb_store_error(rc, "read bus cursor", err)
+                : cb_error_set(err, CB_ERR_CORRUPT, "", "bus cursor of %zu bytes", v.mv_size);
+    }
+    cb_store_abort(&txn);
+    if (rc != 0) {
+        free_upstream(up);
+        return rc;
+    }
+    up->expect_seq = up->next_seq;
+    memcpy(up->expect_hash, up->last_hash, CB_HASH_LEN);
+
+    up->sock = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (up->sock == NULL) {
+        rc = cb_error_set(err, CB_ERR_ZMQ, "", "zmq_socket DEALER: %s", zmq_strerror(errno));
+        free_upstream(up);
+        return rc;
+    }
+    int one = 1, zero = 0, ivl = 100, ivl_max = 2000;
+    if (zmq_setsockopt(up->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_setsockopt(up->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+        zmq_setsockopt(up->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
+        zmq_setsockopt(up->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) != 0 ||
+        zmq_connect(up->sock, endpoint) != 0) {
+        rc = cb_error_set(err, CB_ERR_ZMQ, "pull", "cannot connect to %s at %s: %s", producer,
+                          endpoint, zmq_strerror(errno));
+        zmq_close(up->sock);
+        free_upstream(up);
+        return rc;
+    }
+    if ((rc = uv_timer_init(c->loop, &up->timer)) != 0) {
+        zmq_close(up->sock);
+        free_upstream(up);
+        return cb_error_set(err, CB_ERR_UV, "", "uv_timer_init: %s", uv_strerror(rc));
+    }
+    up->timer.data = up;
+    c->open_handles++;
+    c->ups[c->nups++] = up; /* from here on, destroy frees it */
+    if ((rc = cb_zwatch_init(&up->watch, c->loop, up->sock, on_dealer_readable, up, err)) != 0) {
+        if (up->watch.open_handles > 0) { /* still closing: destroy waits for them */
+            c->open_handles++;
+            up->watch.on_closed = on_up_watch_closed;
+        }
+        return rc;
+    }
+    c->open_handles++;
+
+    char name[200];
+    snprintf(name, sizeof(name), "casebus_bus_events_applied_total{producer=\"%s\"}", producer);
+    up->m_applied = cb_metrics_counter(c->metrics, name, "Events applied from a producer");
+    snprintf(name, sizeof(name), "casebus_bus_consumer_lag{producer=\"%s\"}", producer);
+    up->m_lag = cb_metrics_gauge(c->metrics, name, "Events the producer has that are not applied");
+    snprintf(name, sizeof(name), "casebus_bus_apply_errors_total{producer=\"%s\"}", producer);
+    up->m_errors = cb_metrics_counter(c->metrics, name, "Batches refused or rolled back");
+    log_info("bus_consumer_started producer=%s endpoint=%s next_seq=%llu", producer, endpoint,
+             (unsigned long long)up->next_seq);
+    send_fetch(up);
+    return 0;
+}
+
+bool cb_bus_consumer_info(const cb_bus_consumer_t *c, size_t i, cb_bus_upstream_info_t *info)
+{
+    if (i >= c->nups)
+        return false;
+    const upstream_t *up = c->ups[i];
+    info->producer = up->producer;
+    info->endpoint = up->endpoint;
+    info->next_seq = up->next_seq;
+    info->head_seq = up->head_seq;
+    info->last_answer_ms = up->last_answer_ms;
+    info->problem = up->problem[0] ? up->problem : NULL;
+    return true;
+}
+
+static void consumer_handle_closed(cb_bus_consumer_t *c)
+{
+    if (--c->open_handles > 0)
+        return;
+    for (size_t i = 0; i < c->nups; i++) {
+        zmq_close(c->ups[i]->sock);
+        free_upstream(c->ups[i]);
+    }
+    free(c->ups);
+    free(c);
+}
+
+static void on_up_timer_closed(uv_handle_t *h)
+{
+    upstream_t *up = h->data;
+    consumer_handle_closed(up->c);
+}
+
+static void on_up_watch_closed(cb_zwatch_t *w)
+{
+    upstream_t *up = w->ctx;
+    consumer_handle_closed(up->c);
+}
+
+void cb_bus_consumer_destroy(cb_bus_consumer_t **pc)
+{
+    cb_bus_consumer_t *c = *pc;
+    if (c == NULL)
+        return;
+    *pc = NULL;
+    c->closing = true;
+    /* Batches still waiting for the group commit hold pointers to upstreams:
+     * commit them now, while the upstreams are alive. */
+    cb_group_flush(c->group);
+    if (c->nups == 0) {
+        free(c->ups);
+        free(c);
+        return;
+    }
+    for (size_t i = 0; i < c->nups; i++) {
+        upstream_t *up = c->ups[i];
+        uv_timer_stop(&up->timer);
+        uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
+        if (up->watch.open_handles > 0 && !uv_is_closing((uv_handle_t *)&up->watch.poll))
+            cb_zwatch_close(&up->watch, on_up_watch_closed);
+    }
+}

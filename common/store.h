@@ -1,0 +1,57 @@
+/*
+ * store.h — one LMDB environment per daemon, in its own data directory, held
+ * exclusively by one live process (a LOCK file with flock; the kernel releases
+ * it when the process dies, even by SIGKILL).
+ *
+ * Write transactions are short and fsync on commit (LMDB's default durability:
+ * no MDB_NOSYNC, no MDB_NOMETASYNC). Every LMDB failure comes back as a CB_ERR_*
+ * with a message; MDB_MAP_FULL becomes CB_ERR_STORE_FULL naming the map size.
+ * This module never aborts the process.
+ */
+#ifndef CB_STORE_H
+#define CB_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct cb_store cb_store_t;
+
+typedef struct cb_store_opts {
+    const char *dir;         /* created (0700) when absent */
+    size_t map_size;         /* bytes; 0 = 1 GiB */
+    unsigned max_dbs;        /* named databases; 0 = 32 */
+    bool read_only;          /* readers (CLI, checks): no LOCK, no writes */
+} cb_store_opts_t;
+
+/* Opens (creating) the environment. CB_ERR_LOCKED when another live process
+ * holds the directory, with its pid in the message. */
+int cb_store_open(cb_store_t **out, const cb_store_opts_t *opts, cb_error_t *err);
+void cb_store_destroy(cb_store_t **store);
+
+MDB_env *cb_store_env(cb_store_t *store);
+const char *cb_store_dir(const cb_store_t *store);
+size_t cb_store_map_size(const cb_store_t *store);
+
+/* Opens a named database (creating it unless read-only) in a transaction of its
+ * own. Call at start-up, before other transactions. */
+int cb_store_dbi(cb_store_t *store, const char *name, unsigned flags, MDB_dbi *dbi,
+                 cb_error_t *err);
+
+int cb_store_begin(cb_store_t *store, bool write, MDB_txn **txn, cb_error_t *err);
+/* Begins a child of a write transaction: its changes join the parent's on
+ * commit, or vanish on abort (one command's work inside a group commit). */
+int cb_store_begin_child(cb_store_t *store, MDB_txn *parent, MDB_txn **txn, cb_error_t *err);
+/* Commits and sets *txn to NULL, whatever the outcome (LMDB frees a transaction
+ * whose commit failed). */
+int cb_store_commit(MDB_txn **txn, cb_error_t *err);
+/* Aborts and sets *txn to NULL; safe on NULL. */
+void cb_store_abort(MDB_txn **txn);
+
+/* Maps an LMDB return code to a CB_ERR_* with a message that says what was
+ * being done ("put log record"). MDB_SUCCESS → 0. */
+int cb_store_error(int mdb_rc, const char *what, cb_error_t *err);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * zloop.c — see zloop.h: the edge-triggered ZMQ_FD dance, and group commit.
+ */
+#include "zloop.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZWATCH_BUDGET 256
+
+static void drain(cb_zwatch_t *w)
+{
+    for (unsigned n = 0;; n++) {
+        int events = 0;
+        size_t sz = sizeof(events);
+        if (zmq_getsockopt(w->sock, ZMQ_EVENTS, &events, &sz) != 0)
+            return; /* socket closing (ETERM/ENOTSOCK): nothing to drain */
+        if (!(events & ZMQ_POLLIN))
+            return;
+        if (n == w->budget) {
+            cb_zwatch_kick(w); /* fairness: let other handles run, come back next turn */
+            return;
+        }
+        w->on_readable(w, w->sock, w->ctx);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    cb_zwatch_t *w = h->data;
+    if (status < 0)
+        log_warnx("zmq_poll_failed error=\"%s\"", uv_strerror(status));
+    drain(w);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    cb_zwatch_t *w = h->data;
+    uv_idle_stop(h);
+    drain(w);
+}
+
+int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable,
+                   void *ctx, cb_error_t *err)
+{
+    memset(w, 0, sizeof(*w));
+    w->sock = sock;
+    w->on_readable = on_readable;
+    w->ctx = ctx;
+    w->budget = ZWATCH_BUDGET;
+    int fd;
+    size_t sz = sizeof(fd);
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0)
+        return cb_error_set(err, CB_ERR_ZMQ, "", "zmq_getsockopt ZMQ_FD: %s",
+                            zmq_strerror(errno));
+    int rc = uv_poll_init(loop, &w->poll, fd);
+    if (rc != 0)
+        return cb_error_set(err, CB_ERR_UV, "", "uv_poll_init: %s", uv_strerror(rc));
+    w->poll.data = w;
+    w->open_handles = 1;
+    if ((rc = uv_idle_init(loop, &w->idle)) != 0) {
+        cb_zwatch_close(w, NULL);
+        return cb_error_set(err, CB_ERR_UV, "", "uv_idle_init: %s", uv_strerror(rc));
+    }
+    w->idle.data = w;
+    w->open_handles = 2;
+    if ((rc = uv_poll_start(&w->poll, UV_READABLE, on_poll)) != 0) {
+        cb_zwatch_close(w, NULL);
+        return cb_error_set(err, CB_ERR_UV, "", "uv_poll_start: %s", uv_strerror(rc));
+    }
+    /* Messages may already be queued: ZMQ_FD will not signal for them. */
+    cb_zwatch_kick(w);
+    return 0;
+}
+
+void cb_zwatch_kick(cb_zwatch_t *w)
+{
+    if (w->open_handles == 2 && !uv_is_closing((uv_handle_t *)&w->idle))
+        uv_idle_start(&w->idle, on_idle);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    cb_zwatch_t *w = h->data;
+    if (--w->open_handles == 0 && w->on_closed)
+        w->on_closed(w);
+}
+
+void cb_zwatch_close(cb_zwatch_t *w, void (*on_closed)(cb_zwatch_t *w))
+{
+    w->on_closed = on_closed;
+    int handles = w->open_handles;
+    if (handles == 0) {
+        if (on_closed)
+            on_closed(w);
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)&w->poll))
+        uv_close((uv_handle_t *)&w->poll, on_handle_closed);
+    if (handles == 2 && !uv_is_closing((uv_handle_t *)&w->idle))
+        uv_close((uv_handle_t *)&w->idle, on_handle_closed);
+}
+
+int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more)
+{
+    int rc = zmq_send(w->sock, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
+    cb_zwatch_kick(w);
+    if (rc < 0)
+        return errno == EAGAIN ? CB_ERR_AGAIN : CB_ERR_ZMQ;
+    return 0;
+}
+
+/* ---- group commit ---- */
+
+typedef struct group_waiter {
+    cb_group_done_fn done;
+    void *arg;
+} group_waiter_t;
+
+struct cb_group {
+    uv_check_t check;
+    cb_store_t *store;
+    MDB_txn *txn;
+    group_waiter_t *waiters;
+    size_t count, cap;
+    unsigned long commits;
+    void (*on_commit)(void *ctx);
+    void *on_commit_ctx;
+};
+
+static void group_commit(cb_group_t *g)
+{
+    if (g->txn == NULL)
+        return;
+    cb_error_t err;
+    cb_error_clear(&err);
+    int rc = cb_store_commit(&g->txn, &err);
+    if (rc == 0)
+        g->commits++;
+    else
+        log_error("group_commit_failed waiters=%zu error=\"%s\"", g->count, err.message);
+    /* Callbacks may start the next turn's work; take the list first. */
+    size_t n = g->count;
+    group_waiter_t *w = g->waiters;
+    g->waiters = NULL;
+    g->count = g->cap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i].done)
+            w[i].done(w[i].arg, rc, rc ? &err : NULL);
+    free(w);
+    if (rc == 0 && g->on_commit)
+        g->on_commit(g->on_commit_ctx);
+}
+
+static void on_check(uv_check_t *h)
+{
+    group_commit(h->data);
+}
+
+cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
+{
+    cb_group_t *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return NULL;
+    g->store = store;
+    if (uv_check_init(loop, &g->check) != 0) {
+        free(g);
+        return NULL;
+    }
+    g->check.data = g;
+    /* Unreferenced: the check handle alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&g->check);
+    uv_check_start(&g->check, on_check);
+    return g;
+}
+
+static void free_group(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void cb_group_destroy(cb_group_t **pg)
+{
+    cb_group_t *g = *pg;
+    if (g == NULL)
+        return;
+    group_commit(g);
+    uv_check_stop(&g->check);
+    uv_close((uv_handle_t *)&g->check, free_group);
+    *pg = NULL;
+}
+
+int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
+{
+    int rc;
+    if (g->txn == NULL && (rc = cb_store_begin(g->store, true, &g->txn, err)) != 0)
+        return rc;
+    return cb_store_begin_child(g->store, g->txn, child, err);
+}
+
+int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,
+                 cb_error_t *err)
+{
+    if (!ok) {
+        cb_store_abort(child);
+        return 0;
+    }
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        group_waiter_t *w = realloc(g->waiters, cap * sizeof(*w));
+        if (w == NULL) {
+            cb_store_abort(child);
+            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        }
+        g->waiters = w;
+        g->cap = cap;
+    }
+    int rc = cb_store_commit(child, err);
+    if (rc != 0) {
+        /* LMDB may leave the parent unusable after a failed child commit: fail
+         * the whole group rather than commit something half-known. */
+        log_error("group_child_commit_failed error=\"%s\"", err ? err->message : "");
+        cb_store_abort(&g->txn);
+        size_t n = g->count;
+        group_waiter_t *w = g->waiters;
+        g->waiters = NULL;
+        g->count = g->cap = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w[i].done)
+                w[i].done(w[i].arg, rc, err);
+        free(w);
+        return rc;
+    }
+    g->waiters[g->count++] = (group_waiter_t){done, arg};
+    return 0;
+}
+
+void cb_group_flush(cb_group_t *g)
+{
+    group_commit(g);
+}
+
+void cb_group_on_commit(cb_group_t *g, void (*fn)(void *ctx), void *ctx)
+{
+    g->on_commit = fn;
+    g->on_commit_ctx = ctx;
+}
+
+unsigned long cb_group_commits(const cb_group_t *g)
+{
+    return g->commits;
+}

@@ -1,0 +1,79 @@
+/*
+ * zloop.h — ZeroMQ sockets inside a libuv loop, and group commit.
+ *
+ * cb_zwatch: a socket's ZMQ_FD polled by uv_poll. That descriptor is
+ * edge-triggered and signals only that ZMQ_EVENTS must be read again: after
+ * every callback, and after every send on the socket (a send can consume the
+ * edge that announced an incoming message), the watcher drains while ZMQ_EVENTS
+ * says POLLIN. Senders call cb_zwatch_kick() after sending; the drain then runs
+ * on the next loop iteration (a uv_idle handle, so the loop does not block).
+ *
+ * cb_group: every write that arrives in one loop turn shares one LMDB write
+ * transaction, committed (one fsync) in the turn's check phase, after which each
+ * participant's done callback learns the outcome. Each participant works in a
+ * child transaction, so a refused command leaves nothing in the group.
+ */
+#ifndef CB_ZLOOP_H
+#define CB_ZLOOP_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "error.h"
+#include "store.h"
+
+typedef struct cb_zwatch cb_zwatch_t;
+
+/* Called once per readable message: it must receive exactly one message (all
+ * its frames) from sock, or the watcher stops draining for this turn. */
+typedef void (*cb_zwatch_fn)(cb_zwatch_t *w, void *sock, void *ctx);
+
+struct cb_zwatch {
+    uv_poll_t poll;
+    uv_idle_t idle;
+    void *sock;
+    cb_zwatch_fn on_readable;
+    void *ctx;
+    int open_handles;       /* handles not yet closed */
+    void (*on_closed)(cb_zwatch_t *w);
+    unsigned budget;        /* messages per drain before yielding to the loop */
+};
+
+/* Starts watching sock (not owned). Returns CB_ERR_ZMQ / CB_ERR_UV on failure. */
+int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable,
+                   void *ctx, cb_error_t *err);
+/* Schedules a drain on the next loop iteration; call after every send. */
+void cb_zwatch_kick(cb_zwatch_t *w);
+/* Stops and closes the handles; on_closed (may be NULL) runs once both are
+ * closed, after which w may be freed. The socket is not closed. */
+void cb_zwatch_close(cb_zwatch_t *w, void (*on_closed)(cb_zwatch_t *w));
+
+/* zmq_send with ZMQ_DONTWAIT, then cb_zwatch_kick. Returns 0 or CB_ERR_AGAIN
+ * (peer's queue full) / CB_ERR_ZMQ (errno set). */
+int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more);
+
+typedef struct cb_group cb_group_t;
+typedef void (*cb_group_done_fn)(void *arg, int status, const cb_error_t *err);
+
+cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store);
+/* Commits what is pending (the done callbacks run), then frees. */
+void cb_group_destroy(cb_group_t **g);
+
+/* A child transaction of this turn's group transaction (begun on first use).
+ * Finish it with cb_group_end. */
+int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err);
+/* ok: commit the child into the group and call done(arg, status, err) after the
+ * group's commit (status 0, or the commit's error). !ok: abort the child; done
+ * is not called. Returns the error of committing the child (then done is not
+ * called either; the caller answers the failure itself). */
+int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,
+                 cb_error_t *err);
+/* Commits now instead of at the end of the turn (shutdown, tests). */
+void cb_group_flush(cb_group_t *g);
+/* Called after each successful group commit (e.g. to wake the bus producer). */
+void cb_group_on_commit(cb_group_t *g, void (*fn)(void *ctx), void *ctx);
+/* Commits made so far (for tests and metrics). */
+unsigned long cb_group_commits(const cb_group_t *g);
+
+#endif

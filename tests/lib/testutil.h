@@ -1,0 +1,25 @@
+/*
+ * testutil.h — what unit tests, e2e helpers and benchmarks share: temporary
+ * directories, and running a libuv loop until a condition holds.
+ */
+#ifndef CB_TESTUTIL_H
+#define CB_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *tu_tmpdir(const char *tag);
+/* Removes a directory tree (rm -rf); frees path and sets it to NULL. */
+void tu_rmtree(char **path);
+
+/* Runs the loop (non-blocking turns with short sleeps) until pred(ctx) is true
+ * or timeout_ms passes; returns pred's final value. */
+bool tu_run_until(uv_loop_t *loop, bool (*pred)(void *ctx), void *ctx, uint64_t timeout_ms);
+/* Runs the loop for ms milliseconds. */
+void tu_run_for(uv_loop_t *loop, uint64_t ms);
+/* Closes every handle still open and runs the loop until they are closed. */
+void tu_loop_drain(uv_loop_t *loop);
+
+#endif

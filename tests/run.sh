@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs every unit test (build/tests/test_*, cmocka in TAP mode) and every
+# end-to-end test (tests/e2e/*.sh, which print TAP lines too), then prints one
+# closing line "N passed, N failed" and exits non-zero on any failure.
+# Usage: tests/run.sh BUILD_DIR [NAME-FILTER]
+set -u
+build=${1:-build}
+filter=${2:-}
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mktemp -d "${TMPDIR:-/tmp}/casebus-tests.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+passed=0 failed=0 failures=""
+
+count() { # name, log file, exit status
+    p=$(grep -c '^ok ' "$2"); f=$(grep -c '^not ok ' "$2")
+    if [ "$3" != 0 ] && [ "$f" = 0 ]; then
+        f=1; echo "not ok - $1 exited with status $3 (crash or setup failure)" >> "$2"
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" != 0 ]; then
+        failures="$failures $1"
+        echo "---- $1: failed; its output:"; cat "$2"; echo "----"
+    else
+        echo "$1: $p passed"
+    fi
+}
+
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    case "$name" in *"$filter"*) ;; *) continue ;; esac
+    CMOCKA_MESSAGE_OUTPUT=TAP "$t" > "$out/$name.log" 2>&1
+    count "$name" "$out/$name.log" $?
+done
+for t in "$top"/tests/e2e/*.sh; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t" .sh)
+    case "$name" in *"$filter"*) ;; *) continue ;; esac
+    BUILD="$build" sh "$t" > "$out/$name.log" 2>&1
+    count "$name" "$out/$name.log" $?
+done
+[ -n "$failures" ] && echo "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
