@@ -139,6 +139,7 @@ static void group_commit(cb_group_t *g)
     cb_error_t err;
     cb_error_clear(&err);
     int rc = cb_store_commit(&g->txn, &err);
+    uv_unref((uv_handle_t *)&g->check);
     if (rc == 0)
         g->commits++;
     else
@@ -172,7 +173,8 @@ cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
         return NULL;
     }
     g->check.data = g;
-    /* Unreferenced: the check handle alone must not keep the loop alive. */
+    /* Referenced only while a transaction is pending: then the loop must turn
+     * once more to commit it, and otherwise the check alone keeps nothing alive. */
     uv_unref((uv_handle_t *)&g->check);
     uv_check_start(&g->check, on_check);
     return g;
@@ -197,8 +199,11 @@ void cb_group_destroy(cb_group_t **pg)
 int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
 {
     int rc;
-    if (g->txn == NULL && (rc = cb_store_begin(g->store, true, &g->txn, err)) != 0)
-        return rc;
+    if (g->txn == NULL) {
+        if ((rc = cb_store_begin(g->store, true, &g->txn, err)) != 0)
+            return rc;
+        uv_ref((uv_handle_t *)&g->check);
+    }
     return cb_store_begin_child(g->store, g->txn, child, err);
 }
 
@@ -225,6 +230,7 @@ int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done,
          * the whole group rather than commit something half-known. */
         log_error("group_child_commit_failed error=\"%s\"", err ? err->message : "");
         cb_store_abort(&g->txn);
+        uv_unref((uv_handle_t *)&g->check);
         size_t n = g->count;
         group_waiter_t *w = g->waiters;
         g->waiters = NULL;

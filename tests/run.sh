@@ -36,7 +36,7 @@ for t in "$top"/tests/e2e/*.sh; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     case "$name" in *"$filter"*) ;; *) continue ;; esac
-    BUILD="$build" sh "$t" > "$out/$name.log" 2>&1
+    BUILD="$build" bash "$t" > "$out/$name.log" 2>&1
     count "$name" "$out/$name.log" $?
 done
 [ -n "$failures" ] && echo "failed:$failures"

@@ -1,0 +1,262 @@
+/*
+ * busnode — a producer or consumer process for the bus crash test
+ * (tests/e2e/bus_crash.sh). Not a daemon: it exists to be killed.
+ *
+ *   busnode produce DIR ENDPOINT TOTAL   append events 1..TOTAL (deterministic bodies,
+ *                                        1–50 per fsync'd commit), serve fetches forever
+ *   busnode consume DIR ENDPOINT TOTAL   apply events; exit 0 once TOTAL are applied
+ *   busnode check   DIR TOTAL            verify the consumer applied 1..TOTAL exactly once,
+ *                                        in order, with the right bodies
+ *
+ * The consumer's evidence lives in its own store, written in the same
+ * transaction as the bus cursor: a key per applied seq (a second application
+ * would find it), a running order-sensitive checksum of the bodies, and counters
+ * of anything out of place.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "bytes.h"
+#include "cbtime.h"
+#include "log.h"
+
+#define PAYLOAD 200
+
+static void body_of(uint64_t seq, uint8_t out[PAYLOAD])
+{
+    uint64_t x = seq * 0x9E3779B97F4A7C15ULL + 1;
+    for (int i = 0; i < PAYLOAD; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[i] = (uint8_t)x;
+    }
+}
+
+static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t checksum_step(uint64_t h, uint64_t seq, const uint8_t *body)
+{
+    uint8_t k[8];
+    cb_be64_put(k, seq);
+    return fnv(fnv(h, k, 8), body, PAYLOAD);
+}
+
+/* ---- produce ---- */
+
+typedef struct producer {
+    cb_store_t *store;
+    cb_log_t *log;
+    cb_bus_producer_t *bus;
+    uint64_t total;
+    uv_timer_t tick;
+} producer_t;
+
+static void produce_some(uv_timer_t *t)
+{
+    producer_t *p = t->data;
+    MDB_txn *txn;
+    cb_error_t err;
+    cb_log_head_t head;
+    if (cb_store_begin(p->store, true, &txn, &err) || cb_log_head(p->log, txn, &head, &err))
+        fatalx("begin %s", err.message);
+    uint64_t n = 1 + (uint64_t)rand() % 50;
+    for (uint64_t i = 0; i < n && head.seq + i < p->total; i++) {
+        uint8_t body[PAYLOAD];
+        uint64_t seq = head.seq + i + 1;
+        body_of(seq, body);
+        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+        Casebus__V1__Probe probe = CASEBUS__V1__PROBE__INIT;
+        probe.n = seq;
+        probe.payload.data = body;
+        probe.payload.len = PAYLOAD;
+        env.body_case = CASEBUS__V1__ENVELOPE__BODY_PROBE;
+        env.probe = &probe;
+        if (cb_log_append(p->log, txn, &env, &err) != 0)
+            fatalx("append %s", err.message);
+    }
+    if (cb_store_commit(&txn, &err) != 0)
+        fatalx("commit %s", err.message);
+    cb_bus_producer_wake(p->bus);
+    if (head.seq + n >= p->total) {
+        uv_timer_stop(t);
+        log_info("produced_all total=%llu", (unsigned long long)p->total);
+    }
+}
+
+static int produce(const char *dir, const char *endpoint, uint64_t total)
+{
+    producer_t p = {.total = total};
+    cb_error_t err;
+    uv_loop_t *loop = uv_default_loop();
+    void *zctx = zmq_ctx_new();
+    cb_store_opts_t opts = {.dir = dir, .map_size = 1ULL << 30};
+    srand((unsigned)getpid());
+    if (cb_store_open(&p.store, &opts, &err) || cb_log_open(&p.log, p.store, "intake", &err) ||
+        cb_bus_producer_new(&p.bus, loop, zctx, p.log, endpoint, NULL, &err))
+        fatalx("start %s", err.message);
+    uv_timer_init(loop, &p.tick);
+    p.tick.data = &p;
+    uv_timer_start(&p.tick, produce_some, 0, 1);
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- consume ---- */
+
+typedef struct consumer {
+    MDB_dbi db_seen, db_state;
+    uint64_t total;
+    uint64_t applied; /* committed, per the state after each commit */
+    cb_store_t *store;
+} consumer_t;
+
+typedef struct state {
+    uint64_t applied, last_seq, checksum, out_of_order, duplicates, bad_bodies;
+} state_t;
+
+static int state_get(MDB_txn *txn, MDB_dbi dbi, state_t *s)
+{
+    MDB_val k = {5, "state"}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        memset(s, 0, sizeof(*s));
+        return 0;
+    }
+    if (rc == 0 && v.mv_size == sizeof(*s))
+        memcpy(s, v.mv_data, sizeof(*s));
+    return rc;
+}
+
+static int apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
+{
+    consumer_t *c = ctx;
+    state_t s;
+    int rc = state_get(txn, c->db_state, &s);
+    if (rc != 0)
+        return cb_store_error(rc, "read state", err);
+    if (ev->seq != s.last_seq + 1)
+        s.out_of_order++;
+    uint8_t want[PAYLOAD];
+    body_of(ev->seq, want);
+    const Casebus__V1__Probe *p = ev->env->probe;
+    if (p == NULL || p->n != ev->seq || p->payload.len != PAYLOAD ||
+        memcmp(p->payload.data, want, PAYLOAD) != 0)
+        s.bad_bodies++;
+    else
+        s.checksum = checksum_step(s.checksum, ev->seq, p->payload.data);
+    uint8_t key[8];
+    cb_be64_put(key, ev->seq);
+    MDB_val k = {8, key}, v = {0, NULL};
+    rc = mdb_put(txn, c->db_seen, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        s.duplicates++;
+    else if (rc != 0)
+        return cb_store_error(rc, "mark seen", err);
+    s.applied++;
+    s.last_seq = ev->seq;
+    MDB_val sk = {5, "state"}, sv = {sizeof(s), &s};
+    if ((rc = mdb_put(txn, c->db_state, &sk, &sv, 0)) != 0)
+        return cb_store_error(rc, "write state", err);
+    return 0;
+}
+
+static void after_commit(void *ctx)
+{
+    consumer_t *c = ctx;
+    MDB_txn *txn;
+    state_t s;
+    if (cb_store_begin(c->store, false, &txn, NULL) != 0)
+        return;
+    if (state_get(txn, c->db_state, &s) == 0 && s.applied >= c->total) {
+        log_info("consumed_all applied=%llu", (unsigned long long)s.applied);
+        cb_store_abort(&txn);
+        exit(0);
+    }
+    cb_store_abort(&txn);
+}
+
+static int consume(const char *dir, const char *endpoint, uint64_t total)
+{
+    consumer_t c = {.total = total};
+    cb_error_t err;
+    uv_loop_t *loop = uv_default_loop();
+    void *zctx = zmq_ctx_new();
+    cb_store_opts_t opts = {.dir = dir, .map_size = 1ULL << 30};
+    if (cb_store_open(&c.store, &opts, &err) ||
+        cb_store_dbi(c.store, "seen", 0, &c.db_seen, &err) ||
+        cb_store_dbi(c.store, "state", 0, &c.db_state, &err))
+        fatalx("start %s", err.message);
+    cb_group_t *g = cb_group_new(loop, c.store);
+    cb_group_on_commit(g, after_commit, &c);
+    cb_bus_consumer_t *bus;
+    cb_bus_consumer_opts_t bo = {.max_events = 256, .max_wait_ms = 2000};
+    if (cb_bus_consumer_new(&bus, loop, zctx, c.store, g, &bo, apply, &c, NULL, &err) ||
+        cb_bus_consumer_add(bus, "intake", endpoint, &err))
+        fatalx("start %s", err.message);
+    after_commit(&c); /* already done before a restart? */
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- check ---- */
+
+static int check(const char *dir, uint64_t total)
+{
+    cb_store_t *store;
+    cb_error_t err;
+    cb_store_opts_t opts = {.dir = dir, .read_only = true};
+    MDB_dbi db_seen, db_state;
+    MDB_txn *txn;
+    if (cb_store_open(&store, &opts, &err) || cb_store_dbi(store, "seen", 0, &db_seen, &err) ||
+        cb_store_dbi(store, "state", 0, &db_state, &err) ||
+        cb_store_begin(store, false, &txn, &err)) {
+        printf("check: cannot open consumer store: %s\n", err.message);
+        return 1;
+    }
+    state_t s;
+    state_get(txn, db_state, &s);
+    MDB_stat st;
+    mdb_stat(txn, db_seen, &st);
+    uint64_t want = 0;
+    for (uint64_t seq = 1; seq <= total; seq++) {
+        uint8_t body[PAYLOAD];
+        body_of(seq, body);
+        want = checksum_step(want, seq, body);
+    }
+    uint64_t next = 0;
+    cb_store_abort(&txn);
+    cb_bus_cursor_read(store, "intake", &next, &err);
+    printf("applied=%llu distinct=%zu last_seq=%llu cursor=%llu out_of_order=%llu "
+           "duplicates=%llu bad_bodies=%llu checksum=%016llx expected=%016llx\n",
+           (unsigned long long)s.applied, st.ms_entries, (unsigned long long)s.last_seq,
+           (unsigned long long)next, (unsigned long long)s.out_of_order,
+           (unsigned long long)s.duplicates, (unsigned long long)s.bad_bodies,
+           (unsigned long long)s.checksum, (unsigned long long)want);
+    cb_store_destroy(&store);
+    bool ok = s.applied == total && st.ms_entries == total && s.last_seq == total &&
+              next == total + 1 && s.out_of_order == 0 && s.duplicates == 0 &&
+              s.bad_bodies == 0 && s.checksum == want;
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    log_init(argc > 1 ? argv[1] : "busnode", CB_LOG_INFO);
+    signal(SIGPIPE, SIG_IGN);
+    if (argc == 5 && strcmp(argv[1], "produce") == 0)
+        return produce(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+    if (argc == 5 && strcmp(argv[1], "consume") == 0)
+        return consume(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "check") == 0)
+        return check(argv[2], strtoull(argv[3], NULL, 10));
+    fprintf(stderr, "usage: busnode produce|consume DIR ENDPOINT TOTAL | check DIR TOTAL\n");
+    return 2;
+}

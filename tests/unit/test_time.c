@@ -1,0 +1,98 @@
+/* test_time.c — civil dates, China Standard Time and RFC 3339, independent of TZ. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbtime.h"
+
+static void civil_days_round_trip_and_weekdays(void **state)
+{
+    (void)state;
+    assert_int_equal(cb_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(cb_weekday_from_days(0), 4); /* 1970-01-01 was a Thursday */
+    int64_t d = cb_days_from_civil(2024, 2, 29);   /* a leap day */
+    int y, m, dd;
+    cb_civil_from_days(d, &y, &m, &dd);
+    assert_true(y == 2024 && m == 2 && dd == 29);
+    assert_int_equal(cb_days_from_civil(2024, 3, 1) - d, 1);
+    assert_int_equal(cb_weekday_from_days(cb_days_from_civil(2026, 11, 23)), 1); /* Monday */
+    assert_int_equal(cb_weekday_from_days(cb_days_from_civil(1969, 12, 31)), 3);
+    for (int64_t k = -800000; k < 800000; k += 997) {
+        cb_civil_from_days(k, &y, &m, &dd);
+        assert_int_equal(cb_days_from_civil(y, m, dd), k);
+    }
+    assert_int_equal(cb_days_in_month(2100, 2), 28);
+    assert_int_equal(cb_days_in_month(2000, 2), 29);
+}
+
+static void cst_is_utc_plus_eight_whatever_tz_says(void **state)
+{
+    (void)state;
+    setenv("TZ", "America/New_York", 1);
+    /* 2026-01-31T16:30:00Z is 2026-02-01 00:30 in Beijing: a different local day. */
+    int64_t t;
+    cb_error_t err;
+    assert_int_equal(cb_time_parse("2026-01-31T16:30:00Z", &t, &err), 0);
+    cb_civil_t c;
+    cb_time_to_cst(t, &c);
+    assert_true(c.year == 2026 && c.month == 2 && c.day == 1 && c.hour == 0 && c.min == 30);
+    assert_int_equal(c.wday, 0); /* Sunday */
+    assert_int_equal(cb_cst_day(t), cb_days_from_civil(2026, 2, 1));
+    assert_int_equal(cb_cst_day_start_ms(cb_cst_day(t)), t - 30 * 60000);
+    char buf[64];
+    cb_time_format_cst(t, buf, sizeof(buf));
+    assert_string_equal(buf, "2026-02-01T00:30:00.000+08:00");
+    cb_time_format_utc(t, buf, sizeof(buf));
+    assert_string_equal(buf, "2026-01-31T16:30:00.000Z");
+}
+
+static void parses_rfc3339_forms(void **state)
+{
+    (void)state;
+    int64_t a, b, c, d, e;
+    cb_error_t err;
+    assert_int_equal(cb_time_parse("2026-11-23T16:56:01+08:00", &a, &err), 0);
+    assert_int_equal(cb_time_parse("2026-11-23T08:56:01Z", &b, &err), 0);
+    assert_int_equal(cb_time_parse("2026-11-23 16:56:01", &c, &err), 0); /* no offset: CST */
+    assert_int_equal(cb_time_parse("2026-11-23T03:56:01.000-05:00", &d, &err), 0);
+    assert_int_equal(a, b);
+    assert_int_equal(a, c);
+    assert_int_equal(a, d);
+    assert_int_equal(cb_time_parse("2026-11-23T16:56:01.25+08:00", &e, &err), 0);
+    assert_int_equal(e - a, 250);
+    assert_int_equal(cb_time_parse("2026-11-23", &e, &err), 0);
+    assert_int_equal(e, cb_cst_day_start_ms(cb_days_from_civil(2026, 11, 23)));
+}
+
+static void refuses_malformed_times(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "2026-13-01", "2026-02-30", "2026-11-23T24:00:00Z",
+                         "2026-11-23T10:00:00+8", "2026-11-23T10:00:00Zjunk", "yesterday",
+                         "2026-1-5", "2026-11-23T10:61:00Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t t;
+        cb_error_t err;
+        assert_int_equal(cb_time_parse(bad[i], &t, &err), CB_ERR_INVALID);
+        assert_non_null(strstr(err.message, "RFC 3339"));
+    }
+    int64_t day;
+    cb_error_t err;
+    assert_int_equal(cb_date_parse("2024-02-29", &day, &err), 0);
+    assert_int_equal(cb_date_parse("2025-02-29", &day, &err), CB_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(civil_days_round_trip_and_weekdays),
+        cmocka_unit_test(cst_is_utc_plus_eight_whatever_tz_says),
+        cmocka_unit_test(parses_rfc3339_forms),
+        cmocka_unit_test(refuses_malformed_times),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,149 @@
+/* test_zloop.c — ZeroMQ in the libuv loop (messages that arrive while the loop
+ * is busy are not missed) and group commit (one fsync for a turn's work; a
+ * refused participant leaves nothing). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "testutil.h"
+#include "zloop.h"
+
+typedef struct echo {
+    cb_zwatch_t w;
+    int received;
+} echo_t;
+
+static void on_echo(cb_zwatch_t *w, void *sock, void *ctx)
+{
+    echo_t *e = ctx;
+    char buf[64];
+    int n = zmq_recv(sock, buf, sizeof(buf), ZMQ_DONTWAIT);
+    if (n < 0)
+        return;
+    e->received++;
+    /* A send on the watched socket can eat the edge of the next message. */
+    cb_zsend(w, buf, (size_t)(n > 64 ? 64 : n), false);
+}
+
+static bool got_all(void *ctx)
+{
+    return ((echo_t *)ctx)->received == 1000;
+}
+
+static void edge_triggered_fd_is_drained_after_sends(void **state)
+{
+    (void)state;
+    void *zctx = zmq_ctx_new();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    void *server = zmq_socket(zctx, ZMQ_PAIR), *client = zmq_socket(zctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(server, "inproc://echo"), 0);
+    assert_int_equal(zmq_connect(client, "inproc://echo"), 0);
+    echo_t e = {0};
+    cb_error_t err;
+    /* Messages queued before the watcher exists must be seen too. */
+    for (int i = 0; i < 10; i++)
+        zmq_send(client, "x", 1, 0);
+    assert_int_equal(cb_zwatch_init(&e.w, &loop, server, on_echo, &e, &err), 0);
+    for (int i = 10; i < 1000; i++)
+        zmq_send(client, "y", 1, 0);
+    assert_true(tu_run_until(&loop, got_all, &e, 5000));
+    int echoed = 0;
+    char buf[8];
+    while (zmq_recv(client, buf, sizeof(buf), ZMQ_DONTWAIT) >= 0)
+        echoed++;
+    assert_int_equal(echoed, 1000);
+    cb_zwatch_close(&e.w, NULL);
+    tu_loop_drain(&loop);
+    uv_loop_close(&loop);
+    zmq_close(server);
+    zmq_close(client);
+    zmq_ctx_term(zctx);
+}
+
+typedef struct outcome {
+    int calls;
+    int status;
+} outcome_t;
+
+static void on_done(void *arg, int status, const cb_error_t *err)
+{
+    (void)err;
+    outcome_t *o = arg;
+    o->calls++;
+    o->status = status;
+}
+
+static void put(MDB_txn *txn, MDB_dbi dbi, const char *key)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {1, "v"};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
+static bool all_done(void *ctx)
+{
+    outcome_t *o = ctx;
+    return o[0].calls && o[1].calls && o[2].calls;
+}
+
+static void one_turn_one_commit_and_refused_work_leaves_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("group");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    cb_store_t *store = NULL;
+    cb_error_t err;
+    cb_store_opts_t opts = {.dir = dir, .map_size = 16 << 20};
+    assert_int_equal(cb_store_open(&store, &opts, &err), 0);
+    MDB_dbi dbi;
+    assert_int_equal(cb_store_dbi(store, "kv", 0, &dbi, &err), 0);
+    cb_group_t *g = cb_group_new(&loop, store);
+
+    /* Three commands and one refused, all in one loop turn. */
+    outcome_t o[4] = {{0}};
+    const char *keys[] = {"a", "b", "c", "refused"};
+    for (int i = 0; i < 4; i++) {
+        MDB_txn *child;
+        assert_int_equal(cb_group_begin(g, &child, &err), 0);
+        put(child, dbi, keys[i]);
+        assert_int_equal(cb_group_end(g, &child, i != 3, on_done, &o[i], &err), 0);
+        assert_null(child);
+    }
+    assert_int_equal(o[0].calls, 0); /* not acknowledged before the commit */
+    assert_true(tu_run_until(&loop, all_done, o, 2000));
+    assert_int_equal(cb_group_commits(g), 1);
+    assert_int_equal(o[3].calls, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(o[i].status, 0);
+
+    MDB_txn *txn;
+    cb_store_begin(store, false, &txn, &err);
+    MDB_stat st;
+    mdb_stat(txn, dbi, &st);
+    assert_int_equal(st.ms_entries, 3);
+    MDB_val k = {7, "refused"}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), MDB_NOTFOUND);
+    cb_store_abort(&txn);
+
+    cb_group_destroy(&g);
+    tu_loop_drain(&loop);
+    uv_loop_close(&loop);
+    cb_store_destroy(&store);
+    tu_rmtree(&dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(edge_triggered_fd_is_drained_after_sends),
+        cmocka_unit_test(one_turn_one_commit_and_refused_work_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
