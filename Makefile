@@ -3,6 +3,7 @@
 #   make            build everything into build/ (binaries in build/bin/)
 #   make test       install missing packages, build, run every unit and end-to-end test
 #   make check      the same tests built with AddressSanitizer + UBSan (build/san/)
+#   make run        start the whole system on the sample county (var/, 127.0.0.1:8080)
 #   make bench      the benchmarks, each printing its figures beside its baseline
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (clang)
 #   make deps       install missing Debian packages (deploy/packages.txt)
@@ -12,6 +13,12 @@
 # pkg-config is asked only once the packages are there.
 
 BUILD    ?= build
+V        ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
 SAN      ?=
 CC       ?= cc
 FUZZ_SECONDS ?= 30
@@ -55,7 +62,8 @@ BENCH_C  := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps build test check bench fuzz clean test-run bench-run fuzz-run
+.PHONY: all deps build test check bench fuzz clean fuzz-run run
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: deps
@@ -75,6 +83,15 @@ check: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh tests/run.sh build/san
 
+run: deps
+	@$(MAKE) --no-print-directory build
+	@if [ -x $(BUILD)/bin/casebus-intake ] && [ -x $(BUILD)/bin/casebus-router ] && \
+	    [ -x $(BUILD)/bin/casebus-deadline ] && [ -x $(BUILD)/bin/casebus-notify ]; then \
+		sh deploy/run.sh $(BUILD); \
+	else \
+		echo "make run: the daemons are not all built yet (see README, Status)"; exit 1; \
+	fi
+
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@sh bench/run.sh $(BUILD)
@@ -88,25 +105,28 @@ clean:
 # ---- generated protobuf-c code (never committed) ----
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen -Iproto $<
+	@echo "  PROTO $<"
+	$(Q)protoc-c --c_out=$(BUILD)/gen -Iproto $<
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(GENFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(GENFLAGS) -c -o $@ $<
 
 # ---- our code ----
 $(BUILD)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_O) $(GEN_O)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 define service_rule
 $(BUILD)/bin/$(if $(filter cli,$(1)),casebus,casebus-$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(LDSAN) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LD    $$@"
+	$(Q)$$(CC) $(LDSAN) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 
@@ -116,15 +136,18 @@ SVC_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c,$(wildcard servic
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TLIB_O) $(SVC_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/e2e/%.o $(TLIB_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TLIB_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lpthread
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lpthread
 
 # ---- fuzzing (clang's libFuzzer) ----
 FUZZ_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -132,13 +155,14 @@ FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_C) $(GEN_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
+	@echo "  FUZZ  $@"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
 
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		name=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$name; \
 		echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name tests/fuzz/seeds/$$name \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name \
 			2>$(BUILD)/fuzz/$$name.log || { tail -40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
 	done

@@ -151,15 +151,29 @@ static void park(cb_bus_producer_t *p, const uint8_t *id, size_t id_len, uint64_
     arm_timer(p);
 }
 
+int cb_bus_request_parse(const uint8_t *data, size_t len, Casebus__V1__BusRequest **out,
+                         cb_error_t *err)
+{
+    *out = NULL;
+    Casebus__V1__BusRequest *req = casebus__v1__bus_request__unpack(NULL, len, data);
+    if (req == NULL)
+        return cb_error_set(err, CB_ERR_PROTO, "", "request does not decode as a BusRequest");
+    if (req->kind_case == CASEBUS__V1__BUS_REQUEST__KIND__NOT_SET) {
+        casebus__v1__bus_request__free_unpacked(req, NULL);
+        return cb_error_set(err, CB_ERR_PROTO, "kind", "request has neither fetch nor locate");
+    }
+    *out = req;
+    return 0;
+}
+
 static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
                            const uint8_t *data, size_t len)
 {
-    Casebus__V1__BusRequest *req = casebus__v1__bus_request__unpack(NULL, len, data);
-    if (req == NULL || req->kind_case == CASEBUS__V1__BUS_REQUEST__KIND__NOT_SET) {
+    Casebus__V1__BusRequest *req;
+    cb_error_t perr;
+    if (cb_bus_request_parse(data, len, &req, &perr) != 0) {
         cb_metric_inc(p->m_refused);
-        send_header_only(p, id, id_len, 0, 0, 0, "request does not decode as a BusRequest");
-        if (req)
-            casebus__v1__bus_request__free_unpacked(req, NULL);
+        send_header_only(p, id, id_len, 0, 0, 0, perr.message);
         return;
     }
     MDB_txn *txn = NULL;

@@ -49,6 +49,12 @@ void cb_bus_producer_wake(cb_bus_producer_t *p);
 void cb_bus_producer_destroy(cb_bus_producer_t **p);
 size_t cb_bus_producer_parked(const cb_bus_producer_t *p);
 
+/* Decodes and checks one BusRequest frame (what a producer does with every
+ * request). CB_ERR_PROTO naming what is wrong; *out freed with
+ * casebus__v1__bus_request__free_unpacked. */
+int cb_bus_request_parse(const uint8_t *data, size_t len, Casebus__V1__BusRequest **out,
+                         cb_error_t *err);
+
 /* One event handed to the apply function. env and raw live until it returns. */
 typedef struct cb_bus_event {
     const char *producer;
