@@ -1,0 +1,146 @@
+/*
+ * csv.c — a single-pass RFC 4180 reader (csv.h). Fields are copied into one
+ * scratch buffer per row; the callback sees pointers into it.
+ */
+#include "csv.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cb_utf8_valid(const char *str, size_t len, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;      /* continuation bytes */
+        unsigned min;  /* smallest code point allowed for this length (no overlongs) */
+        if (c == 0)
+            goto fail;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, min = 0x10000, c &= 0x07;
+        } else {
+            goto fail;
+        }
+        if (n >= len - i)
+            goto fail;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                goto fail;
+            c = (c << 6) | (s[i + k] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            goto fail;
+        i += n + 1;
+    }
+    return 1;
+fail:
+    if (bad)
+        *bad = i;
+    return 0;
+}
+
+int cb_csv_parse(const char *text, size_t len, cb_csv_row_fn on_row, void *ctx, cb_error_t *err)
+{
+    size_t bad;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
+    if (!cb_utf8_valid(text, len, &bad)) {
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < bad; i++, col++)
+            if (text[i] == '\n')
+                line++, col = 0;
+        return cb_error_set(err, CB_ERR_INVALID, "", "line %zu, column %zu: not UTF-8 text",
+                            line, col);
+    }
+    char *buf = malloc(len + CB_CSV_MAX_FIELDS + 1);
+    if (buf == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    int rc = 0;
+    size_t i = 0, line = 1;
+    while (i < len) {
+        cb_csv_row_t row = {.line = line};
+        size_t out = 0;
+        bool row_done = false, blank = true;
+        while (!row_done) {
+            if (row.nfields == CB_CSV_MAX_FIELDS) {
+                rc = cb_error_set(err, CB_ERR_INVALID, "", "line %zu: more than %d fields",
+                                  row.line, CB_CSV_MAX_FIELDS);
+                goto out;
+            }
+            row.fields[row.nfields++] = buf + out;
+            if (i < len && text[i] == '"') {
+                blank = false;
+                size_t start_line = line;
+                i++;
+                for (;;) {
+                    if (i >= len) {
+                        rc = cb_error_set(err, CB_ERR_INVALID, "",
+                                          "line %zu, field %zu: quote opened here is never closed",
+                                          start_line, row.nfields);
+                        goto out;
+                    }
+                    if (text[i] == '"') {
+                        if (i + 1 < len && text[i + 1] == '"') {
+                            buf[out++] = '"';
+                            i += 2;
+                            continue;
+                        }
+                        i++;
+                        break;
+                    }
+                    if (text[i] == '\n')
+                        line++;
+                    buf[out++] = text[i++];
+                }
+                if (i < len && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
+                    rc = cb_error_set(err, CB_ERR_INVALID, "",
+                                      "line %zu, field %zu: text after a closing quote", line,
+                                      row.nfields);
+                    goto out;
+                }
+            } else {
+                while (i < len && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
+                    if (text[i] == '"') {
+                        rc = cb_error_set(err, CB_ERR_INVALID, "",
+                                          "line %zu, field %zu: a quote inside an unquoted field",
+                                          line, row.nfields);
+                        goto out;
+                    }
+                    blank = false;
+                    buf[out++] = text[i++];
+                }
+            }
+            buf[out++] = '\0';
+            if (i < len && text[i] == ',') {
+                blank = false;
+                i++;
+                continue;
+            }
+            if (i < len && text[i] == '\r')
+                i++;
+            if (i < len && text[i] == '\n') {
+                i++;
+                line++;
+            }
+            row_done = true;
+        }
+        if (blank)
+            continue;
+        if ((rc = on_row(ctx, &row, err)) != 0)
+            goto out;
+    }
+out:
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * csv.h — reads the CSV files counties publish (RFC 4180: comma separated,
+ * double-quoted fields with "" for a quote, CRLF or LF line ends, an optional
+ * UTF-8 byte-order mark). Text must be UTF-8. Rows are handed to a callback with
+ * the line number they start on, so errors can name line and column.
+ */
+#ifndef CB_CSV_H
+#define CB_CSV_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define CB_CSV_MAX_FIELDS 64
+
+typedef struct cb_csv_row {
+    size_t line;                 /* 1-based line the row starts on */
+    size_t nfields;
+    const char *fields[CB_CSV_MAX_FIELDS]; /* NUL-terminated, trimmed of nothing */
+} cb_csv_row_t;
+
+/* Returns 0 to go on, or an error code to stop (returned by cb_csv_parse). */
+typedef int (*cb_csv_row_fn)(void *ctx, const cb_csv_row_t *row, cb_error_t *err);
+
+/* Parses text[0..len). Blank lines are skipped. Errors: CB_ERR_INVALID for an
+ * unterminated quote, a quote inside an unquoted field, too many fields, or
+ * invalid UTF-8, naming the line and column. */
+int cb_csv_parse(const char *text, size_t len, cb_csv_row_fn on_row, void *ctx, cb_error_t *err);
+
+/* True when s[0..len) is valid UTF-8 without NUL; *bad gets the offset of the
+ * first bad byte otherwise. */
+int cb_utf8_valid(const char *s, size_t len, size_t *bad);
+
+#endif

@@ -1,0 +1,1409 @@
+/*
+ * handlers.c — what intake does with a command once a door has decoded it, and
+ * with the events it pulls from router and deadline. Never touches a socket:
+ * a command in, a reply and (when accepted) one event plus state changes out.
+ *
+ * intake decides only what it can know for certain at the door (DESIGN.md "Who
+ * decides what"): shape, authentication, which organisations the token acts for,
+ * organisation kinds (the internal-unit rule, seed 002 §五(三)1), required
+ * materials (seed 002 §五(三)), emergency stop orders (§五(三)3), idempotency.
+ * Whether a transfer may be signed, accepted, returned or disputed in its current
+ * state is router's decision, given later as an event.
+ */
+#include "intake.h"
+#include "cbtime.h"
+#include "codes.h"
+#include "log.h"
+#include "orgs.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLOCK_SKEW_MS (5 * 60 * 1000)
+
+/* ---------- replies ---------- */
+
+void intake_reply_free(intake_reply_t *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+}
+
+void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
+                        const char *message)
+{
+    intake_reply_free(reply);
+    json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "field", field ? field : "",
+                          "message", message);
+    reply->status = status;
+    reply->event_seq = 0;
+    reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+}
+
+/* Maps a cb_error from the store to 503 (full, shutting down) or 500. */
+static void reply_store_error(intake_reply_t *reply, const cb_error_t *err)
+{
+    int status = err->code == CB_ERR_STORE_FULL || err->code == CB_ERR_SHUTDOWN ? 503 : 500;
+    intake_reply_error(reply, status, status == 503 ? "unavailable" : "internal", "",
+                       err->message);
+}
+
+/* ---------- strings in command messages ---------- */
+
+/* Replaces a protobuf-c string field (which may hold the shared empty default). */
+static int set_string(char **dst, const char *value)
+{
+    char *s = strdup(value ? value : "");
+    if (s == NULL)
+        return CB_ERR_NOMEM;
+    if (*dst && *dst != protobuf_c_empty_string)
+        free(*dst);
+    *dst = s;
+    return 0;
+}
+
+static Casebus__V1__CommandMeta *ensure_meta(Casebus__V1__CommandMeta **m)
+{
+    if (*m == NULL) {
+        *m = malloc(sizeof(**m));
+        if (*m == NULL)
+            return NULL;
+        casebus__v1__command_meta__init(*m);
+    }
+    return *m;
+}
+
+static bool str_empty(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/* ---------- authentication and organisations ---------- */
+
+int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,
+                        cb_error_t *err)
+{
+    if (str_empty(token))
+        return cb_error_set(err, CB_ERR_AUTH, "Authorization",
+                            "no token: send 'Authorization: Bearer <token>'");
+    return intake_token_lookup(&in->st, txn, token, actor, err);
+}
+
+static bool acts_for(const intake_actor_t *actor, const char *org_id)
+{
+    for (size_t i = 0; i < actor->norgs; i++)
+        if (strcmp(actor->orgs[i], org_id) == 0)
+            return true;
+    return false;
+}
+
+static const char *org_kind_text(int kind)
+{
+    const char *n = cb_org_kind_name(kind);
+    return n ? n : "UNSPECIFIED";
+}
+
+/* Loads the organisation ref names and fills ref from the registry replica.
+ * mine: the token must act for it (403 otherwise). Returns the organisation
+ * (caller frees) or NULL with reply filled. */
+static Casebus__V1__Organisation *resolve_org(intake_t *in, MDB_txn *txn,
+                                              Casebus__V1__OrgRef *ref, const char *field,
+                                              const intake_actor_t *actor, bool mine,
+                                              intake_reply_t *reply)
+{
+    char msg[300];
+    if (ref == NULL || str_empty(ref->org_id)) {
+        snprintf(msg, sizeof(msg), "%s is required", field);
+        intake_reply_error(reply, 400, "missing_field", field, msg);
+        return NULL;
+    }
+    cb_error_t e;
+    if (cb_check_org_id(ref->org_id, field, &e) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", field, e.message);
+        return NULL;
+    }
+    if (mine && !acts_for(actor, ref->org_id)) {
+        snprintf(msg, sizeof(msg), "this token does not act for organisation '%s' (%s)",
+                 ref->org_id, field);
+        intake_reply_error(reply, 403, "forbidden", field, msg);
+        return NULL;
+    }
+    Casebus__V1__Organisation *org = intake_org_get(&in->st, txn, ref->org_id);
+    if (org == NULL) {
+        snprintf(msg, sizeof(msg),
+                 "%s: unknown organisation '%s' (not in the registry router published)", field,
+                 ref->org_id);
+        intake_reply_error(reply, 400, "unknown_organisation", field, msg);
+        return NULL;
+    }
+    ref->kind = org->kind;
+    if (set_string(&ref->name, org->name) || set_string(&ref->division_code, org->division_code) ||
+        set_string(&ref->parent_id, org->parent_id)) {
+        casebus__v1__organisation__free_unpacked(org, NULL);
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return NULL;
+    }
+    return org;
+}
+
+static bool org_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
+                   const intake_actor_t *actor, bool mine, intake_reply_t *reply)
+{
+    Casebus__V1__Organisation *o = resolve_org(in, txn, ref, field, actor, mine, reply);
+    if (o == NULL)
+        return false;
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    return true;
+}
+
+/* ---------- field rules ---------- */
+
+static bool time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bool required,
+                    intake_reply_t *reply)
+{
+    char msg[200];
+    if (at == 0) {
+        if (!required)
+            return true;
+        snprintf(msg, sizeof(msg), "%s is required", field);
+        intake_reply_error(reply, 400, "missing_field", field, msg);
+        return false;
+    }
+    if (at > now + CLOCK_SKEW_MS) {
+        snprintf(msg, sizeof(msg), "%s is in the future", field);
+        intake_reply_error(reply, 400, "time_in_future", field, msg);
+        return false;
+    }
+    if (at < now - (int64_t)in->max_age_days * CB_DAY_MS) {
+        snprintf(msg, sizeof(msg), "%s is more than %llu days ago", field,
+                 (unsigned long long)in->max_age_days);
+        intake_reply_error(reply, 400, "time_too_old", field, msg);
+        return false;
+    }
+    return true;
+}
+
+static bool code_chars_ok(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+/* GB 11643-1999 citizen identity number: 17 digits and a check digit (0-9, X). */
+static bool id_number_ok(const char *s)
+{
+    static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    static const char check[] = "10X98765432";
+    if (strlen(s) != 18)
+        return false;
+    int sum = 0;
+    for (int i = 0; i < 17; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        sum += (s[i] - '0') * w[i];
+    }
+    return s[17] == check[sum % 11];
+}
+
+static bool phone_ok(const char *s)
+{
+    size_t n = strlen(s), digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            digits++;
+        else if (!(s[i] == '-' || s[i] == ' ' || (s[i] == '+' && i == 0)))
+            return false;
+    }
+    return digits >= 5 && digits <= 15;
+}
+
+/* ---------- ids ---------- */
+
+static int new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
+                  size_t size, cb_error_t *err)
+{
+    char day[16], name[32];
+    cb_civil_t c;
+    cb_time_to_cst(now, &c);
+    snprintf(day, sizeof(day), "%04d%02d%02d", c.year, c.month, c.day);
+    snprintf(name, sizeof(name), "%s%s", prefix, day);
+    uint64_t n;
+    int rc = intake_counter_next(&in->st, txn, name, &n, err);
+    if (rc == 0)
+        snprintf(out, size, "%s%s-%06llu", prefix, day, (unsigned long long)n);
+    return rc;
+}
+
+/* ---------- the case view ---------- */
+
+/* The API's word for an enum value: SOURCE_CHANNEL_CITIZEN_REPORT with strip
+ * "SOURCE_CHANNEL_" -> "citizen_report". The result lives in a small ring of
+ * buffers, enough for the few words one JSON object needs (one loop thread). */
+static const char *enum_word(const ProtobufCEnumDescriptor *d, int value, const char *strip)
+{
+    static char ring[4][48];
+    static unsigned next;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    if (v == NULL)
+        return "unspecified";
+    size_t n = strlen(strip);
+    const char *name = strncmp(v->name, strip, n) == 0 ? v->name + n : v->name;
+    char *out = ring[next++ % 4];
+    size_t i = 0;
+    for (; name[i] && i < sizeof(ring[0]) - 1; i++)
+        out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    out[i] = '\0';
+    return out;
+}
+
+static json_t *json_time(int64_t ms)
+{
+    char buf[40];
+    if (ms == 0)
+        return json_null();
+    cb_time_format_cst(ms, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static json_t *json_org(const Casebus__V1__OrgRef *r)
+{
+    if (r == NULL || str_empty(r->org_id))
+        return json_null();
+    return json_pack("{s:s,s:s,s:s}", "org_id", r->org_id, "name", r->name ? r->name : "", "kind",
+                     org_kind_text(r->kind));
+}
+
+static int timeline_add(intake_t *in, MDB_txn *txn, const char *case_id, const char *producer,
+                        uint64_t seq, int64_t at, const char *event, const char *summary,
+                        cb_error_t *err)
+{
+    json_t *e = json_pack("{s:o,s:s,s:I,s:s,s:s}", "at", json_time(at), "producer", producer,
+                          "seq", (json_int_t)seq, "event", event, "summary", summary);
+    if (e == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    int rc = intake_timeline_add(&in->st, txn, case_id, e, err);
+    json_decref(e);
+    return rc;
+}
+
+/* ---------- appending ---------- */
+
+typedef struct pending_event {
+    Casebus__V1__Envelope env;
+    const char *case_id;
+} pending_event_t;
+
+/* What fill_meta replaced, so that restore_meta can put it back before the
+ * command is freed (its strings belong to the decoder or to protobuf-c). */
+typedef struct meta_saved {
+    char *token_id, *idempotency_key, *request_id;
+    char **acting_orgs;
+    size_t n_acting_orgs;
+} meta_saved_t;
+
+static void fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
+                      const intake_actor_t *actor, char **orgs, int64_t now, meta_saved_t *saved)
+{
+    *saved = (meta_saved_t){m->token_id, m->idempotency_key, m->request_id, m->acting_orgs,
+                            m->n_acting_orgs};
+    m->token_id = (char *)actor->token_id;
+    m->idempotency_key = cmd->idempotency_key ? cmd->idempotency_key : (char *)"";
+    m->request_id = cmd->request_id ? cmd->request_id : (char *)"";
+    m->received_at_ms = now;
+    for (size_t i = 0; i < actor->norgs; i++)
+        orgs[i] = (char *)actor->orgs[i];
+    m->acting_orgs = orgs;
+    m->n_acting_orgs = actor->norgs;
+}
+
+static void restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved)
+{
+    m->token_id = saved->token_id;
+    m->idempotency_key = saved->idempotency_key;
+    m->request_id = saved->request_id;
+    m->acting_orgs = saved->acting_orgs;
+    m->n_acting_orgs = saved->n_acting_orgs;
+}
+
+/* Appends env; on failure fills reply. */
+static bool append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
+                   intake_reply_t *reply)
+{
+    cb_error_t err;
+    if (cb_log_append(in->log, txn, env, &err) != 0) {
+        if (err.code == CB_ERR_TOO_LARGE)
+            intake_reply_error(reply, 413, "too_large", "", err.message);
+        else
+            reply_store_error(reply, &err);
+        return false;
+    }
+    reply->event_seq = env->seq;
+    return true;
+}
+
+static void reply_ok(intake_reply_t *reply, int status, const char *id_name, const char *id,
+                     const char *case_id, const Casebus__V1__Envelope *env)
+{
+    json_t *o = json_pack("{s:s,s:I,s:s}", "case_id", case_id ? case_id : "", "event_seq",
+                          (json_int_t)env->seq, "event_id", env->event_id);
+    if (o && id_name && id)
+        json_object_set_new(o, id_name, json_string(id));
+    intake_reply_free(reply);
+    reply->status = status;
+    reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+}
+
+/* ---------- commands ---------- */
+
+static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported *r,
+                           const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                           int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    cb_error_t e;
+    Casebus__V1__CaseSummary *c = r->case_;
+    if (c == NULL) {
+        intake_reply_error(reply, 400, "missing_field", "case", "the case is required");
+        return;
+    }
+    if (c->source == 0 || protobuf_c_enum_descriptor_get_value(
+                              &casebus__v1__source_channel__descriptor, c->source) == NULL) {
+        intake_reply_error(reply, 400, "invalid_field", "source",
+                           "source must be patrol, county_dispatch, department_notice, "
+                           "citizen_report or police_referral");
+        return;
+    }
+    if (str_empty(c->matter_code) || strlen(c->matter_code) > 32 ||
+        !code_chars_ok(c->matter_code)) {
+        intake_reply_error(reply, 400, "invalid_field", "matter_code",
+                           "matter_code must be 1-32 letters, digits, '.', '-' or '_'");
+        return;
+    }
+    if (cb_check_township_code(c->township_code, "township_code", &e) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", "township_code", e.message);
+        return;
+    }
+    if (!time_ok(in, c->discovered_at_ms, now, "discovered_at", true, reply))
+        return;
+    if (c->urgency != CASEBUS__V1__URGENCY__URGENCY_NORMAL &&
+        c->urgency != CASEBUS__V1__URGENCY__URGENCY_EMERGENCY) {
+        intake_reply_error(reply, 400, "invalid_field", "urgency",
+                           "urgency must be normal or emergency");
+        return;
+    }
+    if (str_empty(c->description)) {
+        intake_reply_error(reply, 400, "missing_field", "description", "description is required");
+        return;
+    }
+    if (c->location && (c->location->latitude < -90 || c->location->latitude > 90 ||
+                        c->location->longitude < -180 || c->location->longitude > 180)) {
+        intake_reply_error(reply, 400, "invalid_field", "location",
+                           "location latitude must be within ±90 and longitude within ±180");
+        return;
+    }
+    Casebus__V1__Reporter *rep = r->reporter;
+    if (c->source == CASEBUS__V1__SOURCE_CHANNEL__SOURCE_CHANNEL_CITIZEN_REPORT && rep == NULL) {
+        intake_reply_error(reply, 400, "missing_field", "reporter",
+                           "a citizen report needs a reporter (or {\"anonymous\": true})");
+        return;
+    }
+    if (rep && !str_empty(rep->phone) && !phone_ok(rep->phone)) {
+        intake_reply_error(reply, 400, "invalid_field", "reporter.phone",
+                           "reporter.phone must be 5-15 digits (with +, - or spaces)");
+        return;
+    }
+    if (rep && !str_empty(rep->id_number) && !id_number_ok(rep->id_number)) {
+        intake_reply_error(reply, 400, "invalid_field", "reporter.id_number",
+                           "reporter.id_number is not a valid 18-character resident identity "
+                           "number (GB 11643 check digit)");
+        return;
+    }
+    if (rep && !rep->anonymous && str_empty(rep->name) && str_empty(rep->phone)) {
+        intake_reply_error(reply, 400, "missing_field", "reporter",
+                           "reporter needs a name or a phone, or \"anonymous\": true");
+        return;
+    }
+    for (size_t i = 0; i < r->n_attachments; i++) {
+        if (r->attachments[i]->sha256.len != 32 || str_empty(r->attachments[i]->uri)) {
+            snprintf(msg, sizeof(msg), "attachments[%zu] needs a uri and a 32-byte sha256", i);
+            intake_reply_error(reply, 400, "invalid_field", "attachments", msg);
+            return;
+        }
+    }
+    if (!org_ok(in, txn, c->discovered_by, "discovered_by", actor, true, reply))
+        return;
+
+    char case_id[48];
+    if (new_id(in, txn, "C", now, case_id, sizeof(case_id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (set_string(&c->case_id, case_id) != 0) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__CommandMeta *m = ensure_meta(&r->meta);
+    char *orgs[INTAKE_MAX_TOKEN_ORGS];
+    if (m == NULL) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    meta_saved_t saved;
+    fill_meta(m, cmd, actor, orgs, now, &saved);
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_REPORTED;
+    env.case_reported = r;
+    bool ok = append(in, txn, &env, reply);
+    restore_meta(m, &saved);
+    if (!ok)
+        return;
+
+    json_t *view = json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:s,s:s,s:o,s:s,s:o,s:{},s:{}}", "case_id", case_id,
+        "source", enum_word(&casebus__v1__source_channel__descriptor, c->source, "SOURCE_CHANNEL_"),
+        "matter_code", c->matter_code, "township_code", c->township_code, "discovered_at",
+        json_time(c->discovered_at_ms), "discovered_by", json_org(c->discovered_by), "urgency",
+        c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? "emergency" : "normal",
+        "suspected_crime", c->suspected_crime, "description", c->description, "external_ref",
+        c->external_ref ? c->external_ref : "", "reported_at", json_time(env.recorded_at_ms),
+        "state", "reported", "competent", json_null(), "transfers", "obligations");
+    if (view && rep)
+        json_object_set_new(view, "reporter",
+                            json_pack("{s:s,s:s,s:s,s:b}", "name", rep->name ? rep->name : "",
+                                      "phone", rep->phone ? rep->phone : "", "id_number",
+                                      rep->id_number ? rep->id_number : "", "anonymous",
+                                      rep->anonymous));
+    if (view && c->location)
+        json_object_set_new(view, "location",
+                            json_pack("{s:s,s:f,s:f}", "address",
+                                      c->location->address ? c->location->address : "",
+                                      "latitude", c->location->latitude, "longitude",
+                                      c->location->longitude));
+    uint64_t seq = env.seq;
+    int64_t at = env.recorded_at_ms;
+    snprintf(msg, sizeof(msg), "reported by %s: matter %s in township %s%s%s",
+             c->discovered_by->name, c->matter_code, c->township_code,
+             c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? ", emergency" : "",
+             c->suspected_crime ? ", suspected crime" : "");
+    if (view == NULL || intake_case_put(&in->st, txn, case_id, view, &e) != 0 ||
+        timeline_add(in, txn, case_id, "intake", seq, at, "case_reported", msg, &e) != 0) {
+        json_decref(view);
+        reply_store_error(reply, view ? &e : &(cb_error_t){CB_ERR_NOMEM, "", "out of memory"});
+        return;
+    }
+    json_decref(view);
+    reply_ok(reply, 201, NULL, NULL, case_id, &env);
+}
+
+/* Which transfer materials are there (seed 002 §五(三)): a transfer letter, the
+ * case-source material, preliminary evidence, the reason, the leader's approval. */
+static bool materials_ok(const Casebus__V1__TransferSent *t, intake_reply_t *reply)
+{
+    bool letter = false, source = false, evidence = false;
+    for (size_t i = 0; i < t->n_materials; i++) {
+        switch (t->materials[i]->kind) {
+        case CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_TRANSFER_LETTER: letter = true; break;
+        case CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_CASE_SOURCE: source = true; break;
+        case CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_PARTY_INFO:
+        case CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_APPROVAL_INFO:
+        case CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_INVESTIGATION: evidence = true; break;
+        default: break;
+        }
+    }
+    char missing[600] = "";
+    size_t n = 0;
+#define MISSING(cond, text)                                                                        \
+    if (!(cond)) {                                                                                 \
+        strncat(missing, n++ ? "; " : "", sizeof(missing) - strlen(missing) - 1);                  \
+        strncat(missing, text, sizeof(missing) - strlen(missing) - 1);                             \
+    }
+    MISSING(letter, "transfer_letter (移送函)");
+    MISSING(source, "case_source (案件来源材料: 现场检查记录/举报投诉材料)");
+    MISSING(evidence, "evidence (初步证据: party_info, approval_info or investigation)");
+    MISSING(!str_empty(t->reason), "reason (移送理由)");
+    MISSING(!str_empty(t->approved_by) && t->approved_at_ms != 0,
+            "approved_by and approved_at (部门负责人审批)");
+#undef MISSING
+    if (n == 0)
+        return true;
+    char msg[700];
+    snprintf(msg, sizeof(msg), "the transfer is incomplete (seed 002 §五(三)); missing: %s",
+             missing);
+    intake_reply_error(reply, 400, "missing_materials", "materials", msg);
+    return false;
+}
+
+/* The case a command names, or NULL with 404 in reply. */
+static json_t *case_or_404(intake_t *in, MDB_txn *txn, const char *case_id,
+                           intake_reply_t *reply)
+{
+    char msg[200];
+    json_t *view = str_empty(case_id) ? NULL : intake_case_get(&in->st, txn, case_id);
+    if (view == NULL) {
+        snprintf(msg, sizeof(msg), "no case '%.80s'", case_id ? case_id : "");
+        intake_reply_error(reply, 404, "not_found", "case_id", msg);
+    }
+    return view;
+}
+
+static json_t *ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
+                          intake_reply_t *reply)
+{
+    char msg[200];
+    json_t *ref = intake_ref_get(&in->st, txn, id);
+    const char *k = ref ? json_string_value(json_object_get(ref, "kind")) : NULL;
+    if (k == NULL || strcmp(k, kind) != 0) {
+        json_decref(ref);
+        snprintf(msg, sizeof(msg), "no %s '%.80s'", kind, id ? id : "");
+        intake_reply_error(reply, 404, "not_found", "id", msg);
+        return NULL;
+    }
+    return ref;
+}
+
+/* Records an accepted command: event, reference, timeline, reply. body points at
+ * the command's message inside env. */
+static void record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
+                   Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
+                   const intake_actor_t *actor, int64_t now, int status, const char *id_name,
+                   const char *id, json_t *ref, const char *summary, intake_reply_t *reply)
+{
+    char *orgs[INTAKE_MAX_TOKEN_ORGS];
+    cb_error_t e;
+    meta_saved_t saved;
+    fill_meta(m, cmd, actor, orgs, now, &saved);
+    bool ok = append(in, txn, env, reply);
+    restore_meta(m, &saved);
+    if (!ok)
+        return;
+    if ((ref && intake_ref_put(&in->st, txn, id, ref, &e) != 0) ||
+        timeline_add(in, txn, env->case_id, "intake", env->seq, env->recorded_at_ms,
+                     cb_event_type(env), summary, &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    reply_ok(reply, status, id_name, id, env->case_id, env);
+}
+
+static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSent *t,
+                             const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                             int64_t now, intake_reply_t *reply)
+{
+    char msg[400];
+    cb_error_t e;
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    bool emergency = strcmp(json_string_value(json_object_get(view, "urgency")) ?: "",
+                            "emergency") == 0;
+    json_decref(view);
+    Casebus__V1__Organisation *sender =
+        resolve_org(in, txn, t->sender, "sender", actor, true, reply);
+    if (sender == NULL)
+        return;
+    /* seed 002 §五(三)1: internal and dispatched units may not transfer in their
+     * own name. */
+    if (sender->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_INTERNAL_UNIT ||
+        sender->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_DISPATCHED_UNIT) {
+        Casebus__V1__Organisation *parent = intake_org_get(&in->st, txn, sender->parent_id);
+        snprintf(msg, sizeof(msg),
+                 "%s (%s) is %s unit of %s (%s) and may not send a transfer in its own name; "
+                 "send it in the name of %s (seed 002 §五(三)1)",
+                 sender->name, sender->org_id,
+                 sender->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_INTERNAL_UNIT ? "an internal"
+                                                                               : "a dispatched",
+                 parent ? parent->name : sender->parent_id, sender->parent_id,
+                 parent ? parent->name : sender->parent_id);
+        if (parent)
+            casebus__v1__organisation__free_unpacked(parent, NULL);
+        casebus__v1__organisation__free_unpacked(sender, NULL);
+        intake_reply_error(reply, 400, "unit_may_not_transfer", "sender", msg);
+        return;
+    }
+    casebus__v1__organisation__free_unpacked(sender, NULL);
+    if (!str_empty(t->proposed_receiver_id)) {
+        Casebus__V1__Organisation *r = intake_org_get(&in->st, txn, t->proposed_receiver_id);
+        if (r == NULL) {
+            snprintf(msg, sizeof(msg), "receiver: unknown organisation '%s'",
+                     t->proposed_receiver_id);
+            intake_reply_error(reply, 400, "unknown_organisation", "receiver", msg);
+            return;
+        }
+        casebus__v1__organisation__free_unpacked(r, NULL);
+    }
+    if (!materials_ok(t, reply))
+        return;
+    if (!time_ok(in, t->approved_at_ms, now, "approved_at", true, reply))
+        return;
+    /* seed 002 §五(三)3: in an emergency, order the party to stop at once, tell the
+     * competent party, and transfer within 24 hours. */
+    if (emergency && t->stop_ordered_at_ms == 0) {
+        intake_reply_error(reply, 400, "missing_field", "stop_ordered_at",
+                           "an emergency transfer needs stop_ordered_at: when the party was "
+                           "ordered to stop (责令停止, seed 002 §五(三)3)");
+        return;
+    }
+    if (emergency && t->competent_informed_at_ms == 0) {
+        intake_reply_error(reply, 400, "missing_field", "competent_informed_at",
+                           "an emergency transfer needs competent_informed_at: when the "
+                           "competent party was told (seed 002 §五(三)3)");
+        return;
+    }
+    if (!time_ok(in, t->stop_ordered_at_ms, now, "stop_ordered_at", false, reply) ||
+        !time_ok(in, t->competent_informed_at_ms, now, "competent_informed_at", false, reply))
+        return;
+
+    char id[48];
+    if (new_id(in, txn, "T", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    Casebus__V1__CommandMeta *m = ensure_meta(&t->meta);
+    if (m == NULL || set_string(&t->transfer_id, id) || set_string(&t->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = t->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_SENT;
+    env.transfer_sent = t;
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id", t->case_id,
+                            "sender", t->sender->org_id, "proposed_receiver",
+                            t->proposed_receiver_id ? t->proposed_receiver_id : "");
+    snprintf(msg, sizeof(msg), "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
+             t->n_materials, emergency ? ", emergency" : "");
+    record(in, txn, &env, m, cmd, actor, now, 202, "transfer_id", id, ref, msg, reply);
+    json_decref(ref);
+}
+
+/* receipt / acceptance / return / dispute: the transfer must exist, `by` must be
+ * one of the token's organisations; router judges the state. */
+static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    cb_error_t e;
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "transfer", reply);
+    if (ref == NULL)
+        return;
+    const char *case_id = json_string_value(json_object_get(ref, "case_id"));
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = (char *)case_id;
+    Casebus__V1__OrgRef *by = NULL;
+    char **transfer_id = NULL;
+    Casebus__V1__CommandMeta **meta = NULL;
+    const char *verb = "";
+    char dispute_id[48] = "";
+    switch (cmd->kind_case) {
+    case CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER:
+        by = cmd->receive_transfer->by;
+        transfer_id = &cmd->receive_transfer->transfer_id;
+        meta = &cmd->receive_transfer->meta;
+        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_RECEIVED;
+        env.transfer_received = cmd->receive_transfer;
+        verb = "signed for (签收)";
+        break;
+    case CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER:
+        by = cmd->accept_transfer->by;
+        transfer_id = &cmd->accept_transfer->transfer_id;
+        meta = &cmd->accept_transfer->meta;
+        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_ACCEPTED;
+        env.transfer_accepted = cmd->accept_transfer;
+        verb = "accepted";
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER:
+        by = cmd->return_transfer->by;
+        transfer_id = &cmd->return_transfer->transfer_id;
+        meta = &cmd->return_transfer->meta;
+        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_RETURNED;
+        env.transfer_returned = cmd->return_transfer;
+        verb = "returned";
+        if (str_empty(cmd->return_transfer->reason)) {
+            intake_reply_error(reply, 400, "missing_field", "reason",
+                               "a returned transfer needs a reason");
+            goto out;
+        }
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE:
+        by = cmd->raise_dispute->by;
+        transfer_id = &cmd->raise_dispute->transfer_id;
+        meta = &cmd->raise_dispute->meta;
+        env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_RAISED;
+        env.dispute_raised = cmd->raise_dispute;
+        verb = "disputed";
+        if (str_empty(cmd->raise_dispute->reason)) {
+            intake_reply_error(reply, 400, "missing_field", "reason", "a dispute needs a reason");
+            goto out;
+        }
+        break;
+    default:
+        intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step");
+        goto out;
+    }
+    if (!org_ok(in, txn, by, "by", actor, true, reply))
+        goto out;
+    if (ensure_meta(meta) == NULL || set_string(transfer_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    json_t *new_ref = NULL;
+    if (cmd->kind_case == CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE) {
+        if (new_id(in, txn, "D", now, dispute_id, sizeof(dispute_id), &e) != 0 ||
+            set_string(&cmd->raise_dispute->dispute_id, dispute_id)) {
+            reply_store_error(reply, &e);
+            goto out;
+        }
+        new_ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "dispute", "case_id", case_id,
+                            "transfer_id", cmd->target_id, "raised_by", by->org_id);
+    }
+    snprintf(msg, sizeof(msg), "transfer %s %s by %s%s%s", cmd->target_id, verb, by->name,
+             dispute_id[0] ? ", dispute " : "", dispute_id);
+    record(in, txn, &env, *meta, cmd, actor, now, 202, dispute_id[0] ? "dispute_id" : "transfer_id",
+           dispute_id[0] ? dispute_id : cmd->target_id, new_ref, msg, reply);
+    json_decref(new_ref);
+out:
+    json_decref(ref);
+}
+
+static void do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDecided *d,
+                              Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                              intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "dispute", reply);
+    if (ref == NULL)
+        return;
+    const char *case_id = json_string_value(json_object_get(ref, "case_id"));
+    const char *transfer_id = json_string_value(json_object_get(ref, "transfer_id"));
+    Casebus__V1__Organisation *o = resolve_org(in, txn, d->decided_by, "decided_by", actor, true,
+                                               reply);
+    if (o == NULL)
+        goto out;
+    /* seed 002 §五(三)4: the judicial bureau decides jurisdiction disputes. */
+    int kind = o->kind;
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    if (kind != CASEBUS__V1__ORG_KIND__ORG_KIND_JUDICIAL_BUREAU) {
+        intake_reply_error(reply, 403, "not_judicial_bureau", "decided_by",
+                           "only the judicial bureau (司法局) decides jurisdiction disputes "
+                           "(seed 002 §五(三)4)");
+        goto out;
+    }
+    Casebus__V1__Organisation *comp = intake_org_get(&in->st, txn, d->competent_org_id);
+    if (comp == NULL) {
+        snprintf(msg, sizeof(msg), "competent_org: unknown organisation '%s'",
+                 d->competent_org_id ? d->competent_org_id : "");
+        intake_reply_error(reply, 400, "unknown_organisation", "competent_org", msg);
+        goto out;
+    }
+    snprintf(msg, sizeof(msg), "dispute %s decided by %s: %s has jurisdiction", cmd->target_id,
+             d->decided_by->name, comp->name);
+    casebus__v1__organisation__free_unpacked(comp, NULL);
+    if (ensure_meta(&d->meta) == NULL || set_string(&d->dispute_id, cmd->target_id) ||
+        set_string(&d->transfer_id, transfer_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = (char *)case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_DECIDED;
+    env.dispute_decided = d;
+    record(in, txn, &env, d->meta, cmd, actor, now, 202, "dispute_id", cmd->target_id, NULL, msg,
+           reply);
+out:
+    json_decref(ref);
+}
+
+static void do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceRequested *a,
+                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                  int64_t now, intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    json_decref(view);
+    if (!org_ok(in, txn, a->requested_by, "requested_by", actor, true, reply) ||
+        !org_ok(in, txn, a->to, "to", actor, false, reply))
+        return;
+    if (a->kind < 1 || a->kind > 3) {
+        intake_reply_error(reply, 400, "invalid_field", "kind",
+                           "kind must be identification, appraisal or advice");
+        return;
+    }
+    if (str_empty(a->question)) {
+        intake_reply_error(reply, 400, "missing_field", "question", "question is required");
+        return;
+    }
+    if (a->letter_received_at_ms == 0)
+        a->letter_received_at_ms = now;
+    if (!time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
+        return;
+    if (new_id(in, txn, "A", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&a->meta) == NULL || set_string(&a->assistance_id, id) ||
+        set_string(&a->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_REQUESTED;
+    env.assistance_requested = a;
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id", a->case_id,
+                            "requested_by", a->requested_by->org_id, "to", a->to->org_id);
+    snprintf(msg, sizeof(msg), "assistance %s requested by %s from %s", id,
+             a->requested_by->name, a->to->name);
+    record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", id, ref, msg, reply);
+    json_decref(ref);
+}
+
+static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
+                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                 int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "assistance", reply);
+    if (ref == NULL)
+        return;
+    const char *to = json_string_value(json_object_get(ref, "to"));
+    if (!org_ok(in, txn, a->by, "by", actor, true, reply))
+        goto out;
+    if (strcmp(a->by->org_id, to ? to : "") != 0) {
+        snprintf(msg, sizeof(msg), "assistance %s was asked of '%s', not '%s'", cmd->target_id,
+                 to ? to : "", a->by->org_id);
+        intake_reply_error(reply, 403, "not_addressee", "by", msg);
+        goto out;
+    }
+    if (ensure_meta(&a->meta) == NULL || set_string(&a->assistance_id, cmd->target_id) ||
+        set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id")))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_ANSWERED;
+    env.assistance_answered = a;
+    snprintf(msg, sizeof(msg), "assistance %s answered by %s", cmd->target_id, a->by->name);
+    record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", cmd->target_id, NULL,
+           msg, reply);
+out:
+    json_decref(ref);
+}
+
+static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionRecorded *d,
+                               Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                               int64_t now, intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    json_decref(view);
+    if (!org_ok(in, txn, d->by, "by", actor, true, reply) ||
+        !time_ok(in, d->decided_at_ms, now, "decided_at", true, reply))
+        return;
+    if (d->feedback_to && !str_empty(d->feedback_to->org_id) &&
+        !org_ok(in, txn, d->feedback_to, "feedback_to", actor, false, reply))
+        return;
+    if (str_empty(d->summary)) {
+        intake_reply_error(reply, 400, "missing_field", "summary", "summary is required");
+        return;
+    }
+    if (d->fine_fen < 0) {
+        intake_reply_error(reply, 400, "invalid_field", "fine_fen", "fine_fen must not be negative");
+        return;
+    }
+    if (new_id(in, txn, "P", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&d->meta) == NULL || set_string(&d->decision_id, id) ||
+        set_string(&d->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = d->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_RECORDED;
+    env.decision_recorded = d;
+    json_t *ref = json_pack("{s:s,s:s,s:s}", "kind", "decision", "case_id", d->case_id, "by",
+                            d->by->org_id);
+    snprintf(msg, sizeof(msg), "%sdecision %s recorded by %s", d->major ? "major " : "", id,
+             d->by->name);
+    record(in, txn, &env, d->meta, cmd, actor, now, 201, "decision_id", id, ref, msg, reply);
+    json_decref(ref);
+}
+
+static void do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGiven *f,
+                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                             intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    json_decref(view);
+    json_t *ref = ref_or_404(in, txn, f->decision_id, "decision", reply);
+    if (ref == NULL)
+        return;
+    const char *dcase = json_string_value(json_object_get(ref, "case_id"));
+    if (strcmp(dcase ? dcase : "", cmd->target_id) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", "decision_id",
+                           "decision_id belongs to another case");
+        goto out;
+    }
+    if (!org_ok(in, txn, f->by, "by", actor, true, reply) ||
+        !org_ok(in, txn, f->to, "to", actor, false, reply))
+        goto out;
+    if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = f->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_FEEDBACK_GIVEN;
+    env.feedback_given = f;
+    snprintf(msg, sizeof(msg), "decision %s fed back by %s to %s", f->decision_id, f->by->name,
+             f->to->name);
+    record(in, txn, &env, f->meta, cmd, actor, now, 201, "decision_id", f->decision_id, NULL, msg,
+           reply);
+out:
+    json_decref(ref);
+}
+
+static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
+                               Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                               int64_t now, intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    Casebus__V1__Organisation *o = resolve_org(in, txn, a->by, "by", actor, true, reply);
+    if (o == NULL)
+        return;
+    int kind = o->kind;
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    if (kind != CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT) {
+        intake_reply_error(reply, 400, "not_a_department", "by",
+                           "approvals are recorded by the county department that approved "
+                           "(seed 002 §五(一))");
+        return;
+    }
+    if (!time_ok(in, a->approved_at_ms, now, "approved_at", true, reply))
+        return;
+    if (str_empty(a->subject)) {
+        intake_reply_error(reply, 400, "missing_field", "subject", "subject is required");
+        return;
+    }
+    if (!str_empty(a->case_id)) {
+        json_t *view = case_or_404(in, txn, a->case_id, reply);
+        if (view == NULL)
+            return;
+        json_decref(view);
+    }
+    if (new_id(in, txn, "AP", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&a->meta) == NULL || set_string(&a->approval_id, id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_APPROVAL_RECORDED;
+    env.approval_recorded = a;
+    char *orgs[INTAKE_MAX_TOKEN_ORGS];
+    meta_saved_t saved;
+    fill_meta(a->meta, cmd, actor, orgs, now, &saved);
+    bool ok = append(in, txn, &env, reply);
+    restore_meta(a->meta, &saved);
+    if (!ok)
+        return;
+    if (!str_empty(a->case_id)) {
+        snprintf(msg, sizeof(msg), "approval %s recorded by %s", id, a->by->name);
+        if (timeline_add(in, txn, a->case_id, "intake", env.seq, env.recorded_at_ms,
+                         "approval_recorded", msg, &e) != 0) {
+            reply_store_error(reply, &e);
+            return;
+        }
+    }
+    reply_ok(reply, 201, "approval_id", id, a->case_id, &env);
+}
+
+void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd,
+                    const intake_actor_t *actor, const uint8_t req_hash[32],
+                    intake_reply_t *reply)
+{
+    /* The handlers fill server-owned fields of the command's messages. */
+    Casebus__V1__Command *cmd = (Casebus__V1__Command *)ccmd;
+    cb_error_t e;
+    int64_t now = cb_now_ms();
+    memset(reply, 0, sizeof(*reply));
+    bool idem = !str_empty(cmd->idempotency_key);
+    if (idem) {
+        if (strlen(cmd->idempotency_key) > INTAKE_IDEM_KEY_MAX) {
+            intake_reply_error(reply, 400, "invalid_field", "Idempotency-Key",
+                               "Idempotency-Key is longer than 128 characters");
+            return;
+        }
+        int rc = intake_idem_get(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash,
+                                 reply, &e);
+        if (rc == 0)
+            return; /* the first answer, again; nothing new is written */
+        if (rc == CB_ERR_CONFLICT) {
+            intake_reply_error(reply, 409, "idempotency_key_reused", "Idempotency-Key",
+                               e.message);
+            return;
+        }
+        if (rc != CB_ERR_NOT_FOUND) {
+            reply_store_error(reply, &e);
+            return;
+        }
+    }
+    switch (cmd->kind_case) {
+    case CASEBUS__V1__COMMAND__KIND_REPORT_CASE:
+        do_report_case(in, txn, cmd->report_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_SEND_TRANSFER:
+        do_send_transfer(in, txn, cmd->send_transfer, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE:
+        do_transfer_step(in, txn, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DECIDE_DISPUTE:
+        do_decide_dispute(in, txn, cmd->decide_dispute, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REQUEST_ASSISTANCE:
+        do_request_assistance(in, txn, cmd->request_assistance, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_ANSWER_ASSISTANCE:
+        do_answer_assistance(in, txn, cmd->answer_assistance, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_DECISION:
+        do_record_decision(in, txn, cmd->record_decision, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_GIVE_FEEDBACK:
+        do_give_feedback(in, txn, cmd->give_feedback, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_APPROVAL:
+        do_record_approval(in, txn, cmd->record_approval, cmd, actor, now, reply);
+        break;
+    default:
+        intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
+        break;
+    }
+    if (reply->status >= 200 && reply->status < 300 && idem &&
+        intake_idem_put(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash, reply,
+                        &e) != 0)
+        reply_store_error(reply, &e);
+}
+
+/* ---------- GET /v1/cases/{id} ---------- */
+
+static bool involved(json_t *view, const intake_actor_t *actor)
+{
+    if (actor->operator_)
+        return true;
+    const char *paths[][2] = {{"discovered_by", "org_id"}, {"competent", "org_id"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *id = json_string_value(json_object_get(json_object_get(view, paths[i][0]),
+                                                           paths[i][1]));
+        if (id && acts_for(actor, id))
+            return true;
+    }
+    const char *key;
+    json_t *t;
+    json_object_foreach(json_object_get(view, "transfers"), key, t)
+    {
+        const char *s = json_string_value(json_object_get(t, "sender"));
+        const char *r = json_string_value(json_object_get(t, "receiver"));
+        if ((s && acts_for(actor, s)) || (r && acts_for(actor, r)))
+            return true;
+    }
+    return false;
+}
+
+static void mask(json_t *rep, const char *key, size_t keep_head, size_t keep_tail)
+{
+    const char *v = json_string_value(json_object_get(rep, key));
+    if (v == NULL || *v == '\0')
+        return;
+    size_t n = strlen(v);
+    char out[64];
+    size_t j = 0;
+    for (size_t i = 0; i < n && j < sizeof(out) - 1; i++)
+        out[j++] = (i < keep_head || i + keep_tail >= n) ? v[i] : '*';
+    out[j] = '\0';
+    json_object_set_new(rep, key, json_string(out));
+}
+
+void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
+                      const intake_actor_t *actor, intake_reply_t *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    json_t *view = case_or_404(in, txn, case_id, reply);
+    if (view == NULL)
+        return;
+    if (!involved(view, actor)) {
+        json_decref(view);
+        intake_reply_error(reply, 403, "forbidden", "case_id",
+                           "this token's organisations are not party to the case");
+        return;
+    }
+    /* Personal data of the reporter: shown in full to the discovering
+     * organisation and operators, masked for everyone else. */
+    const char *disc = json_string_value(
+        json_object_get(json_object_get(view, "discovered_by"), "org_id"));
+    json_t *rep = json_object_get(view, "reporter");
+    if (rep && !actor->operator_ && !(disc && acts_for(actor, disc))) {
+        mask(rep, "name", 0, 0);
+        mask(rep, "phone", 3, 4);
+        mask(rep, "id_number", 0, 0);
+    }
+    json_object_set_new(view, "timeline", intake_timeline_get(&in->st, txn, case_id));
+    reply->status = 200;
+    reply->body = json_dumps(view, JSON_COMPACT);
+    json_decref(view);
+}
+
+/* ---------- tokens ---------- */
+
+int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
+                        const char *label, bool operator_, char **secret, cb_error_t *err)
+{
+    if (norgs == 0 && !operator_)
+        return cb_error_set(err, CB_ERR_INVALID, "org", "a token needs at least one --org");
+    if (norgs > INTAKE_MAX_TOKEN_ORGS)
+        return cb_error_set(err, CB_ERR_INVALID, "org", "a token acts for at most %d organisations",
+                            INTAKE_MAX_TOKEN_ORGS);
+    for (size_t i = 0; i < norgs; i++) {
+        int rc = cb_check_org_id(orgs[i], "org", err);
+        if (rc != 0)
+            return rc;
+    }
+    uint8_t idb[8], sec[32];
+    randombytes_buf(idb, sizeof(idb));
+    randombytes_buf(sec, sizeof(sec));
+    char id[17], sec_text[64];
+    sodium_bin2hex(id, sizeof(id), idb, sizeof(idb));
+    sodium_bin2base64(sec_text, sizeof(sec_text), sec, sizeof(sec),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    uint8_t hash[32];
+    crypto_hash_sha256(hash, (const uint8_t *)sec_text, strlen(sec_text));
+
+    Casebus__V1__TokenCreated tc = CASEBUS__V1__TOKEN_CREATED__INIT;
+    tc.token_id = id;
+    tc.token_hash.data = hash;
+    tc.token_hash.len = 32;
+    tc.org_ids = (char **)orgs;
+    tc.n_org_ids = norgs;
+    tc.label = (char *)(label ? label : "");
+    tc.operator_ = operator_;
+    int rc = intake_token_put(&in->st, txn, &tc, err);
+    if (rc != 0)
+        return rc;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_TOKEN_CREATED;
+    env.token_created = &tc;
+    if ((rc = cb_log_append(in->log, txn, &env, err)) != 0)
+        return rc;
+    size_t n = 4 + 16 + 1 + strlen(sec_text) + 1;
+    *secret = malloc(n);
+    if (*secret == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    snprintf(*secret, n, "cbt_%s_%s", id, sec_text);
+    sodium_memzero(sec, sizeof(sec));
+    return 0;
+}
+
+/* ---------- events from router and deadline ---------- */
+
+static json_t *view_transfer(json_t *view, const char *transfer_id)
+{
+    json_t *ts = json_object_get(view, "transfers");
+    if (!json_is_object(ts)) {
+        ts = json_object();
+        json_object_set_new(view, "transfers", ts);
+    }
+    json_t *t = json_object_get(ts, transfer_id);
+    if (t == NULL) {
+        t = json_object();
+        json_object_set_new(ts, transfer_id, t);
+    }
+    return t;
+}
+
+static json_t *view_obligation(json_t *view, const Casebus__V1__Obligation *o)
+{
+    json_t *os = json_object_get(view, "obligations");
+    if (!json_is_object(os)) {
+        os = json_object();
+        json_object_set_new(view, "obligations", os);
+    }
+    json_t *ob = json_object_get(os, o->obligation_id);
+    if (ob == NULL) {
+        ob = json_object();
+        json_object_set_new(os, o->obligation_id, ob);
+    }
+    json_object_set_new(ob, "rule_id", json_string(o->rule_id ? o->rule_id : ""));
+    json_object_set_new(ob, "title", json_string(o->rule_title ? o->rule_title : ""));
+    json_object_set_new(ob, "responsible", json_org(o->responsible));
+    json_object_set_new(ob, "due_at", json_time(o->due_at_ms));
+    if (!str_empty(o->transfer_id))
+        json_object_set_new(ob, "transfer_id", json_string(o->transfer_id));
+    return ob;
+}
+
+static const char *state_word(int s)
+{
+    return enum_word(&casebus__v1__transfer_state__descriptor, s, "TRANSFER_STATE_");
+}
+
+int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
+{
+    intake_t *in = ctx;
+    const Casebus__V1__Envelope *env = ev->env;
+    char summary[400] = "";
+    int rc = 0;
+    if (env->body_case == CASEBUS__V1__ENVELOPE__BODY_ORGS_IMPORTED) {
+        for (size_t i = 0; i < env->orgs_imported->n_orgs && rc == 0; i++)
+            rc = intake_org_put(&in->st, txn, env->orgs_imported->orgs[i], err);
+        if (rc == 0)
+            log_info("orgs_replicated version=%u count=%zu", env->orgs_imported->version,
+                     env->orgs_imported->n_orgs);
+        return rc;
+    }
+    if (str_empty(env->case_id))
+        return 0;
+    json_t *view = intake_case_get(&in->st, txn, env->case_id);
+    if (view == NULL)
+        return 0; /* a case this intake never saw (restored elsewhere): nothing to show */
+    switch (env->body_case) {
+    case CASEBUS__V1__ENVELOPE__BODY_JURISDICTION_RESOLVED: {
+        const Casebus__V1__JurisdictionResolved *j = env->jurisdiction_resolved;
+        json_object_set_new(view, "competent", json_org(j->competent));
+        json_object_set_new(view, "jurisdiction_rule",
+                            json_string(enum_word(&casebus__v1__jurisdiction_rule__descriptor,
+                                                  j->rule, "JURISDICTION_RULE_")));
+        json_object_set_new(view, "state", json_string(j->transfer_needed ? "transfer_required"
+                                                                           : "with_competent"));
+        if (j->case_ && !str_empty(j->case_->matter_name))
+            json_object_set_new(view, "matter_name", json_string(j->case_->matter_name));
+        snprintf(summary, sizeof(summary), "jurisdiction: %s%s",
+                 j->competent ? j->competent->name : "?",
+                 j->transfer_needed ? " (transfer required)" : "");
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_REQUIRED: {
+        const Casebus__V1__TransferRequired *t = env->transfer_required;
+        json_object_set_new(view, "transfer_required",
+                            json_pack("{s:o,s:o,s:s}", "from", json_org(t->from), "to",
+                                      json_org(t->to), "urgency",
+                                      t->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY
+                                          ? "emergency"
+                                          : "normal"));
+        snprintf(summary, sizeof(summary), "transfer required from %s to %s",
+                 t->from ? t->from->name : "?", t->to ? t->to->name : "?");
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_ROUTED: {
+        const Casebus__V1__TransferRouted *t = env->transfer_routed;
+        json_t *tv = view_transfer(view, t->transfer_id);
+        json_object_set_new(tv, "state", json_string(state_word(t->state)));
+        json_object_set_new(tv, "sender", json_string(t->sender ? t->sender->org_id : ""));
+        json_object_set_new(tv, "receiver", json_string(t->receiver ? t->receiver->org_id : ""));
+        json_object_set_new(tv, "sign_due", json_time(t->sign_due_ms));
+        json_object_set_new(view, "holder", json_org(t->receiver));
+        json_object_set_new(view, "state", json_string("transfer_routed"));
+        snprintf(summary, sizeof(summary), "transfer %s routed to %s", t->transfer_id,
+                 t->receiver ? t->receiver->name : "?");
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_STATE_CHANGED: {
+        const Casebus__V1__TransferStateChanged *t = env->transfer_state_changed;
+        json_t *tv = view_transfer(view, t->transfer_id);
+        json_object_set_new(tv, "state", json_string(state_word(t->to_state)));
+        if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED)
+            json_object_set_new(view, "holder", json_org(t->receiver));
+        json_object_set_new(view, "state",
+                            json_pack("s", t->to_state ==
+                                                   CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED
+                                               ? "with_competent"
+                                               : "transfer_in_progress"));
+        snprintf(summary, sizeof(summary), "transfer %s: %s -> %s", t->transfer_id,
+                 state_word(t->from_state), state_word(t->to_state));
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_REJECTED: {
+        const Casebus__V1__TransferRejected *t = env->transfer_rejected;
+        snprintf(summary, sizeof(summary), "refused %s on transfer %s: %s", t->command,
+                 t->transfer_id, t->message);
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_ROUTING_FAILED:
+        json_object_set_new(view, "state", json_string("manual_dispatch"));
+        json_object_set_new(view, "holder", json_org(env->routing_failed->assigned_to));
+        snprintf(summary, sizeof(summary), "routing failed: %s; assigned to %s",
+                 env->routing_failed->reason,
+                 env->routing_failed->assigned_to ? env->routing_failed->assigned_to->name : "?");
+        break;
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED: {
+        json_t *ob = view_obligation(view, env->obligation_opened->obligation);
+        json_object_set_new(ob, "state", json_string("open"));
+        snprintf(summary, sizeof(summary), "time limit opened: %s",
+                 env->obligation_opened->obligation->rule_title);
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_MET: {
+        json_t *ob = view_obligation(view, env->obligation_met->obligation);
+        json_object_set_new(ob, "state", json_string(env->obligation_met->on_time ? "met"
+                                                                                   : "met_late"));
+        snprintf(summary, sizeof(summary), "time limit met%s: %s",
+                 env->obligation_met->on_time ? "" : " late",
+                 env->obligation_met->obligation->rule_title);
+        break;
+    }
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING:
+        json_object_set_new(view_obligation(view, env->deadline_warning->obligation), "level",
+                            json_string("yellow"));
+        snprintf(summary, sizeof(summary), "yellow warning: %s",
+                 env->deadline_warning->obligation->rule_title);
+        break;
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED:
+        json_object_set_new(view_obligation(view, env->deadline_breached->obligation), "level",
+                            json_string("red"));
+        snprintf(summary, sizeof(summary), "red: limit passed: %s",
+                 env->deadline_breached->obligation->rule_title);
+        break;
+    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED:
+        json_object_set_new(view_obligation(view, env->escalated->obligation), "level",
+                            json_string("escalated"));
+        snprintf(summary, sizeof(summary), "escalated for supervision (督办): %s",
+                 env->escalated->obligation->rule_title);
+        break;
+    default:
+        break;
+    }
+    if (summary[0]) {
+        if ((rc = intake_case_put(&in->st, txn, env->case_id, view, err)) == 0)
+            rc = timeline_add(in, txn, env->case_id, ev->producer, ev->seq, env->recorded_at_ms,
+                              cb_event_type(env), summary, err);
+    }
+    json_decref(view);
+    return rc;
+}

@@ -1,0 +1,484 @@
+/*
+ * http.c — intake's HTTP/JSON door on h2o's libuv binding.
+ *
+ * A command is answered only after its event is durable: the work runs in a
+ * child transaction of the loop turn's group commit, and the response is sent
+ * from the group's done callback (201/202 with ids), or at once when refused
+ * (4xx; nothing written). A client that disconnects meanwhile is noticed through
+ * a slot in the request's memory pool whose dispose callback clears our pointer.
+ *
+ * Limits: body size (413 from h2o), header size (h2o's H2O_MAX_REQLEN), request
+ * timeout for slow clients (h2o's http1 req_timeout), and a connection cap
+ * enforced at accept.
+ */
+#include "intake.h"
+#include "log.h"
+
+#include <h2o.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct intake_http {
+    intake_t *in;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    uint64_t connections, max_connections;
+    cb_metric_t *m_requests, *m_conn, *m_conn_refused;
+} intake_http_t;
+
+typedef struct intake_handler {
+    h2o_handler_t super;
+    intake_http_t *http;
+} intake_handler_t;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    intake_http_t *http;
+} conn_t;
+
+/* A command waiting for its group commit. */
+typedef struct http_pending {
+    h2o_req_t *req;              /* NULL once h2o disposed of the request */
+    struct http_pending **slot;  /* in req->pool */
+    intake_reply_t reply;
+} http_pending_t;
+
+static void send_json(h2o_req_t *req, int status, const char *body)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Error";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json; charset=utf-8"));
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body ? body : "{}", SIZE_MAX);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, 1);
+}
+
+static void send_error(h2o_req_t *req, int status, const char *code, const char *field,
+                       const char *message)
+{
+    intake_reply_t r = {0};
+    intake_reply_error(&r, status, code, field, message);
+    send_json(req, status, r.body);
+    intake_reply_free(&r);
+}
+
+static void on_slot_dispose(void *p)
+{
+    http_pending_t **slot = p;
+    if (*slot)
+        (*slot)->req = NULL;
+}
+
+static void on_committed(void *arg, int status, const cb_error_t *err)
+{
+    http_pending_t *p = arg;
+    if (p->req) {
+        *p->slot = NULL;
+        if (status == 0)
+            send_json(p->req, p->reply.status, p->reply.body);
+        else
+            send_error(p->req, 503, "unavailable", "",
+                       err ? err->message : "the store could not commit");
+    }
+    intake_reply_free(&p->reply);
+    free(p);
+}
+
+static bool method_is(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+/* Copies header name's value into out (NUL-terminated); false when absent or too long. */
+static bool header(h2o_req_t *req, const h2o_token_t *token, const char *name, char *out,
+                   size_t size)
+{
+    ssize_t i = token ? h2o_find_header(&req->headers, token, -1)
+                      : h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len >= size)
+        return false;
+    memcpy(out, v.base, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
+/* Splits "/v1/a/{id}/b" into segments; returns how many (at most max). */
+static size_t segments(const char *path, size_t len, char segs[][80], size_t max)
+{
+    size_t n = 0, i = 0;
+    while (i < len && n < max + 1) {
+        while (i < len && path[i] == '/')
+            i++;
+        if (i >= len)
+            break;
+        size_t start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        if (n < max) {
+            size_t l = i - start < 79 ? i - start : 79;
+            memcpy(segs[n], path + start, l);
+            segs[n][l] = '\0';
+        }
+        n++;
+    }
+    return n;
+}
+
+static bool id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Which command a POST path names; target gets the id in the path. */
+static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
+{
+    *target = NULL;
+    if (n < 2 || strcmp(segs[0], "v1") != 0)
+        return CMD_NONE;
+    if (n == 2 && strcmp(segs[1], "cases") == 0)
+        return CMD_REPORT_CASE;
+    if (n == 2 && strcmp(segs[1], "approvals") == 0)
+        return CMD_RECORD_APPROVAL;
+    if (n != 4 || !id_ok(segs[2]))
+        return CMD_NONE;
+    *target = segs[2];
+    static const struct {
+        const char *coll, *action;
+        intake_cmd_kind_t kind;
+    } table[] = {
+        {"cases", "transfers", CMD_SEND_TRANSFER},
+        {"cases", "assistance-requests", CMD_REQUEST_ASSISTANCE},
+        {"cases", "decision", CMD_RECORD_DECISION},
+        {"cases", "feedback", CMD_GIVE_FEEDBACK},
+        {"transfers", "receipt", CMD_RECEIVE_TRANSFER},
+        {"transfers", "acceptance", CMD_ACCEPT_TRANSFER},
+        {"transfers", "return", CMD_RETURN_TRANSFER},
+        {"transfers", "dispute", CMD_RAISE_DISPUTE},
+        {"disputes", "decision", CMD_DECIDE_DISPUTE},
+        {"assistance", "answer", CMD_ANSWER_ASSISTANCE},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(segs[1], table[i].coll) == 0 && strcmp(segs[3], table[i].action) == 0)
+            return table[i].kind;
+    return CMD_NONE;
+}
+
+static int authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intake_actor_t *actor)
+{
+    char auth[200];
+    cb_error_t err;
+    const char *token = NULL;
+    if (header(req, H2O_TOKEN_AUTHORIZATION, NULL, auth, sizeof(auth)) &&
+        strncasecmp(auth, "Bearer ", 7) == 0)
+        token = auth + 7;
+    if (intake_authenticate(http->in, txn, token, actor, &err) != 0) {
+        if (err.code == CB_ERR_AUTH) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"casebus\""));
+            send_error(req, 401, "unauthenticated", "Authorization", err.message);
+        } else {
+            send_error(req, 503, "unavailable", "", err.message);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t kind,
+                        const char *target)
+{
+    intake_t *in = http->in;
+    cb_error_t err;
+    char ctype[128] = "";
+    if (!header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) ||
+        strncasecmp(ctype, "application/json", 16) != 0) {
+        send_error(req, 415, "unsupported_media_type", "Content-Type",
+                   "send the command as Content-Type: application/json");
+        return;
+    }
+    MDB_txn *txn = NULL;
+    if (cb_group_begin(in->group, &txn, &err) != 0) {
+        send_error(req, 503, "unavailable", "", err.message);
+        return;
+    }
+    intake_actor_t actor;
+    if (authenticate(http, req, txn, &actor) != 0) {
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        return;
+    }
+    Casebus__V1__Command *cmd = NULL;
+    if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &err) != 0) {
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        cb_metric_inc(in->m_commands_refused);
+        send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400,
+                   err.code == CB_ERR_NOMEM ? "unavailable" : "invalid_body", err.field,
+                   err.message);
+        return;
+    }
+    char idem[INTAKE_IDEM_KEY_MAX + 2] = "";
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1) >= 0 &&
+        !header(req, NULL, "idempotency-key", idem, sizeof(idem))) {
+        casebus__v1__command__free_unpacked(cmd, NULL);
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        send_error(req, 400, "invalid_field", "Idempotency-Key",
+                   "Idempotency-Key is longer than 128 characters");
+        return;
+    }
+    free(cmd->idempotency_key);
+    cmd->idempotency_key = strdup(idem);
+    /* The request's identity for idempotency: route, target and body. */
+    uint8_t hash[32];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)req->path_normalized.base,
+                              req->path_normalized.len);
+    crypto_hash_sha256_update(&st, (const uint8_t *)"\n", 1);
+    crypto_hash_sha256_update(&st, (const uint8_t *)req->entity.base, req->entity.len);
+    crypto_hash_sha256_final(&st, hash);
+
+    http_pending_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || cmd->idempotency_key == NULL) {
+        free(p);
+        casebus__v1__command__free_unpacked(cmd, NULL);
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        send_error(req, 503, "unavailable", "", "out of memory");
+        return;
+    }
+    intake_execute(in, txn, cmd, &actor, hash, &p->reply);
+    casebus__v1__command__free_unpacked(cmd, NULL);
+    if (p->reply.status < 200 || p->reply.status >= 300) {
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
+        send_json(req, p->reply.status, p->reply.body);
+        intake_reply_free(&p->reply);
+        free(p);
+        return;
+    }
+    /* Accepted (or an idempotent replay): answer once the group is on disk. */
+    p->req = req;
+    p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
+    *p->slot = p;
+    if (cb_group_end(in->group, &txn, true, on_committed, p, &err) != 0) {
+        *p->slot = NULL;
+        send_error(req, 503, "unavailable", "", err.message);
+        intake_reply_free(&p->reply);
+        free(p);
+        return;
+    }
+    cb_metric_inc(in->m_commands_ok);
+}
+
+static void handle_get_case(intake_http_t *http, h2o_req_t *req, const char *case_id)
+{
+    cb_error_t err;
+    MDB_txn *txn = NULL;
+    if (cb_store_begin(http->in->st.store, false, &txn, &err) != 0) {
+        send_error(req, 503, "unavailable", "", err.message);
+        return;
+    }
+    intake_actor_t actor;
+    if (authenticate(http, req, txn, &actor) == 0) {
+        intake_reply_t r;
+        intake_case_view(http->in, txn, case_id, &actor, &r);
+        send_json(req, r.status, r.body);
+        intake_reply_free(&r);
+    }
+    cb_store_abort(&txn);
+}
+
+static void handle_health(intake_http_t *http, h2o_req_t *req)
+{
+    intake_t *in = http->in;
+    cb_error_t err;
+    MDB_txn *txn = NULL;
+    cb_log_head_t head = {0};
+    bool ok = cb_store_begin(in->st.store, false, &txn, &err) == 0 &&
+              cb_log_head(in->log, txn, &head, &err) == 0;
+    cb_store_abort(&txn);
+    char body[200];
+    snprintf(body, sizeof(body), "{\"status\":\"%s\",\"log_head\":%llu}",
+             in->shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
+             (unsigned long long)head.seq);
+    send_json(req, ok && !in->shutting_down ? 200 : 503, body);
+}
+
+static void handle_metrics(intake_http_t *http, h2o_req_t *req)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    cb_metric_set(http->m_conn, (double)http->connections);
+    size_t len;
+    char *text = cb_metrics_render(http->in->metrics, &len);
+    if (text == NULL) {
+        send_error(req, 503, "unavailable", "", "out of memory");
+        return;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4"));
+    h2o_iovec_t buf = h2o_strdup(&req->pool, text, len);
+    free(text);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, 1);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    intake_http_t *http = ((intake_handler_t *)self)->http;
+    cb_metric_inc(http->m_requests);
+    char segs[6][80];
+    size_t n = segments(req->path_normalized.base, req->path_normalized.len, segs, 6);
+    bool get = method_is(req, "GET"), post = method_is(req, "POST");
+    if (n == 1 && strcmp(segs[0], "healthz") == 0) {
+        if (get)
+            handle_health(http, req);
+        else
+            send_error(req, 405, "method_not_allowed", "", "use GET");
+        return 0;
+    }
+    if (n == 1 && strcmp(segs[0], "metrics") == 0) {
+        if (get)
+            handle_metrics(http, req);
+        else
+            send_error(req, 405, "method_not_allowed", "", "use GET");
+        return 0;
+    }
+    if (n == 3 && strcmp(segs[0], "v1") == 0 && strcmp(segs[1], "cases") == 0 && get) {
+        if (!id_ok(segs[2]))
+            send_error(req, 404, "not_found", "case_id", "no such case");
+        else
+            handle_get_case(http, req, segs[2]);
+        return 0;
+    }
+    const char *target;
+    intake_cmd_kind_t kind = n <= 4 ? route(segs, n, &target) : CMD_NONE;
+    if (kind == CMD_NONE) {
+        send_error(req, 404, "not_found", "", "no such endpoint (see docs/api.md)");
+        return 0;
+    }
+    if (!post) {
+        send_error(req, 405, "method_not_allowed", "", "use POST");
+        return 0;
+    }
+    if (http->in->shutting_down) {
+        send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
+        return 0;
+    }
+    handle_post(http, req, kind, target);
+    return 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_t *c = (conn_t *)h;
+    c->http->connections--;
+    free(c);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    intake_http_t *http = listener->data;
+    if (status != 0)
+        return;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->http = http;
+    if (uv_tcp_init(listener->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    http->connections++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    if (http->connections > http->max_connections) {
+        /* Over the cap: close at once; the client sees a reset and may retry. */
+        cb_metric_inc(http->m_conn_refused);
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+    h2o_accept(&http->accept_ctx, sock);
+}
+
+int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_connections,
+                      cb_error_t *err)
+{
+    intake_http_t *http = calloc(1, sizeof(*http));
+    if (http == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    http->in = in;
+    http->max_connections = max_connections;
+    h2o_config_init(&http->config);
+    http->config.max_request_entity_size = in->max_body;
+    http->config.http1.req_timeout = 10000;
+    http->config.server_name = h2o_iovec_init(H2O_STRLIT("casebus-intake"));
+    h2o_hostconf_t *host_conf =
+        h2o_config_register_host(&http->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host_conf, "/", 0);
+    intake_handler_t *h = (intake_handler_t *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->http = http;
+    h2o_context_init(&http->ctx, in->loop, &http->config);
+    http->accept_ctx.ctx = &http->ctx;
+    http->accept_ctx.hosts = http->config.hosts;
+
+    struct sockaddr_storage addr;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc != 0) {
+        free(http);
+        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", host,
+                            uv_strerror(rc));
+    }
+    uv_tcp_init(in->loop, &http->listener);
+    http->listener.data = http;
+    if ((rc = uv_tcp_bind(&http->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&http->listener, 511, on_accept)) != 0) {
+        uv_close((uv_handle_t *)&http->listener, NULL);
+        in->http = http; /* freed by stop */
+        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "cannot listen on %s:%d: %s",
+                            host, port, uv_strerror(rc));
+    }
+    http->listening = true;
+    http->m_requests = cb_metrics_counter(in->metrics, "casebus_intake_http_requests_total",
+                                          "HTTP requests received");
+    http->m_conn = cb_metrics_gauge(in->metrics, "casebus_intake_http_connections",
+                                    "Open HTTP connections");
+    http->m_conn_refused = cb_metrics_counter(in->metrics,
+                                              "casebus_intake_http_connections_refused_total",
+                                              "Connections closed at accept: over max_connections");
+    in->http = http;
+    return 0;
+}
+
+void intake_http_stop(intake_t *in)
+{
+    intake_http_t *http = in->http;
+    if (http == NULL)
+        return;
+    if (http->listening && !uv_is_closing((uv_handle_t *)&http->listener))
+        uv_close((uv_handle_t *)&http->listener, NULL);
+    http->listening = false;
+    h2o_context_request_shutdown(&http->ctx);
+}

@@ -1,0 +1,170 @@
+/*
+ * intake.h — the intake daemon's private header: its struct, and what its files
+ * share. intake is the one door for commands from outside: it validates,
+ * authenticates, makes commands idempotent, assigns ids, and records each
+ * accepted command as an event in its log (the router and deadline daemons pull
+ * them). It keeps a read-only view of cases from router's and deadline's events
+ * for GET /v1/cases/{id}.
+ *
+ * Files: main.c (options, wiring, signals), state.c (every mdb_* call),
+ * commands.c (JSON -> Command, and the door-independent checks), handlers.c
+ * (execute a command; apply upstream events), http.c and zmq.c (the doors).
+ */
+#ifndef CB_INTAKE_H
+#define CB_INTAKE_H
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bus.h"
+#include "casebus/v1/intake.pb-c.h"
+#include "config.h"
+#include "error.h"
+#include "evlog.h"
+#include "metrics.h"
+#include "store.h"
+#include "zloop.h"
+
+#define INTAKE_MAX_TOKEN_ORGS 16
+#define INTAKE_IDEM_KEY_MAX 128
+
+/* Which command: the routes of the HTTP door and the oneof of Command. */
+typedef enum intake_cmd_kind {
+    CMD_NONE = 0,
+    CMD_REPORT_CASE = CASEBUS__V1__COMMAND__KIND_REPORT_CASE,
+    CMD_SEND_TRANSFER = CASEBUS__V1__COMMAND__KIND_SEND_TRANSFER,
+    CMD_RECEIVE_TRANSFER = CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER,
+    CMD_ACCEPT_TRANSFER = CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER,
+    CMD_RETURN_TRANSFER = CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER,
+    CMD_RAISE_DISPUTE = CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE,
+    CMD_DECIDE_DISPUTE = CASEBUS__V1__COMMAND__KIND_DECIDE_DISPUTE,
+    CMD_REQUEST_ASSISTANCE = CASEBUS__V1__COMMAND__KIND_REQUEST_ASSISTANCE,
+    CMD_ANSWER_ASSISTANCE = CASEBUS__V1__COMMAND__KIND_ANSWER_ASSISTANCE,
+    CMD_RECORD_DECISION = CASEBUS__V1__COMMAND__KIND_RECORD_DECISION,
+    CMD_GIVE_FEEDBACK = CASEBUS__V1__COMMAND__KIND_GIVE_FEEDBACK,
+    CMD_RECORD_APPROVAL = CASEBUS__V1__COMMAND__KIND_RECORD_APPROVAL,
+} intake_cmd_kind_t;
+
+/* An authenticated caller. */
+typedef struct intake_actor {
+    char token_id[40];
+    size_t norgs;
+    char orgs[INTAKE_MAX_TOKEN_ORGS][64 + 1];
+    bool operator_;
+} intake_actor_t;
+
+/* The answer to a command, the same for both doors. */
+typedef struct intake_reply {
+    int status;               /* HTTP status */
+    char *body;               /* JSON text, malloc'd */
+    uint64_t event_seq;
+} intake_reply_t;
+
+typedef struct intake_state {
+    cb_store_t *store;
+    MDB_dbi tokens, idem, orgs, cases, timeline, refs, counters;
+} intake_state_t;
+
+typedef struct intake {
+    uv_loop_t *loop;
+    void *zctx;
+    cb_config_t *cfg;
+    cb_metrics_t *metrics;
+    intake_state_t st;
+    cb_log_t *log;
+    cb_group_t *group;
+    cb_bus_producer_t *bus;
+    cb_bus_consumer_t *upstream;
+    struct intake_http *http;
+    struct intake_zmq *zdoor;
+    bool shutting_down;
+    /* limits */
+    uint64_t max_body;
+    uint64_t max_age_days;        /* discovered_at older than this is refused */
+    cb_metric_t *m_commands_ok, *m_commands_refused, *m_commands_failed;
+} intake_t;
+
+/* ---- commands.c ---- */
+
+/* Decodes an HTTP JSON body for a route into a Command (malloc'd; free with
+ * casebus__v1__command__free_unpacked(cmd, NULL)). Unknown fields, wrong types,
+ * bad times and bad enums are refused naming the field. target_id (may be NULL)
+ * is the id from the path. */
+int intake_json_to_command(intake_cmd_kind_t kind, const char *target_id, const char *body,
+                           size_t len, Casebus__V1__Command **out, cb_error_t *err);
+/* The route name of a kind ("report_case", …). */
+const char *intake_cmd_name(intake_cmd_kind_t kind);
+
+/* ---- state.c ---- */
+
+int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err);
+int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
+                        intake_actor_t *actor, cb_error_t *err);
+int intake_token_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__TokenCreated *tc,
+                     cb_error_t *err);
+/* Idempotency: CB_ERR_NOT_FOUND when the key is new; 0 with *reply filled (a
+ * copy) when the same request was answered before; CB_ERR_CONFLICT when the key
+ * was used with another request. */
+int intake_idem_get(intake_state_t *st, MDB_txn *txn, const char *token_id, const char *key,
+                    const uint8_t req_hash[32], intake_reply_t *reply, cb_error_t *err);
+int intake_idem_put(intake_state_t *st, MDB_txn *txn, const char *token_id, const char *key,
+                    const uint8_t req_hash[32], const intake_reply_t *reply, cb_error_t *err);
+/* Organisation replica. Returns NULL when unknown; free with
+ * casebus__v1__organisation__free_unpacked. */
+Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, const char *org_id);
+int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
+                   cb_error_t *err);
+/* Next number of a per-day counter ("C" + "20261123") — 1, 2, … */
+int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
+                        cb_error_t *err);
+/* Case view (JSON object) and timeline. get returns a new reference or NULL. */
+json_t *intake_case_get(intake_state_t *st, MDB_txn *txn, const char *case_id);
+int intake_case_put(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *view,
+                    cb_error_t *err);
+int intake_timeline_add(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *entry,
+                        cb_error_t *err);
+json_t *intake_timeline_get(intake_state_t *st, MDB_txn *txn, const char *case_id);
+/* refs: transfer/dispute/assistance/decision id -> JSON {case_id, …}. */
+json_t *intake_ref_get(intake_state_t *st, MDB_txn *txn, const char *id);
+int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref,
+                   cb_error_t *err);
+
+/* ---- handlers.c ---- */
+
+/* Authenticates a bearer token (the part after "Bearer "). 401 on failure. */
+int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,
+                        cb_error_t *err);
+/* Executes cmd for actor inside txn (a child of the group transaction): checks
+ * every rule, assigns ids, appends the event, updates the case view, stores the
+ * idempotency record. Fills reply in every case: on refusal reply->status is
+ * 4xx and the caller aborts txn. req_hash identifies the request for
+ * idempotency (SHA-256 of route, target and body). */
+void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
+                    const intake_actor_t *actor, const uint8_t req_hash[32],
+                    intake_reply_t *reply);
+/* GET /v1/cases/{id}: 200 with the view, 403, or 404. */
+void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
+                      const intake_actor_t *actor, intake_reply_t *reply);
+/* Apply function for events pulled from router and deadline. */
+int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);
+/* Fills reply with {"error":{code,field,message}} and status. */
+void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
+                        const char *message);
+void intake_reply_free(intake_reply_t *reply);
+/* Creates a token for orgs and records TokenCreated; *secret gets the token
+ * text to show once (malloc'd). */
+int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
+                        const char *label, bool operator_, char **secret, cb_error_t *err);
+
+/* ---- http.c / zmq.c ---- */
+
+int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_connections,
+                      cb_error_t *err);
+void intake_http_stop(intake_t *in);
+int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err);
+void intake_zmq_stop(intake_t *in);
+
+#endif

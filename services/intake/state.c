@@ -1,0 +1,285 @@
+/*
+ * state.c — every mdb_* call of intake. Databases (besides the log's and the
+ * bus cursors):
+ *   tokens    token_id (16 hex)      -> TokenCreated (protobuf; secret only as hash)
+ *   idem      token_id \0 key        -> sha256(request)[32] | be16 status | be64 seq | reply JSON
+ *   orgs      org_id                 -> Organisation (protobuf), replica of router's registry
+ *   cases     case_id                -> case view (JSON object)
+ *   timeline  case_id \0 be32 n      -> timeline entry (JSON object), n = 0, 1, …
+ *   refs      transfer/dispute/assistance/decision/approval id -> JSON {case_id, kind, …}
+ *   counters  name (e.g. "C20261123") -> be64 last number given
+ */
+#include "intake.h"
+#include "bytes.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
+{
+    int rc;
+    st->store = store;
+    if ((rc = cb_store_dbi(store, "tokens", 0, &st->tokens, err)) ||
+        (rc = cb_store_dbi(store, "idem", 0, &st->idem, err)) ||
+        (rc = cb_store_dbi(store, "orgs", 0, &st->orgs, err)) ||
+        (rc = cb_store_dbi(store, "cases", 0, &st->cases, err)) ||
+        (rc = cb_store_dbi(store, "timeline", 0, &st->timeline, err)) ||
+        (rc = cb_store_dbi(store, "refs", 0, &st->refs, err)) ||
+        (rc = cb_store_dbi(store, "counters", 0, &st->counters, err)))
+        return rc;
+    return 0;
+}
+
+static MDB_val sval(const char *s)
+{
+    MDB_val v = {strlen(s), (void *)s};
+    return v;
+}
+
+/* Token text: "cbt_" + 16 hex id + "_" + 43 base64url chars of secret. */
+int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
+                        intake_actor_t *actor, cb_error_t *err)
+{
+    size_t n = token ? strlen(token) : 0;
+    if (n < 4 + 16 + 2 || n > 128 || memcmp(token, "cbt_", 4) != 0 || token[20] != '_')
+        return cb_error_set(err, CB_ERR_AUTH, "Authorization", "the token is malformed");
+    char id[17];
+    memcpy(id, token + 4, 16);
+    id[16] = '\0';
+    MDB_val k = sval(id), v;
+    int rc = mdb_get(txn, st->tokens, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return cb_error_set(err, CB_ERR_AUTH, "Authorization", "unknown token");
+    if (rc != 0)
+        return cb_store_error(rc, "read token", err);
+    Casebus__V1__TokenCreated *tc = casebus__v1__token_created__unpack(NULL, v.mv_size, v.mv_data);
+    if (tc == NULL)
+        return cb_error_set(err, CB_ERR_CORRUPT, "", "stored token %s does not decode", id);
+    uint8_t hash[32];
+    const char *secret = token + 21;
+    crypto_hash_sha256(hash, (const uint8_t *)secret, strlen(secret));
+    rc = 0;
+    if (tc->token_hash.len != 32 || sodium_memcmp(hash, tc->token_hash.data, 32) != 0) {
+        rc = cb_error_set(err, CB_ERR_AUTH, "Authorization", "unknown token");
+    } else {
+        memset(actor, 0, sizeof(*actor));
+        snprintf(actor->token_id, sizeof(actor->token_id), "%s", id);
+        for (size_t i = 0; i < tc->n_org_ids && i < INTAKE_MAX_TOKEN_ORGS; i++)
+            snprintf(actor->orgs[actor->norgs++], sizeof(actor->orgs[0]), "%s", tc->org_ids[i]);
+        actor->operator_ = tc->operator_;
+    }
+    casebus__v1__token_created__free_unpacked(tc, NULL);
+    return rc;
+}
+
+int intake_token_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__TokenCreated *tc,
+                     cb_error_t *err)
+{
+    size_t len = casebus__v1__token_created__get_packed_size(tc);
+    MDB_val k = sval(tc->token_id), v = {len, NULL};
+    int rc = mdb_put(txn, st->tokens, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
+    if (rc != 0)
+        return cb_store_error(rc, "store token", err);
+    casebus__v1__token_created__pack(tc, v.mv_data);
+    return 0;
+}
+
+static size_t idem_key(uint8_t *buf, size_t size, const char *token_id, const char *key)
+{
+    size_t a = strlen(token_id), b = strlen(key);
+    if (a + 1 + b > size)
+        return 0;
+    memcpy(buf, token_id, a);
+    buf[a] = '\0';
+    memcpy(buf + a + 1, key, b);
+    return a + 1 + b;
+}
+
+int intake_idem_get(intake_state_t *st, MDB_txn *txn, const char *token_id, const char *key,
+                    const uint8_t req_hash[32], intake_reply_t *reply, cb_error_t *err)
+{
+    uint8_t kb[256];
+    size_t kl = idem_key(kb, sizeof(kb), token_id, key);
+    if (kl == 0)
+        return cb_error_set(err, CB_ERR_INVALID, "Idempotency-Key", "idempotency key too long");
+    MDB_val k = {kl, kb}, v;
+    int rc = mdb_get(txn, st->idem, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return CB_ERR_NOT_FOUND;
+    if (rc != 0)
+        return cb_store_error(rc, "read idempotency record", err);
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size < 32 + 2 + 8)
+        return cb_error_set(err, CB_ERR_CORRUPT, "", "idempotency record too short");
+    if (memcmp(p, req_hash, 32) != 0)
+        return cb_error_set(err, CB_ERR_CONFLICT, "Idempotency-Key",
+                            "idempotency key '%s' was already used with a different request",
+                            key);
+    reply->status = (int)((p[32] << 8) | p[33]);
+    reply->event_seq = cb_be64_get(p + 34);
+    size_t blen = v.mv_size - 42;
+    reply->body = malloc(blen + 1);
+    if (reply->body == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    memcpy(reply->body, p + 42, blen);
+    reply->body[blen] = '\0';
+    return 0;
+}
+
+int intake_idem_put(intake_state_t *st, MDB_txn *txn, const char *token_id, const char *key,
+                    const uint8_t req_hash[32], const intake_reply_t *reply, cb_error_t *err)
+{
+    uint8_t kb[256];
+    size_t kl = idem_key(kb, sizeof(kb), token_id, key);
+    if (kl == 0)
+        return cb_error_set(err, CB_ERR_INVALID, "Idempotency-Key", "idempotency key too long");
+    size_t blen = reply->body ? strlen(reply->body) : 0;
+    MDB_val k = {kl, kb}, v = {42 + blen, NULL};
+    int rc = mdb_put(txn, st->idem, &k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return cb_store_error(rc, "store idempotency record", err);
+    uint8_t *p = v.mv_data;
+    memcpy(p, req_hash, 32);
+    p[32] = (uint8_t)(reply->status >> 8);
+    p[33] = (uint8_t)reply->status;
+    cb_be64_put(p + 34, reply->event_seq);
+    if (blen)
+        memcpy(p + 42, reply->body, blen);
+    return 0;
+}
+
+Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, const char *org_id)
+{
+    if (org_id == NULL || *org_id == '\0')
+        return NULL;
+    MDB_val k = sval(org_id), v;
+    if (mdb_get(txn, st->orgs, &k, &v) != 0)
+        return NULL;
+    return casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
+}
+
+int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
+                   cb_error_t *err)
+{
+    size_t len = casebus__v1__organisation__get_packed_size(org);
+    MDB_val k = sval(org->org_id), v = {len, NULL};
+    int rc = mdb_put(txn, st->orgs, &k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return cb_store_error(rc, "store organisation", err);
+    casebus__v1__organisation__pack(org, v.mv_data);
+    return 0;
+}
+
+int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
+                        cb_error_t *err)
+{
+    MDB_val k = sval(name), v;
+    uint64_t n = 0;
+    int rc = mdb_get(txn, st->counters, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        n = cb_be64_get(v.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return cb_store_error(rc, "read counter", err);
+    uint8_t b[8];
+    cb_be64_put(b, ++n);
+    MDB_val nv = {8, b};
+    if ((rc = mdb_put(txn, st->counters, &k, &nv, 0)) != 0)
+        return cb_store_error(rc, "write counter", err);
+    *out = n;
+    return 0;
+}
+
+static json_t *get_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    if (mdb_get(txn, dbi, &k, &v) != 0)
+        return NULL;
+    return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+}
+
+static int put_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, json_t *val,
+                    const char *what, cb_error_t *err)
+{
+    char *text = json_dumps(val, JSON_COMPACT);
+    if (text == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "%s: out of memory", what);
+    MDB_val k = {klen, (void *)key}, v = {strlen(text), text};
+    int rc = mdb_put(txn, dbi, &k, &v, 0);
+    free(text);
+    return cb_store_error(rc, what, err);
+}
+
+json_t *intake_case_get(intake_state_t *st, MDB_txn *txn, const char *case_id)
+{
+    return get_json(txn, st->cases, case_id, strlen(case_id));
+}
+
+int intake_case_put(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *view,
+                    cb_error_t *err)
+{
+    return put_json(txn, st->cases, case_id, strlen(case_id), view, "store case view", err);
+}
+
+int intake_timeline_add(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *entry,
+                        cb_error_t *err)
+{
+    size_t cl = strlen(case_id);
+    uint8_t key[CB_CASE_ID_MAX + 1 + 4];
+    if (cl > CB_CASE_ID_MAX)
+        return cb_error_set(err, CB_ERR_INVALID, "case_id", "case id too long");
+    /* The next number is one past the case's last entry. */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, st->timeline, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open timeline cursor", err);
+    memcpy(key, case_id, cl);
+    key[cl] = '\x01';
+    MDB_val k = {cl + 1, key}, v;
+    uint32_t n = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == cl + 5 && memcmp(k.mv_data, case_id, cl) == 0 &&
+        ((uint8_t *)k.mv_data)[cl] == 0)
+        n = cb_be32_get((uint8_t *)k.mv_data + cl + 1) + 1;
+    mdb_cursor_close(cur);
+    key[cl] = '\0';
+    cb_be32_put(key + cl + 1, n);
+    return put_json(txn, st->timeline, key, cl + 5, entry, "store timeline entry", err);
+}
+
+json_t *intake_timeline_get(intake_state_t *st, MDB_txn *txn, const char *case_id)
+{
+    json_t *arr = json_array();
+    size_t cl = strlen(case_id);
+    if (arr == NULL || cl > CB_CASE_ID_MAX)
+        return arr;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, st->timeline, &cur) != 0)
+        return arr;
+    uint8_t key[CB_CASE_ID_MAX + 1];
+    memcpy(key, case_id, cl);
+    key[cl] = '\0';
+    MDB_val k = {cl + 1, key}, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != cl + 5 || memcmp(k.mv_data, key, cl + 1) != 0)
+            break;
+        json_t *e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        if (e)
+            json_array_append_new(arr, e);
+    }
+    mdb_cursor_close(cur);
+    return arr;
+}
+
+json_t *intake_ref_get(intake_state_t *st, MDB_txn *txn, const char *id)
+{
+    return id && *id ? get_json(txn, st->refs, id, strlen(id)) : NULL;
+}
+
+int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref,
+                   cb_error_t *err)
+{
+    return put_json(txn, st->refs, id, strlen(id), ref, "store reference", err);
+}

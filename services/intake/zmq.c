@@ -1,0 +1,247 @@
+/*
+ * zmq.c — intake's ZeroMQ door for native clients: a ROUTER taking one
+ * Command frame per request (from REQ or DEALER peers) and answering with one
+ * CommandReply, sent — like the HTTP door's — only once the event is durable.
+ * The routing envelope (identity, and REQ's empty delimiter) is kept and echoed.
+ */
+#include "intake.h"
+#include "log.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ENVELOPE_MAX 4
+#define FRAME_MAX 256
+
+typedef struct intake_zmq {
+    intake_t *in;
+    void *sock;
+    cb_zwatch_t watch;
+    bool open;
+    cb_metric_t *m_commands;
+} intake_zmq_t;
+
+typedef struct zpending {
+    intake_zmq_t *z;
+    uint8_t env[ENVELOPE_MAX][FRAME_MAX];
+    size_t env_len[ENVELOPE_MAX];
+    size_t nenv;
+    char request_id[64];
+    intake_reply_t reply;
+} zpending_t;
+
+static void send_reply(zpending_t *p)
+{
+    intake_zmq_t *z = p->z;
+    if (!z->open)
+        return;
+    Casebus__V1__CommandReply r = CASEBUS__V1__COMMAND_REPLY__INIT;
+    Casebus__V1__ErrorDetail e = CASEBUS__V1__ERROR_DETAIL__INIT;
+    r.status = (uint32_t)p->reply.status;
+    r.request_id = p->request_id;
+    r.event_seq = p->reply.event_seq;
+    json_t *body = p->reply.body ? json_loads(p->reply.body, 0, NULL) : NULL;
+    const char *id_keys[] = {"transfer_id", "dispute_id", "assistance_id", "decision_id",
+                             "approval_id", NULL};
+    r.case_id = (char *)(json_string_value(json_object_get(body, "case_id")) ?: "");
+    r.event_id = (char *)(json_string_value(json_object_get(body, "event_id")) ?: "");
+    r.id = r.case_id;
+    for (size_t i = 0; id_keys[i]; i++)
+        if (json_string_value(json_object_get(body, id_keys[i])))
+            r.id = (char *)json_string_value(json_object_get(body, id_keys[i]));
+    json_t *err = json_object_get(body, "error");
+    if (err) {
+        e.code = (char *)(json_string_value(json_object_get(err, "code")) ?: "");
+        e.field = (char *)(json_string_value(json_object_get(err, "field")) ?: "");
+        e.message = (char *)(json_string_value(json_object_get(err, "message")) ?: "");
+        r.error = &e;
+    }
+    size_t len = casebus__v1__command_reply__get_packed_size(&r);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf) {
+        casebus__v1__command_reply__pack(&r, buf);
+        bool ok = true;
+        for (size_t i = 0; i < p->nenv && ok; i++)
+            ok = zmq_send(z->sock, p->env[i], p->env_len[i], ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0;
+        if (!ok || zmq_send(z->sock, buf, len, ZMQ_DONTWAIT) < 0)
+            log_warnx("zmq_reply_dropped error=\"%s\"", zmq_strerror(errno));
+        cb_zwatch_kick(&z->watch);
+        free(buf);
+    }
+    json_decref(body);
+}
+
+static void on_committed(void *arg, int status, const cb_error_t *err)
+{
+    zpending_t *p = arg;
+    if (status != 0)
+        intake_reply_error(&p->reply, 503, "unavailable", "",
+                           err ? err->message : "the store could not commit");
+    send_reply(p);
+    intake_reply_free(&p->reply);
+    free(p);
+}
+
+static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t len)
+{
+    intake_t *in = z->in;
+    cb_error_t err;
+    Casebus__V1__Command *cmd = casebus__v1__command__unpack(NULL, len, data);
+    if (cmd == NULL) {
+        cb_metric_inc(in->m_commands_refused);
+        intake_reply_error(&p->reply, 400, "invalid_body", "",
+                           "the frame does not decode as a casebus.v1.Command");
+        goto reply_now;
+    }
+    snprintf(p->request_id, sizeof(p->request_id), "%s", cmd->request_id ? cmd->request_id : "");
+    if (cmd->kind_case == CASEBUS__V1__COMMAND__KIND__NOT_SET) {
+        intake_reply_error(&p->reply, 400, "invalid_command", "kind",
+                           "the command has no body (report_case, send_transfer, …)");
+        goto reply_now;
+    }
+    if (in->shutting_down) {
+        intake_reply_error(&p->reply, 503, "shutting_down", "", "intake is shutting down");
+        goto reply_now;
+    }
+    MDB_txn *txn = NULL;
+    if (cb_group_begin(in->group, &txn, &err) != 0) {
+        intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
+        goto reply_now;
+    }
+    intake_actor_t actor;
+    if (intake_authenticate(in, txn, cmd->token, &actor, &err) != 0) {
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        intake_reply_error(&p->reply, err.code == CB_ERR_AUTH ? 401 : 503,
+                           err.code == CB_ERR_AUTH ? "unauthenticated" : "unavailable", "token",
+                           err.message);
+        goto reply_now;
+    }
+    /* The request's identity for idempotency: the frame without the token. */
+    uint8_t hash[32];
+    char *token = cmd->token;
+    cmd->token = (char *)protobuf_c_empty_string;
+    size_t plen = casebus__v1__command__get_packed_size(cmd);
+    uint8_t *packed = malloc(plen ? plen : 1);
+    if (packed == NULL) {
+        cmd->token = token;
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        intake_reply_error(&p->reply, 503, "unavailable", "", "out of memory");
+        goto reply_now;
+    }
+    casebus__v1__command__pack(cmd, packed);
+    crypto_hash_sha256(hash, packed, plen);
+    free(packed);
+    cmd->token = token;
+    intake_execute(in, txn, cmd, &actor, hash, &p->reply);
+    if (p->reply.status < 200 || p->reply.status >= 300) {
+        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
+        goto reply_now;
+    }
+    if (cb_group_end(in->group, &txn, true, on_committed, p, &err) != 0) {
+        intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
+        goto reply_now;
+    }
+    cb_metric_inc(in->m_commands_ok);
+    casebus__v1__command__free_unpacked(cmd, NULL);
+    return;
+reply_now:
+    if (cmd)
+        casebus__v1__command__free_unpacked(cmd, NULL);
+    send_reply(p);
+    intake_reply_free(&p->reply);
+    free(p);
+}
+
+static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
+{
+    (void)w;
+    intake_zmq_t *z = ctx;
+    zpending_t *p = calloc(1, sizeof(*p));
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    bool bad = p == NULL;
+    /* Envelope frames, then the body (the last frame). */
+    for (;;) {
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            free(p);
+            return;
+        }
+        if (!zmq_msg_more(&m))
+            break;
+        if (!bad && p->nenv < ENVELOPE_MAX && zmq_msg_size(&m) <= FRAME_MAX) {
+            memcpy(p->env[p->nenv], zmq_msg_data(&m), zmq_msg_size(&m));
+            p->env_len[p->nenv++] = zmq_msg_size(&m);
+        } else {
+            bad = true;
+        }
+    }
+    cb_metric_inc(z->m_commands);
+    if (bad || p->nenv == 0) {
+        log_warnx("zmq_request_refused reason=\"envelope too large or out of memory\"");
+        free(p);
+    } else if (zmq_msg_size(&m) > z->in->max_body) {
+        intake_reply_error(&p->reply, 413, "too_large", "",
+                           "the command frame is larger than max_body");
+        send_reply(p);
+        intake_reply_free(&p->reply);
+        free(p);
+    } else {
+        p->z = z;
+        handle(z, p, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    zmq_msg_close(&m);
+}
+
+int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
+{
+    intake_zmq_t *z = calloc(1, sizeof(*z));
+    if (z == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    z->in = in;
+    z->sock = zmq_socket(in->zctx, ZMQ_ROUTER);
+    int zero = 0;
+    int64_t maxmsg = (int64_t)in->max_body + 4096;
+    if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
+        zmq_bind(z->sock, endpoint) != 0) {
+        int rc = cb_error_set(err, CB_ERR_ZMQ, "zmq_bind", "cannot bind the command door at %s: %s",
+                              endpoint, zmq_strerror(errno));
+        if (z->sock)
+            zmq_close(z->sock);
+        free(z);
+        return rc;
+    }
+    int rc = cb_zwatch_init(&z->watch, in->loop, z->sock, on_readable, z, err);
+    if (rc != 0) {
+        zmq_close(z->sock);
+        free(z); /* the loop is about to end: main exits on this error */
+        return rc;
+    }
+    z->open = true;
+    z->m_commands = cb_metrics_counter(in->metrics, "casebus_intake_zmq_commands_total",
+                                       "Commands received on the ZeroMQ door");
+    in->zdoor = z;
+    return 0;
+}
+
+static void on_watch_closed(cb_zwatch_t *w)
+{
+    intake_zmq_t *z = w->ctx;
+    zmq_close(z->sock);
+    free(z);
+}
+
+void intake_zmq_stop(intake_t *in)
+{
+    intake_zmq_t *z = in->zdoor;
+    if (z == NULL)
+        return;
+    in->zdoor = NULL;
+    z->open = false;
+    cb_zwatch_close(&z->watch, on_watch_closed);
+}
