@@ -52,6 +52,7 @@ const char *cb_strerror(int code)
     case CB_ERR_UV: return "uv";
     case CB_ERR_AUTH: return "unauthenticated";
     case CB_ERR_FORBIDDEN: return "forbidden";
+    case CB_ERR_MISSING: return "missing";
     default:
         if (code < 0 && code > -4096)
             return strerror(-code);

@@ -31,6 +31,7 @@ enum {
     CB_ERR_UV,              /* libuv failed */
     CB_ERR_AUTH,            /* not authenticated */
     CB_ERR_FORBIDDEN,       /* authenticated, but not allowed */
+    CB_ERR_MISSING,         /* a required field is absent (field says which) */
 };
 
 typedef struct cb_error {

@@ -33,6 +33,7 @@ const char *intake_cmd_name(intake_cmd_kind_t kind)
 typedef struct dec {
     cb_error_t *err;
     int rc;
+    int code;  /* the code fail() gives: CB_ERR_INVALID, or CB_ERR_MISSING */
 } dec_t;
 
 static void fail(dec_t *d, const char *field, const char *fmt, ...)
@@ -47,7 +48,14 @@ static void fail(dec_t *d, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    d->rc = cb_error_set(d->err, CB_ERR_INVALID, field, "%s", msg);
+    d->rc = cb_error_set(d->err, d->code ? d->code : CB_ERR_INVALID, field, "%s", msg);
+}
+
+static void fail_missing(dec_t *d, const char *field)
+{
+    d->code = CB_ERR_MISSING;
+    fail(d, field, "%s is required", field);
+    d->code = CB_ERR_INVALID;
 }
 
 static void path(char *buf, size_t size, const char *prefix, const char *key)
@@ -86,7 +94,7 @@ static char *get_str(dec_t *d, json_t *obj, const char *prefix, const char *key,
     json_t *v = json_object_get(obj, key);
     if (v == NULL || json_is_null(v)) {
         if (required)
-            fail(d, f, "%s is required", f);
+            fail_missing(d, f);
         return NULL;
     }
     if (!json_is_string(v)) {
@@ -224,7 +232,7 @@ static json_t *get_obj(dec_t *d, json_t *obj, const char *prefix, const char *ke
     json_t *v = json_object_get(obj, key);
     if (v == NULL || json_is_null(v)) {
         if (required)
-            fail(d, f, "%s is required", f);
+            fail_missing(d, f);
         return NULL;
     }
     if (!json_is_object(v)) {

@@ -81,6 +81,13 @@ static bool str_empty(const char *s)
     return s == NULL || *s == '\0';
 }
 
+/* A string member of a JSON object, "" when absent. */
+static const char *json_str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
 /* ---------- authentication and organisations ---------- */
 
 int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,
@@ -602,7 +609,7 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
     json_t *view = case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
-    bool emergency = strcmp(json_string_value(json_object_get(view, "urgency")) ?: "",
+    bool emergency = strcmp(json_str(view, "urgency"),
                             "emergency") == 0;
     json_decref(view);
     Casebus__V1__Organisation *sender =

@@ -227,9 +227,11 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &err) != 0) {
         cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         cb_metric_inc(in->m_commands_refused);
-        send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400,
-                   err.code == CB_ERR_NOMEM ? "unavailable" : "invalid_body", err.field,
-                   err.message);
+        const char *code = err.code == CB_ERR_NOMEM    ? "unavailable"
+                           : err.code == CB_ERR_MISSING ? "missing_field"
+                           : err.field[0]               ? "invalid_field"
+                                                        : "invalid_body";
+        send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400, code, err.field, err.message);
         return;
     }
     char idem[INTAKE_IDEM_KEY_MAX + 2] = "";

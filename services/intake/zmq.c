@@ -33,6 +33,13 @@ typedef struct zpending {
     intake_reply_t reply;
 } zpending_t;
 
+/* A string member of a JSON object, "" when absent. */
+static char *json_str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return (char *)(s ? s : "");
+}
+
 static void send_reply(zpending_t *p)
 {
     intake_zmq_t *z = p->z;
@@ -46,17 +53,17 @@ static void send_reply(zpending_t *p)
     json_t *body = p->reply.body ? json_loads(p->reply.body, 0, NULL) : NULL;
     const char *id_keys[] = {"transfer_id", "dispute_id", "assistance_id", "decision_id",
                              "approval_id", NULL};
-    r.case_id = (char *)(json_string_value(json_object_get(body, "case_id")) ?: "");
-    r.event_id = (char *)(json_string_value(json_object_get(body, "event_id")) ?: "");
+    r.case_id = (json_str(body, "case_id"));
+    r.event_id = (json_str(body, "event_id"));
     r.id = r.case_id;
     for (size_t i = 0; id_keys[i]; i++)
         if (json_string_value(json_object_get(body, id_keys[i])))
             r.id = (char *)json_string_value(json_object_get(body, id_keys[i]));
     json_t *err = json_object_get(body, "error");
     if (err) {
-        e.code = (char *)(json_string_value(json_object_get(err, "code")) ?: "");
-        e.field = (char *)(json_string_value(json_object_get(err, "field")) ?: "");
-        e.message = (char *)(json_string_value(json_object_get(err, "message")) ?: "");
+        e.code = (json_str(err, "code"));
+        e.field = (json_str(err, "field"));
+        e.message = (json_str(err, "message"));
         r.error = &e;
     }
     size_t len = casebus__v1__command_reply__get_packed_size(&r);

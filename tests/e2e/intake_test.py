@@ -1,0 +1,282 @@
+"""intake end to end: starts the real casebus-intake (and a stand-in for
+router's organisation registry) in a temporary directory, drives both doors,
+and checks what a county platform would notice: status codes, the field and
+rule named in every refusal, that refused commands write nothing, idempotent
+retries, authentication, durability across kill -9, and a clean SIGTERM."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from cbtest import (Http, Tap, Workdir, binary, free_port, pb, unpb, wait_for,  # noqa: E402
+                    write_config, TOP)
+
+import zmq  # noqa: E402
+
+t = Tap()
+w = Workdir("intake")
+port = free_port()
+conf = w.p("casebus.conf")
+write_config(conf, f"""[intake]
+data_dir = {w.p('intake')}
+http_listen = 127.0.0.1:{port}
+zmq_bind = ipc://{w.p('intake.cmd')}
+bus_bind = ipc://{w.p('intake.bus')}
+pull = router ipc://{w.p('router.bus')}
+max_body = 64K
+""")
+http = Http(port)
+INTAKE = binary("bin/casebus-intake")
+
+
+def token(*orgs, extra=()):
+    import subprocess
+    out = subprocess.run([INTAKE, "token", "create", "--config", conf, *sum((["--org", o] for o in orgs), []), *extra],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def start_intake():
+    p = w.start([INTAKE, "--config", conf], "intake.log")
+    if not wait_for(lambda: http.get("/healthz")[0] == 200, 10):
+        print("# intake did not come up:\n# " + open(w.p("intake.log")).read().replace("\n", "\n# "))
+    return p
+
+
+def log_head():
+    return http.get("/healthz")[1]["log_head"]
+
+
+def ago(hours):
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - hours * 3600))
+
+
+try:
+    feed = w.start([binary("tests/orgfeed"), w.p("router"), f"ipc://{w.p('router.bus')}",
+                    os.path.join(TOP, "deploy/sample/orgs.csv")], "orgfeed.log")
+    tok_dept = token("wy-scjg", "wy-scjg-jcdd", "wy-zjj")      # market regulator + its unit
+    tok_town = token("wy-lt")                                  # 履坦镇
+    tok_judicial = token("wy-sfj")
+    tok_ghost = token("wy-ghost")                              # an org the registry lacks
+    intake = start_intake()
+    # The registry arrives from "router" over the bus.
+    wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
+
+    case = {"source": "citizen_report", "matter_code": "330217001", "township_code": "330723101000",
+            "discovered_at": ago(30), "discovered_by": "wy-scjg", "urgency": "normal",
+            "description": "店铺占道经营", "reporter": {"name": "张三", "phone": "13800138000",
+                                                  "id_number": "11010519491231002X"},
+            "location": {"address": "履坦镇履坦街1号", "latitude": 28.9, "longitude": 119.8},
+            "attachments": [{"name": "photo.jpg", "uri": "https://files.example/1.jpg",
+                             "sha256": "ab" * 32, "size_bytes": 1024}]}
+
+    # ---- report a case ----
+    st, doc = http.post("/v1/cases", case, tok_dept)
+    t.eq(st, 201, "a valid case report is 201 Created")
+    case_id = doc.get("case_id", "") if isinstance(doc, dict) else ""
+    t.ok(case_id.startswith("C") and doc.get("event_seq", 0) > 0, "the answer carries the case id and event seq", doc)
+    st, view = http.get(f"/v1/cases/{case_id}", tok_dept)
+    t.ok(st == 200 and view["discovered_by"]["name"] == "武义县市场监督管理局" and view["timeline"][0]["event"] == "case_reported",
+         "GET /v1/cases/{id} shows the case, its organisation and its timeline", view)
+    t.eq(view.get("reporter", {}).get("phone"), "13800138000", "the discovering organisation sees the reporter in full")
+
+    # ---- every validation rule refused with its code and field, nothing written ----
+    def refused(body, status, code, field, name, tok=tok_dept, path="/v1/cases"):
+        before = log_head()
+        st, doc = http.post(path, body, tok)
+        err = doc.get("error", {}) if isinstance(doc, dict) else {}
+        t.ok(st == status and err.get("code") == code and err.get("field") == field and err.get("message"),
+             f"{name}: {status} {code} on '{field}'", f"got {st} {doc}")
+        t.eq(log_head(), before, f"{name}: nothing written")
+
+    def with_(**kw):
+        c = dict(case)
+        c.update(kw)
+        return {k: v for k, v in c.items() if v is not None}
+
+    refused(with_(matter_code=None), 400, "missing_field", "matter_code", "missing matter code")
+    refused(with_(township_code="33072310100"), 400, "invalid_field", "township_code", "11-digit township code")
+    refused(with_(township_code="330723101001"), 400, "invalid_field", "township_code", "village-level code")
+    refused(with_(discovered_at=ago(-2)), 400, "time_in_future", "discovered_at", "discovered in the future")
+    refused(with_(discovered_at="2015-01-01T00:00:00+08:00"), 400, "time_too_old", "discovered_at", "discovered absurdly long ago")
+    refused(with_(discovered_at="yesterday"), 400, "invalid_field", "discovered_at", "a time that is not RFC 3339")
+    refused(with_(source="gossip"), 400, "invalid_field", "source", "unknown source channel")
+    refused(with_(urgency="urgent"), 400, "invalid_field", "urgency", "unknown urgency")
+    refused(with_(suspected_crime="yes"), 400, "invalid_field", "suspected_crime", "boolean given as a string")
+    refused(with_(colour="red"), 400, "invalid_field", "colour", "unknown field")
+    refused(with_(reporter=None), 400, "missing_field", "reporter", "citizen report without a reporter")
+    refused(with_(reporter={"name": "李四", "id_number": "110105194912310021"}), 400, "invalid_field",
+            "reporter.id_number", "identity number with a wrong check digit")
+    refused(with_(attachments=[{"name": "a", "uri": "u", "sha256": "zz"}]), 400, "invalid_field",
+            "attachments[0].sha256", "attachment hash that is not hex")
+    refused(with_(discovered_by="wy-zhzf"), 403, "forbidden", "discovered_by", "acting for an organisation the token lacks")
+    refused(with_(discovered_by="wy-ghost"), 400, "unknown_organisation", "discovered_by",
+            "an organisation not in the registry", tok=tok_ghost)
+
+    # ---- transfers ----
+    materials = [{"kind": "transfer_letter", "title": "移送函"},
+                 {"kind": "case_source", "title": "现场检查记录"},
+                 {"kind": "investigation", "text": "调查情况"}]
+    transfer = {"sender": "wy-scjg", "reason": "属乡镇赋权事项", "approved_by": "王局长",
+                "approved_at": ago(1), "materials": materials}
+    tpath = f"/v1/cases/{case_id}/transfers"
+    refused(dict(transfer, sender="wy-scjg-jcdd"), 400, "unit_may_not_transfer", "sender",
+            "transfer in the name of an internal unit", path=tpath)
+    st, doc = http.post(tpath, dict(transfer, sender="wy-scjg-jcdd"), tok_dept)
+    t.ok("武义县市场监督管理局" in doc["error"]["message"], "the internal-unit refusal names the parent organisation", doc)
+    st, doc = http.post(tpath, dict(transfer, materials=materials[:1], reason=""), tok_dept)
+    msg = doc["error"]["message"]
+    t.ok(st == 400 and doc["error"]["code"] == "missing_materials" and all(
+        k in msg for k in ("case_source", "evidence", "reason")) and "transfer_letter" not in msg,
+        "missing materials are listed by name, and only those", doc)
+    refused(transfer, 404, "not_found", "case_id", "transfer of an unknown case", path="/v1/cases/C19990101-000001/transfers")
+
+    st, doc = http.post(tpath, transfer, tok_dept)
+    t.eq(st, 202, "a complete transfer is 202 Accepted (router decides what follows)")
+    transfer_id = doc.get("transfer_id", "")
+    t.ok(transfer_id.startswith("T"), "the answer carries the transfer id", doc)
+
+    # emergency: needs the stop order and the moment the competent party was told
+    st, doc = http.post("/v1/cases", with_(urgency="emergency", source="patrol", reporter=None), tok_dept)
+    ecase = doc["case_id"]
+    refused(transfer, 400, "missing_field", "stop_ordered_at", "emergency transfer without the stop order",
+            path=f"/v1/cases/{ecase}/transfers")
+    st, doc = http.post(f"/v1/cases/{ecase}/transfers",
+                        dict(transfer, stop_ordered_at=ago(2), competent_informed_at=ago(1.5)), tok_dept)
+    t.eq(st, 202, "emergency transfer with stop order and notice is accepted")
+
+    # steps on a transfer
+    refused({"by": "wy-lt"}, 404, "not_found", "id", "receipt of an unknown transfer",
+            tok=tok_town, path="/v1/transfers/T19990101-000009/receipt")
+    st, doc = http.post(f"/v1/transfers/{transfer_id}/receipt", {"by": "wy-lt"}, tok_town)
+    t.eq(st, 202, "the township signs for the transfer (202)")
+    refused({"by": "wy-lt"}, 400, "missing_field", "reason", "return without a reason",
+            tok=tok_town, path=f"/v1/transfers/{transfer_id}/return")
+    st, doc = http.post(f"/v1/transfers/{transfer_id}/dispute", {"by": "wy-lt", "reason": "不属赋权目录"}, tok_town)
+    dispute_id = doc.get("dispute_id", "")
+    t.ok(st == 202 and dispute_id.startswith("D"), "a dispute is raised with its id", doc)
+    refused({"decided_by": "wy-scjg", "competent_org": "wy-lt", "reasoning": "x"}, 403, "not_judicial_bureau",
+            "decided_by", "a dispute decided by anyone but the judicial bureau", path=f"/v1/disputes/{dispute_id}/decision")
+    st, doc = http.post(f"/v1/disputes/{dispute_id}/decision",
+                        {"decided_by": "wy-sfj", "competent_org": "wy-lt", "reasoning": "属履坦镇赋权事项"}, tok_judicial)
+    t.eq(st, 202, "the judicial bureau decides the dispute (202)")
+
+    # assistance, decision, feedback, approvals
+    st, doc = http.post(f"/v1/cases/{case_id}/assistance-requests",
+                        {"requested_by": "wy-scjg", "to": "wy-zjj", "kind": "appraisal", "question": "建筑是否违章"}, tok_dept)
+    aid = doc.get("assistance_id", "")
+    t.ok(st == 201 and aid.startswith("A"), "an assistance request is 201 with its id", doc)
+    refused({"by": "wy-lt", "answer": "x"}, 403, "not_addressee", "by", "an answer from an organisation not asked",
+            tok=tok_town, path=f"/v1/assistance/{aid}/answer")
+    st, doc = http.post(f"/v1/assistance/{aid}/answer", {"by": "wy-zjj", "answer": "属违章建筑"}, tok_dept)
+    t.eq(st, 201, "the organisation asked answers (201)")
+    st, doc = http.post(f"/v1/cases/{case_id}/decision", {"by": "wy-scjg", "decided_at": ago(1), "major": True,
+                                                          "summary": "罚款", "fine_fen": 500000, "feedback_to": "wy-zjj"}, tok_dept)
+    did = doc.get("decision_id", "")
+    t.ok(st == 201 and did.startswith("P"), "a penalty decision is recorded (201)", doc)
+    st, doc = http.post(f"/v1/cases/{case_id}/feedback", {"decision_id": did, "by": "wy-scjg", "to": "wy-zjj"}, tok_dept)
+    t.eq(st, 201, "feedback of the decision to the department (201)")
+    refused({"by": "wy-lt", "approved_at": ago(5), "subject": "x"}, 400, "not_a_department", "by",
+            "an approval recorded by a township", tok=tok_town, path="/v1/approvals")
+    st, doc = http.post("/v1/approvals", {"by": "wy-zjj", "approved_at": ago(30), "subject": "建设工程规划许可"}, tok_dept)
+    t.ok(st == 201 and doc.get("approval_id", "").startswith("AP"), "an approval is recorded (201)", doc)
+
+    st, view = http.get(f"/v1/cases/{case_id}", tok_town)
+    t.eq(st, 403, "a township not party to the case may not read it")
+    st, view = http.get(f"/v1/cases/{case_id}", tok_dept)
+    events = [e["event"] for e in view["timeline"]]
+    t.ok(events[:2] == ["case_reported", "transfer_sent"] and "dispute_decided" in events and "feedback_given" in events,
+         "the case timeline records every accepted command in order", events)
+
+    # ---- idempotency ----
+    before = log_head()
+    st1, d1 = http.post("/v1/cases", case, tok_dept, headers={"Idempotency-Key": "report-42"})
+    st2, d2 = http.post("/v1/cases", case, tok_dept, headers={"Idempotency-Key": "report-42"})
+    t.ok(st1 == st2 == 201 and d1 == d2, "a retry with the same Idempotency-Key returns the first answer", (d1, d2))
+    t.eq(log_head(), before + 1, "the retry created no second case")
+    st, doc = http.post("/v1/cases", with_(description="别的"), tok_dept, headers={"Idempotency-Key": "report-42"})
+    t.ok(st == 409 and doc["error"]["code"] == "idempotency_key_reused", "the same key with another body is 409", doc)
+
+    # ---- authentication ----
+    st, doc = http.post("/v1/cases", case)
+    t.ok(st == 401 and doc["error"]["field"] == "Authorization", "no token: 401", doc)
+    st, doc = http.post("/v1/cases", case, "cbt_0000000000000000_notasecret")
+    t.eq(st, 401, "unknown token: 401")
+    st, doc = http.post("/v1/cases", case, tok_dept[:-2] + "xx")
+    t.eq(st, 401, "a token with a wrong secret: 401")
+
+    # ---- malformed input never crashes, never writes ----
+    before = log_head()
+    bad_bodies = [b'{"source": "patrol", "matter_', b'[1,2,3]', b'{"source": 12}',
+                  b'{"fine": 999999999999999999999999999999}', b'{"description": "\xff\xfe"}',
+                  b'{"a":1,"a":2}', b'', b'null', b'{"source":"patrol"}' + b' ' * 10]
+    codes = [http.post("/v1/cases", token=tok_dept, raw=b)[0] for b in bad_bodies]
+    t.ok(all(c == 400 for c in codes), "truncated, wrong-typed, huge-number, invalid-UTF-8 bodies: 400", codes)
+    st, doc = http.post("/v1/cases", token=tok_dept, raw=b'{"description": "' + b"x" * 70000 + b'"}')
+    t.eq(st, 413, "a body over max_body is 413")
+    st, doc = http.post("/v1/cases", token=tok_dept, raw=b"{}", headers={"Content-Type": "text/plain"})
+    t.eq(st, 415, "a body that is not JSON by Content-Type is 415")
+    t.eq(http.get("/v1/nothing")[0], 404, "an unknown endpoint is 404")
+    t.eq(http.get("/v1/cases")[0], 405, "GET on a command endpoint is 405")
+    t.eq(log_head(), before, "none of the malformed requests wrote anything")
+
+    # ---- the ZeroMQ door ----
+    zctx = zmq.Context()
+    z = zctx.socket(zmq.DEALER)
+    z.setsockopt(zmq.LINGER, 0)
+    z.setsockopt(zmq.RCVTIMEO, 5000)
+    z.connect(f"ipc://{w.p('intake.cmd')}")
+
+    def zcmd(frame):
+        z.send(frame)
+        r = unpb(z.recv())
+        err = unpb(r[7][0]) if 7 in r else {}
+        return {"status": r.get(1, [0])[0], "id": r.get(3, [b""])[0].decode(), "case_id": r.get(4, [b""])[0].decode(),
+                "seq": r.get(5, [0])[0], "request_id": r.get(2, [b""])[0].decode(),
+                "code": err.get(1, [b""])[0].decode(), "field": err.get(2, [b""])[0].decode()}
+
+    summary = [(2, 1), (3, "330217001"), (5, "330723102000"), (8, int((time.time() - 3600) * 1000)),
+               (9, [(1, "wy-scjg")]), (10, 1), (12, "巡查发现违法搭建")]
+    report = lambda tok, key="", case=summary: pb([(1, tok), (2, key), (3, "req-1"), (10, [(1, case)])])
+    r = zcmd(report(tok_dept))
+    t.ok(r["status"] == 201 and r["case_id"].startswith("C") and r["request_id"] == "req-1",
+         "ZeroMQ: a protobuf case report is 201 with the case id", r)
+    r2 = zcmd(report(tok_dept, "zk-1"))
+    r3 = zcmd(report(tok_dept, "zk-1"))
+    t.ok(r2["status"] == 201 and r2["case_id"] == r3["case_id"] and r2["seq"] == r3["seq"],
+         "ZeroMQ: an idempotent retry returns the first answer", (r2, r3))
+    r = zcmd(report("cbt_0000000000000000_nope"))
+    t.eq(r["status"], 401, "ZeroMQ: an unknown token is 401")
+    r = zcmd(b"\x0a\xff\xff\xff\xff\x0f garbage")
+    t.ok(r["status"] == 400 and r["code"] == "invalid_body", "ZeroMQ: a malformed protobuf frame is 400", r)
+    r = zcmd(report(tok_dept, case=[(2, 1), (3, "330217001"), (5, "33072310"), (8, int(time.time() * 1000)),
+                                     (9, [(1, "wy-scjg")]), (10, 1), (12, "x")]))
+    t.ok(r["status"] == 400 and r["field"] == "township_code", "ZeroMQ: a rule broken is 400 naming the field", r)
+
+    # ---- durability: kill -9 right after an acknowledgement ----
+    st, doc = http.post("/v1/cases", with_(description="持久化测试"), tok_dept)
+    acked = doc["case_id"]
+    head = log_head()
+    w.kill(intake, signal.SIGKILL)
+    intake = start_intake()
+    st, view = http.get(f"/v1/cases/{acked}", tok_dept)
+    t.ok(st == 200 and view["description"] == "持久化测试", "a case acknowledged just before kill -9 is there after restart", (st, view))
+    t.eq(log_head(), head, "the log after restart has exactly what was acknowledged")
+    p2 = w.start([INTAKE, "--config", conf], "intake2.log")
+    rc = p2.wait(10)
+    t.ok(rc != 0 and "held by another process" in open(w.p("intake2.log")).read(),
+         "a second intake on the same data directory refuses to start", open(w.p("intake2.log")).read())
+
+    # ---- clean stop ----
+    rc = w.kill(intake, signal.SIGTERM)
+    t.eq(rc, 0, "SIGTERM stops intake cleanly with exit status 0")
+    w.kill(feed, signal.SIGTERM)
+    z.close()
+    zctx.term()
+except Exception as e:  # a crash of the test itself is a failure, never a pass
+    import traceback
+    t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
+finally:
+    w.cleanup()
+t.done()

@@ -1,0 +1,208 @@
+"""cbtest — what casebus's end-to-end tests share: TAP output, daemons started
+in a temporary directory and stopped by pid, an HTTP client, and a minimal
+protobuf wire encoder/decoder (written here, independent of the C decoders
+under test)."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("BUILD", "build")
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=""):
+        self.n += 1
+        if cond:
+            print(f"ok {self.n} - {name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"not ok {self.n} - {name}", flush=True)
+            if detail:
+                for line in str(detail).splitlines()[:20]:
+                    print(f"#   {line}", flush=True)
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, f"got {got!r}, want {want!r}")
+
+    def done(self):
+        print(f"1..{self.n}")
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Workdir:
+    def __init__(self, tag):
+        self.path = tempfile.mkdtemp(prefix=f"casebus-{tag}-")
+        self.procs = []
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def start(self, argv, log):
+        f = open(self.p(log), "ab")
+        proc = subprocess.Popen(argv, stdout=f, stderr=f, cwd=self.path)
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc, sig=signal.SIGKILL, timeout=10):
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            return proc.wait()
+
+    def cleanup(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                self.kill(proc)
+        if os.environ.get("KEEP_TMP"):
+            print(f"# kept {self.path}")
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def binary(name):
+    return os.path.join(TOP, BUILD, name)
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception:
+            pass
+        time.sleep(step)
+    return None
+
+
+class Http:
+    def __init__(self, port):
+        self.port = port
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+        conn.close()
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = text
+        return r.status, doc
+
+    def post(self, path, body=None, token=None, **kw):
+        return self.request("POST", path, body, token, **kw)
+
+    def get(self, path, token=None):
+        return self.request("GET", path, None, token)
+
+
+# ---- protobuf wire format (just what the tests need) ----
+
+def _varint(n):
+    if n < 0:
+        n += 1 << 64
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb(fields):
+    """Encodes [(number, value)]: int -> varint, str/bytes -> length-delimited,
+    list of pairs -> nested message, bool -> varint."""
+    out = bytearray()
+    for num, val in fields:
+        if isinstance(val, bool) or isinstance(val, int):
+            out += _varint(num << 3) + _varint(int(val))
+        elif isinstance(val, (str, bytes)):
+            b = val.encode() if isinstance(val, str) else val
+            out += _varint(num << 3 | 2) + _varint(len(b)) + b
+        elif isinstance(val, list):
+            b = pb(val)
+            out += _varint(num << 3 | 2) + _varint(len(b)) + b
+        else:
+            raise TypeError(val)
+    return bytes(out)
+
+
+def unpb(data):
+    """Decodes one message into {number: [values]} (varints as int,
+    length-delimited as bytes)."""
+    out = {}
+    i = 0
+    while i < len(data):
+        key, i = _read_varint(data, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _read_varint(data, i)
+        elif wt == 2:
+            n, i = _read_varint(data, i)
+            v, i = data[i:i + n], i + n
+        elif wt == 1:
+            v, i = data[i:i + 8], i + 8
+        elif wt == 5:
+            v, i = data[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {wt}")
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def _read_varint(data, i):
+    shift = n = 0
+    while True:
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, i
+        shift += 7
+
+
+def write_config(path, text):
+    with open(path, "w") as f:
+        f.write(text)
