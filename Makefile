@@ -153,10 +153,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TLIB_O) $(LIB)
 FUZZ_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_C) $(GEN_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_C) $(GEN_C) $(TLIB_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
-	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -Iservices/intake $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
 
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
