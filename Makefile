@@ -93,6 +93,7 @@ run: deps
 	fi
 
 bench: deps
+	@sh deploy/deps.sh deploy/packages.txt deploy/packages-bench.txt
 	@$(MAKE) --no-print-directory build
 	@sh bench/run.sh $(BUILD)
 

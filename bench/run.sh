@@ -3,9 +3,6 @@
 # Usage: bench/run.sh BUILD_DIR
 set -eu
 build=${1:-build}
-for b in "$build"/bench/*; do
-    [ -x "$b" ] || continue
-    echo "== $(basename "$b")"
-    "$b"
-    echo
-done
+here=$(dirname "$0")
+echo "== bus"; "$build/bench/bus"; echo
+echo "== intake"; bash "$here/intake.sh" "$build"; echo

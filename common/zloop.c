@@ -123,6 +123,7 @@ typedef struct group_waiter {
 
 struct cb_group {
     uv_check_t check;
+    uv_idle_t idle;       /* active while a transaction is pending: poll must not block */
     cb_store_t *store;
     MDB_txn *txn;
     group_waiter_t *waiters;
@@ -140,6 +141,7 @@ static void group_commit(cb_group_t *g)
     cb_error_clear(&err);
     int rc = cb_store_commit(&g->txn, &err);
     uv_unref((uv_handle_t *)&g->check);
+    uv_idle_stop(&g->idle);
     if (rc == 0)
         g->commits++;
     else
@@ -157,9 +159,19 @@ static void group_commit(cb_group_t *g)
         g->on_commit(g->on_commit_ctx);
 }
 
+static void free_group_mem(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void on_check(uv_check_t *h)
 {
     group_commit(h->data);
+}
+
+static void on_idle_noop(uv_idle_t *h)
+{
+    (void)h;
 }
 
 cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
@@ -173,6 +185,11 @@ cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
         return NULL;
     }
     g->check.data = g;
+    if (uv_idle_init(loop, &g->idle) != 0) {
+        uv_close((uv_handle_t *)&g->check, free_group_mem);
+        return NULL;
+    }
+    g->idle.data = g;
     /* Referenced only while a transaction is pending: then the loop must turn
      * once more to commit it, and otherwise the check alone keeps nothing alive. */
     uv_unref((uv_handle_t *)&g->check);
@@ -180,9 +197,11 @@ cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
     return g;
 }
 
-static void free_group(uv_handle_t *h)
+/* The check handle closes first, then the idle handle, then the memory goes. */
+static void close_idle(uv_handle_t *h)
 {
-    free(h->data);
+    cb_group_t *g = h->data;
+    uv_close((uv_handle_t *)&g->idle, free_group_mem);
 }
 
 void cb_group_destroy(cb_group_t **pg)
@@ -192,7 +211,7 @@ void cb_group_destroy(cb_group_t **pg)
         return;
     group_commit(g);
     uv_check_stop(&g->check);
-    uv_close((uv_handle_t *)&g->check, free_group);
+    uv_close((uv_handle_t *)&g->check, close_idle);
     *pg = NULL;
 }
 
@@ -203,6 +222,9 @@ int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
         if ((rc = cb_store_begin(g->store, true, &g->txn, err)) != 0)
             return rc;
         uv_ref((uv_handle_t *)&g->check);
+        /* Work may arrive before the poll phase (idle callbacks, drains): keep
+         * poll from blocking so this turn's check phase commits it at once. */
+        uv_idle_start(&g->idle, on_idle_noop);
     }
     return cb_store_begin_child(g->store, g->txn, child, err);
 }
@@ -231,6 +253,7 @@ int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done,
         log_error("group_child_commit_failed error=\"%s\"", err ? err->message : "");
         cb_store_abort(&g->txn);
         uv_unref((uv_handle_t *)&g->check);
+        uv_idle_stop(&g->idle);
         size_t n = g->count;
         group_waiter_t *w = g->waiters;
         g->waiters = NULL;

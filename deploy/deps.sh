@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages of deploy/packages.txt whose check fails; does
-# nothing when all are there. Needs root (or sudo) only when something is missing.
+# Installs the Debian packages of deploy/packages.txt (or of the lists given as
+# arguments) whose check fails; does nothing when all are there. Needs root (or
+# sudo) only when something is missing.
 set -eu
-list="$(dirname "$0")/packages.txt"
+[ $# -gt 0 ] || set -- "$(dirname "$0")/packages.txt"
 missing=""
+for list in "$@"; do
 while read -r pkg check; do
     case "$pkg" in ''|'#'*) continue ;; esac
     kind=${check%%:*}; name=${check#*:}
@@ -16,6 +18,7 @@ while read -r pkg check; do
     esac
     missing="$missing $pkg"
 done < "$list"
+done
 [ -z "$missing" ] && exit 0
 echo "deps: installing:$missing"
 sudo=""

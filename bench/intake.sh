@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/intake — durable commands per second and latency at intake's two doors,
+# beside Redis 7 with appendfsync always taking XADD of the same payload.
+#   HTTP: wrk, keep-alive, POST /v1/cases (every answer 201 after fsync)
+#   ZeroMQ: build/bench/intake_zmq, protobuf case reports, 64 in flight
+#   baseline: redis-benchmark XADD against redis-server --appendfsync always
+# Usage: bench/intake.sh [BUILD] [SECONDS] [CONNECTIONS]
+set -euo pipefail
+BUILD=${1:-build}
+SECS=${2:-15}
+CONNS=${3:-64}
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-intake.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+port=$(( 20000 + RANDOM % 20000 )); rport=$(( port + 1 ))
+cat > "$dir/casebus.conf" <<CONF
+[intake]
+data_dir = $dir/intake
+map_size = 8G
+http_listen = 127.0.0.1:$port
+zmq_bind = ipc://$dir/intake.cmd
+bus_bind = ipc://$dir/intake.bus
+pull = router ipc://$dir/router.bus
+log_level = warn
+CONF
+"$top/$BUILD/tests/orgfeed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" 2>/dev/null & pids+=($!)
+token=$("$top/$BUILD/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy-scjg 2>/dev/null)
+"$top/$BUILD/bin/casebus-intake" --config "$dir/casebus.conf" 2>"$dir/intake.log" & pids+=($!)
+for _ in $(seq 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+sleep 1 # registry replication
+
+body='{"source":"patrol","matter_code":"330217001","township_code":"330723101000","discovered_at":"DISCOVERED","discovered_by":"wy-scjg","description":"巡查发现沿街店铺占道经营，影响通行，现场已拍照取证，需要依法处理。","location":{"address":"履坦镇履坦街1号","latitude":28.9,"longitude":119.8}}'
+body=${body/DISCOVERED/$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)}
+cat > "$dir/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+local bad = 0
+response = function(status, headers, body) if status ~= 201 then bad = bad + 1 end end
+done = function(summary, latency, requests) io.write(string.format("non201=%d\n", bad)) end
+LUA
+http_out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$dir/post.lua" "http://127.0.0.1:$port/v1/cases")
+http_rps=$(echo "$http_out" | awk '/Requests\/sec/ {print $2}')
+http_p50=$(echo "$http_out" | awk '$1=="50%" {print $2}')
+http_p99=$(echo "$http_out" | awk '$1=="99%" {print $2}')
+http_bad=$(echo "$http_out" | awk -F= '/non201/ {print $2}')
+
+zmq_out=$("$top/$BUILD/bench/intake_zmq" "ipc://$dir/intake.cmd" "$token" $((SECS * 4000)) "$CONNS")
+zmq_rps=$(echo "$zmq_out" | sed 's/.*per_s=\([0-9]*\).*/\1/')
+zmq_p50=$(echo "$zmq_out" | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
+zmq_p99=$(echo "$zmq_out" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/')
+events=$(curl -s "127.0.0.1:$port/healthz" | sed 's/.*"log_head":\([0-9]*\).*/\1/')
+kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
+
+mkdir -p "$dir/redis"
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
+    --dir "$dir/redis" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$rport" ping >/dev/null 2>&1 || { echo "bench/intake: redis-server did not start:"; cat "$dir/redis.log"; exit 1; }
+redis_out=$(timeout 120 redis-benchmark -p "$rport" -c "$CONNS" -n $((SECS * 10000)) --precision 2 \
+    XADD casebus '*' body "$body" 2>/dev/null | tr '\r' '\n')
+redis_rps=$(echo "$redis_out" | awk '/throughput summary/ {print $3}')
+redis_lat=$(echo "$redis_out" | awk '/avg +min +p50/ {getline; print $3, $5}')
+redis_p50=${redis_lat% *}; redis_p99=${redis_lat#* }
+redis_fsync=$(redis-cli -p "$rport" config get appendfsync | tail -1)
+
+printf 'bench/intake  (%s connections / in flight, %ss each, payload %s bytes, 2 cores, loopback)\n' \
+    "$CONNS" "$SECS" "${#body}"
+printf '  %-52s %10s %10s %10s\n' "" "per second" "p50" "p99"
+printf '  %-52s %10.0f %10s %10s\n' "intake HTTP POST /v1/cases (wrk, keep-alive, 201)" "$http_rps" "$http_p50" "$http_p99"
+printf '  %-52s %10.0f %9sms %9sms\n' "intake ZeroMQ report_case (protobuf, 201)" "$zmq_rps" "$zmq_p50" "$zmq_p99"
+printf '  %-52s %10.0f %9sms %9sms\n' "baseline: Redis 7 XADD, appendfsync $redis_fsync" "$redis_rps" "$redis_p50" "$redis_p99"
+printf '  every intake answer waited for fsync; answers other than 201: http=%s; zmq: %s\n' "$http_bad" "$zmq_out"
+printf '  events in intake log afterwards: %s\n' "$events"
