@@ -56,6 +56,7 @@ static void send_json(h2o_req_t *req, int status, const char *body)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/json; charset=utf-8"));
     h2o_iovec_t buf = h2o_strdup(&req->pool, body ? body : "{}", SIZE_MAX);
+    req->res.content_length = buf.len;
     h2o_start_response(req, &generator);
     h2o_send(req, &buf, 1, 1);
 }
@@ -336,6 +337,7 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("text/plain; version=0.0.4"));
     h2o_iovec_t buf = h2o_strdup(&req->pool, text, len);
+    req->res.content_length = buf.len;
     free(text);
     h2o_start_response(req, &generator);
     h2o_send(req, &buf, 1, 1);
