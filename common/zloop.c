@@ -215,7 +215,7 @@ void cb_group_destroy(cb_group_t **pg)
     *pg = NULL;
 }
 
-int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
+int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err)
 {
     int rc;
     if (g->txn == NULL) {
@@ -226,7 +226,54 @@ int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
          * poll from blocking so this turn's check phase commits it at once. */
         uv_idle_start(&g->idle, on_idle_noop);
     }
-    return cb_store_begin_child(g->store, g->txn, child, err);
+    *txn = g->txn;
+    return 0;
+}
+
+int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
+{
+    MDB_txn *parent;
+    int rc = cb_group_txn(g, &parent, err);
+    if (rc != 0)
+        return rc;
+    return cb_store_begin_child(g->store, parent, child, err);
+}
+
+static int add_waiter(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err)
+{
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        group_waiter_t *w = realloc(g->waiters, cap * sizeof(*w));
+        if (w == NULL)
+            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        g->waiters = w;
+        g->cap = cap;
+    }
+    g->waiters[g->count++] = (group_waiter_t){done, arg};
+    return 0;
+}
+
+int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err)
+{
+    if (g->txn == NULL)
+        return cb_error_set(err, CB_ERR_STORE, "", "no group transaction to join");
+    return add_waiter(g, done, arg, err);
+}
+
+void cb_group_fail(cb_group_t *g, const cb_error_t *err)
+{
+    log_error("group_failed waiters=%zu error=\"%s\"", g->count, err ? err->message : "");
+    cb_store_abort(&g->txn);
+    uv_unref((uv_handle_t *)&g->check);
+    uv_idle_stop(&g->idle);
+    size_t n = g->count;
+    group_waiter_t *w = g->waiters;
+    g->waiters = NULL;
+    g->count = g->cap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i].done)
+            w[i].done(w[i].arg, err && err->code ? err->code : CB_ERR_STORE, err);
+    free(w);
 }
 
 int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,
@@ -236,36 +283,19 @@ int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done,
         cb_store_abort(child);
         return 0;
     }
-    if (g->count == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        group_waiter_t *w = realloc(g->waiters, cap * sizeof(*w));
-        if (w == NULL) {
-            cb_store_abort(child);
-            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-        }
-        g->waiters = w;
-        g->cap = cap;
-    }
+    cb_error_t local;
+    if (err == NULL)
+        err = &local;
     int rc = cb_store_commit(child, err);
     if (rc != 0) {
         /* LMDB may leave the parent unusable after a failed child commit: fail
          * the whole group rather than commit something half-known. */
-        log_error("group_child_commit_failed error=\"%s\"", err ? err->message : "");
-        cb_store_abort(&g->txn);
-        uv_unref((uv_handle_t *)&g->check);
-        uv_idle_stop(&g->idle);
-        size_t n = g->count;
-        group_waiter_t *w = g->waiters;
-        g->waiters = NULL;
-        g->count = g->cap = 0;
-        for (size_t i = 0; i < n; i++)
-            if (w[i].done)
-                w[i].done(w[i].arg, rc, err);
-        free(w);
+        cb_group_fail(g, err);
         return rc;
     }
-    g->waiters[g->count++] = (group_waiter_t){done, arg};
-    return 0;
+    if ((rc = add_waiter(g, done, arg, err)) != 0)
+        cb_group_fail(g, err); /* the child's work is in the group: none of it may stay */
+    return rc;
 }
 
 void cb_group_flush(cb_group_t *g)

@@ -69,6 +69,15 @@ int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err);
  * called either; the caller answers the failure itself). */
 int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,
                  cb_error_t *err);
+/* Direct mode, for work whose every refusal comes before its first write:
+ * cb_group_txn gives the group transaction itself (no child); a command that
+ * succeeded registers with cb_group_join; a failure after writing calls
+ * cb_group_fail, which aborts the whole group — every waiter gets the error and
+ * nothing of the turn is kept (nothing unacknowledged was acknowledged). */
+int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err);
+int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err);
+void cb_group_fail(cb_group_t *g, const cb_error_t *err);
+
 /* Commits now instead of at the end of the turn (shutdown, tests). */
 void cb_group_flush(cb_group_t *g);
 /* Called after each successful group commit (e.g. to wake the bus producer). */

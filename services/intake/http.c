@@ -215,18 +215,16 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         return;
     }
     MDB_txn *txn = NULL;
-    if (cb_group_begin(in->group, &txn, &err) != 0) {
+    if (cb_group_txn(in->group, &txn, &err) != 0) {
         send_error(req, 503, "unavailable", "", err.message);
         return;
     }
     intake_actor_t actor;
     if (authenticate(http, req, txn, &actor) != 0) {
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         return;
     }
     Casebus__V1__Command *cmd = NULL;
     if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &err) != 0) {
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         cb_metric_inc(in->m_commands_refused);
         const char *code = err.code == CB_ERR_NOMEM    ? "unavailable"
                            : err.code == CB_ERR_MISSING ? "missing_field"
@@ -239,7 +237,6 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1) >= 0 &&
         !header(req, NULL, "idempotency-key", idem, sizeof(idem))) {
         casebus__v1__command__free_unpacked(cmd, NULL);
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         send_error(req, 400, "invalid_field", "Idempotency-Key",
                    "Idempotency-Key is longer than 128 characters");
         return;
@@ -260,14 +257,14 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     if (p == NULL || cmd->idempotency_key == NULL) {
         free(p);
         casebus__v1__command__free_unpacked(cmd, NULL);
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
     intake_execute(in, txn, cmd, &actor, hash, &p->reply);
     casebus__v1__command__free_unpacked(cmd, NULL);
     if (p->reply.status < 200 || p->reply.status >= 300) {
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
+            cb_group_fail(in->group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         send_json(req, p->reply.status, p->reply.body);
         intake_reply_free(&p->reply);
@@ -278,7 +275,8 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     p->req = req;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
     *p->slot = p;
-    if (cb_group_end(in->group, &txn, true, on_committed, p, &err) != 0) {
+    if (cb_group_join(in->group, on_committed, p, &err) != 0) {
+        cb_group_fail(in->group, &err);
         *p->slot = NULL;
         send_error(req, 503, "unavailable", "", err.message);
         intake_reply_free(&p->reply);

@@ -137,10 +137,12 @@ int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref
 /* Authenticates a bearer token (the part after "Bearer "). 401 on failure. */
 int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,
                         cb_error_t *err);
-/* Executes cmd for actor inside txn (a child of the group transaction): checks
+/* Executes cmd for actor inside txn (the turn's group transaction): checks
  * every rule, assigns ids, appends the event, updates the case view, stores the
- * idempotency record. Fills reply in every case: on refusal reply->status is
- * 4xx and the caller aborts txn. req_hash identifies the request for
+ * idempotency record. Fills reply in every case.
+ * Invariant the doors rely on: every refusal (4xx other than 413) is decided
+ * before the first write, so it leaves txn untouched; a 413 or 5xx may come
+ * after writes, and the caller must then abort the whole group. req_hash identifies the request for
  * idempotency (SHA-256 of route, target and body). */
 void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
                     const intake_actor_t *actor, const uint8_t req_hash[32],

@@ -114,13 +114,12 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
         goto reply_now;
     }
     MDB_txn *txn = NULL;
-    if (cb_group_begin(in->group, &txn, &err) != 0) {
+    if (cb_group_txn(in->group, &txn, &err) != 0) {
         intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }
     intake_actor_t actor;
     if (intake_authenticate(in, txn, cmd->token, &actor, &err) != 0) {
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         intake_reply_error(&p->reply, err.code == CB_ERR_AUTH ? 401 : 503,
                            err.code == CB_ERR_AUTH ? "unauthenticated" : "unavailable", "token",
                            err.message);
@@ -134,7 +133,6 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
     uint8_t *packed = malloc(plen ? plen : 1);
     if (packed == NULL) {
         cmd->token = token;
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
         intake_reply_error(&p->reply, 503, "unavailable", "", "out of memory");
         goto reply_now;
     }
@@ -144,11 +142,13 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
     cmd->token = token;
     intake_execute(in, txn, cmd, &actor, hash, &p->reply);
     if (p->reply.status < 200 || p->reply.status >= 300) {
-        cb_group_end(in->group, &txn, false, NULL, NULL, NULL);
+        if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
+            cb_group_fail(in->group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         goto reply_now;
     }
-    if (cb_group_end(in->group, &txn, true, on_committed, p, &err) != 0) {
+    if (cb_group_join(in->group, on_committed, p, &err) != 0) {
+        cb_group_fail(in->group, &err);
         intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }

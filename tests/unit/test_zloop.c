@@ -139,11 +139,63 @@ static void one_turn_one_commit_and_refused_work_leaves_nothing(void **state)
     tu_rmtree(&dir);
 }
 
+static void failed_group_acknowledges_nothing_and_keeps_nothing(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("groupfail");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    cb_store_t *store = NULL;
+    cb_error_t err;
+    cb_store_opts_t opts = {.dir = dir, .map_size = 16 << 20};
+    assert_int_equal(cb_store_open(&store, &opts, &err), 0);
+    MDB_dbi dbi;
+    assert_int_equal(cb_store_dbi(store, "kv", 0, &dbi, &err), 0);
+    cb_group_t *g = cb_group_new(&loop, store);
+
+    /* Two commands succeed in direct mode, then a third fails after writing. */
+    outcome_t o[2] = {{0}};
+    MDB_txn *txn;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cb_group_txn(g, &txn, &err), 0);
+        put(txn, dbi, i ? "b" : "a");
+        assert_int_equal(cb_group_join(g, on_done, &o[i], &err), 0);
+    }
+    assert_int_equal(cb_group_txn(g, &txn, &err), 0);
+    put(txn, dbi, "half-written");
+    cb_error_t boom = {CB_ERR_STORE_FULL, "", "store full"};
+    cb_group_fail(g, &boom);
+    assert_int_equal(o[0].calls, 1);
+    assert_int_equal(o[0].status, CB_ERR_STORE_FULL);
+    assert_int_equal(o[1].status, CB_ERR_STORE_FULL);
+
+    /* The next turn works normally and finds none of the failed turn's writes. */
+    outcome_t ok = {0};
+    assert_int_equal(cb_group_txn(g, &txn, &err), 0);
+    put(txn, dbi, "c");
+    assert_int_equal(cb_group_join(g, on_done, &ok, &err), 0);
+    tu_run_for(&loop, 20);
+    assert_int_equal(ok.calls, 1);
+    assert_int_equal(ok.status, 0);
+    cb_store_begin(store, false, &txn, &err);
+    MDB_stat st;
+    mdb_stat(txn, dbi, &st);
+    assert_int_equal(st.ms_entries, 1);
+    cb_store_abort(&txn);
+
+    cb_group_destroy(&g);
+    tu_loop_drain(&loop);
+    uv_loop_close(&loop);
+    cb_store_destroy(&store);
+    tu_rmtree(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(edge_triggered_fd_is_drained_after_sends),
         cmocka_unit_test(one_turn_one_commit_and_refused_work_leaves_nothing),
+        cmocka_unit_test(failed_group_acknowledges_nothing_and_keeps_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
