@@ -34,7 +34,7 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CPPFLAGS := -D_GNU_SOURCE -Icommon -Itests/lib -I$(BUILD)/gen
+CPPFLAGS := -D_GNU_SOURCE -Icommon -Itests/lib -I$(BUILD)/gen -Iservices
 CFLAGS   := -std=c11 $(OPT) $(WARN) -MMD -MP
 GENFLAGS := -std=c11 $(OPT) -w
 LDLIBS   = $(PKG_LIBS) -lm
