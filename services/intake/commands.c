@@ -372,7 +372,7 @@ static void report_case(dec_t *d, json_t *o, Casebus__V1__Command *cmd)
     static const char *const keys[] = {"source",     "matter_code", "township_code", "location",
                                        "discovered_at", "discovered_by", "urgency",
                                        "suspected_crime", "reporter", "description",
-                                       "attachments", "external_ref", NULL};
+                                       "attachments", "external_ref", "party", NULL};
     only_keys(d, o, "", keys);
     Casebus__V1__CaseReported *r = calloc(1, sizeof(*r));
     Casebus__V1__CaseSummary *c = calloc(1, sizeof(*c));
@@ -428,6 +428,20 @@ static void report_case(dec_t *d, json_t *o, Casebus__V1__Command *cmd)
         }
     }
     r->attachments = attachments(d, o, "", &r->n_attachments);
+    json_t *party = get_obj(d, o, "", "party", false);
+    if (party) {
+        static const char *const pk[] = {"name", "credit_code", "is_person", NULL};
+        only_keys(d, party, "party", pk);
+        r->party = malloc(sizeof(*r->party));
+        if (r->party == NULL) {
+            d->rc = cb_error_set(d->err, CB_ERR_NOMEM, "party", "out of memory");
+            return;
+        }
+        casebus__v1__party__init(r->party);
+        set_str(d, &r->party->name, party, "party", "name", 256, true);
+        set_str(d, &r->party->credit_code, party, "party", "credit_code", 18, false);
+        r->party->is_person = get_bool(d, party, "party", "is_person");
+    }
 }
 
 static void send_transfer(dec_t *d, json_t *o, Casebus__V1__Command *cmd)

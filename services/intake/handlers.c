@@ -437,6 +437,21 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
                            "reporter needs a name or a phone, or \"anonymous\": true");
         return;
     }
+    if (r->party && str_empty(r->party->name)) {
+        intake_reply_error(reply, 400, "missing_field", "party.name", "party.name is required");
+        return;
+    }
+    if (r->party && !str_empty(r->party->credit_code)) {
+        if (r->party->is_person) {
+            intake_reply_error(reply, 400, "invalid_field", "party.credit_code",
+                               "a person has no unified social credit code");
+            return;
+        }
+        if (cb_check_credit_code(r->party->credit_code, "party.credit_code", &e) != 0) {
+            intake_reply_error(reply, 400, "invalid_field", "party.credit_code", e.message);
+            return;
+        }
+    }
     for (size_t i = 0; i < r->n_attachments; i++) {
         if (r->attachments[i]->sha256.len != 32 || str_empty(r->attachments[i]->uri)) {
             snprintf(msg, sizeof(msg), "attachments[%zu] needs a uri and a 32-byte sha256", i);
@@ -488,6 +503,11 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
                                       "phone", rep->phone ? rep->phone : "", "id_number",
                                       rep->id_number ? rep->id_number : "", "anonymous",
                                       rep->anonymous));
+    if (view && r->party)
+        json_object_set_new(view, "party",
+                            json_pack("{s:s,s:s,s:b}", "name", r->party->name, "credit_code",
+                                      r->party->credit_code ? r->party->credit_code : "",
+                                      "is_person", r->party->is_person));
     if (view && c->location)
         json_object_set_new(view, "location",
                             json_pack("{s:s,s:f,s:f}", "address",
@@ -1182,6 +1202,10 @@ void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
         mask(rep, "phone", 3, 4);
         mask(rep, "id_number", 0, 0);
     }
+    json_t *party = json_object_get(view, "party");
+    if (party && json_is_true(json_object_get(party, "is_person")) && !actor->operator_ &&
+        !(disc && acts_for(actor, disc)))
+        mask(party, "name", 0, 0);
     json_object_set_new(view, "timeline", intake_timeline_get(&in->st, txn, case_id));
     reply->status = 200;
     reply->body = json_dumps(view, JSON_COMPACT);

@@ -48,6 +48,11 @@ def log_head():
     return http.get("/healthz")[1]["log_head"]
 
 
+def http_client_errors():
+    import http.client as hc
+    return (hc.HTTPException, OSError)
+
+
 def ago(hours):
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - hours * 3600))
 
@@ -68,6 +73,7 @@ try:
             "description": "店铺占道经营", "reporter": {"name": "张三", "phone": "13800138000",
                                                   "id_number": "11010519491231002X"},
             "location": {"address": "履坦镇履坦街1号", "latitude": 28.9, "longitude": 119.8},
+            "party": {"name": "武义县某某餐饮有限公司", "credit_code": "91350100M000100Y43"},
             "attachments": [{"name": "photo.jpg", "uri": "https://files.example/1.jpg",
                              "sha256": "ab" * 32, "size_bytes": 1024}]}
 
@@ -80,6 +86,7 @@ try:
     t.ok(st == 200 and view["discovered_by"]["name"] == "武义县市场监督管理局" and view["timeline"][0]["event"] == "case_reported",
          "GET /v1/cases/{id} shows the case, its organisation and its timeline", view)
     t.eq(view.get("reporter", {}).get("phone"), "13800138000", "the discovering organisation sees the reporter in full")
+    t.eq(view.get("party", {}).get("credit_code"), "91350100M000100Y43", "the party and its credit code are on the case")
 
     # ---- every validation rule refused with its code and field, nothing written ----
     def refused(body, status, code, field, name, tok=tok_dept, path="/v1/cases"):
@@ -110,6 +117,8 @@ try:
             "reporter.id_number", "identity number with a wrong check digit")
     refused(with_(attachments=[{"name": "a", "uri": "u", "sha256": "zz"}]), 400, "invalid_field",
             "attachments[0].sha256", "attachment hash that is not hex")
+    refused(with_(party={"name": "某公司", "credit_code": "91350100M000100Y44"}), 400, "invalid_field",
+            "party.credit_code", "party with a wrong GB 32100 check character")
     refused(with_(discovered_by="wy-zhzf"), 403, "forbidden", "discovered_by", "acting for an organisation the token lacks")
     refused(with_(discovered_by="wy-ghost"), 400, "unknown_organisation", "discovered_by",
             "an organisation not in the registry", tok=tok_ghost)
@@ -271,9 +280,64 @@ try:
     # ---- clean stop ----
     rc = w.kill(intake, signal.SIGTERM)
     t.eq(rc, 0, "SIGTERM stops intake cleanly with exit status 0")
-    w.kill(feed, signal.SIGTERM)
     z.close()
     zctx.term()
+
+    # ---- limits: slow clients, the connection cap, a full store ----
+    import socket
+    lport = free_port()
+    lconf = w.p("limits.conf")
+    write_config(lconf, f"""[intake]
+data_dir = {w.p('intake-limits')}
+map_size = 1M
+http_listen = 127.0.0.1:{lport}
+zmq_bind = ipc://{w.p('limits.cmd')}
+bus_bind = ipc://{w.p('limits.bus')}
+pull = router ipc://{w.p('router.bus')}
+max_connections = 4
+""")
+    import subprocess
+    ltok = subprocess.run([INTAKE, "token", "create", "--config", lconf, "--org", "wy-scjg"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    lhttp = Http(lport)
+    limited = w.start([INTAKE, "--config", lconf], "limits.log")
+    wait_for(lambda: "orgs_replicated" in open(w.p("limits.log")).read(), 10)
+    slow = socket.create_connection(("127.0.0.1", lport))
+    slow.sendall(b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Le")   # and then nothing
+    t0 = time.time()
+    st, doc = lhttp.post("/v1/cases", with_(description="快"), ltok)
+    early_case = doc.get("case_id") if isinstance(doc, dict) else None
+    t.ok(st == 201 and time.time() - t0 < 1.0, "a client stuck mid-request does not hold up others", (st, time.time() - t0))
+    idle = [socket.create_connection(("127.0.0.1", lport)) for _ in range(3)]  # 4 open with `slow`
+    time.sleep(0.2)
+    try:
+        refused_conn = lhttp.get("/healthz")[0] != 200
+    except http_client_errors():
+        refused_conn = True
+    t.ok(refused_conn, "a connection beyond max_connections is closed at once")
+    for c in idle:
+        c.close()
+    time.sleep(0.2)
+    t.eq(lhttp.get("/healthz")[0], 200, "once connections close, new ones are served again")
+    slow.close()
+    # Fill the 1 MiB store: the answer turns to 503, nothing half-written, still serving.
+    status = 201
+    big = with_(description="填满" * 50)
+    for i in range(5000):
+        head = lhttp.get("/healthz")[1].get("log_head")
+        status, doc = lhttp.post("/v1/cases", big, ltok)
+        if status != 201:
+            break
+    t.ok(status == 503 and doc["error"]["code"] == "unavailable" and "map_size" in doc["error"]["message"],
+         "a full store answers 503 naming map_size", (i, status, doc))
+    t.eq(lhttp.get("/healthz")[1].get("log_head"), head, "the command refused for a full store wrote nothing")
+    st2, _ = lhttp.post("/v1/cases", big, ltok)
+    t.ok(st2 == 503 and lhttp.get("/healthz")[1].get("log_head") == head and limited.poll() is None,
+         "the same command is refused again, nothing written, intake stays up", (st2, head))
+    st, view = lhttp.get(f"/v1/cases/{early_case}", ltok)
+    t.ok(st == 200 and view.get("description") == "快", "a full store still answers reads", (st, view))
+    t.eq(w.kill(limited, signal.SIGTERM), 0, "a full intake still stops cleanly on SIGTERM")
+    w.kill(feed, signal.SIGTERM)
 except Exception as e:  # a crash of the test itself is a failure, never a pass
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
