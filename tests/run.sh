@@ -7,6 +7,8 @@ set -u
 build=${1:-build}
 filter=${2:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
+case "$build" in /*) ;; *) build="$top/$build" ;; esac
+cd "$top" # tests read deploy/sample/* relative to the repository root
 out=$(mktemp -d "${TMPDIR:-/tmp}/casebus-tests.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 passed=0 failed=0 failures=""
@@ -36,7 +38,7 @@ for t in "$top"/tests/e2e/*.sh; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     case "$name" in *"$filter"*) ;; *) continue ;; esac
-    BUILD="$build" bash "$t" > "$out/$name.log" 2>&1
+    BUILD="${build#"$top"/}" bash "$t" > "$out/$name.log" 2>&1
     count "$name" "$out/$name.log" $?
 done
 [ -n "$failures" ] && echo "failed:$failures"
