@@ -49,7 +49,8 @@ COMMON_O := $(COMMON_C:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libcasebus.a
 
 # services/<name>/*.c -> build/bin/casebus-<name>; services/cli -> build/bin/casebus
-SERVICES := $(notdir $(wildcard services/*))
+# A service is built once it has a main.c (a daemon's other files may come first).
+SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
 BINS     := $(foreach s,$(SERVICES),$(BUILD)/bin/$(if $(filter cli,$(s)),casebus,casebus-$(s)))
 
 UNIT_C   := $(wildcard tests/unit/test_*.c)
