@@ -243,7 +243,9 @@ void cb_catalog_free(cb_matter_list_t *list)
     for (size_t i = 0; i < list->count; i++)
         free_matter(list->matters[i]);
     free(list->matters);
+    free(list->lines);
     list->matters = NULL;
+    list->lines = NULL;
     list->count = 0;
 }
 
@@ -251,11 +253,12 @@ int cb_catalog_parse(const char *text, size_t len, cb_matter_list_t *out, cb_err
 {
     ctx_t ctx = {.out = out};
     out->matters = NULL;
+    out->lines = NULL;
     out->count = 0;
     int rc = cb_csv_parse(text, len, on_row, &ctx, err);
     if (rc == 0 && !ctx.header_done)
         rc = cb_error_set(err, CB_ERR_INVALID, "", "the file is empty (no header row)");
-    free(ctx.lines);
+    out->lines = ctx.lines;
     if (rc != 0)
         cb_catalog_free(out);
     return rc;

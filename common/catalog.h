@@ -27,6 +27,7 @@
 
 typedef struct cb_matter_list {
     Casebus__V1__Matter **matters;
+    size_t *lines;                 /* the CSV line of each matter, for later checks */
     size_t count;
 } cb_matter_list_t;
 

@@ -1371,6 +1371,10 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         json_object_set_new(tv, "state", json_string(state_word(t->to_state)));
         if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED)
             json_object_set_new(view, "holder", json_org(t->receiver));
+        else if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURNED ||
+                 t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_CONCLUDED)
+            json_object_set_new(view, "holder", json_org(t->sender)); /* back with the finder */
+        json_object_set_new(tv, "receiver", json_string(t->receiver ? t->receiver->org_id : ""));
         json_object_set_new(view, "state",
                             json_pack("s", t->to_state ==
                                                    CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED

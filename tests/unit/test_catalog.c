@@ -93,7 +93,7 @@ static void bad_rows_are_refused_by_line_and_column(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[1024];
         snprintf(text, sizeof(text), "%s%s", head, bad[i].row);
-        cb_matter_list_t l = {(void *)1, 99};
+        cb_matter_list_t l = {(void *)1, NULL, 99};
         cb_error_t e;
         assert_int_equal(cb_catalog_parse(text, strlen(text), &l, &e), CB_ERR_INVALID);
         if (strstr(e.message, bad[i].want) == NULL)

@@ -1,0 +1,121 @@
+/*
+ * daemon.c — shared daemon wiring (daemon.h).
+ */
+#include "daemon.h"
+#include "log.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static void wake_bus(void *ctx)
+{
+    cb_daemon_t *d = ctx;
+    cb_bus_producer_wake(d->bus);
+}
+
+int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err)
+{
+    int rc;
+    memset(d, 0, sizeof(*d));
+    d->name = name;
+    signal(SIGPIPE, SIG_IGN);
+    /* LMDB allocates a 2 MiB dirty list per child transaction: keep such blocks
+     * in the heap rather than an mmap/munmap pair per use. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    if ((rc = cb_config_load(&d->cfg, config_path, err)) != 0)
+        return rc;
+    const char *level = cb_config_get(d->cfg, name, "log_level", "info");
+    log_init(name, strcmp(level, "debug") == 0  ? CB_LOG_DEBUG
+                   : strcmp(level, "warn") == 0 ? CB_LOG_WARN
+                                                : CB_LOG_INFO);
+    uint64_t map_size;
+    if ((rc = cb_config_get_size(d->cfg, name, "map_size", 1ULL << 30, 1 << 20, 1ULL << 40,
+                                 &map_size, err)) != 0)
+        return rc;
+    char dflt[64];
+    snprintf(dflt, sizeof(dflt), "var/%s", name);
+    cb_store_opts_t opts = {.dir = cb_config_get(d->cfg, name, "data_dir", dflt),
+                            .map_size = map_size};
+    if ((rc = cb_store_open(&d->store, &opts, err)) != 0 ||
+        (rc = cb_log_open(&d->log, d->store, name, err)) != 0)
+        return rc;
+    d->loop = uv_default_loop();
+    d->zctx = zmq_ctx_new();
+    d->metrics = cb_metrics_new();
+    d->group = cb_group_new(d->loop, d->store);
+    if (d->zctx == NULL || d->metrics == NULL || d->group == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    cb_group_on_commit(d->group, wake_bus, d);
+    snprintf(dflt, sizeof(dflt), "ipc://var/%s.bus", name);
+    const char *bus_bind = cb_config_get(d->cfg, name, "bus_bind", dflt);
+    return cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err);
+}
+
+int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t *err)
+{
+    const char *pulls[8];
+    size_t n = cb_config_get_all(d->cfg, d->name, "pull", pulls, 8);
+    if (n > 8)
+        return cb_error_set(err, CB_ERR_CONFIG, "pull", "[%s] at most 8 pull lines", d->name);
+    if (n == 0)
+        return 0;
+    cb_bus_consumer_opts_t copts = {0};
+    int rc = cb_bus_consumer_new(&d->upstream, d->loop, d->zctx, d->store, d->group, &copts, apply,
+                                 ctx, d->metrics, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[32], endpoint[512];
+        if (sscanf(pulls[i], "%31s %511s", name, endpoint) != 2)
+            return cb_error_set(err, CB_ERR_CONFIG, "pull",
+                                "[%s] pull = '%s': want 'PRODUCER ENDPOINT'", d->name, pulls[i]);
+        rc = cb_bus_consumer_add(d->upstream, name, endpoint, err);
+    }
+    return rc;
+}
+
+static void on_exit_timer(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    cb_daemon_t *d = s->data;
+    if (d->shutting_down)
+        return;
+    log_info("shutting_down signal=%d", signum);
+    d->shutting_down = true;
+    cb_group_flush(d->group);          /* commit and answer what is in hand */
+    if (d->on_stop)
+        d->on_stop(d, d->hook_ctx);    /* the daemon's own doors */
+    cb_bus_consumer_destroy(&d->upstream);
+    cb_bus_producer_destroy(&d->bus);  /* answers parked fetches */
+    uv_timer_init(d->loop, &d->exit_timer);
+    uv_timer_start(&d->exit_timer, on_exit_timer, 200, 0);
+}
+
+int cb_daemon_run(cb_daemon_t *d)
+{
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    d->sig_term.data = d->sig_int.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    log_info("started pid=%d data_dir=%s", (int)getpid(), cb_store_dir(d->store));
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    cb_group_flush(d->group);
+    log_info("stopped");
+    return 0;
+}
+
+void cb_daemon_close(cb_daemon_t *d)
+{
+    cb_log_destroy(&d->log);
+    cb_store_destroy(&d->store);
+    cb_metrics_destroy(&d->metrics);
+    cb_config_destroy(&d->cfg);
+}

@@ -1,0 +1,53 @@
+/*
+ * daemon.h — the wiring every casebus daemon shares, from its section of the
+ * deployment file: log lines, the store (data_dir, map_size), its event log, the
+ * group commit, the bus producer (bus_bind), consumers of the producers it pulls
+ * (`pull = NAME ENDPOINT`, repeatable), and a clean stop on SIGTERM/SIGINT
+ * (stop doors, commit what is in hand, answer parked fetches, exit 0).
+ */
+#ifndef CB_DAEMON_H
+#define CB_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "bus.h"
+#include "config.h"
+#include "error.h"
+#include "evlog.h"
+#include "metrics.h"
+#include "store.h"
+#include "zloop.h"
+
+typedef struct cb_daemon cb_daemon_t;
+typedef void (*cb_daemon_hook_fn)(cb_daemon_t *d, void *ctx);
+
+struct cb_daemon {
+    const char *name;              /* section and producer name: "router" */
+    uv_loop_t *loop;
+    void *zctx;
+    cb_config_t *cfg;
+    cb_metrics_t *metrics;
+    cb_store_t *store;
+    cb_log_t *log;
+    cb_group_t *group;
+    cb_bus_producer_t *bus;
+    cb_bus_consumer_t *upstream;
+    bool shutting_down;
+    cb_daemon_hook_fn on_stop;     /* close the daemon's own doors */
+    void *hook_ctx;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t exit_timer;
+};
+
+/* Loads the configuration, sets up log lines, opens the store and the log,
+ * the group commit and the bus producer. Errors name the key. */
+int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err);
+/* Starts consumers for every `pull` line of the section, applying with apply. */
+int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t *err);
+/* Runs the loop until a signal stops it; returns the exit status (0). */
+int cb_daemon_run(cb_daemon_t *d);
+/* Frees what open made (after run). */
+void cb_daemon_close(cb_daemon_t *d);
+
+#endif

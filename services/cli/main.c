@@ -1,0 +1,221 @@
+/*
+ * main.c — `casebus`, the operators' command line. This file: options and the
+ * subcommands that talk to a daemon's control socket.
+ *
+ *   casebus [--config FILE] org import FILE.csv
+ *   casebus [--config FILE] catalog import FILE.csv [--effective-from DATE]
+ *   casebus [--config FILE] status
+ *
+ * The configuration is the deployment file (default: $CASEBUS_CONFIG, else
+ * var/casebus.conf, else deploy/casebus.conf); the CLI reads the endpoints from it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "casebus/v1/control.pb-c.h"
+#include "cbtime.h"
+#include "config.h"
+
+#define TIMEOUT_MS 30000
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: casebus [--config FILE] COMMAND ...\n"
+            "\n"
+            "commands:\n"
+            "  org import FILE.csv                       import the organisation registry\n"
+            "                                            (columns: org_id,kind,name,parent_id,\n"
+            "                                            division_code,credit_code)\n"
+            "  catalog import FILE.csv [--effective-from DATE]\n"
+            "                                            import a delegation catalogue version\n"
+            "                                            in force for cases discovered from DATE\n"
+            "                                            (default: now)\n"
+            "  status                                    router's status\n"
+            "\n"
+            "Imports are all or nothing: a bad row is reported by line and column and\n"
+            "nothing changes. See docs/operations.md.\n");
+}
+
+static const char *default_config(void)
+{
+    const char *env = getenv("CASEBUS_CONFIG");
+    if (env && *env)
+        return env;
+    return access("var/casebus.conf", R_OK) == 0 ? "var/casebus.conf" : "deploy/casebus.conf";
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "casebus: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (b == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "casebus: cannot read %s\n", path);
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Sends req to endpoint and waits for the reply; returns it (caller frees) or NULL. */
+static Casebus__V1__ControlReply *call(const char *endpoint, Casebus__V1__ControlRequest *req)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, timeout = TIMEOUT_MS;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+    Casebus__V1__ControlReply *rep = NULL;
+    size_t len = casebus__v1__control_request__get_packed_size(req);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf && zmq_connect(s, endpoint) == 0) {
+        casebus__v1__control_request__pack(req, buf);
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_send(s, buf, len, 0) < 0 || zmq_msg_recv(&m, s, 0) < 0)
+            fprintf(stderr, "casebus: no answer from %s within %d s: is the daemon running?\n",
+                    endpoint, TIMEOUT_MS / 1000);
+        else if ((rep = casebus__v1__control_reply__unpack(NULL, zmq_msg_size(&m),
+                                                           zmq_msg_data(&m))) == NULL)
+            fprintf(stderr, "casebus: %s answered something that is not a ControlReply\n",
+                    endpoint);
+        zmq_msg_close(&m);
+    } else {
+        fprintf(stderr, "casebus: cannot connect to %s\n", endpoint);
+    }
+    free(buf);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rep;
+}
+
+static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *file = argv[0];
+    int64_t from = 0;
+    for (int i = 1; i < argc; i++) {
+        cb_error_t e;
+        if (catalog && strcmp(argv[i], "--effective-from") == 0 && i + 1 < argc) {
+            if (cb_time_parse(argv[++i], &from, &e) != 0) {
+                fprintf(stderr, "casebus: --effective-from: %s\n", e.message);
+                return 2;
+            }
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    size_t len;
+    char *csv = slurp(file, &len);
+    if (csv == NULL)
+        return 1;
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    Casebus__V1__ImportOrgs io = CASEBUS__V1__IMPORT_ORGS__INIT;
+    Casebus__V1__ImportCatalog ic = CASEBUS__V1__IMPORT_CATALOG__INIT;
+    req.request_id = "cli";
+    if (catalog) {
+        ic.source_name = (char *)file;
+        ic.csv.data = (uint8_t *)csv;
+        ic.csv.len = len;
+        ic.effective_from_ms = from;
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CATALOG;
+        req.import_catalog = &ic;
+    } else {
+        io.source_name = (char *)file;
+        io.csv.data = (uint8_t *)csv;
+        io.csv.len = len;
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_ORGS;
+        req.import_orgs = &io;
+    }
+    const char *ep = cb_config_get(cfg, "router", "control_bind", "ipc://var/router.ctl");
+    Casebus__V1__ControlReply *rep = call(ep, &req);
+    free(csv);
+    if (rep == NULL)
+        return 1;
+    int rc = rep->ok ? 0 : 1;
+    if (rep->ok)
+        printf("%s (event %llu)\n", rep->message, (unsigned long long)rep->event_seq);
+    else
+        fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", file, rep->message);
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int status(const cb_config_t *cfg)
+{
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    Casebus__V1__StatusRequest st = CASEBUS__V1__STATUS_REQUEST__INIT;
+    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS;
+    req.status = &st;
+    const char *ep = cb_config_get(cfg, "router", "control_bind", "ipc://var/router.ctl");
+    Casebus__V1__ControlReply *rep = call(ep, &req);
+    if (rep == NULL)
+        return 1;
+    printf("%s\n", rep->status_json);
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "--config") == 0) {
+        config = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        usage(i >= argc ? stderr : stdout);
+        return i >= argc ? 2 : 0;
+    }
+    cb_config_t *cfg = NULL;
+    cb_error_t err;
+    if (cb_config_load(&cfg, config ? config : default_config(), &err) != 0) {
+        fprintf(stderr, "casebus: %s\n", err.message);
+        return 2;
+    }
+    int rc;
+    if (argc - i >= 2 && strcmp(argv[i], "org") == 0 && strcmp(argv[i + 1], "import") == 0)
+        rc = import(cfg, false, argc - i - 2, argv + i + 2);
+    else if (argc - i >= 2 && strcmp(argv[i], "catalog") == 0 &&
+             strcmp(argv[i + 1], "import") == 0)
+        rc = import(cfg, true, argc - i - 2, argv + i + 2);
+    else if (strcmp(argv[i], "status") == 0)
+        rc = status(cfg);
+    else {
+        usage(stderr);
+        rc = 2;
+    }
+    cb_config_destroy(&cfg);
+    return rc;
+}

@@ -1,0 +1,153 @@
+/*
+ * state.c — every mdb_* call of router. Databases (besides the log's and the
+ * bus cursors):
+ *   meta       "orgs" -> OrgsImported (the registry in force)
+ *              "orgs_version", "catalog_version" -> be32 last version given
+ *   catalogs   be32 version -> CatalogImported
+ *   cases      case_id -> JurisdictionResolved (the case summary and who is competent)
+ *   transfers  transfer_id -> TransferRouted (the transfer as last routed, with its state)
+ */
+#include "router.h"
+#include "bytes.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int router_state_open(router_t *r, cb_error_t *err)
+{
+    int rc;
+    cb_store_t *s = r->d.store;
+    if ((rc = cb_store_dbi(s, "meta", 0, &r->db_meta, err)) ||
+        (rc = cb_store_dbi(s, "catalogs", 0, &r->db_catalogs, err)) ||
+        (rc = cb_store_dbi(s, "cases", 0, &r->db_cases, err)) ||
+        (rc = cb_store_dbi(s, "transfers", 0, &r->db_transfers, err)))
+        return rc;
+    return 0;
+}
+
+static MDB_val sval(const char *s)
+{
+    MDB_val v = {strlen(s), (void *)s};
+    return v;
+}
+
+/* Packs msg with its descriptor's functions into key of dbi. */
+static int put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
+                   const char *what, cb_error_t *err)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    MDB_val v = {len, NULL};
+    int rc = mdb_put(txn, dbi, k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return cb_store_error(rc, what, err);
+    protobuf_c_message_pack(msg, v.mv_data);
+    return 0;
+}
+
+int router_state_load(router_t *r, cb_error_t *err)
+{
+    MDB_txn *txn;
+    int rc = cb_store_begin(r->d.store, false, &txn, err);
+    if (rc != 0)
+        return rc;
+    MDB_val k = sval("orgs"), v;
+    rc = mdb_get(txn, r->db_meta, &k, &v);
+    if (rc == 0) {
+        Casebus__V1__OrgsImported *oi =
+            casebus__v1__orgs_imported__unpack(NULL, v.mv_size, v.mv_data);
+        if (oi == NULL) {
+            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "stored registry does not decode");
+            goto out;
+        }
+        router_registry_set_orgs(r->reg, &oi, err);
+    } else if (rc != MDB_NOTFOUND) {
+        rc = cb_store_error(rc, "read registry", err);
+        goto out;
+    }
+    rc = 0;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, r->db_catalogs, &cur)) != 0) {
+        rc = cb_store_error(rc, "open catalogue cursor", err);
+        goto out;
+    }
+    int mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        Casebus__V1__CatalogImported *ci =
+            casebus__v1__catalog_imported__unpack(NULL, v.mv_size, v.mv_data);
+        if (ci == NULL)
+            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "stored catalogue does not decode");
+        else if ((rc = router_registry_add_catalog(r->reg, &ci, err)) != 0)
+            casebus__v1__catalog_imported__free_unpacked(ci, NULL);
+    }
+    mdb_cursor_close(cur);
+out:
+    cb_store_abort(&txn);
+    return rc;
+}
+
+int router_next_version(router_t *r, MDB_txn *txn, const char *which, uint32_t *version,
+                        cb_error_t *err)
+{
+    MDB_val k = sval(which), v;
+    uint32_t n = 0;
+    int rc = mdb_get(txn, r->db_meta, &k, &v);
+    if (rc == 0 && v.mv_size == 4)
+        n = cb_be32_get(v.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return cb_store_error(rc, "read version", err);
+    uint8_t b[4];
+    cb_be32_put(b, ++n);
+    MDB_val nv = {4, b};
+    if ((rc = mdb_put(txn, r->db_meta, &k, &nv, 0)) != 0)
+        return cb_store_error(rc, "write version", err);
+    *version = n;
+    return 0;
+}
+
+int router_orgs_put(router_t *r, MDB_txn *txn, const Casebus__V1__OrgsImported *oi,
+                    cb_error_t *err)
+{
+    MDB_val k = sval("orgs");
+    return put_msg(txn, r->db_meta, &k, &oi->base, "store registry", err);
+}
+
+int router_catalog_put(router_t *r, MDB_txn *txn, const Casebus__V1__CatalogImported *ci,
+                       cb_error_t *err)
+{
+    uint8_t key[4];
+    cb_be32_put(key, ci->version);
+    MDB_val k = {4, key};
+    return put_msg(txn, r->db_catalogs, &k, &ci->base, "store catalogue", err);
+}
+
+Casebus__V1__JurisdictionResolved *router_case_get(router_t *r, MDB_txn *txn, const char *case_id)
+{
+    MDB_val k = sval(case_id), v;
+    if (case_id == NULL || *case_id == '\0' || mdb_get(txn, r->db_cases, &k, &v) != 0)
+        return NULL;
+    return casebus__v1__jurisdiction_resolved__unpack(NULL, v.mv_size, v.mv_data);
+}
+
+int router_case_put(router_t *r, MDB_txn *txn, const Casebus__V1__JurisdictionResolved *j,
+                    cb_error_t *err)
+{
+    MDB_val k = sval(j->case_->case_id);
+    return put_msg(txn, r->db_cases, &k, &j->base, "store case", err);
+}
+
+Casebus__V1__TransferRouted *router_transfer_get(router_t *r, MDB_txn *txn, const char *id)
+{
+    MDB_val k = sval(id), v;
+    if (id == NULL || *id == '\0' || mdb_get(txn, r->db_transfers, &k, &v) != 0)
+        return NULL;
+    return casebus__v1__transfer_routed__unpack(NULL, v.mv_size, v.mv_data);
+}
+
+int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRouted *t,
+                        cb_error_t *err)
+{
+    MDB_val k = sval(t->transfer_id);
+    return put_msg(txn, r->db_transfers, &k, &t->base, "store transfer", err);
+}
