@@ -6,3 +6,4 @@ build=${1:-build}
 here=$(dirname "$0")
 echo "== bus"; "$build/bench/bus"; echo
 echo "== intake"; bash "$here/intake.sh" "$build"; echo
+echo "== router"; bash "$here/router.sh" "$build"; echo
