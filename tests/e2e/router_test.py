@@ -158,6 +158,11 @@ try:
          "a catalogue change between two discovery times routes the two cases differently",
          (v_old.get("competent"), v_new.get("competent")))
 
+    c_back = report(tok, "330217001", "330723102000", by="wy-gaj", source="police_referral")
+    v = routed(c_back)
+    t.ok(v["competent"]["org_id"] == "wy-tx" and v["jurisdiction_rule"] == "township",
+         "a case public security sends back for administrative handling is routed by the catalogue", v)
+
     # ---- a transfer, step by step ----
     tid = transfer(tok, c_town)
     v = view(tok, c_town, lambda v: tid in v["transfers"])
