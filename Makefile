@@ -158,13 +158,13 @@ FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_C) $(GEN_C) $(TLIB_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
-	$(Q)$(CC) $(CPPFLAGS) -Iservices/intake $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -Iservices/intake -Iservices/router $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
 
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		name=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$name; \
 		echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name tests/fuzz/seeds \
 			2>$(BUILD)/fuzz/$$name.log || { tail -40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
 	done
