@@ -114,6 +114,44 @@ int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more)
     return 0;
 }
 
+int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body)
+{
+    bool bad = false;
+    env->n = 0;
+    zmq_msg_init(body);
+    for (;;) {
+        if (zmq_msg_recv(body, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(body);
+            return CB_ERR_AGAIN;
+        }
+        if (!zmq_msg_more(body))
+            break;
+        if (env->n < CB_ZENV_MAX && zmq_msg_size(body) <= CB_ZENV_FRAME_MAX) {
+            memcpy(env->frames[env->n], zmq_msg_data(body), zmq_msg_size(body));
+            env->len[env->n++] = zmq_msg_size(body);
+        } else {
+            bad = true;
+        }
+    }
+    if (bad || env->n == 0) {
+        zmq_msg_close(body);
+        return CB_ERR_PROTO;
+    }
+    return 0;
+}
+
+int cb_zsend_reply(cb_zwatch_t *w, const cb_zenvelope_t *env, const void *data, size_t len)
+{
+    int rc = 0;
+    for (size_t i = 0; i < env->n && rc == 0; i++)
+        if (zmq_send(w->sock, env->frames[i], env->len[i], ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+            rc = errno == EAGAIN ? CB_ERR_AGAIN : CB_ERR_ZMQ;
+    if (rc == 0 && zmq_send(w->sock, data, len, ZMQ_DONTWAIT) < 0)
+        rc = errno == EAGAIN ? CB_ERR_AGAIN : CB_ERR_ZMQ;
+    cb_zwatch_kick(w);
+    return rc;
+}
+
 /* ---- group commit ---- */
 
 typedef struct group_waiter {

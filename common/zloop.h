@@ -19,6 +19,7 @@
 #include <lmdb.h>
 #include <stdbool.h>
 #include <uv.h>
+#include <zmq.h>
 
 #include "error.h"
 #include "store.h"
@@ -52,6 +53,25 @@ void cb_zwatch_close(cb_zwatch_t *w, void (*on_closed)(cb_zwatch_t *w));
 /* zmq_send with ZMQ_DONTWAIT, then cb_zwatch_kick. Returns 0 or CB_ERR_AGAIN
  * (peer's queue full) / CB_ERR_ZMQ (errno set). */
 int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more);
+
+/* A request on a ROUTER socket: the routing envelope (identity frames, and a
+ * REQ peer's empty delimiter) to echo on the reply, and the body (last frame). */
+#define CB_ZENV_MAX 4
+#define CB_ZENV_FRAME_MAX 256
+typedef struct cb_zenvelope {
+    uint8_t frames[CB_ZENV_MAX][CB_ZENV_FRAME_MAX];
+    size_t len[CB_ZENV_MAX];
+    size_t n;
+} cb_zenvelope_t;
+
+/* Receives one whole request from a ROUTER socket: envelope into env, the last
+ * frame into body (initialised here; the caller closes it). Returns 0;
+ * CB_ERR_AGAIN when there was nothing to read; CB_ERR_PROTO when the envelope
+ * was too large or missing (the message is consumed, body closed). */
+int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body);
+/* Sends data to the peer of env, then kicks the watcher. CB_ERR_AGAIN or
+ * CB_ERR_ZMQ when the reply could not be queued. */
+int cb_zsend_reply(cb_zwatch_t *w, const cb_zenvelope_t *env, const void *data, size_t len);
 
 typedef struct cb_group cb_group_t;
 typedef void (*cb_group_done_fn)(void *arg, int status, const cb_error_t *err);

@@ -13,9 +13,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ENVELOPE_MAX 4
-#define FRAME_MAX 256
-
 typedef struct intake_zmq {
     intake_t *in;
     void *sock;
@@ -26,9 +23,7 @@ typedef struct intake_zmq {
 
 typedef struct zpending {
     intake_zmq_t *z;
-    uint8_t env[ENVELOPE_MAX][FRAME_MAX];
-    size_t env_len[ENVELOPE_MAX];
-    size_t nenv;
+    cb_zenvelope_t env;
     char request_id[64];
     intake_reply_t reply;
 } zpending_t;
@@ -70,12 +65,8 @@ static void send_reply(zpending_t *p)
     uint8_t *buf = malloc(len ? len : 1);
     if (buf) {
         casebus__v1__command_reply__pack(&r, buf);
-        bool ok = true;
-        for (size_t i = 0; i < p->nenv && ok; i++)
-            ok = zmq_send(z->sock, p->env[i], p->env_len[i], ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0;
-        if (!ok || zmq_send(z->sock, buf, len, ZMQ_DONTWAIT) < 0)
+        if (cb_zsend_reply(&z->watch, &p->env, buf, len) != 0)
             log_warnx("zmq_reply_dropped error=\"%s\"", zmq_strerror(errno));
-        cb_zwatch_kick(&z->watch);
         free(buf);
     }
     json_decref(body);
@@ -169,36 +160,28 @@ static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
     intake_zmq_t *z = ctx;
     zpending_t *p = calloc(1, sizeof(*p));
     zmq_msg_t m;
-    zmq_msg_init(&m);
-    bool bad = p == NULL;
-    /* Envelope frames, then the body (the last frame). */
-    for (;;) {
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+    cb_zenvelope_t env;
+    int rc = cb_zrecv_request(sock, p ? &p->env : &env, &m);
+    if (rc == CB_ERR_AGAIN || p == NULL) {
+        if (rc == 0)
             zmq_msg_close(&m);
-            free(p);
-            return;
-        }
-        if (!zmq_msg_more(&m))
-            break;
-        if (!bad && p->nenv < ENVELOPE_MAX && zmq_msg_size(&m) <= FRAME_MAX) {
-            memcpy(p->env[p->nenv], zmq_msg_data(&m), zmq_msg_size(&m));
-            p->env_len[p->nenv++] = zmq_msg_size(&m);
-        } else {
-            bad = true;
-        }
+        free(p);
+        return;
     }
     cb_metric_inc(z->m_commands);
-    if (bad || p->nenv == 0) {
-        log_warnx("zmq_request_refused reason=\"envelope too large or out of memory\"");
+    if (rc != 0) {
+        log_warnx("zmq_request_refused reason=\"routing envelope too large or missing\"");
         free(p);
-    } else if (zmq_msg_size(&m) > z->in->max_body) {
+        return;
+    }
+    p->z = z;
+    if (zmq_msg_size(&m) > z->in->max_body) {
         intake_reply_error(&p->reply, 413, "too_large", "",
                            "the command frame is larger than max_body");
         send_reply(p);
         intake_reply_free(&p->reply);
         free(p);
     } else {
-        p->z = z;
         handle(z, p, zmq_msg_data(&m), zmq_msg_size(&m));
     }
     zmq_msg_close(&m);

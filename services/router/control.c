@@ -13,9 +13,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ENVELOPE_MAX 4
-#define FRAME_MAX 256
-
 typedef struct router_control {
     router_t *r;
     void *sock;
@@ -25,8 +22,7 @@ typedef struct router_control {
 
 typedef struct pending {
     router_control_t *c;
-    uint8_t env[ENVELOPE_MAX][FRAME_MAX];
-    size_t env_len[ENVELOPE_MAX], nenv;
+    cb_zenvelope_t env;
     Casebus__V1__ControlReply reply;
     char request_id[64], message[512], code[32], field[64];
     bool catalog;
@@ -48,12 +44,8 @@ static void send_reply(pending_t *p)
     if (buf == NULL)
         return;
     casebus__v1__control_reply__pack(&p->reply, buf);
-    bool ok = true;
-    for (size_t i = 0; i < p->nenv && ok; i++)
-        ok = zmq_send(c->sock, p->env[i], p->env_len[i], ZMQ_DONTWAIT | ZMQ_SNDMORE) >= 0;
-    if (!ok || zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
+    if (cb_zsend_reply(&c->watch, &p->env, buf, len) != 0)
         log_warnx("control_reply_dropped error=\"%s\"", zmq_strerror(errno));
-    cb_zwatch_kick(&c->watch);
     free(buf);
 }
 
@@ -177,30 +169,17 @@ static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
     router_control_t *c = ctx;
     pending_t *p = calloc(1, sizeof(*p));
     zmq_msg_t m;
-    zmq_msg_init(&m);
-    bool bad = p == NULL;
-    for (;;) {
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+    cb_zenvelope_t env;
+    int rc = cb_zrecv_request(sock, p ? &p->env : &env, &m);
+    if (rc != 0 || p == NULL) {
+        if (rc == 0)
             zmq_msg_close(&m);
-            free(p);
-            return;
-        }
-        if (!zmq_msg_more(&m))
-            break;
-        if (!bad && p->nenv < ENVELOPE_MAX && zmq_msg_size(&m) <= FRAME_MAX) {
-            memcpy(p->env[p->nenv], zmq_msg_data(&m), zmq_msg_size(&m));
-            p->env_len[p->nenv++] = zmq_msg_size(&m);
-        } else {
-            bad = true;
-        }
-    }
-    if (bad || p->nenv == 0) {
         free(p);
-    } else {
-        casebus__v1__control_reply__init(&p->reply);
-        p->c = c;
-        handle(c, p, zmq_msg_data(&m), zmq_msg_size(&m));
+        return;
     }
+    casebus__v1__control_reply__init(&p->reply);
+    p->c = c;
+    handle(c, p, zmq_msg_data(&m), zmq_msg_size(&m));
     zmq_msg_close(&m);
 }
 
