@@ -17,7 +17,8 @@ static void wake_bus(void *ctx)
     cb_bus_producer_wake(d->bus);
 }
 
-int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err)
+int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path,
+                         cb_error_t *err)
 {
     int rc;
     memset(d, 0, sizeof(*d));
@@ -44,6 +45,15 @@ int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb
     if ((rc = cb_store_open(&d->store, &opts, err)) != 0 ||
         (rc = cb_log_open(&d->log, d->store, name, err)) != 0)
         return rc;
+    return 0;
+}
+
+int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err)
+{
+    int rc = cb_daemon_open_store(d, name, config_path, err);
+    if (rc != 0)
+        return rc;
+    char dflt[64];
     d->loop = uv_default_loop();
     d->zctx = zmq_ctx_new();
     d->metrics = cb_metrics_new();

@@ -43,6 +43,10 @@ struct cb_daemon {
 /* Loads the configuration, sets up log lines, opens the store and the log,
  * the group commit and the bus producer. Errors name the key. */
 int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err);
+/* The first half of open, for offline tools (e.g. `token create`): the
+ * configuration, log lines, the store and the log; no loop, no sockets. */
+int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path,
+                         cb_error_t *err);
 /* Starts consumers for every `pull` line of the section, applying with apply. */
 int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t *err);
 /* Runs the loop until a signal stops it; returns the exit status (0). */

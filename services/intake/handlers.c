@@ -343,7 +343,7 @@ static bool append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
                    intake_reply_t *reply)
 {
     cb_error_t err;
-    if (cb_log_append(in->log, txn, env, &err) != 0) {
+    if (cb_log_append(in->d.log, txn, env, &err) != 0) {
         if (err.code == CB_ERR_TOO_LARGE)
             intake_reply_error(reply, 413, "too_large", "", err.message);
         else
@@ -1251,7 +1251,7 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_TOKEN_CREATED;
     env.token_created = &tc;
-    if ((rc = cb_log_append(in->log, txn, &env, err)) != 0)
+    if ((rc = cb_log_append(in->d.log, txn, &env, err)) != 0)
         return rc;
     size_t n = 4 + 16 + 1 + strlen(sec_text) + 1;
     *secret = malloc(n);

@@ -215,7 +215,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         return;
     }
     MDB_txn *txn = NULL;
-    if (cb_group_txn(in->group, &txn, &err) != 0) {
+    if (cb_group_txn(in->d.group, &txn, &err) != 0) {
         send_error(req, 503, "unavailable", "", err.message);
         return;
     }
@@ -264,7 +264,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     casebus__v1__command__free_unpacked(cmd, NULL);
     if (p->reply.status < 200 || p->reply.status >= 300) {
         if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
-            cb_group_fail(in->group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
+            cb_group_fail(in->d.group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         send_json(req, p->reply.status, p->reply.body);
         intake_reply_free(&p->reply);
@@ -275,8 +275,8 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     p->req = req;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
     *p->slot = p;
-    if (cb_group_join(in->group, on_committed, p, &err) != 0) {
-        cb_group_fail(in->group, &err);
+    if (cb_group_join(in->d.group, on_committed, p, &err) != 0) {
+        cb_group_fail(in->d.group, &err);
         *p->slot = NULL;
         send_error(req, 503, "unavailable", "", err.message);
         intake_reply_free(&p->reply);
@@ -311,13 +311,13 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
     MDB_txn *txn = NULL;
     cb_log_head_t head = {0};
     bool ok = cb_store_begin(in->st.store, false, &txn, &err) == 0 &&
-              cb_log_head(in->log, txn, &head, &err) == 0;
+              cb_log_head(in->d.log, txn, &head, &err) == 0;
     cb_store_abort(&txn);
     char body[200];
     snprintf(body, sizeof(body), "{\"status\":\"%s\",\"log_head\":%llu}",
-             in->shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
+             in->d.shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
              (unsigned long long)head.seq);
-    send_json(req, ok && !in->shutting_down ? 200 : 503, body);
+    send_json(req, ok && !in->d.shutting_down ? 200 : 503, body);
 }
 
 static void handle_metrics(intake_http_t *http, h2o_req_t *req)
@@ -325,7 +325,7 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
     static h2o_generator_t generator = {NULL, NULL};
     cb_metric_set(http->m_conn, (double)http->connections);
     size_t len;
-    char *text = cb_metrics_render(http->in->metrics, &len);
+    char *text = cb_metrics_render(http->in->d.metrics, &len);
     if (text == NULL) {
         send_error(req, 503, "unavailable", "", "out of memory");
         return;
@@ -379,7 +379,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_error(req, 405, "method_not_allowed", "", "use POST");
         return 0;
     }
-    if (http->in->shutting_down) {
+    if (http->in->d.shutting_down) {
         send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
         return 0;
     }
@@ -441,7 +441,7 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
     intake_handler_t *h = (intake_handler_t *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = on_req;
     h->http = http;
-    h2o_context_init(&http->ctx, in->loop, &http->config);
+    h2o_context_init(&http->ctx, in->d.loop, &http->config);
     http->accept_ctx.ctx = &http->ctx;
     http->accept_ctx.hosts = http->config.hosts;
 
@@ -453,7 +453,7 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
         return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", host,
                             uv_strerror(rc));
     }
-    uv_tcp_init(in->loop, &http->listener);
+    uv_tcp_init(in->d.loop, &http->listener);
     http->listener.data = http;
     if ((rc = uv_tcp_bind(&http->listener, (struct sockaddr *)&addr, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&http->listener, 511, on_accept)) != 0) {
@@ -463,11 +463,11 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
                             host, port, uv_strerror(rc));
     }
     http->listening = true;
-    http->m_requests = cb_metrics_counter(in->metrics, "casebus_intake_http_requests_total",
+    http->m_requests = cb_metrics_counter(in->d.metrics, "casebus_intake_http_requests_total",
                                           "HTTP requests received");
-    http->m_conn = cb_metrics_gauge(in->metrics, "casebus_intake_http_connections",
+    http->m_conn = cb_metrics_gauge(in->d.metrics, "casebus_intake_http_connections",
                                     "Open HTTP connections");
-    http->m_conn_refused = cb_metrics_counter(in->metrics,
+    http->m_conn_refused = cb_metrics_counter(in->d.metrics,
                                               "casebus_intake_http_connections_refused_total",
                                               "Connections closed at accept: over max_connections");
     in->http = http;

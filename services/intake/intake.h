@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "casebus/v1/intake.pb-c.h"
 #include "config.h"
+#include "daemon.h"
 #include "error.h"
 #include "evlog.h"
 #include "metrics.h"
@@ -69,18 +70,10 @@ typedef struct intake_state {
 } intake_state_t;
 
 typedef struct intake {
-    uv_loop_t *loop;
-    void *zctx;
-    cb_config_t *cfg;
-    cb_metrics_t *metrics;
+    cb_daemon_t d;                /* config, loop, store, log, group, bus (common/daemon.h) */
     intake_state_t st;
-    cb_log_t *log;
-    cb_group_t *group;
-    cb_bus_producer_t *bus;
-    cb_bus_consumer_t *upstream;
     struct intake_http *http;
     struct intake_zmq *zdoor;
-    bool shutting_down;
     /* limits */
     uint64_t max_body;
     uint64_t max_age_days;        /* discovered_at older than this is refused */

@@ -100,12 +100,12 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
                            "the command has no body (report_case, send_transfer, …)");
         goto reply_now;
     }
-    if (in->shutting_down) {
+    if (in->d.shutting_down) {
         intake_reply_error(&p->reply, 503, "shutting_down", "", "intake is shutting down");
         goto reply_now;
     }
     MDB_txn *txn = NULL;
-    if (cb_group_txn(in->group, &txn, &err) != 0) {
+    if (cb_group_txn(in->d.group, &txn, &err) != 0) {
         intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }
@@ -134,12 +134,12 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
     intake_execute(in, txn, cmd, &actor, hash, &p->reply);
     if (p->reply.status < 200 || p->reply.status >= 300) {
         if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
-            cb_group_fail(in->group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
+            cb_group_fail(in->d.group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         goto reply_now;
     }
-    if (cb_group_join(in->group, on_committed, p, &err) != 0) {
-        cb_group_fail(in->group, &err);
+    if (cb_group_join(in->d.group, on_committed, p, &err) != 0) {
+        cb_group_fail(in->d.group, &err);
         intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }
@@ -193,7 +193,7 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     if (z == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     z->in = in;
-    z->sock = zmq_socket(in->zctx, ZMQ_ROUTER);
+    z->sock = zmq_socket(in->d.zctx, ZMQ_ROUTER);
     int zero = 0;
     int64_t maxmsg = (int64_t)in->max_body + 4096;
     if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
@@ -206,14 +206,14 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
         free(z);
         return rc;
     }
-    int rc = cb_zwatch_init(&z->watch, in->loop, z->sock, on_readable, z, err);
+    int rc = cb_zwatch_init(&z->watch, in->d.loop, z->sock, on_readable, z, err);
     if (rc != 0) {
         zmq_close(z->sock);
         free(z); /* the loop is about to end: main exits on this error */
         return rc;
     }
     z->open = true;
-    z->m_commands = cb_metrics_counter(in->metrics, "casebus_intake_zmq_commands_total",
+    z->m_commands = cb_metrics_counter(in->d.metrics, "casebus_intake_zmq_commands_total",
                                        "Commands received on the ZeroMQ door");
     in->zdoor = z;
     return 0;

@@ -32,7 +32,7 @@ static void setup(void)
     atexit(remove_scratch);
     cb_store_opts_t o = {.dir = scratch, .map_size = 256 << 20};
     if (cb_store_open(&store, &o, &err) || intake_state_open(&in.st, store, &err) ||
-        cb_log_open(&in.log, store, "intake", &err))
+        cb_log_open(&in.d.log, store, "intake", &err))
         abort();
     in.max_age_days = 1825;
     FILE *f = fopen("deploy/sample/orgs.csv", "rb");
@@ -58,7 +58,7 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (in.log == NULL)
+    if (in.d.log == NULL)
         setup();
     Casebus__V1__Command *cmd = casebus__v1__command__unpack(NULL, size, data);
     if (cmd == NULL)

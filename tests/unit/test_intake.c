@@ -43,7 +43,7 @@ static int setup(void **state)
     f->dir = tu_tmpdir("intakeunit");
     cb_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20};
     if (cb_store_open(&f->store, &o, &err) || intake_state_open(&f->in.st, f->store, &err) ||
-        cb_log_open(&f->in.log, f->store, "intake", &err))
+        cb_log_open(&f->in.d.log, f->store, "intake", &err))
         return -1;
     f->in.max_age_days = 1825;
     const char *csv = "org_id,kind,name,division_code\n"
@@ -101,7 +101,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *f = *state;
-    cb_log_destroy(&f->in.log);
+    cb_log_destroy(&f->in.d.log);
     cb_store_destroy(&f->store);
     tu_rmtree(&f->dir);
     free(f);
