@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "calendar.h"
 #include "casebus/v1/control.pb-c.h"
 #include "cbtime.h"
 #include "config.h"
@@ -36,6 +37,9 @@ static void usage(FILE *to)
             "                                            in force for cases discovered from DATE\n"
             "                                            (default: now)\n"
             "  status                                    router's status\n"
+            "  due --from TIME (--working-days N | --hours N | --days N) [--calendar DIR]\n"
+            "                                            when a time limit falls due, by the\n"
+            "                                            holiday calendar (default deploy/calendar)\n"
             "\n"
             "Imports are all or nothing: a bad row is reported by line and column and\n"
             "nothing changes. See docs/operations.md.\n");
@@ -186,6 +190,87 @@ static int status(const cb_config_t *cfg)
     return 0;
 }
 
+/* casebus due: the same counting code as the deadline daemon. Exit 3 when a
+ * year the count needed has no calendar (the answer then counts weekdays only). */
+static int due(const cb_config_t *cfg, int argc, char **argv)
+{
+    const char *from = NULL, *dir = cb_config_get(cfg, "deadline", "calendar_dir", "deploy/calendar");
+    const char *unit = NULL;
+    unsigned long n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc) {
+            usage(stderr);
+            return 2;
+        }
+        if (strcmp(argv[i], "--from") == 0)
+            from = argv[++i];
+        else if (strcmp(argv[i], "--calendar") == 0)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--working-days") == 0 || strcmp(argv[i], "--hours") == 0 ||
+                 strcmp(argv[i], "--days") == 0) {
+            char *end;
+            unit = argv[i] + 2;
+            n = strtoul(argv[++i], &end, 10);
+            if (*end || n == 0 || n > 10000) {
+                fprintf(stderr, "casebus: --%s wants a whole number from 1 to 10000\n", unit);
+                return 2;
+            }
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (from == NULL || unit == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    cb_error_t err;
+    int64_t t;
+    if (cb_time_parse(from, &t, &err) != 0) {
+        fprintf(stderr, "casebus: --from: %s\n", err.message);
+        return 2;
+    }
+    cb_calendar_t *cal = cb_cal_new();
+    int loaded = 0;
+    if (cal == NULL || cb_cal_load_dir(cal, dir, &loaded, &err) != 0) {
+        fprintf(stderr, "casebus: %s\n", cal ? err.message : "out of memory");
+        cb_cal_destroy(&cal);
+        return 1;
+    }
+    int missing = 0;
+    int64_t d = strcmp(unit, "working-days") == 0 ? cb_cal_add_working_days(cal, t, (unsigned)n, &missing)
+                : strcmp(unit, "days") == 0       ? cb_cal_add_days(cal, t, (unsigned)n, &missing)
+                                                  : cb_cal_add_hours(t, (unsigned)n);
+    char a[40], b[40], c[40], e[40], last[16];
+    cb_time_format_cst(t, a, sizeof(a));
+    cb_time_format_utc(t, b, sizeof(b));
+    cb_time_format_cst(d, c, sizeof(c));
+    cb_time_format_utc(d, e, sizeof(e));
+    printf("from      %s  (%s)\n", a, b);
+    printf("limit     %lu %s\n", n, strcmp(unit, "working-days") == 0 ? "working days" : unit);
+    if (strcmp(unit, "hours") == 0) {
+        printf("due       %s  (%s)\n", c, e);
+    } else {
+        cb_date_format(cb_cst_day(d) - 1, last, sizeof(last));
+        printf("due       %s  (%s) = 24:00 on %s\n", c, e, last);
+    }
+    int y0, m0, d0, y1, m1, d1;
+    cb_civil_from_days(cb_cst_day(t), &y0, &m0, &d0);
+    cb_civil_from_days(cb_cst_day(d), &y1, &m1, &d1);
+    for (int y = y0; y <= y1 && strcmp(unit, "hours") != 0; y++)
+        printf("calendar  %d: %s\n", y, cb_cal_has_year(cal, y) ? cb_cal_version(cal, y)
+                                                                 : "NOT LOADED");
+    cb_cal_destroy(&cal);
+    if (missing) {
+        fprintf(stderr,
+                "casebus: WARNING: no holiday calendar for %d in %s: that year was counted "
+                "with weekends only; load the State Council's notice for %d\n",
+                missing, dir, missing);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -212,6 +297,8 @@ int main(int argc, char **argv)
         rc = import(cfg, true, argc - i - 2, argv + i + 2);
     else if (strcmp(argv[i], "status") == 0)
         rc = status(cfg);
+    else if (strcmp(argv[i], "due") == 0)
+        rc = due(cfg, argc - i - 1, argv + i + 1);
     else {
         usage(stderr);
         rc = 2;

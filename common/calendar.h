@@ -1,0 +1,65 @@
+/*
+ * calendar.h — the working-day calendar (China Standard Time) and the counting
+ * rules of Chinese administrative law (DOMAIN.md "Counting rules"):
+ *  - the day a period starts is not counted;
+ *  - N working days end at 24:00 of the Nth working day after that day;
+ *  - working days are Monday to Friday less public holidays, plus the weekend
+ *    days the State Council declares working days (调休上班);
+ *  - N hours are counted from the exact moment;
+ *  - N (calendar) days end at 24:00 of the Nth day; when that day is not a
+ *    working day, the period ends with the next working day (民法典 第203条;
+ *    行政诉讼法 第83条).
+ * The State Council publishes each year's holidays (usually in November), so a
+ * year is data, loaded from a file per year (deploy/calendar/YYYY.cal). A
+ * computation that crosses a year with no calendar counts weekends only for that
+ * year and reports the year as missing, so the caller can raise the alarm: it
+ * never guesses silently.
+ *
+ * File format, one statement per line ('#' comments):
+ *   year 2026
+ *   version <text naming the notice>
+ *   holiday 2026-02-15..2026-02-23 [name]     (a single date or a range)
+ *   workday 2026-02-14 [name]                 (an adjusted working weekend day)
+ */
+#ifndef CB_CALENDAR_H
+#define CB_CALENDAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CB_CAL_MIN_YEAR 2000
+#define CB_CAL_MAX_YEAR 2099
+
+typedef struct cb_calendar cb_calendar_t;
+
+cb_calendar_t *cb_cal_new(void);
+void cb_cal_destroy(cb_calendar_t **cal);
+
+/* Parses one year's file (source names it in errors: "2026.cal:7: …") and
+ * replaces that year. Refuses dates outside the year, a holiday on a declared
+ * working day, a working day that is not a weekend day, duplicates. *year gets
+ * the year loaded. */
+int cb_cal_load_text(cb_calendar_t *cal, const char *text, size_t len, const char *source,
+                     int *year, cb_error_t *err);
+/* Loads every YYYY.cal file of dir; returns how many years were loaded. */
+int cb_cal_load_dir(cb_calendar_t *cal, const char *dir, int *loaded, cb_error_t *err);
+
+bool cb_cal_has_year(const cb_calendar_t *cal, int year);
+/* The version text of a loaded year ("" when none). */
+const char *cb_cal_version(const cb_calendar_t *cal, int year);
+
+/* Is the CST day (days since 1970-01-01) a working day? When its year is not
+ * loaded, weekdays count and *missing_year (if not NULL) is set to the year. */
+bool cb_cal_is_working_day(const cb_calendar_t *cal, int64_t cst_day, int *missing_year);
+
+/* Due instants (UTC ms). *missing_year is set to the first year the count
+ * needed but did not have (0 when none); it may be NULL. */
+int64_t cb_cal_add_working_days(const cb_calendar_t *cal, int64_t from_ms, unsigned n,
+                                int *missing_year);
+int64_t cb_cal_add_days(const cb_calendar_t *cal, int64_t from_ms, unsigned n, int *missing_year);
+int64_t cb_cal_add_hours(int64_t from_ms, unsigned n);
+
+#endif

@@ -1,0 +1,195 @@
+/* test_calendar.c — working-day arithmetic against the official 2024–2026
+ * calendars in deploy/calendar/. Every expectation below was derived by hand
+ * from the State Council's dates; the reasoning is written beside it.
+ * Notation: "day N" = the Nth working day counted; the start day never counts;
+ * the due instant is 24:00 (CST) of the last day counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "calendar.h"
+#include "cbtime.h"
+
+static int64_t at(const char *text)
+{
+    int64_t t;
+    cb_error_t e;
+    if (cb_time_parse(text, &t, &e) != 0)
+        fail_msg("bad time in test: %s", text);
+    return t;
+}
+
+static int setup(void **state)
+{
+    cb_calendar_t *cal = cb_cal_new();
+    cb_error_t err;
+    int loaded;
+    if (cb_cal_load_dir(cal, "deploy/calendar", &loaded, &err) != 0 || loaded != 3)
+        return -1;
+    *state = cal;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    cb_calendar_t *cal = *state;
+    cb_cal_destroy(&cal);
+    return 0;
+}
+
+typedef struct due_case {
+    const char *name, *from;
+    unsigned n;
+    const char *due;
+    int missing;
+} due_case_t;
+
+static const due_case_t working[] = {
+    /* Spring Festival 2026: off Feb 15 (Sun)–Feb 23 (Mon); Sat Feb 14 is a working day.
+     * From Fri Feb 13: Sat Feb 14 = day 1, Feb 15–23 off, Tue Feb 24 = 2, Wed Feb 25 = 3. */
+    {"3 working days across Spring Festival 2026, with an adjusted Saturday",
+     "2026-02-13T10:00:00+08:00", 3, "2026-02-26T00:00:00+08:00", 0},
+    /* Spring Festival 2024: off Feb 10 (Sat)–Feb 17 (Sat); Sun Feb 18 is a working day.
+     * From Thu Feb 8: Fri Feb 9 = 1, Feb 10–17 off, Sun Feb 18 = 2, Mon Feb 19 = 3. */
+    {"3 working days across Spring Festival 2024, with an adjusted Sunday",
+     "2024-02-08T09:00:00+08:00", 3, "2024-02-20T00:00:00+08:00", 0},
+    /* Spring Festival 2025: off Jan 28 (Tue)–Feb 4 (Tue); Sun Jan 26 and Sat Feb 8 work.
+     * From Fri Jan 24: Sat Jan 25 off, Sun Jan 26 = 1, Mon Jan 27 = 2, Jan 28–Feb 4 off,
+     * Wed Feb 5 = 3, Thu 6 = 4, Fri 7 = 5. */
+    {"5 working days across Spring Festival 2025", "2025-01-24T15:00:00+08:00", 5,
+     "2025-02-08T00:00:00+08:00", 0},
+    /* National Day 2025: off Oct 1 (Wed)–Oct 8 (Wed); Sun Sep 28 and Sat Oct 11 work.
+     * From Tue Sep 30: Oct 1–8 off, Thu Oct 9 = 1, Fri Oct 10 = 2, Sat Oct 11 = 3. */
+    {"3 working days across National Day 2025, ending on an adjusted Saturday",
+     "2025-09-30T09:00:00+08:00", 3, "2025-10-12T00:00:00+08:00", 0},
+    /* National Day 2024: off Oct 1–7; Sun Sep 29 and Sat Oct 12 work. From Sun Sep 29
+     * (itself a working day, but the start day never counts): Mon Sep 30 = 1, Oct 1–7 off,
+     * Tue Oct 8 = 2, 9 = 3, 10 = 4, Fri 11 = 5, Sat 12 = 6, Mon 14 = 7, 15 = 8, 16 = 9,
+     * Thu 17 = 10. */
+    {"10 working days across National Day 2024", "2024-09-29T18:00:00+08:00", 10,
+     "2024-10-18T00:00:00+08:00", 0},
+    /* May Day 2024: off May 1–5; Sun Apr 28 and Sat May 11 work. From Fri Apr 26:
+     * Sat Apr 27 off, Sun Apr 28 = 1, Mon 29 = 2, Tue 30 = 3, May 1–5 off, Mon May 6 = 4,
+     * Tue May 7 = 5. */
+    {"5 working days across May Day 2024, with an adjusted Sunday", "2024-04-26T11:00:00+08:00",
+     5, "2024-05-08T00:00:00+08:00", 0},
+    /* May Day 2026: off May 1 (Fri)–May 5 (Tue); Sat May 9 works. From Thu Apr 30:
+     * Wed May 6 = 1, Thu 7 = 2, Fri 8 = 3, Sat 9 = 4, Mon 11 = 5. */
+    {"5 working days across May Day 2026", "2026-04-30T16:00:00+08:00", 5,
+     "2026-05-12T00:00:00+08:00", 0},
+    /* Year boundary: 2026 Jan 1–3 off, Sun Jan 4 works. From Wed 2025-12-31:
+     * Sun Jan 4 = 1, Mon 5 = 2, Tue 6 = 3. */
+    {"3 working days across the 2025/2026 year boundary", "2025-12-31T10:00:00+08:00", 3,
+     "2026-01-07T00:00:00+08:00", 0},
+    /* Leap day: from Wed 2024-02-28, Thu Feb 29 = 1. */
+    {"1 working day ending on the leap day 2024-02-29", "2024-02-28T10:00:00+08:00", 1,
+     "2024-03-01T00:00:00+08:00", 0},
+    /* Discovered on a holiday (Fri 2025-10-03): Thu Oct 9 = 1, Fri 10 = 2, Sat 11 = 3. */
+    {"3 working days from a case discovered on a public holiday",
+     "2025-10-03T14:00:00+08:00", 3, "2025-10-12T00:00:00+08:00", 0},
+    /* 23:59:59 on Mon 2026-11-23 is still Monday: Tue Nov 24 = 1. */
+    {"1 working day from 23:59:59 local", "2026-11-23T23:59:59+08:00", 1,
+     "2026-11-25T00:00:00+08:00", 0},
+    /* 16:00 UTC on Nov 23 is 00:00 Tuesday in Beijing: Wed Nov 25 = 1. */
+    {"the local (CST) day decides, not the UTC day", "2026-11-23T16:00:00Z", 1,
+     "2026-11-26T00:00:00+08:00", 0},
+    /* 2027 has no calendar: Thu 2026-12-31 = 1; 2027 counts weekdays only (and says so):
+     * Fri 2027-01-01 = 2, Mon Jan 4 = 3. */
+    {"a year without a calendar counts weekdays and is reported missing",
+     "2026-12-30T10:00:00+08:00", 3, "2027-01-05T00:00:00+08:00", 2027},
+};
+
+static void working_days_over_official_calendars(void **state)
+{
+    cb_calendar_t *cal = *state;
+    for (size_t i = 0; i < sizeof(working) / sizeof(working[0]); i++) {
+        const due_case_t *c = &working[i];
+        int missing = -1;
+        int64_t due = cb_cal_add_working_days(cal, at(c->from), c->n, &missing);
+        char got[40];
+        cb_time_format_cst(due, got, sizeof(got));
+        if (due != at(c->due) || missing != c->missing)
+            fail_msg("%s: due %s (want %s), missing year %d (want %d)", c->name, got, c->due,
+                     missing, c->missing);
+    }
+}
+
+static void hours_are_exact_even_across_a_holiday(void **state)
+{
+    cb_calendar_t *cal = *state;
+    (void)cal;
+    /* 24 hours from Sat 2026-02-14 10:00 (the eve of Spring Festival) is Sun 10:00. */
+    assert_int_equal(cb_cal_add_hours(at("2026-02-14T10:00:00+08:00"), 24),
+                     at("2026-02-15T10:00:00+08:00"));
+    assert_int_equal(cb_cal_add_hours(at("2025-09-30T23:30:00+08:00"), 24),
+                     at("2025-10-01T23:30:00+08:00"));
+}
+
+static void calendar_days_end_on_a_working_day(void **state)
+{
+    cb_calendar_t *cal = *state;
+    int missing;
+    /* 10 days from Mon 2026-03-02: day 10 is Thu Mar 12, a working day: 24:00 that day. */
+    assert_int_equal(cb_cal_add_days(cal, at("2026-03-02T09:00:00+08:00"), 10, &missing),
+                     at("2026-03-13T00:00:00+08:00"));
+    /* 3 days from Mon 2025-09-29: day 3 is Thu Oct 2, a holiday; the next working day
+     * is Thu Oct 9, so the period ends at 24:00 on Oct 9. */
+    assert_int_equal(cb_cal_add_days(cal, at("2025-09-29T09:00:00+08:00"), 3, &missing),
+                     at("2025-10-10T00:00:00+08:00"));
+    assert_int_equal(missing, 0);
+}
+
+static void working_day_predicate(void **state)
+{
+    cb_calendar_t *cal = *state;
+    int missing = 0;
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2026, 2, 14), &missing)); /* Sat, adjusted */
+    assert_false(cb_cal_is_working_day(cal, cb_days_from_civil(2026, 2, 16), &missing)); /* Mon, holiday */
+    assert_false(cb_cal_is_working_day(cal, cb_days_from_civil(2026, 3, 7), &missing)); /* plain Sat */
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2026, 3, 9), &missing)); /* plain Mon */
+    assert_int_equal(missing, 0);
+    assert_string_equal(cb_cal_version(cal, 2024), "国办发明电〔2023〕7号");
+}
+
+static void bad_calendar_files_name_the_line(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"holiday 2026-01-01\n", "t.cal:1: 'year' must come first"},
+        {"year 2026\nholiday 2026-02-30\n", "t.cal:2: not a date"},
+        {"year 2026\nholiday 2025-12-31\n", "t.cal:2: date outside the year"},
+        {"year 2026\nworkday 2026-02-16\n", "t.cal:2: an adjusted working day must be a Saturday"},
+        {"year 2026\nholiday 2026-02-15..2026-02-23\nholiday 2026-02-20\n", "t.cal:3: date given twice"},
+        {"year 2026\nfeast 2026-02-20\n", "t.cal:2: unknown statement: feast"},
+        {"# nothing\n", "no 'year' statement"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cb_calendar_t *cal = cb_cal_new();
+        cb_error_t e;
+        int year = 0;
+        assert_int_equal(cb_cal_load_text(cal, bad[i].text, strlen(bad[i].text), "t.cal", &year, &e),
+                         CB_ERR_INVALID);
+        if (strstr(e.message, bad[i].want) == NULL)
+            fail_msg("case %zu: got '%s', want '%s'", i, e.message, bad[i].want);
+        assert_false(cb_cal_has_year(cal, 2026)); /* nothing loaded */
+        cb_cal_destroy(&cal);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(working_days_over_official_calendars, setup, teardown),
+        cmocka_unit_test_setup_teardown(hours_are_exact_even_across_a_holiday, setup, teardown),
+        cmocka_unit_test_setup_teardown(calendar_days_end_on_a_working_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(working_day_predicate, setup, teardown),
+        cmocka_unit_test(bad_calendar_files_name_the_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
