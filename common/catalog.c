@@ -112,36 +112,19 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
 {
     ctx_t *ctx = vctx;
     if (!ctx->header_done) {
-        for (int c = 0; c < NCOLS; c++)
-            ctx->col[c] = -1;
-        for (size_t f = 0; f < row->nfields; f++) {
-            int found = -1;
-            for (int c = 0; c < NCOLS; c++)
-                if (strcmp(row->fields[f], col_names[c]) == 0)
-                    found = c;
-            if (found < 0)
-                return cb_error_set(err, CB_ERR_INVALID, row->fields[f],
-                                    "line %zu, column %zu: unknown column '%s'", row->line, f + 1,
-                                    row->fields[f]);
-            if (ctx->col[found] >= 0)
-                return cb_error_set(err, CB_ERR_INVALID, row->fields[f],
-                                    "line %zu, column %zu: column '%s' given twice", row->line,
-                                    f + 1, row->fields[f]);
-            ctx->col[found] = (int)f;
-        }
+        int rc = cb_csv_map_header(row, col_names, NCOLS, 0, ctx->col, err);
         static const int required[] = {C_CODE, C_NAME, C_HOLDER};
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; rc == 0 && i < 3; i++)
             if (ctx->col[required[i]] < 0)
-                return cb_error_set(err, CB_ERR_INVALID, col_names[required[i]],
-                                    "line %zu: the header has no '%s' column", row->line,
-                                    col_names[required[i]]);
-        ctx->header_done = true;
-        return 0;
+                rc = cb_error_set(err, CB_ERR_INVALID, col_names[required[i]],
+                                  "line %zu: the header has no '%s' column", row->line,
+                                  col_names[required[i]]);
+        ctx->header_done = rc == 0;
+        return rc;
     }
     const char *v[NCOLS];
     for (int c = 0; c < NCOLS; c++)
-        v[c] = ctx->col[c] >= 0 && (size_t)ctx->col[c] < row->nfields ? row->fields[ctx->col[c]]
-                                                                         : "";
+        v[c] = cb_csv_field(row, ctx->col[c]);
     char msg[300] = "";
     int bad = -1;
     int holder = holder_parse(v[C_HOLDER]);

@@ -144,3 +144,39 @@ out:
     free(buf);
     return rc;
 }
+
+int cb_csv_map_header(const cb_csv_row_t *row, const char *const *names, int ncols, int required,
+                      int *col, cb_error_t *err)
+{
+    char known[512] = "";
+    for (int c = 0; c < ncols; c++) {
+        col[c] = -1;
+        strncat(known, c ? ", " : "", sizeof(known) - strlen(known) - 1);
+        strncat(known, names[c], sizeof(known) - strlen(known) - 1);
+    }
+    for (size_t f = 0; f < row->nfields; f++) {
+        int found = -1;
+        for (int c = 0; c < ncols; c++)
+            if (strcmp(row->fields[f], names[c]) == 0)
+                found = c;
+        if (found < 0)
+            return cb_error_set(err, CB_ERR_INVALID, row->fields[f],
+                                "line %zu, column %zu: unknown column '%s' (expected %s)",
+                                row->line, f + 1, row->fields[f], known);
+        if (col[found] >= 0)
+            return cb_error_set(err, CB_ERR_INVALID, row->fields[f],
+                                "line %zu, column %zu: column '%s' given twice", row->line, f + 1,
+                                row->fields[f]);
+        col[found] = (int)f;
+    }
+    for (int c = 0; c < required; c++)
+        if (col[c] < 0)
+            return cb_error_set(err, CB_ERR_INVALID, names[c],
+                                "line %zu: the header has no '%s' column", row->line, names[c]);
+    return 0;
+}
+
+const char *cb_csv_field(const cb_csv_row_t *row, int col)
+{
+    return col >= 0 && (size_t)col < row->nfields ? row->fields[col] : "";
+}

@@ -27,6 +27,15 @@ typedef int (*cb_csv_row_fn)(void *ctx, const cb_csv_row_t *row, cb_error_t *err
  * invalid UTF-8, naming the line and column. */
 int cb_csv_parse(const char *text, size_t len, cb_csv_row_fn on_row, void *ctx, cb_error_t *err);
 
+/* Maps a header row onto known column names: col[c] gets the field index of
+ * names[c], or -1 when absent. An unknown or repeated column is CB_ERR_INVALID
+ * naming line and column (and listing the known names); so is the absence of
+ * any of the first `required` names. */
+int cb_csv_map_header(const cb_csv_row_t *row, const char *const *names, int ncols, int required,
+                      int *col, cb_error_t *err);
+/* The value of column index col (-1: absent) in row, "" when the row is short. */
+const char *cb_csv_field(const cb_csv_row_t *row, int col);
+
 /* True when s[0..len) is valid UTF-8 without NUL; *bad gets the offset of the
  * first bad byte otherwise. */
 int cb_utf8_valid(const char *s, size_t len, size_t *bad);

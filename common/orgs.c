@@ -74,33 +74,14 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
 {
     parse_ctx_t *ctx = vctx;
     if (!ctx->header_done) {
-        for (int c = 0; c < NCOLS; c++)
-            ctx->col[c] = -1;
-        for (size_t f = 0; f < row->nfields; f++) {
-            int found = -1;
-            for (int c = 0; c < NCOLS; c++)
-                if (strcmp(row->fields[f], col_names[c]) == 0)
-                    found = c;
-            if (found < 0)
-                return cb_error_set(err, CB_ERR_INVALID, row->fields[f],
-                                    "line %zu, column %zu: unknown column '%s' (expected %s, %s, "
-                                    "%s, %s, %s, %s)",
-                                    row->line, f + 1, row->fields[f], col_names[0], col_names[1],
-                                    col_names[2], col_names[3], col_names[4], col_names[5]);
-            ctx->col[found] = (int)f;
-        }
-        for (int c = 0; c <= COL_NAME; c++)
-            if (ctx->col[c] < 0)
-                return cb_error_set(err, CB_ERR_INVALID, col_names[c],
-                                    "line %zu: the header has no '%s' column", row->line,
-                                    col_names[c]);
-        ctx->header_done = true;
-        return 0;
+        /* org_id, kind and name are required columns; the rest may be absent. */
+        int rc = cb_csv_map_header(row, col_names, NCOLS, COL_NAME + 1, ctx->col, err);
+        ctx->header_done = rc == 0;
+        return rc;
     }
     const char *v[NCOLS];
     for (int c = 0; c < NCOLS; c++)
-        v[c] = ctx->col[c] >= 0 && (size_t)ctx->col[c] < row->nfields ? row->fields[ctx->col[c]]
-                                                                         : "";
+        v[c] = cb_csv_field(row, ctx->col[c]);
     int rc;
     cb_error_t e;
 #define FAIL_AT(c, ...)                                                                            \
