@@ -231,7 +231,23 @@ try:
     t.eq(events(v).count("jurisdiction_resolved"), 1, "no event was applied twice across the restart")
     t.eq(status()["catalog_version"], 2, "the imports survived the kill (catalogue version 2)")
 
+    r = cli("verify")
+    t.ok(r.returncode == 0 and "intake    ok" in r.stdout and "router    ok" in r.stdout,
+         "casebus verify finds both logs' hash chains intact while the daemons run", r.stdout + r.stderr)
+
     t.eq(w.kill(router, signal.SIGTERM), 0, "router stops cleanly on SIGTERM")
+    # Tamper with router's record 5 on disk (as someone with the files could), then verify.
+    dump = subprocess.run(["mdb_dump", "-s", "log", w.p("router")], capture_output=True, text=True, check=True).stdout
+    lines = dump.split("\n")
+    key5 = " " + "00" * 7 + "05"
+    i = lines.index(key5) + 1                       # the value line of seq 5
+    val = lines[i]
+    lines[i] = val[:-2] + ("00" if val[-2:] != "00" else "01")   # flip the record's last byte
+    subprocess.run(["mdb_load", "-s", "log", w.p("router")], input="\n".join(lines), text=True, check=True,
+                   capture_output=True)
+    r = cli("verify")
+    t.ok(r.returncode == 1 and "router    BROKEN at record 5" in r.stdout and "intake    ok" in r.stdout,
+         "a record altered on disk is caught by casebus verify at its sequence", r.stdout + r.stderr)
     t.eq(w.kill(intake, signal.SIGTERM), 0, "intake stops cleanly on SIGTERM")
 except Exception as e:
     import traceback
