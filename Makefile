@@ -99,6 +99,7 @@ bench: deps
 	@sh bench/run.sh $(BUILD)
 
 fuzz: deps
+	@sh deploy/deps.sh deploy/packages.txt deploy/packages-fuzz.txt
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang fuzz-run
 
 clean:
