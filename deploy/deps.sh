@@ -13,6 +13,7 @@ while read -r pkg check; do
         pc)  pkg-config --exists "$name" 2>/dev/null && continue ;;
         bin) command -v "$name" >/dev/null 2>&1 && continue ;;
         hdr) [ -e "/usr/include/$name" ] && continue ;;
+        file) [ -e "$name" ] && continue ;;
         py)  /usr/bin/python3 -c "import $name" 2>/dev/null && continue ;;  # Debian's python3
         *)   echo "deps: $list: unknown check '$check' for $pkg" >&2; exit 2 ;;
     esac
