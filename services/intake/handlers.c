@@ -249,21 +249,20 @@ static int new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, c
 
 /* ---------- the case view ---------- */
 
-/* The API's word for an enum value: SOURCE_CHANNEL_CITIZEN_REPORT with strip
- * "SOURCE_CHANNEL_" -> "citizen_report". The result lives in a small ring of
- * buffers, enough for the few words one JSON object needs (one loop thread). */
-static const char *enum_word(const ProtobufCEnumDescriptor *d, int value, const char *strip)
+#define ENUM_WORD_MAX 48
+
+/* The API's word for an enum value, written into out: SOURCE_CHANNEL_CITIZEN_REPORT
+ * with strip "SOURCE_CHANNEL_" -> "citizen_report". Returns out. */
+static const char *enum_word(const ProtobufCEnumDescriptor *d, int value, const char *strip,
+                             char out[ENUM_WORD_MAX])
 {
-    static char ring[4][48];
-    static unsigned next;
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
-    if (v == NULL)
-        return "unspecified";
+    const char *name = v ? v->name : "UNSPECIFIED";
     size_t n = strlen(strip);
-    const char *name = strncmp(v->name, strip, n) == 0 ? v->name + n : v->name;
-    char *out = ring[next++ % 4];
+    if (strncmp(name, strip, n) == 0)
+        name += n;
     size_t i = 0;
-    for (; name[i] && i < sizeof(ring[0]) - 1; i++)
+    for (; name[i] && i < ENUM_WORD_MAX - 1; i++)
         out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     out[i] = '\0';
     return out;
@@ -373,7 +372,7 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
                            const Casebus__V1__Command *cmd, const intake_actor_t *actor,
                            int64_t now, intake_reply_t *reply)
 {
-    char msg[300];
+    char msg[300], word[ENUM_WORD_MAX];
     cb_error_t e;
     Casebus__V1__CaseSummary *c = r->case_;
     if (c == NULL) {
@@ -490,7 +489,8 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
 
     json_t *view = json_pack(
         "{s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:s,s:s,s:o,s:s,s:o,s:{},s:{}}", "case_id", case_id,
-        "source", enum_word(&casebus__v1__source_channel__descriptor, c->source, "SOURCE_CHANNEL_"),
+        "source",
+        enum_word(&casebus__v1__source_channel__descriptor, c->source, "SOURCE_CHANNEL_", word),
         "matter_code", c->matter_code, "township_code", c->township_code, "discovered_at",
         json_time(c->discovered_at_ms), "discovered_by", json_org(c->discovered_by), "urgency",
         c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? "emergency" : "normal",
@@ -1300,16 +1300,16 @@ static json_t *view_obligation(json_t *view, const Casebus__V1__Obligation *o)
     return ob;
 }
 
-static const char *state_word(int s)
+static const char *state_word(int s, char out[ENUM_WORD_MAX])
 {
-    return enum_word(&casebus__v1__transfer_state__descriptor, s, "TRANSFER_STATE_");
+    return enum_word(&casebus__v1__transfer_state__descriptor, s, "TRANSFER_STATE_", out);
 }
 
 int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     intake_t *in = ctx;
     const Casebus__V1__Envelope *env = ev->env;
-    char summary[400] = "";
+    char summary[400] = "", w1[ENUM_WORD_MAX], w2[ENUM_WORD_MAX];
     int rc = 0;
     if (env->body_case == CASEBUS__V1__ENVELOPE__BODY_ORGS_IMPORTED) {
         for (size_t i = 0; i < env->orgs_imported->n_orgs && rc == 0; i++)
@@ -1330,7 +1330,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         json_object_set_new(view, "competent", json_org(j->competent));
         json_object_set_new(view, "jurisdiction_rule",
                             json_string(enum_word(&casebus__v1__jurisdiction_rule__descriptor,
-                                                  j->rule, "JURISDICTION_RULE_")));
+                                                  j->rule, "JURISDICTION_RULE_", w1)));
         json_object_set_new(view, "state", json_string(j->transfer_needed ? "transfer_required"
                                                                            : "with_competent"));
         if (j->case_ && !str_empty(j->case_->matter_name))
@@ -1355,7 +1355,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_ROUTED: {
         const Casebus__V1__TransferRouted *t = env->transfer_routed;
         json_t *tv = view_transfer(view, t->transfer_id);
-        json_object_set_new(tv, "state", json_string(state_word(t->state)));
+        json_object_set_new(tv, "state", json_string(state_word(t->state, w1)));
         json_object_set_new(tv, "sender", json_string(t->sender ? t->sender->org_id : ""));
         json_object_set_new(tv, "receiver", json_string(t->receiver ? t->receiver->org_id : ""));
         json_object_set_new(tv, "sign_due", json_time(t->sign_due_ms));
@@ -1368,7 +1368,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_STATE_CHANGED: {
         const Casebus__V1__TransferStateChanged *t = env->transfer_state_changed;
         json_t *tv = view_transfer(view, t->transfer_id);
-        json_object_set_new(tv, "state", json_string(state_word(t->to_state)));
+        json_object_set_new(tv, "state", json_string(state_word(t->to_state, w1)));
         if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED)
             json_object_set_new(view, "holder", json_org(t->receiver));
         else if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURNED ||
@@ -1381,7 +1381,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
                                                ? "with_competent"
                                                : "transfer_in_progress"));
         snprintf(summary, sizeof(summary), "transfer %s: %s -> %s", t->transfer_id,
-                 state_word(t->from_state), state_word(t->to_state));
+                 state_word(t->from_state, w1), state_word(t->to_state, w2));
         break;
     }
     case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_REJECTED: {

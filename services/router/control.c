@@ -24,7 +24,7 @@ typedef struct pending {
     router_control_t *c;
     cb_zenvelope_t env;
     Casebus__V1__ControlReply reply;
-    char request_id[64], message[512], code[32], field[64];
+    char request_id[64], message[512], code[32], field[64], status[512];
     bool catalog;
 } pending_t;
 
@@ -84,7 +84,7 @@ static void on_committed(void *arg, int status, const cb_error_t *err)
     free(p);
 }
 
-static void status_json(router_t *r, pending_t *p, char *buf, size_t size)
+static void status_json(router_t *r, char *buf, size_t size)
 {
     cb_error_t e;
     MDB_txn *txn = NULL;
@@ -100,7 +100,6 @@ static void status_json(router_t *r, pending_t *p, char *buf, size_t size)
              (unsigned long long)head.seq, router_org_count(r->reg),
              router_catalog_latest(r->reg), up ? "\"" : "", up ? info.producer : "null",
              up ? "\"" : "", (unsigned long long)info.next_seq, (unsigned long long)info.head_seq);
-    (void)p;
 }
 
 static void handle(router_control_t *c, pending_t *p, const uint8_t *data, size_t len)
@@ -116,10 +115,9 @@ static void handle(router_control_t *c, pending_t *p, const uint8_t *data, size_
     }
     snprintf(p->request_id, sizeof(p->request_id), "%s", req->request_id ? req->request_id : "");
     if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS) {
-        static char json[512];
-        status_json(r, p, json, sizeof(json));
+        status_json(r, p->status, sizeof(p->status));
         p->reply.ok = true;
-        p->reply.status_json = json;
+        p->reply.status_json = p->status;
         goto reply_now;
     }
     if (r->d.shutting_down) {
