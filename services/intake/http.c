@@ -243,15 +243,18 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     }
     free(cmd->idempotency_key);
     cmd->idempotency_key = strdup(idem);
-    /* The request's identity for idempotency: route, target and body. */
-    uint8_t hash[32];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)req->path_normalized.base,
-                              req->path_normalized.len);
-    crypto_hash_sha256_update(&st, (const uint8_t *)"\n", 1);
-    crypto_hash_sha256_update(&st, (const uint8_t *)req->entity.base, req->entity.len);
-    crypto_hash_sha256_final(&st, hash);
+    /* The request's identity for idempotency (route, target and body); only a
+     * command with a key is ever compared. */
+    uint8_t hash[32] = {0};
+    if (idem[0]) {
+        crypto_hash_sha256_state st;
+        crypto_hash_sha256_init(&st);
+        crypto_hash_sha256_update(&st, (const uint8_t *)req->path_normalized.base,
+                                  req->path_normalized.len);
+        crypto_hash_sha256_update(&st, (const uint8_t *)"\n", 1);
+        crypto_hash_sha256_update(&st, (const uint8_t *)req->entity.base, req->entity.len);
+        crypto_hash_sha256_final(&st, hash);
+    }
 
     http_pending_t *p = calloc(1, sizeof(*p));
     if (p == NULL || cmd->idempotency_key == NULL) {

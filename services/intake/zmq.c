@@ -116,21 +116,24 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
                            err.message);
         goto reply_now;
     }
-    /* The request's identity for idempotency: the frame without the token. */
-    uint8_t hash[32];
-    char *token = cmd->token;
-    cmd->token = (char *)protobuf_c_empty_string;
-    size_t plen = casebus__v1__command__get_packed_size(cmd);
-    uint8_t *packed = malloc(plen ? plen : 1);
-    if (packed == NULL) {
+    /* The request's identity for idempotency: the frame without the token; only
+     * a command with a key is ever compared. */
+    uint8_t hash[32] = {0};
+    if (cmd->idempotency_key && cmd->idempotency_key[0]) {
+        char *token = cmd->token;
+        cmd->token = (char *)protobuf_c_empty_string;
+        size_t plen = casebus__v1__command__get_packed_size(cmd);
+        uint8_t *packed = malloc(plen ? plen : 1);
+        bool packed_ok = packed != NULL;
+        if (packed_ok)
+            crypto_hash_sha256(hash, packed, casebus__v1__command__pack(cmd, packed));
+        free(packed);
         cmd->token = token;
-        intake_reply_error(&p->reply, 503, "unavailable", "", "out of memory");
-        goto reply_now;
+        if (!packed_ok) {
+            intake_reply_error(&p->reply, 503, "unavailable", "", "out of memory");
+            goto reply_now;
+        }
     }
-    casebus__v1__command__pack(cmd, packed);
-    crypto_hash_sha256(hash, packed, plen);
-    free(packed);
-    cmd->token = token;
     intake_execute(in, txn, cmd, &actor, hash, &p->reply);
     if (p->reply.status < 200 || p->reply.status >= 300) {
         if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
