@@ -6,20 +6,13 @@
  *
  *   router_feed DIR ENDPOINT N
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zmq.h>
 
 #include "bus.h"
 #include "cbtime.h"
 #include "log.h"
-
-static void on_term(uv_signal_t *s, int signum)
-{
-    (void)signum;
-    uv_stop(s->loop);
-}
+#include "testutil.h"
 
 int main(int argc, char **argv)
 {
@@ -73,14 +66,8 @@ int main(int argc, char **argv)
     }
     printf("ready\n");
     fflush(stdout);
-    uv_loop_t *loop = uv_default_loop();
-    void *zctx = zmq_ctx_new();
-    cb_bus_producer_t *bus;
-    if (cb_bus_producer_new(&bus, loop, zctx, log, argv[2], NULL, &err) != 0)
-        fatalx("bus %s", err.message);
-    uv_signal_t term;
-    uv_signal_init(loop, &term);
-    uv_signal_start(&term, on_term, SIGTERM);
-    uv_run(loop, UV_RUN_DEFAULT);
-    return 0;
+    int rc = tu_serve_log(log, argv[2]);
+    cb_log_destroy(&log);
+    cb_store_destroy(&store);
+    return rc ? 1 : 0;
 }

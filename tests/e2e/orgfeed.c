@@ -5,20 +5,13 @@
  *
  *   orgfeed DIR ENDPOINT ORGS.csv
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zmq.h>
 
 #include "bus.h"
 #include "log.h"
 #include "orgs.h"
-
-static void on_term(uv_signal_t *s, int signum)
-{
-    (void)signum;
-    uv_stop(s->loop);
-}
+#include "testutil.h"
 
 int main(int argc, char **argv)
 {
@@ -61,18 +54,8 @@ int main(int argc, char **argv)
     if (cb_store_commit(&txn, &err) != 0)
         fatalx("commit %s", err.message);
     cb_orgs_free(&list);
-    uv_loop_t *loop = uv_default_loop();
-    void *zctx = zmq_ctx_new();
-    cb_bus_producer_t *bus;
-    if (cb_bus_producer_new(&bus, loop, zctx, log, argv[2], NULL, &err) != 0)
-        fatalx("bus %s", err.message);
-    uv_signal_t term;
-    uv_signal_init(loop, &term);
-    uv_signal_start(&term, on_term, SIGTERM);
-    uv_run(loop, UV_RUN_DEFAULT);
-    cb_bus_producer_destroy(&bus);
-    uv_run(loop, UV_RUN_NOWAIT);
+    int rc = tu_serve_log(log, argv[2]);
     cb_log_destroy(&log);
     cb_store_destroy(&store);
-    return 0;
+    return rc ? 1 : 0;
 }

@@ -2,12 +2,16 @@
  * testutil.c — see testutil.h.
  */
 #include "testutil.h"
+#include "bus.h"
 #include "cbtime.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
+#include <zmq.h>
 
 char *tu_tmpdir(const char *tag)
 {
@@ -71,4 +75,30 @@ void tu_loop_drain(uv_loop_t *loop)
     uv_walk(loop, close_one, NULL);
     while (uv_run(loop, UV_RUN_NOWAIT) != 0)
         ;
+}
+
+static void on_term(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    uv_stop(s->loop);
+}
+
+int tu_serve_log(struct cb_log *log, const char *endpoint)
+{
+    uv_loop_t *loop = uv_default_loop();
+    void *zctx = zmq_ctx_new();
+    cb_bus_producer_t *bus;
+    cb_error_t err;
+    if (cb_bus_producer_new(&bus, loop, zctx, log, endpoint, NULL, &err) != 0) {
+        log_error("serve_failed error=\"%s\"", err.message);
+        return err.code;
+    }
+    uv_signal_t term;
+    uv_signal_init(loop, &term);
+    uv_signal_start(&term, on_term, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT);
+    cb_bus_producer_destroy(&bus);
+    uv_close((uv_handle_t *)&term, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return 0;
 }

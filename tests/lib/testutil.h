@@ -22,4 +22,9 @@ void tu_run_for(uv_loop_t *loop, uint64_t ms);
 /* Closes every handle still open and runs the loop until they are closed. */
 void tu_loop_drain(uv_loop_t *loop);
 
+/* Serves log on the bus at endpoint until SIGTERM (test and bench feeders that
+ * stand in for a daemon). Returns 0, or the error of binding the producer. */
+struct cb_log;
+int tu_serve_log(struct cb_log *log, const char *endpoint);
+
 #endif
