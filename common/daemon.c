@@ -104,17 +104,26 @@ static void on_signal(uv_signal_t *s, int signum)
         d->on_stop(d, d->hook_ctx);    /* the daemon's own doors */
     cb_bus_consumer_destroy(&d->upstream);
     cb_bus_producer_destroy(&d->bus);  /* answers parked fetches */
-    uv_timer_init(d->loop, &d->exit_timer);
-    uv_timer_start(&d->exit_timer, on_exit_timer, 200, 0);
+    /* Let the last answers leave, then stop; without a timer, stop at once. */
+    if (uv_timer_init(d->loop, &d->exit_timer) != 0 ||
+        uv_timer_start(&d->exit_timer, on_exit_timer, 200, 0) != 0)
+        uv_stop(d->loop);
 }
 
 int cb_daemon_run(cb_daemon_t *d)
 {
-    uv_signal_init(d->loop, &d->sig_term);
-    uv_signal_init(d->loop, &d->sig_int);
+    int rc;
+    if ((rc = uv_signal_init(d->loop, &d->sig_term)) != 0 ||
+        (rc = uv_signal_init(d->loop, &d->sig_int)) != 0) {
+        log_error("start_failed error=\"signal handlers: %s\"", uv_strerror(rc));
+        return 1;
+    }
     d->sig_term.data = d->sig_int.data = d;
-    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    if ((rc = uv_signal_start(&d->sig_term, on_signal, SIGTERM)) != 0 ||
+        (rc = uv_signal_start(&d->sig_int, on_signal, SIGINT)) != 0) {
+        log_error("start_failed error=\"signal handlers: %s\"", uv_strerror(rc));
+        return 1;
+    }
     log_info("started pid=%d data_dir=%s", (int)getpid(), cb_store_dir(d->store));
     uv_run(d->loop, UV_RUN_DEFAULT);
     cb_group_flush(d->group);

@@ -429,6 +429,13 @@ static void on_accept(uv_stream_t *listener, int status)
 int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_connections,
                       cb_error_t *err)
 {
+    /* The address first: nothing is registered in the loop before it is known good. */
+    struct sockaddr_storage addr;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc != 0)
+        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", host,
+                            uv_strerror(rc));
     intake_http_t *http = calloc(1, sizeof(*http));
     if (http == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
@@ -448,20 +455,15 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
     http->accept_ctx.ctx = &http->ctx;
     http->accept_ctx.hosts = http->config.hosts;
 
-    struct sockaddr_storage addr;
-    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
-                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-    if (rc != 0) {
-        free(http);
-        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", host,
-                            uv_strerror(rc));
-    }
-    uv_tcp_init(in->d.loop, &http->listener);
+    /* From here the h2o context has handles in the loop: on failure http stays
+     * referenced from in (the daemon exits on this error), never freed under them. */
+    in->http = http;
+    if ((rc = uv_tcp_init(in->d.loop, &http->listener)) != 0)
+        return cb_error_set(err, CB_ERR_UV, "http_listen", "uv_tcp_init: %s", uv_strerror(rc));
     http->listener.data = http;
     if ((rc = uv_tcp_bind(&http->listener, (struct sockaddr *)&addr, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&http->listener, 511, on_accept)) != 0) {
         uv_close((uv_handle_t *)&http->listener, NULL);
-        in->http = http; /* freed by stop */
         return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "cannot listen on %s:%d: %s",
                             host, port, uv_strerror(rc));
     }
