@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "calendar.h"
 #include "evlog.h"
 #include "store.h"
 #include "casebus/v1/control.pb-c.h"
+#include "control.h"
 #include "cbtime.h"
 #include "config.h"
 
@@ -92,35 +92,16 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* Sends req to endpoint and waits for the reply; returns it (caller frees) or NULL. */
+/* Sends req to endpoint and waits for the reply; returns it (caller frees) or
+ * NULL after saying why on stderr. */
 static Casebus__V1__ControlReply *call(const char *endpoint, Casebus__V1__ControlRequest *req)
 {
-    void *ctx = zmq_ctx_new();
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int zero = 0, timeout = TIMEOUT_MS;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-    Casebus__V1__ControlReply *rep = NULL;
-    size_t len = casebus__v1__control_request__get_packed_size(req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf && zmq_connect(s, endpoint) == 0) {
-        casebus__v1__control_request__pack(req, buf);
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_send(s, buf, len, 0) < 0 || zmq_msg_recv(&m, s, 0) < 0)
-            fprintf(stderr, "casebus: no answer from %s within %d s: is the daemon running?\n",
-                    endpoint, TIMEOUT_MS / 1000);
-        else if ((rep = casebus__v1__control_reply__unpack(NULL, zmq_msg_size(&m),
-                                                           zmq_msg_data(&m))) == NULL)
-            fprintf(stderr, "casebus: %s answered something that is not a ControlReply\n",
-                    endpoint);
-        zmq_msg_close(&m);
-    } else {
-        fprintf(stderr, "casebus: cannot connect to %s\n", endpoint);
+    Casebus__V1__ControlReply *rep;
+    cb_error_t e;
+    if (cb_control_call(endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
+        fprintf(stderr, "casebus: %s\n", e.message);
+        return NULL;
     }
-    free(buf);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
     return rep;
 }
 

@@ -17,6 +17,7 @@
 #include <lmdb.h>
 
 #include "casebus/v1/control.pb-c.h"
+#include "control.h"
 #include "daemon.h"
 #include "registry.h"
 #include "transfer.h"
@@ -25,7 +26,7 @@ typedef struct router {
     cb_daemon_t d;
     router_registry_t *reg;
     MDB_dbi db_meta, db_catalogs, db_cases, db_transfers;
-    struct router_control *control;
+    cb_control_t *control;
     cb_metric_t *m_routed, *m_manual, *m_rejected, *m_transitions;
 } router_t;
 
