@@ -238,3 +238,58 @@ int64_t cb_cal_add_hours(int64_t from_ms, unsigned n)
 {
     return from_ms + (int64_t)n * CB_HOUR_MS;
 }
+
+/* Walks at most this many days (a century): a bound against absurd input. */
+#define WALK_MAX_DAYS (100 * 366)
+
+int64_t cb_cal_working_ms(const cb_calendar_t *cal, int64_t a_ms, int64_t b_ms, int *missing_year)
+{
+    if (missing_year)
+        *missing_year = 0;
+    int64_t total = 0;
+    int64_t day = cb_cst_day(a_ms);
+    for (int walked = 0; a_ms < b_ms && walked < WALK_MAX_DAYS; walked++, day++) {
+        int64_t end = cb_cst_day_start_ms(day + 1);
+        int64_t stop = end < b_ms ? end : b_ms;
+        if (cb_cal_is_working_day(cal, day, missing_year))
+            total += stop - a_ms;
+        a_ms = stop;
+    }
+    return total;
+}
+
+int64_t cb_cal_add_working_ms(const cb_calendar_t *cal, int64_t from_ms, int64_t ms,
+                              int *missing_year)
+{
+    if (missing_year)
+        *missing_year = 0;
+    int64_t t = from_ms, day = cb_cst_day(from_ms);
+    for (int walked = 0; ms > 0 && walked < WALK_MAX_DAYS; walked++, day++) {
+        int64_t end = cb_cst_day_start_ms(day + 1);
+        if (cb_cal_is_working_day(cal, day, missing_year)) {
+            if (end - t >= ms)
+                return t + ms;
+            ms -= end - t;
+        }
+        t = end;
+    }
+    return t;
+}
+
+int64_t cb_cal_sub_working_ms(const cb_calendar_t *cal, int64_t to_ms, int64_t ms,
+                              int *missing_year)
+{
+    if (missing_year)
+        *missing_year = 0;
+    int64_t t = to_ms, day = cb_cst_day(to_ms - 1);
+    for (int walked = 0; ms > 0 && walked < WALK_MAX_DAYS; walked++, day--) {
+        int64_t start = cb_cst_day_start_ms(day);
+        if (cb_cal_is_working_day(cal, day, missing_year)) {
+            if (t - start >= ms)
+                return t - ms;
+            ms -= t - start;
+        }
+        t = start;
+    }
+    return t;
+}

@@ -62,4 +62,14 @@ int64_t cb_cal_add_working_days(const cb_calendar_t *cal, int64_t from_ms, unsig
 int64_t cb_cal_add_days(const cb_calendar_t *cal, int64_t from_ms, unsigned n, int *missing_year);
 int64_t cb_cal_add_hours(int64_t from_ms, unsigned n);
 
+/* Working time, for clocks that pause (DOMAIN.md: "the clock keeps what it had
+ * used"): the milliseconds of [a, b) that fall on working days; the earliest
+ * instant t with working time [from, t) = ms; the latest t with working time
+ * [t, to) = ms (e.g. "1 working day before the limit"). */
+int64_t cb_cal_working_ms(const cb_calendar_t *cal, int64_t a_ms, int64_t b_ms, int *missing_year);
+int64_t cb_cal_add_working_ms(const cb_calendar_t *cal, int64_t from_ms, int64_t ms,
+                              int *missing_year);
+int64_t cb_cal_sub_working_ms(const cb_calendar_t *cal, int64_t to_ms, int64_t ms,
+                              int *missing_year);
+
 #endif

@@ -144,6 +144,15 @@ size_t cb_config_get_all(const cb_config_t *cfg, const char *section, const char
     return n;
 }
 
+bool cb_config_entry(const cb_config_t *cfg, size_t i, const char **section, const char **key)
+{
+    if (i >= cfg->count)
+        return false;
+    *section = cfg->entries[i].section;
+    *key = cfg->entries[i].key;
+    return true;
+}
+
 bool cb_config_has_section(const cb_config_t *cfg, const char *section)
 {
     for (size_t i = 0; i < cfg->count; i++)

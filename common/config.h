@@ -40,6 +40,10 @@ int cb_config_get_size(const cb_config_t *cfg, const char *section, const char *
 int cb_config_get_bool(const cb_config_t *cfg, const char *section, const char *key, bool def,
                        bool *out, cb_error_t *err);
 
+/* The i-th entry in file order (false past the last), for files whose sections
+ * are a closed vocabulary and must refuse what they do not know. */
+bool cb_config_entry(const cb_config_t *cfg, size_t i, const char **section, const char **key);
+
 /* Where the file was loaded from ("" for parsed text): relative paths in the
  * configuration are relative to the working directory, not to this. */
 const char *cb_config_path(const cb_config_t *cfg);

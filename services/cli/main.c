@@ -5,6 +5,8 @@
  *   casebus [--config FILE] org import FILE.csv
  *   casebus [--config FILE] catalog import FILE.csv [--effective-from DATE]
  *   casebus [--config FILE] status
+ *   casebus [--config FILE] calendar import FILE.cal
+ *   casebus [--config FILE] tail …            (tail.c)
  *
  * The configuration is the deployment file (default: $CASEBUS_CONFIG, else
  * var/casebus.conf, else deploy/casebus.conf); the CLI reads the endpoints from it.
@@ -22,6 +24,7 @@
 #include "control.h"
 #include "cbtime.h"
 #include "config.h"
+#include "cli.h"
 
 #define TIMEOUT_MS 30000
 
@@ -38,7 +41,13 @@ static void usage(FILE *to)
             "                                            import a delegation catalogue version\n"
             "                                            in force for cases discovered from DATE\n"
             "                                            (default: now)\n"
-            "  status                                    router's status\n"
+            "  calendar import FILE.cal                  load or correct one year of the\n"
+            "                                            holiday calendar (deadline recomputes\n"
+            "                                            the open obligations it affects)\n"
+            "  status                                    each daemon's status (JSON)\n"
+            "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
+            "                                            every daemon's events as one stream\n"
+            "                                            (casebus tail --help)\n"
             "  verify                                    check every daemon's log (hash chain,\n"
             "                                            sequence, time); report the first\n"
             "                                            broken record\n"
@@ -161,19 +170,70 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
     return rc;
 }
 
+/* casebus status: each daemon's own answer on its control socket, as one
+ * JSON object; a daemon that does not answer is {"up":false}. Exit 1 when
+ * any is down. */
 static int status(const cb_config_t *cfg)
 {
+    static const char *daemons[] = {"router", "deadline"};
+    int rc = 0;
+    printf("{");
+    for (size_t i = 0; i < 2; i++) {
+        if (!cb_config_has_section(cfg, daemons[i]))
+            continue;
+        char dflt[64];
+        snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemons[i]);
+        Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+        Casebus__V1__StatusRequest st = CASEBUS__V1__STATUS_REQUEST__INIT;
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS;
+        req.status = &st;
+        Casebus__V1__ControlReply *rep;
+        cb_error_t e;
+        printf("%s\"%s\":", i ? "," : "", daemons[i]);
+        if (cb_control_call(cb_config_get(cfg, daemons[i], "control_bind", dflt), &req, 3000,
+                            &rep, &e) != 0) {
+            printf("{\"up\":false}");
+            rc = 1;
+            continue;
+        }
+        printf("%s", rep->status_json && *rep->status_json ? rep->status_json : "{}");
+        casebus__v1__control_reply__free_unpacked(rep, NULL);
+    }
+    printf("}\n");
+    return rc;
+}
+
+/* casebus calendar import FILE: one year, to deadline's control socket. */
+static int calendar_import(const cb_config_t *cfg, int argc, char **argv)
+{
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    size_t len;
+    char *text = slurp(argv[0], &len);
+    if (text == NULL)
+        return 1;
     Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-    Casebus__V1__StatusRequest st = CASEBUS__V1__STATUS_REQUEST__INIT;
-    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS;
-    req.status = &st;
-    const char *ep = cb_config_get(cfg, "router", "control_bind", "ipc://var/router.ctl");
-    Casebus__V1__ControlReply *rep = call(ep, &req);
+    Casebus__V1__ImportCalendar ic = CASEBUS__V1__IMPORT_CALENDAR__INIT;
+    ic.source_name = argv[0];
+    ic.text.data = (uint8_t *)text;
+    ic.text.len = len;
+    req.request_id = "cli";
+    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CALENDAR;
+    req.import_calendar = &ic;
+    Casebus__V1__ControlReply *rep =
+        call(cb_config_get(cfg, "deadline", "control_bind", "ipc://var/deadline.ctl"), &req);
+    free(text);
     if (rep == NULL)
         return 1;
-    printf("%s\n", rep->status_json);
+    int rc = rep->ok ? 0 : 1;
+    if (rep->ok)
+        printf("%s\n", rep->message);
+    else
+        fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", argv[0], rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
-    return 0;
+    return rc;
 }
 
 /* casebus due: the same counting code as the deadline daemon. Exit 3 when a
@@ -321,8 +381,13 @@ int main(int argc, char **argv)
     else if (argc - i >= 2 && strcmp(argv[i], "catalog") == 0 &&
              strcmp(argv[i + 1], "import") == 0)
         rc = import(cfg, true, argc - i - 2, argv + i + 2);
+    else if (argc - i >= 2 && strcmp(argv[i], "calendar") == 0 &&
+             strcmp(argv[i + 1], "import") == 0)
+        rc = calendar_import(cfg, argc - i - 2, argv + i + 2);
     else if (strcmp(argv[i], "status") == 0)
         rc = status(cfg);
+    else if (strcmp(argv[i], "tail") == 0)
+        rc = cli_tail(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "verify") == 0)
         rc = verify(cfg);
     else if (strcmp(argv[i], "due") == 0)

@@ -45,7 +45,7 @@ def token(*orgs):
 
 def status():
     import json
-    return json.loads(cli("status").stdout)
+    return json.loads(cli("status").stdout)["router"]
 
 
 def report(tok, matter, township, discovered="2026-11-20T10:00:00+08:00", by="wy-scjg", **extra):

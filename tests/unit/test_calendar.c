@@ -155,6 +155,47 @@ static void working_day_predicate(void **state)
     assert_string_equal(cb_cal_version(cal, 2024), "国办发明电〔2023〕7号");
 }
 
+/* Paused clocks keep the working time they used (DOMAIN.md). */
+static void working_time_pauses_and_resumes(void **state)
+{
+    cb_calendar_t *cal = *state;
+    const int64_t H = 3600 * 1000LL;
+    int missing;
+    /* Fri 2026-02-13 10:00 to Tue 2026-02-24 10:00: the rest of Fri 13 (14 h), Sat 14
+     * (an adjusted working day, 24 h), Feb 15-23 off (Spring Festival), Tue 24 until
+     * 10:00 (10 h) = 48 h of working time. */
+    assert_int_equal(cb_cal_working_ms(cal, at("2026-02-13T10:00:00+08:00"),
+                                       at("2026-02-24T10:00:00+08:00"), &missing),
+                     48 * H);
+    assert_int_equal(missing, 0);
+    /* 3 working days from Fri Feb 13 end at 24:00 Wed Feb 25 (see above); at the start
+     * the clock has 14 h (rest of Fri) + 24 (Sat 14) + 24 (Tue 24) + 24 (Wed 25) = 86 h. */
+    int64_t start = at("2026-02-13T10:00:00+08:00"), due = at("2026-02-26T00:00:00+08:00");
+    assert_int_equal(cb_cal_working_ms(cal, start, due, NULL), 86 * H);
+    /* Paused on Sat Feb 14 at 12:00 (26 h used, 60 h left), resumed on Mon Mar 2 at
+     * 12:00: the rest of Mon (12 h), Tue 3 and Wed 4 (48 h) = 60 h -> 24:00 Wed Mar 4. */
+    int64_t used = cb_cal_working_ms(cal, start, at("2026-02-14T12:00:00+08:00"), NULL);
+    assert_int_equal(used, 26 * H);
+    assert_int_equal(cb_cal_add_working_ms(cal, at("2026-03-02T12:00:00+08:00"), 86 * H - used,
+                                           NULL),
+                     at("2026-03-05T00:00:00+08:00"));
+    /* Resumed on a day off (Sun Mar 1 09:00): the clock runs from Mon Mar 2 00:00;
+     * 60 h = Mon, Tue (48 h) + 12 h of Wed Mar 4. */
+    assert_int_equal(cb_cal_add_working_ms(cal, at("2026-03-01T09:00:00+08:00"), 60 * H, NULL),
+                     at("2026-03-04T12:00:00+08:00"));
+    /* One working day before 24:00 Wed Feb 25 is 00:00 Wed Feb 25 (24:00 of Tue 24).
+     * 25 h before 24:00 Tue Feb 24: Tue 24 gives 24 h, the festival (Feb 15-23) none,
+     * the last hour is 23:00-24:00 of Sat Feb 14 (an adjusted working day). */
+    assert_int_equal(cb_cal_sub_working_ms(cal, due, 24 * H, NULL),
+                     at("2026-02-25T00:00:00+08:00"));
+    assert_int_equal(cb_cal_sub_working_ms(cal, at("2026-02-25T00:00:00+08:00"), 25 * H, NULL),
+                     at("2026-02-14T23:00:00+08:00"));
+    /* No calendar for 2027: weekdays count and the year is reported. */
+    cb_cal_working_ms(cal, at("2026-12-31T00:00:00+08:00"), at("2027-01-05T00:00:00+08:00"),
+                      &missing);
+    assert_int_equal(missing, 2027);
+}
+
 static void bad_calendar_files_name_the_line(void **state)
 {
     (void)state;
@@ -189,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hours_are_exact_even_across_a_holiday, setup, teardown),
         cmocka_unit_test_setup_teardown(calendar_days_end_on_a_working_day, setup, teardown),
         cmocka_unit_test_setup_teardown(working_day_predicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(working_time_pauses_and_resumes, setup, teardown),
         cmocka_unit_test(bad_calendar_files_name_the_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

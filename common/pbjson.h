@@ -1,0 +1,27 @@
+/*
+ * pbjson.h — any casebus.v1 message as JSON, by its protobuf-c descriptor: the
+ * same stable shape for `casebus tail --json`, webhook bodies and tests.
+ *   - field names as in the .proto (snake_case); every field present, unset
+ *     messages as null, unset oneof members left out;
+ *   - enums as the value's name without its type prefix, lowercase
+ *     ("ALERT_LEVEL_YELLOW" -> "yellow");
+ *   - 64-bit integers as JSON integers; bytes as lowercase hex.
+ */
+#ifndef CB_PBJSON_H
+#define CB_PBJSON_H
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "casebus/v1/events.pb-c.h"
+
+/* A new JSON object for msg (NULL on out of memory). */
+json_t *cb_pb_to_json(const ProtobufCMessage *msg);
+
+/* An envelope for people and programs outside: producer, seq, event_id,
+ * type (e.g. "deadline_warning"), recorded_at (RFC 3339, China Standard Time),
+ * recorded_at_ms, case_id, hash (hex), and the body under "event". Personal
+ * data (reporters; parties that are persons) is masked unless show_personal. */
+json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal);
+
+#endif

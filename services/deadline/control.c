@@ -1,0 +1,113 @@
+/*
+ * control.c — what deadline answers on its control socket (common/control.c):
+ * a calendar year loaded or corrected (recorded, open obligations recomputed),
+ * and status.
+ */
+#include "deadline.h"
+#include "cbtime.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *status_json(deadline_t *dl)
+{
+    cb_error_t e;
+    MDB_txn *txn = NULL;
+    cb_log_head_t head = {0};
+    dl_counts_t c = {0};
+    int64_t first = 0;
+    char missing[256] = "[]", years[256];
+    if (cb_store_begin(dl->d.store, false, &txn, &e) == 0) {
+        cb_log_head(dl->d.log, txn, &head, &e);
+        dl_counts_get(dl, txn, &c, &e);
+        dl_timer_first(dl, txn, &first, &e);
+        dl_missing_json(dl, txn, missing, sizeof(missing));
+    }
+    cb_store_abort(&txn);
+    size_t used = (size_t)snprintf(years, sizeof(years), "[");
+    for (int y = CB_CAL_MIN_YEAR; y <= CB_CAL_MAX_YEAR && used < sizeof(years); y++)
+        if (cb_cal_has_year(dl->cal, y))
+            used += (size_t)snprintf(years + used, sizeof(years) - used, "%s%d",
+                                     used > 1 ? "," : "", y);
+    if (used < sizeof(years))
+        snprintf(years + used, sizeof(years) - used, "]");
+    char upstreams[1024];
+    used = (size_t)snprintf(upstreams, sizeof(upstreams), "[");
+    cb_bus_upstream_info_t info;
+    for (size_t i = 0; dl->d.upstream && cb_bus_consumer_info(dl->d.upstream, i, &info) &&
+                       used < sizeof(upstreams);
+         i++)
+        used += (size_t)snprintf(upstreams + used, sizeof(upstreams) - used,
+                                 "%s{\"producer\":\"%s\",\"next_seq\":%llu,\"head\":%llu,"
+                                 "\"lag\":%llu}",
+                                 i ? "," : "", info.producer, (unsigned long long)info.next_seq,
+                                 (unsigned long long)info.head_seq,
+                                 (unsigned long long)(info.head_seq + 1 > info.next_seq
+                                                          ? info.head_seq + 1 - info.next_seq
+                                                          : 0));
+    if (used < sizeof(upstreams))
+        snprintf(upstreams + used, sizeof(upstreams) - used, "]");
+    char next[40] = "";
+    if (first)
+        cb_time_format_cst(first, next, sizeof(next));
+    char *s = NULL;
+    if (asprintf(&s,
+                 "{\"daemon\":\"deadline\",\"log_head\":%llu,\"upstreams\":%s,"
+                 "\"obligations\":{\"open\":%llu,\"paused\":%llu,\"yellow\":%llu,\"red\":%llu,"
+                 "\"met_on_time\":%llu,\"met_late\":%llu,\"cancelled\":%llu},"
+                 "\"alerts_fired\":%llu,\"next_fire\":\"%s\",\"calendar_years\":%s,"
+                 "\"calendar_missing\":%s}",
+                 (unsigned long long)head.seq, upstreams, (unsigned long long)c.open,
+                 (unsigned long long)c.paused, (unsigned long long)c.yellow,
+                 (unsigned long long)c.red, (unsigned long long)c.met_on_time,
+                 (unsigned long long)c.met_late, (unsigned long long)c.cancelled,
+                 (unsigned long long)c.fired, next, years, missing) < 0)
+        s = NULL;
+    return s;
+}
+
+static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
+{
+    deadline_t *dl = ctx;
+    const Casebus__V1__ControlRequest *req = cr->req;
+    if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS) {
+        cr->status_json = status_json(dl);
+        return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    if (req->kind_case != CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CALENDAR)
+        return cb_error_set(err, CB_ERR_INVALID, "kind",
+                            "deadline answers status and calendar imports only");
+    const Casebus__V1__ImportCalendar *ic = req->import_calendar;
+    MDB_txn *txn;
+    int rc = cb_group_txn(dl->d.group, &txn, err);
+    if (rc != 0)
+        return rc;
+    int year = 0;
+    uint64_t recomputed = 0;
+    const char *source = ic->source_name && *ic->source_name ? ic->source_name : "calendar";
+    rc = dl_calendar_import(dl, txn, (const char *)ic->text.data, ic->text.len, source, &year,
+                            &recomputed, err);
+    /* A refused file is refused before anything is written. */
+    cr->wrote = rc == 0 || rc != CB_ERR_INVALID;
+    if (rc != 0)
+        return rc;
+    cr->reply.year = year;
+    cr->reply.count = recomputed;
+    snprintf(cr->message, sizeof(cr->message),
+             "calendar %d loaded (%s): %llu open obligations recomputed", year,
+             cb_cal_version(dl->cal, year), (unsigned long long)recomputed);
+    dl_timer_want(dl, dl->now()); /* a due instant may have moved earlier */
+    return 0;
+}
+
+int dl_control_start(deadline_t *dl, const char *endpoint, cb_error_t *err)
+{
+    return cb_control_start(&dl->control, &dl->d, endpoint, handle, dl, err);
+}
+
+void dl_control_stop(deadline_t *dl)
+{
+    cb_control_stop(&dl->control);
+}

@@ -1,0 +1,239 @@
+/*
+ * obligation.c — the clock of one obligation, pure: its due instant by the
+ * counting rules (common/calendar.c), its warning points, what fires next, and
+ * its stored encoding. No store, no loop.
+ *
+ * A paused or met clock keeps the time it had left (DOMAIN.md: "the clock keeps
+ * what it had used"): for working-day periods that is working time, so a pause
+ * over a weekend or a holiday costs nothing.
+ */
+#include "deadline.h"
+#include "bytes.h"
+#include "cbtime.h"
+
+#include <string.h>
+
+#define U(x) CASEBUS__V1__TIME_UNIT__TIME_UNIT_##x
+#define L(x) CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_##x
+
+/* Encoding (big-endian), DL_OB_HEAD bytes:
+ *   0 version(1) 1 status 2 unit 3 nwarn 4 fired 5 level 6 escalate 7 flags
+ *   8 escalations(4) 12 length(4) 16 ext_pending(4) 20 ext_total(4)
+ *   24 start 32 due 40 next_fire 48 remaining 56 esc_grace 64 esc_every (8 each)
+ *   72 + 9*i: warn[i] kind(1) value(8), i < 4  (-> 108), zero to 160 */
+#define OB_VERSION 1
+
+void dl_ob_encode(const dl_ob_t *o, uint8_t out[DL_OB_HEAD])
+{
+    memset(out, 0, DL_OB_HEAD);
+    out[0] = OB_VERSION;
+    out[1] = o->status;
+    out[2] = o->unit;
+    out[3] = o->nwarn;
+    out[4] = o->fired;
+    out[5] = o->level;
+    out[6] = o->escalate;
+    out[7] = o->flags;
+    cb_be32_put(out + 8, o->escalations);
+    cb_be32_put(out + 12, o->length);
+    cb_be32_put(out + 16, o->ext_pending);
+    cb_be32_put(out + 20, o->ext_total);
+    cb_be64_put(out + 24, (uint64_t)o->start_ms);
+    cb_be64_put(out + 32, (uint64_t)o->due_ms);
+    cb_be64_put(out + 40, (uint64_t)o->next_fire_ms);
+    cb_be64_put(out + 48, (uint64_t)o->remaining_ms);
+    cb_be64_put(out + 56, (uint64_t)o->esc_grace_ms);
+    cb_be64_put(out + 64, (uint64_t)o->esc_every_ms);
+    for (unsigned i = 0; i < DL_MAX_WARN; i++) {
+        out[72 + 9 * i] = o->warn[i].kind;
+        cb_be64_put(out + 73 + 9 * i, (uint64_t)o->warn[i].value);
+    }
+}
+
+int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len)
+{
+    if (len < DL_OB_HEAD || in[0] != OB_VERSION || in[3] > DL_MAX_WARN)
+        return CB_ERR_CORRUPT;
+    memset(o, 0, sizeof(*o));
+    o->status = in[1];
+    o->unit = in[2];
+    o->nwarn = in[3];
+    o->fired = in[4];
+    o->level = in[5];
+    o->escalate = in[6];
+    o->flags = in[7];
+    o->escalations = cb_be32_get(in + 8);
+    o->length = cb_be32_get(in + 12);
+    o->ext_pending = cb_be32_get(in + 16);
+    o->ext_total = cb_be32_get(in + 20);
+    o->start_ms = (int64_t)cb_be64_get(in + 24);
+    o->due_ms = (int64_t)cb_be64_get(in + 32);
+    o->next_fire_ms = (int64_t)cb_be64_get(in + 40);
+    o->remaining_ms = (int64_t)cb_be64_get(in + 48);
+    o->esc_grace_ms = (int64_t)cb_be64_get(in + 56);
+    o->esc_every_ms = (int64_t)cb_be64_get(in + 64);
+    for (unsigned i = 0; i < DL_MAX_WARN; i++) {
+        o->warn[i].kind = in[72 + 9 * i];
+        o->warn[i].value = (int64_t)cb_be64_get(in + 73 + 9 * i);
+    }
+    return 0;
+}
+
+int64_t dl_due(const cb_calendar_t *cal, int unit, uint32_t length, int64_t start_ms,
+               int *missing_year)
+{
+    if (missing_year)
+        *missing_year = 0;
+    switch (unit) {
+    case U(WORKING_DAYS):
+        return cb_cal_add_working_days(cal, start_ms, length, missing_year);
+    case U(DAYS):
+        return cb_cal_add_days(cal, start_ms, length, missing_year);
+    default:
+        return cb_cal_add_hours(start_ms, length);
+    }
+}
+
+int64_t dl_extend(const cb_calendar_t *cal, int unit, uint32_t extra, int64_t due_ms,
+                  int *missing_year)
+{
+    /* A counted period ends at 24:00, i.e. 00:00 of the next day: count on
+     * from the last instant of the day it ends. */
+    if (unit == U(HOURS))
+        return cb_cal_add_hours(due_ms, extra);
+    return dl_due(cal, unit, extra, due_ms - 1, missing_year);
+}
+
+static bool working(const dl_ob_t *o)
+{
+    return o->unit == U(WORKING_DAYS);
+}
+
+int64_t dl_clock_left(const cb_calendar_t *cal, const dl_ob_t *o, int64_t now_ms)
+{
+    if (!working(o))
+        return o->due_ms - now_ms;
+    if (now_ms >= o->due_ms)
+        return o->due_ms - now_ms; /* overdue: in clock time */
+    return cb_cal_working_ms(cal, now_ms, o->due_ms, NULL);
+}
+
+int64_t dl_clock_resume(const cb_calendar_t *cal, const dl_ob_t *o, int64_t now_ms)
+{
+    if (!working(o) || o->remaining_ms <= 0)
+        return now_ms + o->remaining_ms;
+    return cb_cal_add_working_ms(cal, now_ms, o->remaining_ms, NULL);
+}
+
+int64_t dl_point_at(const cb_calendar_t *cal, const dl_ob_t *o, unsigned i)
+{
+    if (i >= o->nwarn)
+        return o->due_ms;
+    const dl_offset_t *w = &o->warn[i];
+    switch (w->kind) {
+    case DL_OFF_WORKING:
+        return cb_cal_sub_working_ms(cal, o->due_ms, w->value, NULL);
+    case DL_OFF_PERCENT: {
+        /* A share of the whole period, on the period's own clock. */
+        int64_t whole = working(o) ? cb_cal_working_ms(cal, o->start_ms, o->due_ms, NULL)
+                                   : o->due_ms - o->start_ms;
+        int64_t before = whole * w->value / 100;
+        return working(o) ? cb_cal_sub_working_ms(cal, o->due_ms, before, NULL)
+                          : o->due_ms - before;
+    }
+    default:
+        return o->due_ms - w->value;
+    }
+}
+
+void dl_skip_points_before_start(const cb_calendar_t *cal, dl_ob_t *o)
+{
+    for (unsigned i = 0; i < o->nwarn; i++)
+        if (dl_point_at(cal, o, i) <= o->start_ms)
+            o->fired |= (uint8_t)(1u << i);
+}
+
+static int64_t escalation_at(const dl_ob_t *o, uint32_t k)
+{
+    return o->due_ms + o->esc_grace_ms + (int64_t)k * o->esc_every_ms;
+}
+
+int64_t dl_next_fire(const cb_calendar_t *cal, const dl_ob_t *o)
+{
+    if (o->status != DL_OPEN)
+        return 0;
+    int64_t next = 0;
+    for (unsigned i = 0; i < o->nwarn; i++) {
+        if (o->fired & (1u << i))
+            continue;
+        int64_t t = dl_point_at(cal, o, i);
+        if (next == 0 || t < next)
+            next = t;
+    }
+    if (!(o->fired & DL_RED_BIT)) {
+        if (next == 0 || o->due_ms < next)
+            next = o->due_ms;
+        return next;
+    }
+    if (o->escalate && (o->escalations == 0 || o->esc_every_ms > 0)) {
+        int64_t t = escalation_at(o, o->escalations);
+        if (next == 0 || t < next)
+            next = t;
+    }
+    return next;
+}
+
+bool dl_take_due(const cb_calendar_t *cal, dl_ob_t *o, int64_t now_ms, dl_alert_t *a)
+{
+    if (o->status != DL_OPEN)
+        return false;
+    /* The earliest unfired warning or red point due by now. */
+    int best = -1;
+    int64_t best_at = 0;
+    for (unsigned i = 0; i <= o->nwarn; i++) {
+        bool fired = i < o->nwarn ? (o->fired & (1u << i)) : (o->fired & DL_RED_BIT);
+        if (fired)
+            continue;
+        int64_t t = dl_point_at(cal, o, i);
+        if (t <= now_ms && (best < 0 || t < best_at)) {
+            best = (int)i;
+            best_at = t;
+        }
+    }
+    if (best >= 0) {
+        a->point = (unsigned)best;
+        a->fire_at_ms = best_at;
+        a->repeat = 0;
+        if ((unsigned)best < o->nwarn) {
+            o->fired |= (uint8_t)(1u << best);
+            a->level = L(YELLOW);
+            if (o->level < L(YELLOW))
+                o->level = L(YELLOW);
+        } else {
+            o->fired |= DL_RED_BIT;
+            a->level = L(RED);
+            o->level = L(RED);
+        }
+        return true;
+    }
+    if (!(o->fired & DL_RED_BIT) || !o->escalate)
+        return false;
+    if (o->escalations > 0 && o->esc_every_ms == 0)
+        return false;
+    int64_t first = escalation_at(o, o->escalations);
+    if (first > now_ms)
+        return false;
+    /* Steps missed while nobody looked fire once, as the latest repeat. */
+    uint32_t k = o->escalations;
+    if (o->esc_every_ms > 0) {
+        int64_t latest = (now_ms - escalation_at(o, 0)) / o->esc_every_ms;
+        if (latest > (int64_t)k)
+            k = latest > (int64_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)latest;
+    }
+    o->escalations = k + 1;
+    a->level = L(ESCALATION);
+    a->point = o->nwarn;
+    a->fire_at_ms = escalation_at(o, k);
+    a->repeat = k + 1;
+    return true;
+}
