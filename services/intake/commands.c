@@ -20,6 +20,9 @@ static const char *cmd_names[] = {
     [CMD_DECIDE_DISPUTE] = "decide_dispute",     [CMD_REQUEST_ASSISTANCE] = "request_assistance",
     [CMD_ANSWER_ASSISTANCE] = "answer_assistance", [CMD_RECORD_DECISION] = "record_decision",
     [CMD_GIVE_FEEDBACK] = "give_feedback",       [CMD_RECORD_APPROVAL] = "record_approval",
+    [CMD_REQUEST_EXTENSION] = "request_extension", [CMD_DECIDE_EXTENSION] = "decide_extension",
+    [CMD_CANCEL_CASE] = "cancel_case",           [CMD_CRIME_STEP] = "crime_step",
+    [CMD_FILE_DECISION] = "file_decision",
 };
 
 const char *intake_cmd_name(intake_cmd_kind_t kind)
@@ -288,6 +291,13 @@ static const char *const urgency_words[] = {"", "normal", "emergency", NULL};
 static const char *const material_words[] = {"",           "transfer_letter", "case_source",
                                              "party_info", "approval_info",   "investigation",
                                              "other",      NULL};
+static const char *const crime_step_words[] = {"",
+                                               "investigator_reported",
+                                               "transfer_decided",
+                                               "handed_to_police",
+                                               "police_answered",
+                                               "reconsideration_requested",
+                                               NULL};
 static const char *const assistance_words[] = {"", "identification", "appraisal", "advice", NULL};
 
 static Casebus__V1__Attachment **attachments(dec_t *d, json_t *obj, const char *prefix,
@@ -678,6 +688,93 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         set_str(d, &r->matter_code, o, "", "matter_code", 32, false);
         r->urgent = get_bool(d, o, "", "urgent");
         set_str(d, &r->case_id, o, "", "case_id", CB_CASE_ID_MAX, false);
+        return;
+    }
+    case CMD_REQUEST_EXTENSION: {
+        static const char *const keys[] = {"by", "extra_length", "reason", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__ExtensionRequested *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__extension_requested__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION;
+        cmd->request_extension = r;
+        r->obligation_id = empty();
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        if (json_object_get(o, "extra_length") == NULL)
+            fail_missing(d, "extra_length");
+        r->extra_length = (uint32_t)get_int(d, o, "", "extra_length", 1, 366);
+        set_str(d, &r->reason, o, "", "reason", 4000, true);
+        return;
+    }
+    case CMD_DECIDE_EXTENSION: {
+        static const char *const keys[] = {"by", "approved", "extra_length", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__ExtensionDecided *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__extension_decided__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_DECIDE_EXTENSION;
+        cmd->decide_extension = r;
+        r->obligation_id = empty();
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        if (json_object_get(o, "approved") == NULL)
+            fail_missing(d, "approved");
+        r->approved = get_bool(d, o, "", "approved");
+        if (json_object_get(o, "extra_length"))
+            r->extra_length = (uint32_t)get_int(d, o, "", "extra_length", 1, 366);
+        return;
+    }
+    case CMD_CANCEL_CASE: {
+        static const char *const keys[] = {"by", "reason", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__CaseCancelled *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__case_cancelled__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_CANCEL_CASE;
+        cmd->cancel_case = r;
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        set_str(d, &r->reason, o, "", "reason", 4000, true);
+        return;
+    }
+    case CMD_CRIME_STEP: {
+        static const char *const keys[] = {"step", "by", "at", "accepted", "note", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__CrimeReferralStep *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__crime_referral_step__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_CRIME_STEP;
+        cmd->crime_step = r;
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->step = get_enum(d, o, "", "step", crime_step_words, true);
+        r->by = org_ref(d, o, "", "by", true);
+        r->at_ms = get_time(d, o, "", "at", true);
+        r->accepted = get_bool(d, o, "", "accepted");
+        set_str(d, &r->note, o, "", "note", 4000, false);
+        return;
+    }
+    case CMD_FILE_DECISION: {
+        static const char *const keys[] = {"decision_id", "by", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__DecisionFiled *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__decision_filed__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_FILE_DECISION;
+        cmd->file_decision = r;
+        r->case_id = empty();
+        r->meta = meta(d);
+        set_str(d, &r->decision_id, o, "", "decision_id", 64, true);
+        r->by = org_ref(d, o, "", "by", true);
         return;
     }
     default:

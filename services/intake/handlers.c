@@ -1010,6 +1010,198 @@ out:
     json_decref(ref);
 }
 
+/* ---------- time limits: extensions (decided by deadline), and the events
+ * that open or end other limits ---------- */
+
+/* The organisation ids a stored obligation reference lists under key. */
+static bool ref_lists(json_t *ref, const char *key, const char *org_id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(ref, key), i, v) if (strcmp(json_string_value(v) ? json_string_value(v) : "", org_id) == 0) return true;
+    return false;
+}
+
+static void do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionRequested *x,
+                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                 int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "obligation", reply);
+    if (ref == NULL)
+        return;
+    if (!org_ok(in, txn, x->by, "by", actor, true, reply))
+        goto out;
+    if (strcmp(json_str(ref, "responsible"), x->by->org_id) != 0) {
+        snprintf(msg, sizeof(msg), "only the responsible organisation ('%s') may ask for more time",
+                 json_str(ref, "responsible"));
+        intake_reply_error(reply, 403, "not_responsible", "by", msg);
+        goto out;
+    }
+    if (ensure_meta(&x->meta) == NULL || set_string(&x->obligation_id, cmd->target_id) ||
+        set_string(&x->case_id, json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = x->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_REQUESTED;
+    env.extension_requested = x;
+    snprintf(msg, sizeof(msg), "extension of %s by %u asked by %s", cmd->target_id,
+             x->extra_length, x->by->name);
+    /* deadline decides whether it came before the limit: 202, verdict on the tail. */
+    record(in, txn, &env, x->meta, cmd, actor, now, 202, "obligation_id", cmd->target_id, NULL,
+           msg, reply);
+out:
+    json_decref(ref);
+}
+
+static void do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionDecided *x,
+                                Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "obligation", reply);
+    if (ref == NULL)
+        return;
+    if (!org_ok(in, txn, x->by, "by", actor, true, reply))
+        goto out;
+    if (!ref_lists(ref, "supervisors", x->by->org_id)) {
+        snprintf(msg, sizeof(msg), "'%s' does not supervise obligation %s", x->by->org_id,
+                 cmd->target_id);
+        intake_reply_error(reply, 403, "not_supervisor", "by", msg);
+        goto out;
+    }
+    if (ensure_meta(&x->meta) == NULL || set_string(&x->obligation_id, cmd->target_id) ||
+        set_string(&x->case_id, json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = x->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_DECIDED;
+    env.extension_decided = x;
+    snprintf(msg, sizeof(msg), "extension of %s %s by %s", cmd->target_id,
+             x->approved ? "approved" : "refused", x->by->name);
+    record(in, txn, &env, x->meta, cmd, actor, now, 202, "obligation_id", cmd->target_id, NULL,
+           msg, reply);
+out:
+    json_decref(ref);
+}
+
+static void do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelled *c,
+                           Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                           intake_reply_t *reply)
+{
+    char msg[300];
+    cb_error_t e;
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    Casebus__V1__Organisation *o = resolve_org(in, txn, c->by, "by", actor, true, reply);
+    if (o == NULL)
+        goto out;
+    const char *finder = json_str(json_object_get(view, "discovered_by"), "org_id");
+    if (strcmp(finder, o->org_id) != 0 &&
+        o->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU) {
+        intake_reply_error(reply, 403, "not_allowed", "by",
+                           "a case is cancelled by the organisation that reported it or by "
+                           "the county command platform (the enforcement bureau)");
+        goto out;
+    }
+    if (strcmp(json_str(view, "state"), "cancelled") == 0) {
+        intake_reply_error(reply, 409, "already_cancelled", "", "the case is already cancelled");
+        goto out;
+    }
+    if (ensure_meta(&c->meta) == NULL || set_string(&c->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    json_object_set_new(view, "state", json_string("cancelled"));
+    if (intake_case_put(&in->st, txn, cmd->target_id, view, &e) != 0) {
+        reply_store_error(reply, &e);
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = c->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_CANCELLED;
+    env.case_cancelled = c;
+    snprintf(msg, sizeof(msg), "case cancelled by %s: %s", o->name, c->reason);
+    record(in, txn, &env, c->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
+           reply);
+out:
+    json_decref(view);
+}
+
+static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferralStep *s,
+                          Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                          intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    json_decref(view);
+    Casebus__V1__Organisation *o = resolve_org(in, txn, s->by, "by", actor, true, reply);
+    if (o == NULL || !time_ok(in, s->at_ms, now, "at", true, reply))
+        return;
+    /* Decree 310: public security answers; the administrative side does the rest. */
+    bool police = o->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY;
+    bool answer = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
+    if (police != answer) {
+        intake_reply_error(reply, 403, "not_allowed", "by",
+                           answer ? "only public security answers a referral"
+                                  : "this step is the administrative organisation's, not "
+                                    "public security's");
+        return;
+    }
+    if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = s->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CRIME_REFERRAL_STEP;
+    env.crime_referral_step = s;
+    char word[ENUM_WORD_MAX];
+    snprintf(msg, sizeof(msg), "crime referral: %s by %s",
+             enum_word(&casebus__v1__crime_step__descriptor, s->step, "CRIME_STEP_", word),
+             o->name);
+    record(in, txn, &env, s->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
+           reply);
+}
+
+static void do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFiled *f,
+                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                             intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, f->decision_id, "decision", reply);
+    if (ref == NULL)
+        return;
+    if (strcmp(json_str(ref, "case_id"), cmd->target_id) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", "decision_id",
+                           "decision_id belongs to another case");
+        goto out;
+    }
+    if (!org_ok(in, txn, f->by, "by", actor, true, reply))
+        goto out;
+    if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = f->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_FILED;
+    env.decision_filed = f;
+    snprintf(msg, sizeof(msg), "decision %s filed with the legal office by %s", f->decision_id,
+             f->by->name);
+    record(in, txn, &env, f->meta, cmd, actor, now, 201, "decision_id", f->decision_id, NULL, msg,
+           reply);
+out:
+    json_decref(ref);
+}
+
 static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
                                Casebus__V1__Command *cmd, const intake_actor_t *actor,
                                int64_t now, intake_reply_t *reply)
@@ -1129,6 +1321,21 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         break;
     case CASEBUS__V1__COMMAND__KIND_RECORD_APPROVAL:
         do_record_approval(in, txn, cmd->record_approval, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION:
+        do_request_extension(in, txn, cmd->request_extension, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DECIDE_EXTENSION:
+        do_decide_extension(in, txn, cmd->decide_extension, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_CANCEL_CASE:
+        do_cancel_case(in, txn, cmd->cancel_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_CRIME_STEP:
+        do_crime_step(in, txn, cmd->crime_step, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_FILE_DECISION:
+        do_file_decision(in, txn, cmd->file_decision, cmd, actor, now, reply);
         break;
     default:
         intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
@@ -1398,8 +1605,25 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
                  env->routing_failed->assigned_to ? env->routing_failed->assigned_to->name : "?");
         break;
     case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED: {
-        json_t *ob = view_obligation(view, env->obligation_opened->obligation);
+        const Casebus__V1__Obligation *o = env->obligation_opened->obligation;
+        json_t *ob = view_obligation(view, o);
         json_object_set_new(ob, "state", json_string("open"));
+        /* What the door needs to check an extension: the case, who answers for
+         * the limit and who may approve more time. */
+        json_t *sup = json_array();
+        for (size_t i = 0; sup && i < o->n_supervisors; i++)
+            json_array_append_new(sup, json_string(o->supervisors[i]->org_id));
+        json_t *ref = json_pack("{s:s,s:s,s:s,s:o}", "kind", "obligation", "case_id",
+                                env->case_id, "responsible",
+                                o->responsible ? o->responsible->org_id : "", "supervisors",
+                                sup ? sup : json_array());
+        int prc = ref ? intake_ref_put(&in->st, txn, o->obligation_id, ref, err)
+                      : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        json_decref(ref);
+        if (prc != 0) {
+            json_decref(view);
+            return prc;
+        }
         snprintf(summary, sizeof(summary), "time limit opened: %s",
                  env->obligation_opened->obligation->rule_title);
         break;
@@ -1431,6 +1655,31 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         snprintf(summary, sizeof(summary), "escalated for supervision (督办): %s",
                  env->escalated->obligation->rule_title);
         break;
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_CHANGED: {
+        const Casebus__V1__ObligationChanged *oc = env->obligation_changed;
+        if (oc->obligation == NULL || str_empty(oc->obligation->obligation_id))
+            break;
+        char word[ENUM_WORD_MAX];
+        enum_word(&casebus__v1__obligation_change__descriptor, oc->change, "OBLIGATION_CHANGE_",
+                  word);
+        json_t *ob = view_obligation(view, oc->obligation);
+        static const struct {
+            int change;
+            const char *state;
+        } states[] = {
+            {CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_PAUSED, "paused"},
+            {CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RESUMED, "open"},
+            {CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_REOPENED, "open"},
+            {CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_CANCELLED, "cancelled"},
+        };
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+            if ((int)oc->change == states[i].change)
+                json_object_set_new(ob, "state", json_string(states[i].state));
+        snprintf(summary, sizeof(summary), "time limit %s: %s (%s)", word,
+                 oc->obligation->rule_title ? oc->obligation->rule_title : oc->obligation->obligation_id,
+                 oc->reason ? oc->reason : "");
+        break;
+    }
     default:
         break;
     }

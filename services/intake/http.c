@@ -138,11 +138,11 @@ static size_t segments(const char *path, size_t len, char segs[][80], size_t max
 static bool id_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > 79)
         return false;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == ':'))
             return false;
     return true;
 }
@@ -174,6 +174,11 @@ static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
         {"transfers", "dispute", CMD_RAISE_DISPUTE},
         {"disputes", "decision", CMD_DECIDE_DISPUTE},
         {"assistance", "answer", CMD_ANSWER_ASSISTANCE},
+        {"cases", "cancellation", CMD_CANCEL_CASE},
+        {"cases", "crime-referral", CMD_CRIME_STEP},
+        {"cases", "decision-filing", CMD_FILE_DECISION},
+        {"obligations", "extension-request", CMD_REQUEST_EXTENSION},
+        {"obligations", "extension-decision", CMD_DECIDE_EXTENSION},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(segs[1], table[i].coll) == 0 && strcmp(segs[3], table[i].action) == 0)

@@ -101,7 +101,7 @@ MATERIALS = [{"kind": "transfer_letter", "title": "移送函"}, {"kind": "case_s
 
 try:
     tok = token("wy-scjg", "wy-zhzf")
-    lt, sfj = token("wy-lt"), token("wy-sfj")
+    lt, sfj, ldxz = token("wy-lt"), token("wy-sfj"), token("wy-ldxz")
     router = w.start([ROUTER, "--config", conf], "router.log")
     deadline = w.start([DEADLINE, "--config", conf], "deadline.log")
     intake = w.start([INTAKE, "--config", conf], "intake.log")
@@ -228,6 +228,51 @@ try:
     r = cli("calendar", "import", bad)
     t.ok(r.returncode == 1 and "bad.cal:2" in r.stderr and "nothing changed" in r.stderr,
          "a bad calendar file is refused naming its line", r.stderr)
+
+    # ---- extension through intake's API: asked by the responsible, approved by a supervisor ----
+    oid = f"transfer:{c4}"
+    before = [e for e in deadline_events(c4) if e["type"] in ("obligation_opened", "obligation_changed")][-1]
+    due_before = before["event"]["obligation"]["due_at_ms"]
+    st_, doc = http.post(f"/v1/obligations/{oid}/extension-request", {"by": "wy-lt", "extra_length": 2, "reason": "x"}, lt)
+    t.ok(st_ == 403 and doc["error"]["code"] == "not_responsible" and doc["error"]["field"] == "by",
+         "only the responsible organisation may ask for more time (403 at the door)", doc)
+    st_, doc = http.post(f"/v1/obligations/{oid}/extension-request", {"by": "wy-scjg", "reason": "x"}, tok)
+    t.ok(st_ == 400 and doc["error"]["field"] == "extra_length", "extra_length is required", doc)
+    st_, doc = http.post(f"/v1/obligations/{oid}/extension-request",
+                         {"by": "wy-scjg", "extra_length": 2, "reason": "需补充检测报告"}, tok)
+    t.eq(st_, 202, "the finder's request is accepted for deadline to decide")
+    st_, doc = http.post(f"/v1/obligations/{oid}/extension-decision", {"by": "wy-scjg", "approved": True}, tok)
+    t.ok(st_ == 403 and doc["error"]["code"] == "not_supervisor", "the responsible party cannot approve its own extension", doc)
+    st_, doc = http.post(f"/v1/obligations/{oid}/extension-decision", {"by": "wy-ldxz", "approved": True}, ldxz)
+    t.eq(st_, 202, "the leading-group office approves")
+    evs = wait_for(lambda: [e["event"] for e in deadline_events(c4) if e["event"].get("change") == "extended"], 10) or []
+    t.ok(evs and evs[0]["previous_due_ms"] == due_before and evs[0]["obligation"]["due_at_ms"] > due_before
+         + 2 * 86400 * 1000 - 1 and evs[0]["obligation"]["length"] == 5,
+         "deadline moves the limit by 2 working days and records it", evs)
+    st_, doc = http.post("/v1/obligations/transfer:NOPE/extension-request", {"by": "wy-scjg", "extra_length": 1, "reason": "x"}, tok)
+    t.eq(st_, 404, "an unknown obligation is 404")
+
+    # ---- a cancelled case closes its open obligations ----
+    st_, doc = http.post(f"/v1/cases/{c4}/cancellation", {"by": "wy-lt", "reason": "重复"}, lt)
+    t.ok(st_ == 403, "only the finder or the command platform cancels a case", doc)
+    st_, doc = http.post(f"/v1/cases/{c4}/cancellation", {"by": "wy-scjg", "reason": "重复报案"}, tok)
+    t.eq(st_, 201, "the finder cancels its case")
+    evs = wait_for(lambda: [e["event"] for e in deadline_events(c4) if e["event"].get("change") == "cancelled"], 10) or []
+    t.ok(evs and evs[0]["reason"] == "重复报案", "deadline cancels the case's open obligation", evs)
+    st_, doc = http.post(f"/v1/cases/{c4}/cancellation", {"by": "wy-scjg", "reason": "again"}, tok)
+    t.eq(st_, 409, "cancelling twice is a conflict")
+
+    # ---- Decree 310 through intake: the investigator's report opens 3 days to decide ----
+    st_, doc = http.post(f"/v1/cases/{c2}/crime-referral", {"step": "investigator_reported", "by": "wy-scjg",
+                                                            "at": iso(int(time.time()) - 60)}, tok)
+    t.eq(st_, 201, "a crime-referral step is recorded")
+    evs = wait_for(lambda: [e["event"]["obligation"] for e in deadline_events(c2)
+                            if e["type"] == "obligation_opened" and e["event"]["obligation"]["rule_id"] == "crime_decide"], 10) or []
+    t.ok(evs and evs[0]["unit"] == "days" and evs[0]["length"] == 3 and "310" in evs[0]["source_doc"],
+         "it opens Decree 310's 3-day decision limit", evs)
+    st_, doc = http.post(f"/v1/cases/{c2}/crime-referral", {"step": "police_answered", "by": "wy-scjg",
+                                                            "at": iso(int(time.time()) - 60)}, tok)
+    t.ok(st_ == 403 and doc["error"]["field"] == "by", "only public security answers a referral", doc)
 
     st = json.loads(cli("status").stdout)["deadline"]
     t.ok(st["obligations"]["open"] >= 2 and st["obligations"]["red"] >= 2 and st["calendar_years"] == [2024, 2025, 2026],

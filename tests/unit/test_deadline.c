@@ -1,0 +1,590 @@
+/* test_deadline.c — deadline without sockets or a loop: the rules file, one
+ * obligation's clock, and the handlers applied to events exactly as the bus
+ * would hand them over, with firing at chosen instants (the timer's job). The
+ * expectations use the official 2026 calendar (deploy/calendar/2026.cal). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbtime.h"
+#include "deadline/deadline.h"
+#include "orgs.h"
+#include "testutil.h"
+
+#define H (3600 * 1000LL)
+
+static int64_t at(const char *text)
+{
+    int64_t t;
+    cb_error_t e;
+    if (cb_time_parse(text, &t, &e) != 0)
+        fail_msg("bad time in test: %s", text);
+    return t;
+}
+
+/* ---- the rules file ---- */
+
+static void shipped_rules_parse(void **state)
+{
+    (void)state;
+    dl_rules_t r;
+    cb_error_t err;
+    assert_int_equal(dl_rules_load(&r, "deploy/deadlines.conf", &err), 0);
+    const dl_rule_t *t = &r.rule[DL_RULE_TRANSFER];
+    assert_int_equal(t->unit, CASEBUS__V1__TIME_UNIT__TIME_UNIT_WORKING_DAYS);
+    assert_int_equal(t->length, 3);
+    assert_int_equal(t->nwarn, 2);
+    assert_int_equal(t->warn[0].kind, DL_OFF_WORKING);
+    assert_int_equal(t->warn[1].kind, DL_OFF_WALL);
+    assert_int_equal(t->warn[1].value, 2 * H);
+    const dl_rule_t *e = &r.rule[DL_RULE_TRANSFER_EMERGENCY];
+    assert_int_equal(e->unit, CASEBUS__V1__TIME_UNIT__TIME_UNIT_HOURS);
+    assert_int_equal(e->length, 24);
+    assert_int_equal(e->warn[0].kind, DL_OFF_PERCENT);
+    assert_int_equal(e->warn[0].value, 25);
+    assert_true(e->escalate);
+    assert_int_equal(e->nesc_kinds, 2);
+    assert_false(r.rule[DL_RULE_RECONSIDERATION].escalate);
+}
+
+static void bad_rules_name_section_and_key(void **state)
+{
+    (void)state;
+    FILE *f = fopen("deploy/deadlines.conf", "r");
+    assert_non_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    struct {
+        const char *from, *to, *expect;
+    } cases[] = {
+        {"length = 3wd", "length = 3 weeks", "[transfer] length = '3 weeks'"},
+        {"length = 3wd", "length = 3y", "the unit is wd, h or d"},
+        {"warn = 1wd, 2h\nescalate_after = 0s\nescalate_every = 1d\nescalate_to = LEADING_GROUP_OFFICE, "
+         "JUDICIAL_BUREAU\n\n[transfer_emergency]",
+         "warn = 1wd, 120%\nescalate_after = 0s\nescalate_every = 1d\nescalate_to = "
+         "LEADING_GROUP_OFFICE, JUDICIAL_BUREAU\n\n[transfer_emergency]",
+         "below 100%"},
+        {"escalate_to = LEADING_GROUP_OFFICE, JUDICIAL_BUREAU", "escalate_to = MAYOR",
+         "organisation kinds"},
+        {"[sign]", "[signature]", "[signature] is not a rule casebus knows"},
+        {"title = 签收", "titel = 签收", "titel is not a rule setting"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *p = strstr(text, cases[i].from);
+        assert_non_null(p);
+        static char edited[65536];
+        snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(p - text), text, cases[i].to,
+                 p + strlen(cases[i].from));
+        dl_rules_t r;
+        memset(&r, 0x5a, sizeof(r));
+        dl_rules_t before = r;
+        cb_error_t err;
+        assert_int_equal(dl_rules_parse(&r, edited, "rules.conf", &err), CB_ERR_CONFIG);
+        if (strstr(err.message, cases[i].expect) == NULL)
+            fail_msg("case %zu: '%s' does not say '%s'", i, err.message, cases[i].expect);
+        assert_memory_equal(&r, &before, sizeof(r)); /* refused: nothing taken */
+    }
+}
+
+/* ---- one clock ---- */
+
+static cb_calendar_t *calendar(void)
+{
+    cb_calendar_t *cal = cb_cal_new();
+    cb_error_t err;
+    int loaded;
+    if (cal == NULL || cb_cal_load_dir(cal, "deploy/calendar", &loaded, &err) != 0)
+        fail_msg("cannot load deploy/calendar");
+    return cal;
+}
+
+static void clock_points_and_missed_escalations(void **state)
+{
+    (void)state;
+    cb_calendar_t *cal = calendar();
+    dl_ob_t o;
+    memset(&o, 0, sizeof(o));
+    o.status = DL_OPEN;
+    o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_WORKING_DAYS;
+    o.length = 3;
+    o.nwarn = 2;
+    o.warn[0] = (dl_offset_t){DL_OFF_WORKING, 24 * H};
+    o.warn[1] = (dl_offset_t){DL_OFF_WALL, 2 * H};
+    o.escalate = 1;
+    o.esc_grace_ms = 0;
+    o.esc_every_ms = 24 * H;
+    /* Discovered Fri 2026-09-25 10:00, the first day of the Mid-Autumn break
+     * (Sep 25-27 off): Mon Sep 28 = 1, Tue 29 = 2, Wed 30 = 3 -> due 24:00 Sep 30.
+     * One working day before: 00:00 Sep 30; two hours before: 22:00 Sep 30. */
+    o.start_ms = at("2026-09-25T10:00:00+08:00");
+    o.due_ms = dl_due(cal, o.unit, o.length, o.start_ms, NULL);
+    assert_int_equal(o.due_ms, at("2026-10-01T00:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &o, 0), at("2026-09-30T00:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &o, 1), at("2026-09-30T22:00:00+08:00"));
+    assert_int_equal(dl_next_fire(cal, &o), at("2026-09-30T00:00:00+08:00"));
+
+    /* Nobody looked until Oct 5 12:00 (National Day, Oct 1-7 off): the two
+     * warnings and red fire once each, in order; the daily 督办 that fell due
+     * on Oct 1, 2, 3, 4 and 5 fires once, as repeat 5. */
+    int64_t now = at("2026-10-05T12:00:00+08:00");
+    dl_alert_t a;
+    assert_true(dl_take_due(cal, &o, now, &a));
+    assert_int_equal(a.level, CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_YELLOW);
+    assert_int_equal(a.point, 0);
+    assert_true(dl_take_due(cal, &o, now, &a));
+    assert_int_equal(a.point, 1);
+    assert_true(dl_take_due(cal, &o, now, &a));
+    assert_int_equal(a.level, CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_RED);
+    assert_int_equal(a.fire_at_ms, o.due_ms);
+    assert_true(dl_take_due(cal, &o, now, &a));
+    assert_int_equal(a.level, CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_ESCALATION);
+    assert_int_equal(a.repeat, 5);
+    assert_int_equal(a.fire_at_ms, at("2026-10-05T00:00:00+08:00"));
+    assert_false(dl_take_due(cal, &o, now, &a));
+    assert_int_equal(dl_next_fire(cal, &o), at("2026-10-06T00:00:00+08:00"));
+
+    /* A 24-hour limit across a holiday is still 24 hours; 25% = 6 h before. */
+    dl_ob_t e;
+    memset(&e, 0, sizeof(e));
+    e.status = DL_OPEN;
+    e.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_HOURS;
+    e.length = 24;
+    e.nwarn = 1;
+    e.warn[0] = (dl_offset_t){DL_OFF_PERCENT, 25};
+    e.start_ms = at("2026-09-30T20:00:00+08:00");
+    e.due_ms = dl_due(cal, e.unit, e.length, e.start_ms, NULL);
+    assert_int_equal(e.due_ms, at("2026-10-01T20:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &e, 0), at("2026-10-01T14:00:00+08:00"));
+    /* The encoding keeps everything. */
+    uint8_t buf[DL_OB_HEAD];
+    dl_ob_t back;
+    dl_ob_encode(&o, buf);
+    assert_int_equal(dl_ob_decode(&back, buf, sizeof(buf)), 0);
+    assert_memory_equal(&back, &o, sizeof(o));
+    cb_cal_destroy(&cal);
+}
+
+/* ---- the handlers, on a scratch store ---- */
+
+typedef struct fx {
+    char *dir;
+    deadline_t dl;
+    uint64_t seq[2];       /* intake, router */
+    uint64_t read;         /* deadline's log records already looked at */
+} fx_t;
+
+static int64_t fixed_now(void)
+{
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    cb_error_t err;
+    f->dir = tu_tmpdir("deadlineunit");
+    cb_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20};
+    deadline_t *dl = &f->dl;
+    dl->now = fixed_now;
+    dl->late_after_ms = 1000;
+    dl->cal = calendar();
+    if (cb_store_open(&dl->d.store, &o, &err) || cb_log_open(&dl->d.log, dl->d.store, "deadline", &err) ||
+        dl_state_open(dl, &err) || dl_rules_load(&dl->rules, "deploy/deadlines.conf", &err))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    if (f->dl.orgs)
+        casebus__v1__orgs_imported__free_unpacked(f->dl.orgs, NULL);
+    cb_cal_destroy(&f->dl.cal);
+    cb_log_destroy(&f->dl.d.log);
+    cb_store_destroy(&f->dl.d.store);
+    tu_rmtree(&f->dir);
+    free(f);
+    return 0;
+}
+
+/* Applies one event as the bus would (its own committed transaction). */
+static void apply(fx_t *f, const char *producer, Casebus__V1__Envelope *env, int64_t at_ms)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    int p = strcmp(producer, "intake") == 0 ? 0 : 1;
+    env->recorded_at_ms = at_ms;
+    env->seq = ++f->seq[p];
+    cb_bus_event_t ev = {producer, env->seq, env, NULL, 0};
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    if (dl_apply(&f->dl, txn, &ev, &err) != 0)
+        fail_msg("apply: %s", err.message);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+}
+
+/* What the timer does at now: fire every due key, committed. */
+static void fire_at(fx_t *f, int64_t now)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    dl_due_key_t keys[64];
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    int n = dl_timers_due(&f->dl, txn, now, keys, 64, &err);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        if (dl_fire(&f->dl, txn, keys[i].at_ms, keys[i].id, now, &err) != 0)
+            fail_msg("fire: %s", err.message);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+}
+
+/* The next event of deadline's log (NULL when none); caller frees. */
+static Casebus__V1__Envelope *next_event(fx_t *f)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    const uint8_t *raw;
+    size_t len;
+    Casebus__V1__Envelope *env = NULL;
+    assert_int_equal(cb_store_begin(f->dl.d.store, false, &txn, &err), 0);
+    if (cb_log_get(f->dl.d.log, txn, f->read + 1, &raw, &len, &err) == 0) {
+        env = casebus__v1__envelope__unpack(NULL, len, raw);
+        f->read++;
+    }
+    cb_store_abort(&txn);
+    return env;
+}
+
+/* Takes the next event, checks its type, returns it (caller frees). */
+static Casebus__V1__Envelope *expect(fx_t *f, int body_case)
+{
+    Casebus__V1__Envelope *env = next_event(f);
+    if (env == NULL)
+        fail_msg("no event where one of type %d was expected", body_case);
+    if ((int)env->body_case != body_case)
+        fail_msg("event %s where type %d was expected", cb_event_type(env), body_case);
+    return env;
+}
+
+static void expect_none(fx_t *f)
+{
+    Casebus__V1__Envelope *env = next_event(f);
+    if (env)
+        fail_msg("unexpected event %s", cb_event_type(env));
+}
+
+#define B(x) CASEBUS__V1__ENVELOPE__BODY_##x
+
+static void orgs(fx_t *f)
+{
+    const char *csv = "org_id,kind,name,division_code\n"
+                      "wy-scjg,COUNTY_DEPARTMENT,市场监管局,330723\n"
+                      "wy-lt,TOWNSHIP,履坦镇,330723101000\n"
+                      "wy-ldxz,LEADING_GROUP_OFFICE,领导小组办公室,330723\n"
+                      "wy-sfj,JUDICIAL_BUREAU,司法局,330723\n"
+                      "wy-gaj,PUBLIC_SECURITY,公安局,330723\n";
+    cb_org_list_t list;
+    cb_error_t err;
+    assert_int_equal(cb_orgs_parse(csv, strlen(csv), &list, &err), 0);
+    Casebus__V1__OrgsImported oi = CASEBUS__V1__ORGS_IMPORTED__INIT;
+    oi.orgs = list.orgs;
+    oi.n_orgs = list.count;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(ORGS_IMPORTED);
+    env.orgs_imported = &oi;
+    apply(f, "router", &env, 1);
+    cb_orgs_free(&list);
+}
+
+static Casebus__V1__OrgRef *ref(const char *id)
+{
+    static Casebus__V1__OrgRef r[8];
+    static int n;
+    Casebus__V1__OrgRef *o = &r[n++ % 8];
+    casebus__v1__org_ref__init(o);
+    o->org_id = (char *)id;
+    return o;
+}
+
+/* router's TransferRequired for a case discovered at discovered. */
+static void transfer_required(fx_t *f, const char *case_id, int64_t discovered, int urgency)
+{
+    Casebus__V1__CaseSummary cs = CASEBUS__V1__CASE_SUMMARY__INIT;
+    cs.case_id = (char *)case_id;
+    cs.discovered_at_ms = discovered;
+    cs.urgency = urgency;
+    Casebus__V1__TransferRequired tq = CASEBUS__V1__TRANSFER_REQUIRED__INIT;
+    tq.case_ = &cs;
+    tq.from = ref("wy-scjg");
+    tq.to = ref("wy-lt");
+    tq.urgency = urgency;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(TRANSFER_REQUIRED);
+    env.transfer_required = &tq;
+    env.case_id = (char *)case_id;
+    apply(f, "router", &env, discovered + 1000);
+}
+
+static void extension_requested_then_approved(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    /* Discovered Mon 2026-11-02 09:00: due 24:00 Thu Nov 5. */
+    transfer_required(f, "C1", at("2026-11-02T09:00:00+08:00"),
+                      CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->obligation_id, "transfer:C1");
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-06T00:00:00+08:00"));
+    assert_string_equal(e->obligation_opened->obligation->due_local, "2026-11-06T00:00:00.000+08:00");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    Casebus__V1__ExtensionRequested xr = CASEBUS__V1__EXTENSION_REQUESTED__INIT;
+    xr.obligation_id = "transfer:C1";
+    xr.extra_length = 2;
+    xr.reason = "需补充证据";
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(EXTENSION_REQUESTED);
+    env.extension_requested = &xr;
+
+    /* Not the responsible party: refused, nothing pending. */
+    xr.by = ref("wy-lt");
+    apply(f, "intake", &env, at("2026-11-04T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_int_equal(e->obligation_changed->change,
+                     CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REFUSED);
+    assert_non_null(strstr(e->obligation_changed->reason, "only the responsible"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* The finder asks before the limit: recorded. */
+    xr.by = ref("wy-scjg");
+    apply(f, "intake", &env, at("2026-11-04T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_int_equal(e->obligation_changed->change,
+                     CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REQUESTED);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* A township cannot approve; the leading-group office can. */
+    Casebus__V1__ExtensionDecided xd = CASEBUS__V1__EXTENSION_DECIDED__INIT;
+    xd.obligation_id = "transfer:C1";
+    xd.approved = true;
+    xd.by = ref("wy-lt");
+    Casebus__V1__Envelope denv = CASEBUS__V1__ENVELOPE__INIT;
+    denv.body_case = B(EXTENSION_DECIDED);
+    denv.extension_decided = &xd;
+    apply(f, "intake", &denv, at("2026-11-05T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_int_equal(e->obligation_changed->change,
+                     CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REFUSED);
+    assert_non_null(strstr(e->obligation_changed->reason, "does not supervise"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* Before the approval the yellow point (00:00 Nov 5) fired. */
+    fire_at(f, at("2026-11-05T08:00:00+08:00"));
+    e = expect(f, B(DEADLINE_WARNING));
+    assert_int_equal(e->deadline_warning->alert->fire_at_ms, at("2026-11-05T00:00:00+08:00"));
+    assert_true(e->deadline_warning->alert->late); /* 8 h after its time */
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    xd.by = ref("wy-ldxz");
+    apply(f, "intake", &denv, at("2026-11-05T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_int_equal(e->obligation_changed->change,
+                     CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENDED);
+    assert_int_equal(e->obligation_changed->previous_due_ms, at("2026-11-06T00:00:00+08:00"));
+    /* 2 more working days after Thu Nov 5: Fri 6, Mon 9 -> 24:00 Mon Nov 9. */
+    assert_int_equal(e->obligation_changed->obligation->due_at_ms, at("2026-11-10T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* The 1-working-day warning already fired is not repeated; the 2-hour one
+     * and red come at the new limit. */
+    fire_at(f, at("2026-11-09T12:00:00+08:00"));
+    expect_none(f);
+    fire_at(f, at("2026-11-09T22:00:00+08:00"));
+    e = expect(f, B(DEADLINE_WARNING));
+    assert_int_equal(e->deadline_warning->alert->point, 1);
+    assert_false(e->deadline_warning->alert->late);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    e = expect(f, B(DEADLINE_BREACHED));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(ESCALATED)); /* grace 0: 督办 at the limit */
+    assert_int_equal(e->escalated->alert->repeat, 1);
+    assert_int_equal(e->escalated->alert->n_notify, 3);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    expect_none(f); /* fired once, whatever happens */
+
+    /* Asked after the limit: refused. */
+    apply(f, "intake", &env, at("2026-11-10T09:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_non_null(strstr(e->obligation_changed->reason, "before the limit"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+}
+
+static void calendar_missing_then_loaded_recomputes(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    /* Discovered Wed 2026-12-30: Thu 31 = 1; 2027 has no calendar loaded, so
+     * Fri Jan 1 counts as a weekday (= 2) and Mon Jan 4 = 3: due 24:00 Jan 4. */
+    transfer_required(f, "C2", at("2026-12-30T15:00:00+08:00"),
+                      CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    Casebus__V1__Envelope *e = expect(f, B(CALENDAR_MISSING));
+    assert_int_equal(e->calendar_missing->year, 2027);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2027-01-05T00:00:00+08:00"));
+    assert_non_null(strstr(e->obligation_opened->obligation->calendar_version, "2027"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    /* A second obligation counted without 2027 raises no second alarm. */
+    transfer_required(f, "C3", at("2026-12-31T09:00:00+08:00"),
+                      CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* The 2027 notice: Jan 1-3 off. C2: Thu Dec 31 = 1, Jan 1-3 off, Mon 4 = 2,
+     * Tue 5 = 3 -> 24:00 Jan 5. C3: Mon 4 = 1, Tue 5 = 2, Wed 6 = 3 -> 24:00 Jan 6. */
+    const char *y2027 = "year 2027\nversion test notice\nholiday 2027-01-01..2027-01-03 元旦\n";
+    MDB_txn *txn;
+    cb_error_t err;
+    int year;
+    uint64_t recomputed;
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_calendar_import(&f->dl, txn, y2027, strlen(y2027), "2027.cal", &year,
+                                        &recomputed, &err),
+                     0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    assert_int_equal(year, 2027);
+    assert_int_equal(recomputed, 2);
+    int64_t want[2] = {at("2027-01-06T00:00:00+08:00"), at("2027-01-07T00:00:00+08:00")};
+    for (int i = 0; i < 2; i++) {
+        e = expect(f, B(OBLIGATION_CHANGED));
+        assert_int_equal(e->obligation_changed->change,
+                         CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RECOMPUTED);
+        assert_int_equal(e->obligation_changed->obligation->due_at_ms, want[i]);
+        assert_non_null(strstr(e->obligation_changed->obligation->calendar_version, "test notice"));
+        casebus__v1__envelope__free_unpacked(e, NULL);
+    }
+    e = expect(f, B(CALENDAR_LOADED));
+    assert_int_equal(e->calendar_loaded->recomputed_obligations, 2);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* A bad file is refused and changes nothing. */
+    const char *bad = "year 2027\nholiday 2027-02-30\n";
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_calendar_import(&f->dl, txn, bad, strlen(bad), "bad.cal", &year,
+                                        &recomputed, &err),
+                     CB_ERR_INVALID);
+    cb_store_abort(&txn);
+    assert_true(cb_cal_has_year(f->dl.cal, 2027));
+    assert_string_equal(cb_cal_version(f->dl.cal, 2027), "test notice");
+    expect_none(f);
+}
+
+static void cancelled_case_closes_its_obligations(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    transfer_required(f, "C4", at("2026-11-02T09:00:00+08:00"),
+                      CASEBUS__V1__URGENCY__URGENCY_EMERGENCY);
+    Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->rule_id, "transfer_emergency");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    Casebus__V1__CaseCancelled cc = CASEBUS__V1__CASE_CANCELLED__INIT;
+    cc.case_id = "C4";
+    cc.by = ref("wy-scjg");
+    cc.reason = "重复报案";
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(CASE_CANCELLED);
+    env.case_cancelled = &cc;
+    apply(f, "intake", &env, at("2026-11-02T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_CHANGED));
+    assert_int_equal(e->obligation_changed->change,
+                     CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_CANCELLED);
+    assert_string_equal(e->obligation_changed->reason, "重复报案");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    fire_at(f, at("2026-11-04T00:00:00+08:00"));
+    expect_none(f); /* a cancelled obligation never fires */
+    MDB_txn *txn;
+    cb_error_t err;
+    dl_counts_t c;
+    assert_int_equal(cb_store_begin(f->dl.d.store, false, &txn, &err), 0);
+    assert_int_equal(dl_counts_get(&f->dl, txn, &c, &err), 0);
+    cb_store_abort(&txn);
+    assert_int_equal(c.open, 0);
+    assert_int_equal(c.cancelled, 1);
+}
+
+static void crime_referral_steps(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    Casebus__V1__CrimeReferralStep s = CASEBUS__V1__CRIME_REFERRAL_STEP__INIT;
+    s.case_id = "C5";
+    s.by = ref("wy-scjg");
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(CRIME_REFERRAL_STEP);
+    env.crime_referral_step = &s;
+    /* Decree 310: 3 days to decide (calendar days; Fri Nov 6 + 3 = Mon Nov 9). */
+    s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_INVESTIGATOR_REPORTED;
+    s.at_ms = at("2026-11-06T10:00:00+08:00");
+    apply(f, "intake", &env, s.at_ms);
+    Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->rule_id, "crime_decide");
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-10T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    /* Decided: met; 24 hours to hand over. */
+    s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_TRANSFER_DECIDED;
+    s.at_ms = at("2026-11-07T11:00:00+08:00");
+    apply(f, "intake", &env, s.at_ms);
+    e = expect(f, B(OBLIGATION_MET));
+    assert_true(e->obligation_met->on_time);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-08T11:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    /* Handed over 2 hours late; public security's 3 days start. */
+    s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE;
+    s.at_ms = at("2026-11-08T13:00:00+08:00");
+    apply(f, "intake", &env, s.at_ms);
+    e = expect(f, B(OBLIGATION_MET));
+    assert_false(e->obligation_met->on_time);
+    assert_int_equal(e->obligation_met->late_by_ms, 2 * H);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->responsible->org_id, "wy-gaj");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    /* Refused: the department may ask for reconsideration within 3 days. */
+    s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
+    s.by = ref("wy-gaj");
+    s.accepted = false;
+    s.at_ms = at("2026-11-10T09:00:00+08:00");
+    apply(f, "intake", &env, s.at_ms);
+    e = expect(f, B(OBLIGATION_MET));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->rule_id, "reconsideration");
+    assert_string_equal(e->obligation_opened->obligation->responsible->org_id, "wy-scjg");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shipped_rules_parse),
+        cmocka_unit_test(bad_rules_name_section_and_key),
+        cmocka_unit_test(clock_points_and_missed_escalations),
+        cmocka_unit_test_setup_teardown(extension_requested_then_approved, setup, teardown),
+        cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancelled_case_closes_its_obligations, setup, teardown),
+        cmocka_unit_test_setup_teardown(crime_referral_steps, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
