@@ -177,6 +177,7 @@ static int status(const cb_config_t *cfg)
 {
     static const char *daemons[] = {"router", "deadline"};
     int rc = 0;
+    const char *sep = "";
     printf("{");
     for (size_t i = 0; i < 2; i++) {
         if (!cb_config_has_section(cfg, daemons[i]))
@@ -189,7 +190,8 @@ static int status(const cb_config_t *cfg)
         req.status = &st;
         Casebus__V1__ControlReply *rep;
         cb_error_t e;
-        printf("%s\"%s\":", i ? "," : "", daemons[i]);
+        printf("%s\"%s\":", sep, daemons[i]);
+        sep = ",";
         if (cb_control_call(cb_config_get(cfg, daemons[i], "control_bind", dflt), &req, 3000,
                             &rep, &e) != 0) {
             printf("{\"up\":false}");
