@@ -36,6 +36,7 @@ static void finish(pending_t *p)
     if (c->open) {
         reply->request_id = p->request_id;
         reply->message = p->r.message;
+        reply->id = p->r.id;
         reply->error_code = p->code;
         reply->error_field = p->field;
         reply->status_json = p->r.status_json ? p->r.status_json : "";

@@ -22,6 +22,7 @@ typedef struct cb_control_req {
     const Casebus__V1__ControlRequest *req;
     Casebus__V1__ControlReply reply;
     char message[512];
+    char id[64];            /* reply.id: what a request created */
     char *status_json;      /* malloc'd by the handler, or NULL */
     bool wrote;             /* the handler wrote in the group transaction */
     /* Runs after a successful commit, before the answer (e.g. adopt the change

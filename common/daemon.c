@@ -15,6 +15,8 @@ static void wake_bus(void *ctx)
 {
     cb_daemon_t *d = ctx;
     cb_bus_producer_wake(d->bus);
+    if (d->after_commit)
+        d->after_commit(d, d->hook_ctx);
 }
 
 int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path,

@@ -35,6 +35,7 @@ struct cb_daemon {
     cb_bus_consumer_t *upstream;
     bool shutting_down;
     cb_daemon_hook_fn on_stop;     /* close the daemon's own doors */
+    cb_daemon_hook_fn after_commit; /* after each group commit (e.g. start what it made ready) */
     void *hook_ctx;
     uv_signal_t sig_term, sig_int;
     uv_timer_t exit_timer;

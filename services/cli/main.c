@@ -44,6 +44,13 @@ static void usage(FILE *to)
             "  calendar import FILE.cal                  load or correct one year of the\n"
             "                                            holiday calendar (deadline recomputes\n"
             "                                            the open obligations it affects)\n"
+            "  subscribe --org ID --url URL --secret S [--events T,T...] [--rate N]\n"
+            "                                            deliver an organisation's events to a\n"
+            "                                            webhook (signed with the secret)\n"
+            "  unsubscribe ID                            remove a subscription\n"
+            "  subscriptions                             list subscriptions (JSON)\n"
+            "  deadletters                               list dead letters (JSON)\n"
+            "  redeliver DELIVERY_ID                     send a dead letter again\n"
             "  status                                    each daemon's status (JSON)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
@@ -175,11 +182,11 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
  * any is down. */
 static int status(const cb_config_t *cfg)
 {
-    static const char *daemons[] = {"router", "deadline"};
+    static const char *daemons[] = {"router", "deadline", "notify"};
     int rc = 0;
     const char *sep = "";
     printf("{");
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         if (!cb_config_has_section(cfg, daemons[i]))
             continue;
         char dflt[64];
@@ -234,6 +241,81 @@ static int calendar_import(const cb_config_t *cfg, int argc, char **argv)
         printf("%s\n", rep->message);
     else
         fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", argv[0], rep->message);
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* notify's subscriptions and dead letters. */
+static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char **argv)
+{
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    Casebus__V1__Subscribe sub = CASEBUS__V1__SUBSCRIBE__INIT;
+    Casebus__V1__Unsubscribe uns = CASEBUS__V1__UNSUBSCRIBE__INIT;
+    Casebus__V1__ListSubscriptions ls = CASEBUS__V1__LIST_SUBSCRIPTIONS__INIT;
+    Casebus__V1__ListDeadLetters ld = CASEBUS__V1__LIST_DEAD_LETTERS__INIT;
+    Casebus__V1__Redeliver rd = CASEBUS__V1__REDELIVER__INIT;
+    char *types[32], events[1024] = "";
+    req.request_id = "cli";
+    if (strcmp(what, "subscribe") == 0) {
+        for (int i = 0; i + 1 < argc; i += 2) {
+            if (strcmp(argv[i], "--org") == 0)
+                sub.org_id = argv[i + 1];
+            else if (strcmp(argv[i], "--url") == 0)
+                sub.url = argv[i + 1];
+            else if (strcmp(argv[i], "--secret") == 0)
+                sub.secret = argv[i + 1];
+            else if (strcmp(argv[i], "--events") == 0)
+                snprintf(events, sizeof(events), "%s", argv[i + 1]);
+            else if (strcmp(argv[i], "--rate") == 0)
+                sub.rate_per_second = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+            else {
+                usage(stderr);
+                return 2;
+            }
+        }
+        if (argc % 2 != 0 || sub.org_id == NULL || sub.url == NULL || sub.secret == NULL) {
+            fprintf(stderr, "casebus: subscribe needs --org, --url and --secret\n");
+            return 2;
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(events, ",", &save); t && sub.n_event_types < 32;
+             t = strtok_r(NULL, ",", &save))
+            types[sub.n_event_types++] = t;
+        sub.event_types = types;
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE;
+        req.subscribe = &sub;
+    } else if (strcmp(what, "unsubscribe") == 0 || strcmp(what, "redeliver") == 0) {
+        if (argc != 1) {
+            usage(stderr);
+            return 2;
+        }
+        if (what[0] == 'u') {
+            uns.subscription_id = argv[0];
+            req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_UNSUBSCRIBE;
+            req.unsubscribe = &uns;
+        } else {
+            rd.delivery_id = argv[0];
+            req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_REDELIVER;
+            req.redeliver = &rd;
+        }
+    } else if (strcmp(what, "subscriptions") == 0) {
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_SUBSCRIPTIONS;
+        req.list_subscriptions = &ls;
+    } else {
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_DEAD_LETTERS;
+        req.list_dead_letters = &ld;
+    }
+    Casebus__V1__ControlReply *rep =
+        call(cb_config_get(cfg, "notify", "control_bind", "ipc://var/notify.ctl"), &req);
+    if (rep == NULL)
+        return 1;
+    int rc = rep->ok ? 0 : 1;
+    if (!rep->ok)
+        fprintf(stderr, "casebus: %s refused (%s): %s\n", what, rep->error_field, rep->message);
+    else if (rep->status_json && *rep->status_json)
+        printf("%s\n", rep->status_json);
+    else
+        printf("%s\n", rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -388,6 +470,10 @@ int main(int argc, char **argv)
         rc = calendar_import(cfg, argc - i - 2, argv + i + 2);
     else if (strcmp(argv[i], "status") == 0)
         rc = status(cfg);
+    else if (strcmp(argv[i], "subscribe") == 0 || strcmp(argv[i], "unsubscribe") == 0 ||
+             strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
+             strcmp(argv[i], "redeliver") == 0)
+        rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "tail") == 0)
         rc = cli_tail(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "verify") == 0)

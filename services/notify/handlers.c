@@ -1,0 +1,501 @@
+/*
+ * handlers.c — what notify does with each event it pulls, and with the outcome
+ * of each attempt. Never touches a socket.
+ *
+ * Addressing (who an event is for):
+ *   transfer_routed          the receiver and its copies (the procuratorate for a crime)
+ *   transfer_required        the finder, who must transfer
+ *   transfer_state_changed   the sender and the receiver
+ *   transfer_rejected        the organisation whose command was refused
+ *   dispute_escalated        the judicial bureau and both parties
+ *   routing_failed           the county command platform it was assigned to
+ *   obligation_opened / _met / _changed   the responsible organisation
+ *   deadline_warning / _breached, escalated   alert.notify (the responsible; for red
+ *                            and 督办 also the supervisors the rule names)
+ * Each addressee's subscriptions for the type get a delivery; an addressee with
+ * none gets an Undeliverable event, so operators see it: nothing is dropped.
+ */
+#include "notify.h"
+#include "log.h"
+#include "pbjson.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define B(x) CASEBUS__V1__ENVELOPE__BODY_##x
+#define MAX_ADDRESSEES 16
+
+static const char *const deliverable[] = {
+    "transfer_routed",   "transfer_required",  "transfer_state_changed", "transfer_rejected",
+    "dispute_escalated", "routing_failed",     "obligation_opened",      "obligation_met",
+    "obligation_changed", "deadline_warning",  "deadline_breached",      "escalated",
+    NULL};
+
+typedef struct addressees {
+    const char *ids[MAX_ADDRESSEES];
+    size_t n;
+} addressees_t;
+
+static void add(addressees_t *a, const Casebus__V1__OrgRef *r)
+{
+    if (r == NULL || r->org_id == NULL || *r->org_id == '\0')
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->ids[i], r->org_id) == 0)
+            return;
+    if (a->n < MAX_ADDRESSEES)
+        a->ids[a->n++] = r->org_id;
+}
+
+static void address(const Casebus__V1__Envelope *env, addressees_t *a)
+{
+    a->n = 0;
+    switch (env->body_case) {
+    case B(TRANSFER_ROUTED):
+        add(a, env->transfer_routed->receiver);
+        for (size_t i = 0; i < env->transfer_routed->n_copies; i++)
+            add(a, env->transfer_routed->copies[i]);
+        break;
+    case B(TRANSFER_REQUIRED):
+        add(a, env->transfer_required->from);
+        break;
+    case B(TRANSFER_STATE_CHANGED):
+        add(a, env->transfer_state_changed->sender);
+        add(a, env->transfer_state_changed->receiver);
+        break;
+    case B(TRANSFER_REJECTED):
+        add(a, env->transfer_rejected->by);
+        break;
+    case B(DISPUTE_ESCALATED):
+        add(a, env->dispute_escalated->decider);
+        add(a, env->dispute_escalated->raised_by);
+        add(a, env->dispute_escalated->other_party);
+        break;
+    case B(ROUTING_FAILED):
+        add(a, env->routing_failed->assigned_to);
+        break;
+    case B(OBLIGATION_OPENED):
+        add(a, env->obligation_opened->obligation ? env->obligation_opened->obligation->responsible
+                                                  : NULL);
+        break;
+    case B(OBLIGATION_MET):
+        add(a, env->obligation_met->obligation ? env->obligation_met->obligation->responsible
+                                               : NULL);
+        break;
+    case B(OBLIGATION_CHANGED):
+        add(a, env->obligation_changed->obligation
+                   ? env->obligation_changed->obligation->responsible
+                   : NULL);
+        break;
+    case B(DEADLINE_WARNING):
+    case B(DEADLINE_BREACHED):
+    case B(ESCALATED): {
+        const Casebus__V1__AlertInfo *al = env->body_case == B(DEADLINE_WARNING)
+                                               ? env->deadline_warning->alert
+                                           : env->body_case == B(DEADLINE_BREACHED)
+                                               ? env->deadline_breached->alert
+                                               : env->escalated->alert;
+        for (size_t i = 0; al && i < al->n_notify; i++)
+            add(a, al->notify[i]);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+bool nt_type_known(const char *type);
+bool nt_type_known(const char *type)
+{
+    for (size_t i = 0; deliverable[i]; i++)
+        if (strcmp(deliverable[i], type) == 0)
+            return true;
+    return false;
+}
+
+/* ---- events of notify's own log ---- */
+
+static void fill_ref(Casebus__V1__DeliveryRef *r, json_t *rec)
+{
+    casebus__v1__delivery_ref__init(r);
+    r->delivery_id = (char *)json_string_value(json_object_get(rec, "id"));
+    r->source_event_id = (char *)json_string_value(json_object_get(rec, "event_id"));
+    r->source_producer = (char *)json_string_value(json_object_get(rec, "producer"));
+    r->source_seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+    r->event_type = (char *)json_string_value(json_object_get(rec, "type"));
+    r->org_id = (char *)json_string_value(json_object_get(rec, "org_id"));
+    r->subscription_id = (char *)json_string_value(json_object_get(rec, "sub"));
+    r->url = (char *)json_string_value(json_object_get(rec, "url"));
+    char **f[] = {&r->delivery_id, &r->source_event_id, &r->source_producer, &r->event_type,
+                  &r->org_id, &r->subscription_id, &r->url};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (*f[i] == NULL)
+            *f[i] = "";
+}
+
+static int emit(notify_t *n, MDB_txn *txn, Casebus__V1__Envelope *env, const char *case_id,
+                cb_error_t *err)
+{
+    env->case_id = (char *)(case_id ? case_id : "");
+    return cb_log_append(n->d.log, txn, env, err);
+}
+
+/* ---- subscriptions ---- */
+
+typedef struct match_ctx {
+    const char *org_id, *type;
+    json_t *subs; /* array of matching subscription records */
+} match_ctx_t;
+
+static int match_one(void *ctx, const char *id, json_t *rec)
+{
+    (void)id;
+    match_ctx_t *m = ctx;
+    if (rec == NULL || strcmp(json_string_value(json_object_get(rec, "org_id")), m->org_id) != 0)
+        return 0;
+    json_t *types = json_object_get(rec, "event_types");
+    bool wanted = json_array_size(types) == 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) wanted = wanted || strcmp(json_string_value(t), m->type) == 0;
+    if (wanted)
+        json_array_append(m->subs, rec);
+    return 0;
+}
+
+/* ---- deliveries ---- */
+
+static int new_delivery(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, const char *type,
+                        const char *org_id, json_t *sub, const char *body, cb_error_t *err)
+{
+    uint64_t num;
+    int rc = nt_next(n, txn, "delivery", &num, err);
+    if (rc != 0)
+        return rc;
+    char id[NT_ID_MAX];
+    snprintf(id, sizeof(id), "D%012llu", (unsigned long long)num);
+    const char *sub_id = json_string_value(json_object_get(sub, "id"));
+    const char *case_key = ev->env->case_id && *ev->env->case_id ? ev->env->case_id : "-";
+    int64_t now = n->now();
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:i,s:I,s:I,"
+                            "s:i,s:s,s:b}",
+                            "id", id, "sub", sub_id, "org_id", org_id, "url",
+                            json_string_value(json_object_get(sub, "url")), "type", type,
+                            "event_id", ev->env->event_id ? ev->env->event_id : "", "producer",
+                            ev->producer, "seq", (json_int_t)ev->seq, "case_id",
+                            ev->env->case_id ? ev->env->case_id : "", "case_key", case_key,
+                            "order", (json_int_t)num, "body", body, "state", "pending",
+                            "attempt", 0, "first_at_ms", (json_int_t)now, "next_at_ms",
+                            (json_int_t)now, "last_status", 0, "last_error", "", "queued", 1);
+    if (rec == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    bool head = false;
+    if ((rc = nt_queue_push(n, txn, sub_id, case_key, num, id, &head, err)) == 0 &&
+        (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 && head)
+        rc = nt_ready_put(n, txn, now, id, false, err);
+    json_decref(rec);
+    return rc;
+}
+
+static int undeliverable(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, const char *type,
+                         const char *org_id, cb_error_t *err)
+{
+    char reason[200];
+    snprintf(reason, sizeof(reason), "organisation %s has no subscription for %s", org_id, type);
+    Casebus__V1__DeliveryRef r = CASEBUS__V1__DELIVERY_REF__INIT;
+    r.delivery_id = "";
+    r.source_event_id = ev->env->event_id ? ev->env->event_id : "";
+    r.source_producer = (char *)ev->producer;
+    r.source_seq = ev->seq;
+    r.event_type = (char *)type;
+    r.org_id = (char *)org_id;
+    r.subscription_id = "";
+    r.url = "";
+    Casebus__V1__Undeliverable u = CASEBUS__V1__UNDELIVERABLE__INIT;
+    u.delivery = &r;
+    u.reason = reason;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(UNDELIVERABLE);
+    env.undeliverable = &u;
+    log_debug("undeliverable org=%s type=%s seq=%llu", org_id, type,
+              (unsigned long long)ev->seq);
+    return emit(n, txn, &env, ev->env->case_id, err);
+}
+
+int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
+{
+    notify_t *n = ctx;
+    addressees_t a;
+    address(ev->env, &a);
+    if (a.n == 0)
+        return 0;
+    const char *type = cb_event_type(ev->env);
+    json_t *doc = cb_envelope_to_json(ev->env, 0);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < a.n && rc == 0; i++) {
+        match_ctx_t m = {a.ids[i], type, json_array()};
+        if (m.subs == NULL) {
+            rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+            break;
+        }
+        rc = nt_each(n, txn, n->db_subs, match_one, &m, err);
+        if (rc == 0 && json_array_size(m.subs) == 0)
+            rc = undeliverable(n, txn, ev, type, a.ids[i], err);
+        size_t k;
+        json_t *sub;
+        json_array_foreach(m.subs, k, sub) if (rc == 0) rc =
+            new_delivery(n, txn, ev, type, a.ids[i], sub, body, err);
+        json_decref(m.subs);
+    }
+    free(body);
+    return rc;
+}
+
+/* ---- attempts ---- */
+
+nt_outcome_t nt_classify(long status)
+{
+    if (status >= 200 && status < 300)
+        return NT_DELIVERED;
+    if (status >= 400 && status < 500 && status != 408 && status != 429)
+        return NT_PERMANENT;
+    return NT_RETRY;
+}
+
+int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random)
+{
+    int64_t d = n->retry_base_ms;
+    for (uint32_t i = 1; i < attempt && d < n->retry_max_ms; i++)
+        d *= 2;
+    if (d > n->retry_max_ms)
+        d = n->retry_max_ms;
+    /* ±20% jitter, so endpoints that failed together do not retry together. */
+    int64_t span = d * 2 / 5;
+    return d - d / 5 + (span > 0 ? (int64_t)(random % (uint64_t)span) : 0);
+}
+
+/* The delivery leaves its queue: the next one of the same endpoint and case
+ * becomes ready now. */
+static int finish(notify_t *n, MDB_txn *txn, json_t *rec, int64_t now, cb_error_t *err)
+{
+    if (!json_is_true(json_object_get(rec, "queued")))
+        return 0;
+    char next[NT_ID_MAX];
+    int rc = nt_queue_pop(n, txn, json_string_value(json_object_get(rec, "sub")),
+                          json_string_value(json_object_get(rec, "case_key")), next, err);
+    if (rc != 0 || next[0] == '\0')
+        return rc;
+    json_t *nrec = nt_get(n, txn, n->db_deliveries, next);
+    if (nrec == NULL)
+        return 0;
+    json_object_set_new(nrec, "next_at_ms", json_integer(now));
+    json_object_set_new(nrec, "first_at_ms", json_integer(now));
+    if ((rc = nt_put(n, txn, n->db_deliveries, next, nrec, err)) == 0)
+        rc = nt_ready_put(n, txn, now, next, false, err);
+    json_decref(nrec);
+    return rc;
+}
+
+static int dead_letter(notify_t *n, MDB_txn *txn, json_t *rec, uint32_t attempts,
+                       const char *last_error, int64_t now, cb_error_t *err)
+{
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    json_object_set_new(rec, "state", json_string("dead"));
+    int rc;
+    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) != 0 ||
+        (rc = nt_put(n, txn, n->db_dead, id, json_object(), err)) != 0)
+        return rc;
+    Casebus__V1__DeliveryRef r;
+    fill_ref(&r, rec);
+    Casebus__V1__DeadLettered dl = CASEBUS__V1__DEAD_LETTERED__INIT;
+    dl.delivery = &r;
+    dl.attempts = attempts;
+    dl.last_error = (char *)last_error;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(DEAD_LETTERED);
+    env.dead_lettered = &dl;
+    log_warnx("dead_lettered delivery=%s org=%s url=%s attempts=%u error=\"%s\"", id, r.org_id,
+              r.url, attempts, last_error);
+    if ((rc = emit(n, txn, &env, json_string_value(json_object_get(rec, "case_id")), err)) != 0)
+        return rc;
+    return finish(n, txn, rec, now, err);
+}
+
+int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, const char *error,
+                      uint32_t latency_ms, int64_t now, cb_error_t *err)
+{
+    json_t *rec = nt_get(n, txn, n->db_deliveries, id);
+    if (rec == NULL)
+        return 0;
+    int rc = 0;
+    if (strcmp(json_string_value(json_object_get(rec, "state")), "pending") != 0)
+        goto out; /* already settled (e.g. answered twice around a redelivery) */
+    uint32_t attempt = (uint32_t)json_integer_value(json_object_get(rec, "attempt")) + 1;
+    int64_t was_at = json_integer_value(json_object_get(rec, "next_at_ms"));
+    json_object_set_new(rec, "attempt", json_integer(attempt));
+    json_object_set_new(rec, "last_status", json_integer(status));
+    json_object_set_new(rec, "last_error", json_string(error ? error : ""));
+    if ((rc = nt_ready_put(n, txn, was_at, id, true, err)) != 0)
+        goto out;
+    Casebus__V1__DeliveryRef r;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    const char *case_id = json_string_value(json_object_get(rec, "case_id"));
+    nt_outcome_t outcome = nt_classify(status);
+    if (outcome == NT_DELIVERED) {
+        json_object_set_new(rec, "state", json_string("delivered"));
+        if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) != 0)
+            goto out;
+        fill_ref(&r, rec);
+        Casebus__V1__Delivered d = CASEBUS__V1__DELIVERED__INIT;
+        d.delivery = &r;
+        d.attempt = attempt;
+        d.http_status = (uint32_t)status;
+        d.latency_ms = latency_ms;
+        env.body_case = B(DELIVERED);
+        env.delivered = &d;
+        if ((rc = emit(n, txn, &env, case_id, err)) == 0)
+            rc = finish(n, txn, rec, now, err);
+        goto out;
+    }
+    char why[300];
+    if (status)
+        snprintf(why, sizeof(why), "HTTP %ld%s%s", status, error && *error ? ": " : "",
+                 error ? error : "");
+    else
+        snprintf(why, sizeof(why), "%s", error && *error ? error : "no answer");
+    int64_t next = now + nt_backoff(n, attempt, randombytes_random());
+    int64_t first = json_integer_value(json_object_get(rec, "first_at_ms"));
+    bool permanent = outcome == NT_PERMANENT;
+    bool give_up = permanent || next - first > n->horizon_ms;
+    fill_ref(&r, rec);
+    Casebus__V1__DeliveryFailed f = CASEBUS__V1__DELIVERY_FAILED__INIT;
+    f.delivery = &r;
+    f.attempt = attempt;
+    f.http_status = (uint32_t)status;
+    f.error = why;
+    f.permanent = permanent;
+    f.next_attempt_at_ms = give_up ? 0 : next;
+    env.body_case = B(DELIVERY_FAILED);
+    env.delivery_failed = &f;
+    if ((rc = emit(n, txn, &env, case_id, err)) != 0)
+        goto out;
+    if (give_up) {
+        rc = dead_letter(n, txn, rec, attempt, why, now, err);
+        goto out;
+    }
+    json_object_set_new(rec, "next_at_ms", json_integer(next));
+    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0)
+        rc = nt_ready_put(n, txn, next, id, false, err);
+out:
+    json_decref(rec);
+    return rc;
+}
+
+/* ---- control ---- */
+
+static int subscription_event(notify_t *n, MDB_txn *txn, json_t *sub, bool removed,
+                              cb_error_t *err)
+{
+    Casebus__V1__SubscriptionChanged sc = CASEBUS__V1__SUBSCRIPTION_CHANGED__INIT;
+    sc.subscription_id = (char *)json_string_value(json_object_get(sub, "id"));
+    sc.org_id = (char *)json_string_value(json_object_get(sub, "org_id"));
+    sc.channel = "webhook";
+    sc.url = (char *)json_string_value(json_object_get(sub, "url"));
+    sc.removed = removed;
+    sc.rate_per_second = (uint32_t)json_integer_value(json_object_get(sub, "rate_per_second"));
+    json_t *types = json_object_get(sub, "event_types");
+    const char *tv[32];
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) if (i < 32) tv[i] = json_string_value(t);
+    sc.event_types = (char **)tv;
+    sc.n_event_types = json_array_size(types) < 32 ? json_array_size(types) : 32;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(SUBSCRIPTION_CHANGED);
+    env.subscription_changed = &sc;
+    return emit(n, txn, &env, NULL, err);
+}
+
+int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *url, const char *secret,
+                 const char *const *types, size_t ntypes, uint32_t rate, char id[NT_ID_MAX],
+                 cb_error_t *err)
+{
+    if (org_id == NULL || *org_id == '\0' || strlen(org_id) > 64)
+        return cb_error_set(err, CB_ERR_INVALID, "org_id", "org_id is required (at most 64 characters)");
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+        strlen(url) > 2000 || strchr(url, ' '))
+        return cb_error_set(err, CB_ERR_INVALID, "url",
+                            "url must be an http:// or https:// address without spaces, at most 2000 characters");
+    if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256)
+        return cb_error_set(err, CB_ERR_INVALID, "secret",
+                            "secret must be 16 to 256 characters (it keys the HMAC signature)");
+    json_t *tv = json_array();
+    for (size_t i = 0; i < ntypes; i++) {
+        if (!nt_type_known(types[i])) {
+            json_decref(tv);
+            return cb_error_set(err, CB_ERR_INVALID, "event_types",
+                                "'%s' is not an event type notify delivers", types[i]);
+        }
+        json_array_append_new(tv, json_string(types[i]));
+    }
+    uint64_t num;
+    int rc = nt_next(n, txn, "sub", &num, err);
+    if (rc != 0) {
+        json_decref(tv);
+        return rc;
+    }
+    snprintf(id, NT_ID_MAX, "S%06llu", (unsigned long long)num);
+    json_t *sub = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:i,s:I}", "id", id, "org_id", org_id,
+                            "channel", "webhook", "url", url, "secret", secret, "event_types", tv,
+                            "rate_per_second", (int)rate, "created_at_ms",
+                            (json_int_t)n->now());
+    if (sub == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    if ((rc = nt_put(n, txn, n->db_subs, id, sub, err)) == 0)
+        rc = subscription_event(n, txn, sub, false, err);
+    json_decref(sub);
+    return rc;
+}
+
+int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
+{
+    json_t *sub = nt_get(n, txn, n->db_subs, id);
+    if (sub == NULL)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "subscription_id", "no subscription %s", id);
+    int rc;
+    if ((rc = nt_del(n, txn, n->db_subs, id, err)) == 0)
+        rc = subscription_event(n, txn, sub, true, err);
+    json_decref(sub);
+    return rc;
+}
+
+int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
+{
+    json_t *rec = nt_get(n, txn, n->db_deliveries, id);
+    if (rec == NULL)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "delivery_id", "no delivery %s", id);
+    int rc = 0;
+    if (strcmp(json_string_value(json_object_get(rec, "state")), "dead") != 0) {
+        rc = cb_error_set(err, CB_ERR_CONFLICT, "delivery_id",
+                          "delivery %s is not a dead letter (it is %s)", id,
+                          json_string_value(json_object_get(rec, "state")));
+        goto out;
+    }
+    int64_t now = n->now();
+    json_object_set_new(rec, "state", json_string("pending"));
+    json_object_set_new(rec, "queued", json_false()); /* outside the case's queue now */
+    json_object_set_new(rec, "first_at_ms", json_integer(now));
+    json_object_set_new(rec, "next_at_ms", json_integer(now));
+    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 &&
+        (rc = nt_del(n, txn, n->db_dead, id, err)) == 0)
+        rc = nt_ready_put(n, txn, now, id, false, err);
+out:
+    json_decref(rec);
+    return rc;
+}

@@ -1,0 +1,152 @@
+/*
+ * main.c — casebus-notify: options, wiring, the loop.
+ *
+ *   casebus-notify --config FILE
+ *
+ * [notify] keys: data_dir, map_size, bus_bind (its log), control_bind
+ * (subscriptions, dead letters, status), pull = router ENDPOINT, pull = deadline
+ * ENDPOINT, timeout_ms (per attempt, default 10000), retry_base_ms (first retry,
+ * 1000), retry_max_ms (longest wait, 600000), horizon (give up and dead-letter
+ * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (8 attempts in
+ * flight per subscription), subscribe = ORG URL SECRET [TYPE,TYPE…] (repeatable:
+ * subscriptions made at start when the store has none for that org and url),
+ * log_level.
+ */
+#include "notify.h"
+#include "cbtime.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void stop_doors(cb_daemon_t *d, void *ctx)
+{
+    (void)d;
+    notify_t *n = ctx;
+    nt_control_stop(n);
+    nt_sender_stop(n);
+}
+
+static void kick_sender(cb_daemon_t *d, void *ctx)
+{
+    (void)d;
+    nt_sender_kick(ctx);
+}
+
+typedef struct seen_ctx {
+    const char *org, *url;
+    bool found;
+} seen_ctx_t;
+
+static int seen(void *ctx, const char *id, json_t *rec)
+{
+    (void)id;
+    seen_ctx_t *s = ctx;
+    if (rec && strcmp(json_string_value(json_object_get(rec, "org_id")), s->org) == 0 &&
+        strcmp(json_string_value(json_object_get(rec, "url")), s->url) == 0)
+        s->found = true;
+    return 0;
+}
+
+/* The configuration's `subscribe` lines (make run's sample platforms). */
+static int seed_subscriptions(notify_t *n, cb_error_t *err)
+{
+    const char *lines[64];
+    size_t count = cb_config_get_all(n->d.cfg, "notify", "subscribe", lines, 64);
+    if (count == 0)
+        return 0;
+    MDB_txn *txn;
+    int rc = cb_store_begin(n->d.store, true, &txn, err);
+    for (size_t i = 0; rc == 0 && i < count && i < 64; i++) {
+        char org[72], url[2048], secret[272], types[1024] = "";
+        int got = sscanf(lines[i], "%71s %2047s %271s %1023s", org, url, secret, types);
+        if (got < 3) {
+            rc = cb_error_set(err, CB_ERR_CONFIG, "subscribe",
+                              "[notify] subscribe = '%s': want 'ORG URL SECRET [TYPE,TYPE…]'",
+                              lines[i]);
+            break;
+        }
+        seen_ctx_t s = {org, url, false};
+        if ((rc = nt_each(n, txn, n->db_subs, seen, &s, err)) != 0 || s.found)
+            continue;
+        const char *tv[32];
+        size_t nt = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(types, ",", &save); t && nt < 32; t = strtok_r(NULL, ",", &save))
+            tv[nt++] = t;
+        char id[NT_ID_MAX];
+        if ((rc = nt_subscribe(n, txn, org, url, secret, tv, nt, 0, id, err)) != 0) {
+            char field[64];
+            snprintf(field, sizeof(field), "%s", err->field);
+            rc = cb_error_set(err, CB_ERR_CONFIG, "subscribe", "[notify] subscribe = '%s': %s: %s",
+                              lines[i], field, err->message);
+        } else {
+            log_info("subscribed id=%s org=%s url=%s", id, org, url);
+        }
+    }
+    if (rc == 0)
+        rc = cb_store_commit(&txn, err);
+    cb_store_abort(&txn);
+    return rc;
+}
+
+static int duration(const cb_config_t *cfg, const char *key, const char *def, int64_t *out,
+                    cb_error_t *err)
+{
+    const char *v = cb_config_get(cfg, "notify", key, def);
+    char *end;
+    double x = strtod(v, &end);
+    int64_t mult = strcmp(end, "s") == 0   ? 1000
+                   : strcmp(end, "m") == 0 ? 60000
+                   : strcmp(end, "h") == 0 ? 3600000
+                   : strcmp(end, "d") == 0 ? 86400000
+                                           : 0;
+    if (end == v || mult == 0 || x <= 0)
+        return cb_error_set(err, CB_ERR_CONFIG, key, "[notify] %s = '%s': want a time such as 30s, 2h, 1d",
+                            key, v);
+    *out = (int64_t)(x * (double)mult);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
+        fprintf(stderr, "usage: casebus-notify --config FILE\n");
+        return 2;
+    }
+    static notify_t n;
+    cb_error_t err;
+    if (cb_daemon_open(&n.d, "notify", argv[2], &err) != 0)
+        fatalx("start_failed error=\"%s\"", err.message);
+    n.now = cb_now_ms;
+    const cb_config_t *cfg = n.d.cfg;
+    uint64_t timeout, base, max, in_flight, per_endpoint;
+    if (cb_config_get_u64(cfg, "notify", "timeout_ms", 10000, 100, 600000, &timeout, &err) ||
+        cb_config_get_u64(cfg, "notify", "retry_base_ms", 1000, 10, 3600000, &base, &err) ||
+        cb_config_get_u64(cfg, "notify", "retry_max_ms", 600000, 10, 86400000, &max, &err) ||
+        cb_config_get_u64(cfg, "notify", "max_in_flight", 256, 1, 10000, &in_flight, &err) ||
+        cb_config_get_u64(cfg, "notify", "per_endpoint", 8, 1, 1000, &per_endpoint, &err) ||
+        duration(cfg, "horizon", "24h", &n.horizon_ms, &err))
+        fatalx("config_failed error=\"%s\"", err.message);
+    n.timeout_ms = (int64_t)timeout;
+    n.retry_base_ms = (int64_t)base;
+    n.retry_max_ms = (int64_t)max;
+    n.max_in_flight = (unsigned)in_flight;
+    n.per_endpoint = (unsigned)per_endpoint;
+    if (nt_state_open(&n, &err) != 0 || seed_subscriptions(&n, &err) != 0)
+        fatalx("store_failed error=\"%s\"", err.message);
+    if (cb_daemon_pull(&n.d, nt_apply, &n, &err) != 0)
+        fatalx("bus_failed error=\"%s\"", err.message);
+    const char *control = cb_config_get(cfg, "notify", "control_bind", "ipc://var/notify.ctl");
+    if (nt_control_start(&n, control, &err) != 0 || nt_sender_start(&n, &err) != 0)
+        fatalx("control_failed error=\"%s\"", err.message);
+    /* Each commit may have made deliveries ready. */
+    n.d.after_commit = kick_sender;
+    n.d.on_stop = stop_doors;
+    n.d.hook_ctx = &n;
+    log_info("control=%s horizon_ms=%lld", control, (long long)n.horizon_ms);
+    int rc = cb_daemon_run(&n.d);
+    cb_daemon_close(&n.d);
+    return rc;
+}

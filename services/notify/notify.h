@@ -1,0 +1,109 @@
+/*
+ * notify.h — the notify daemon's private header. notify is the single
+ * authority on delivery (DESIGN.md): it pulls router's and deadline's logs,
+ * addresses each event to the organisations it concerns, and delivers it to
+ * every channel they subscribed (a webhook, signed), at least once, in order per
+ * case and endpoint, with retries, backoff and dead letters. Every delivery's
+ * state lives in LMDB, so a restart resumes exactly where it was; each outcome
+ * is an event of notify's own log (Delivered, DeliveryFailed, DeadLettered,
+ * Undeliverable, SubscriptionChanged).
+ *
+ * Files: main.c (wiring), state.c (every mdb_* call), handlers.c (addressing
+ * and delivery bookkeeping, no sockets), webhook.c (libcurl multi on the loop,
+ * signing, the sender), control.c (subscriptions, dead letters, status).
+ */
+#ifndef CB_NOTIFY_H
+#define CB_NOTIFY_H
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control.h"
+#include "daemon.h"
+
+#define NT_ID_MAX 64
+
+typedef struct notify_sender notify_sender_t;
+
+typedef struct notify {
+    cb_daemon_t d;
+    MDB_dbi db_meta, db_subs, db_deliveries, db_queue, db_ready, db_dead;
+    cb_control_t *control;
+    notify_sender_t *sender;
+    /* delivery policy */
+    int64_t retry_base_ms, retry_max_ms, horizon_ms, timeout_ms;
+    unsigned max_in_flight, per_endpoint;
+    int64_t (*now)(void);
+} notify_t;
+
+/* ---- state.c ---- */
+int nt_state_open(notify_t *n, cb_error_t *err);
+/* A JSON record of db under id (NULL when absent); caller decrefs. */
+json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id);
+int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err);
+int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *err);
+/* Ids of every record of db, visited in key order (visit may not write db). */
+typedef int (*nt_each_fn)(void *ctx, const char *id, json_t *rec);
+int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, cb_error_t *err);
+/* Next number for ids ("sub", "delivery"). */
+int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err);
+/* Per subscription and case, deliveries wait in a FIFO: only its head is ready. */
+int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key, uint64_t order,
+                  const char *delivery_id, bool *is_head, cb_error_t *err);
+/* Removes the head; *next gets the new head's delivery id ("" when empty). */
+int nt_queue_pop(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key,
+                 char next[NT_ID_MAX], cb_error_t *err);
+int nt_ready_put(notify_t *n, MDB_txn *txn, int64_t at_ms, const char *delivery_id, bool del,
+                 cb_error_t *err);
+typedef struct nt_ready_key {
+    int64_t at_ms;
+    char id[NT_ID_MAX];
+} nt_ready_key_t;
+/* Ready deliveries due by now, in time order, at most max. */
+int nt_ready_due(notify_t *n, MDB_txn *txn, int64_t now_ms, nt_ready_key_t *keys, int max,
+                 cb_error_t *err);
+int nt_ready_first(notify_t *n, MDB_txn *txn, int64_t *at_ms, cb_error_t *err);
+size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db);
+
+/* ---- handlers.c ---- */
+int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);
+
+typedef enum nt_outcome {
+    NT_DELIVERED,
+    NT_RETRY,       /* 5xx, 408, 429, time-out, connection failure */
+    NT_PERMANENT,   /* other 4xx */
+} nt_outcome_t;
+/* Classifies an attempt: HTTP status (0 when none came back). */
+nt_outcome_t nt_classify(long http_status);
+/* Records the outcome of one attempt of delivery id at now: events, the next
+ * attempt or the dead letter, and the next delivery of the same queue. */
+int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long http_status,
+                      const char *error, uint32_t latency_ms, int64_t now_ms, cb_error_t *err);
+/* The delay before attempt `attempt` (1 = the first retry): exponential with
+ * jitter (±20%), capped at retry_max_ms. */
+int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random);
+/* Control: a subscription added / removed (recorded as SubscriptionChanged). */
+int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *url, const char *secret,
+                 const char *const *types, size_t ntypes, uint32_t rate, char id[NT_ID_MAX],
+                 cb_error_t *err);
+int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
+/* A dead letter sent again (ready at now). */
+int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
+
+/* ---- webhook.c ---- */
+int nt_sender_start(notify_t *n, cb_error_t *err);
+/* Looks at the ready index again soon (after a commit added something). */
+void nt_sender_kick(notify_t *n);
+void nt_sender_stop(notify_t *n);
+size_t nt_sender_in_flight(const notify_t *n);
+/* The signature header's value: "v1=" + hex HMAC-SHA256(secret, timestamp "." body). */
+void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
+             char out[3 + 64 + 1]);
+
+/* ---- control.c ---- */
+int nt_control_start(notify_t *n, const char *endpoint, cb_error_t *err);
+void nt_control_stop(notify_t *n);
+
+#endif

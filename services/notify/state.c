@@ -1,0 +1,230 @@
+/*
+ * state.c — every mdb_* call of notify. Databases (besides the log's and the
+ * bus cursors):
+ *   meta        counter name -> be64 last number given ("sub", "delivery")
+ *   subs        subscription id -> JSON {id, org_id, channel, url, secret,
+ *               event_types[], rate_per_second, created_at_ms}
+ *   deliveries  delivery id -> JSON {id, sub, org_id, url, type, event_id, producer,
+ *               seq, case_id, case_key, order, body, state (pending | delivered |
+ *               dead), attempt, first_at_ms, next_at_ms, last_status, last_error,
+ *               queued (in a per-case queue)}
+ *   queue       sub id NUL case key NUL be64 order -> delivery id (the FIFO per
+ *               endpoint and case: only the head may be sent)
+ *   ready       be64 next attempt (UTC ms) + delivery id -> "" (heads waiting to be sent)
+ *   dead        delivery id -> "" (dead letters)
+ */
+#include "notify.h"
+#include "bytes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nt_state_open(notify_t *n, cb_error_t *err)
+{
+    int rc;
+    cb_store_t *s = n->d.store;
+    if ((rc = cb_store_dbi(s, "meta", 0, &n->db_meta, err)) ||
+        (rc = cb_store_dbi(s, "subs", 0, &n->db_subs, err)) ||
+        (rc = cb_store_dbi(s, "deliveries", 0, &n->db_deliveries, err)) ||
+        (rc = cb_store_dbi(s, "queue", 0, &n->db_queue, err)) ||
+        (rc = cb_store_dbi(s, "ready", 0, &n->db_ready, err)) ||
+        (rc = cb_store_dbi(s, "dead", 0, &n->db_dead, err)))
+        return rc;
+    return 0;
+}
+
+static MDB_val sval(const char *s)
+{
+    MDB_val v = {strlen(s), (void *)s};
+    return v;
+}
+
+json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
+{
+    (void)n;
+    MDB_val k = sval(id), v;
+    if (id == NULL || *id == '\0' || mdb_get(txn, db, &k, &v) != 0)
+        return NULL;
+    return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+}
+
+int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err)
+{
+    (void)n;
+    char *text = json_dumps(rec, JSON_COMPACT);
+    if (text == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    MDB_val k = sval(id), v = {strlen(text), text};
+    int rc = mdb_put(txn, db, &k, &v, 0);
+    free(text);
+    return rc ? cb_store_error(rc, "store record", err) : 0;
+}
+
+int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *err)
+{
+    (void)n;
+    MDB_val k = sval(id);
+    int rc = mdb_del(txn, db, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? cb_store_error(rc, "delete record", err) : 0;
+}
+
+int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, cb_error_t *err)
+{
+    (void)n;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, db, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open cursor", err);
+    MDB_val k, v;
+    int vrc = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && vrc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char id[NT_ID_MAX];
+        if (k.mv_size >= sizeof(id))
+            continue;
+        memcpy(id, k.mv_data, k.mv_size);
+        id[k.mv_size] = '\0';
+        json_t *rec = v.mv_size ? json_loadb(v.mv_data, v.mv_size, 0, NULL) : NULL;
+        vrc = visit(ctx, id, rec);
+        json_decref(rec);
+    }
+    mdb_cursor_close(cur);
+    return vrc;
+}
+
+int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err)
+{
+    MDB_val k = sval(counter), v;
+    uint64_t x = 0;
+    int rc = mdb_get(txn, n->db_meta, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        x = cb_be64_get(v.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return cb_store_error(rc, "read counter", err);
+    uint8_t b[8];
+    cb_be64_put(b, ++x);
+    MDB_val nv = {8, b};
+    if ((rc = mdb_put(txn, n->db_meta, &k, &nv, 0)) != 0)
+        return cb_store_error(rc, "store counter", err);
+    *out = x;
+    return 0;
+}
+
+static size_t queue_prefix(uint8_t *buf, size_t size, const char *sub, const char *case_key)
+{
+    int len = snprintf((char *)buf, size, "%s%c%s%c", sub, 0, case_key, 0);
+    return len < 0 || (size_t)len >= size ? 0 : (size_t)len;
+}
+
+int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key, uint64_t order,
+                  const char *delivery_id, bool *is_head, cb_error_t *err)
+{
+    uint8_t buf[2 * NT_ID_MAX + CB_CASE_ID_MAX + 16];
+    size_t plen = queue_prefix(buf, sizeof(buf) - 8, sub, case_key);
+    if (plen == 0)
+        return cb_error_set(err, CB_ERR_INVALID, "", "queue key too long");
+    /* Head: nothing queued under this prefix yet. */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, n->db_queue, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open queue cursor", err);
+    MDB_val k = {plen, buf}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    *is_head = !(rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0);
+    mdb_cursor_close(cur);
+    cb_be64_put(buf + plen, order);
+    MDB_val key = {plen + 8, buf}, val = sval(delivery_id);
+    if ((rc = mdb_put(txn, n->db_queue, &key, &val, 0)) != 0)
+        return cb_store_error(rc, "store queue", err);
+    return 0;
+}
+
+int nt_queue_pop(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key,
+                 char next[NT_ID_MAX], cb_error_t *err)
+{
+    uint8_t buf[2 * NT_ID_MAX + CB_CASE_ID_MAX + 16];
+    size_t plen = queue_prefix(buf, sizeof(buf), sub, case_key);
+    next[0] = '\0';
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, n->db_queue, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open queue cursor", err);
+    MDB_val k = {plen, buf}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0) {
+        if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+            mdb_cursor_close(cur);
+            return cb_store_error(rc, "pop queue", err);
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+        if (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0 &&
+            v.mv_size < NT_ID_MAX) {
+            memcpy(next, v.mv_data, v.mv_size);
+            next[v.mv_size] = '\0';
+        }
+    }
+    mdb_cursor_close(cur);
+    return 0;
+}
+
+int nt_ready_put(notify_t *n, MDB_txn *txn, int64_t at_ms, const char *delivery_id, bool del,
+                 cb_error_t *err)
+{
+    uint8_t buf[8 + NT_ID_MAX];
+    size_t len = strlen(delivery_id);
+    if (len >= NT_ID_MAX)
+        return cb_error_set(err, CB_ERR_INVALID, "", "delivery id too long");
+    cb_be64_put(buf, (uint64_t)at_ms);
+    memcpy(buf + 8, delivery_id, len);
+    MDB_val k = {8 + len, buf}, v = {0, ""};
+    int rc = del ? mdb_del(txn, n->db_ready, &k, NULL) : mdb_put(txn, n->db_ready, &k, &v, 0);
+    if (rc != 0 && !(del && rc == MDB_NOTFOUND))
+        return cb_store_error(rc, "ready index", err);
+    return 0;
+}
+
+int nt_ready_due(notify_t *n, MDB_txn *txn, int64_t now_ms, nt_ready_key_t *keys, int max,
+                 cb_error_t *err)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, n->db_ready, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open ready cursor", err);
+    int count = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= 8 || k.mv_size >= 8 + NT_ID_MAX)
+            continue;
+        int64_t at = (int64_t)cb_be64_get(k.mv_data);
+        if (at > now_ms)
+            break;
+        keys[count].at_ms = at;
+        memcpy(keys[count].id, (uint8_t *)k.mv_data + 8, k.mv_size - 8);
+        keys[count].id[k.mv_size - 8] = '\0';
+        count++;
+    }
+    mdb_cursor_close(cur);
+    return count;
+}
+
+int nt_ready_first(notify_t *n, MDB_txn *txn, int64_t *at_ms, cb_error_t *err)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, n->db_ready, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open ready cursor", err);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    *at_ms = rc == 0 && k.mv_size > 8 ? (int64_t)cb_be64_get(k.mv_data) : 0;
+    mdb_cursor_close(cur);
+    return 0;
+}
+
+size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db)
+{
+    (void)n;
+    MDB_stat st;
+    return mdb_stat(txn, db, &st) == 0 ? st.ms_entries : 0;
+}

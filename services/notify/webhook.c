@@ -1,0 +1,477 @@
+/*
+ * webhook.c — the sender: libcurl's multi interface driven by notify's loop
+ * (each curl socket in a uv_poll, curl's timer in a uv_timer; no thread, no
+ * blocking call). It reads the ready index, starts an HTTP POST for each due
+ * delivery within the limits (in flight overall, per endpoint, per-endpoint
+ * rate), and records each answer in a group transaction. A delivery's key
+ * stays in the ready index until its answer is recorded, so a crash resends
+ * exactly the attempts whose answer was never recorded.
+ *
+ * Request: POST, the event as JSON (docs/events.md), headers
+ *   X-Casebus-Event-Id     the source event's id (receivers drop repeats by it)
+ *   X-Casebus-Event-Type   e.g. transfer_routed
+ *   X-Casebus-Delivery-Id  this delivery
+ *   X-Casebus-Timestamp    Unix seconds when this attempt was signed
+ *   X-Casebus-Signature    v1=hex(HMAC-SHA256(secret, timestamp + "." + body))
+ */
+#include "notify.h"
+#include "cbtime.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCAN_MAX 512
+#define IDLE_SCAN_MS 1000
+
+typedef struct flight {
+    struct notify_sender *s;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    char id[NT_ID_MAX], sub[NT_ID_MAX];
+    uint64_t started_ns;
+    char errbuf[CURL_ERROR_SIZE];
+    struct flight *next;
+} flight_t;
+
+typedef struct bucket {
+    char sub[NT_ID_MAX];
+    double tokens;
+    int64_t at_ms;
+} bucket_t;
+
+struct notify_sender {
+    notify_t *n;
+    CURLM *multi;
+    uv_timer_t curl_timer, scan_timer;
+    flight_t *flights;
+    size_t in_flight;
+    bucket_t *buckets;
+    size_t nbuckets;
+    bool stopping;
+    int open_handles;
+};
+
+typedef struct sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    notify_sender_t *s;
+} sock_t;
+
+static void scan(notify_sender_t *s);
+static void check_done(notify_sender_t *s);
+static void on_scan_timer(uv_timer_t *t);
+
+void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
+             char out[3 + 64 + 1])
+{
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)timestamp, strlen(timestamp));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    memcpy(out, "v1=", 3);
+    sodium_bin2hex(out + 3, 65, mac, sizeof(mac));
+}
+
+/* ---- curl on the loop ---- */
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    sock_t *k = p->data;
+    int flags = 0, running;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(k->s->multi, k->fd, flags, &running);
+    check_done(k->s);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    sock_t *k = h->data;
+    k->s->open_handles--;
+    free(k);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    notify_sender_t *s = userp;
+    sock_t *k = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            uv_poll_stop(&k->poll);
+            uv_close((uv_handle_t *)&k->poll, on_sock_closed);
+            curl_multi_assign(s->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (k == NULL) {
+        k = calloc(1, sizeof(*k));
+        if (k == NULL || uv_poll_init_socket(s->n->d.loop, &k->poll, fd) != 0) {
+            free(k);
+            log_error("webhook_poll_failed fd=%d", (int)fd);
+            return -1;
+        }
+        k->fd = fd;
+        k->s = s;
+        k->poll.data = k;
+        s->open_handles++;
+        curl_multi_assign(s->multi, fd, k);
+    }
+    int events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&k->poll, events, on_poll);
+    return 0;
+}
+
+static void on_curl_timer(uv_timer_t *t)
+{
+    notify_sender_t *s = t->data;
+    int running;
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(s);
+}
+
+static int on_timer_request(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    notify_sender_t *s = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&s->curl_timer);
+    else
+        uv_timer_start(&s->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb; /* the receiver's body is not ours to keep */
+}
+
+/* ---- starting and finishing attempts ---- */
+
+static bool in_flight(const notify_sender_t *s, const char *id, const char *sub, size_t *for_sub)
+{
+    *for_sub = 0;
+    bool found = false;
+    for (const flight_t *f = s->flights; f; f = f->next) {
+        if (strcmp(f->id, id) == 0)
+            found = true;
+        if (sub && strcmp(f->sub, sub) == 0)
+            (*for_sub)++;
+    }
+    return found;
+}
+
+/* Token bucket per endpoint (rate 0: unlimited). */
+static bool rate_allows(notify_sender_t *s, const char *sub, unsigned rate, int64_t now)
+{
+    if (rate == 0)
+        return true;
+    bucket_t *b = NULL;
+    for (size_t i = 0; i < s->nbuckets; i++)
+        if (strcmp(s->buckets[i].sub, sub) == 0)
+            b = &s->buckets[i];
+    if (b == NULL) {
+        bucket_t *grown = realloc(s->buckets, (s->nbuckets + 1) * sizeof(*grown));
+        if (grown == NULL)
+            return true;
+        s->buckets = grown;
+        b = &s->buckets[s->nbuckets++];
+        snprintf(b->sub, sizeof(b->sub), "%s", sub);
+        b->tokens = rate;
+        b->at_ms = now;
+    }
+    b->tokens += (double)(now - b->at_ms) * rate / 1000.0;
+    if (b->tokens > rate)
+        b->tokens = rate;
+    b->at_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+static int start(notify_sender_t *s, json_t *rec, json_t *sub)
+{
+    flight_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    f->s = s;
+    snprintf(f->id, sizeof(f->id), "%s", json_string_value(json_object_get(rec, "id")));
+    snprintf(f->sub, sizeof(f->sub), "%s", json_string_value(json_object_get(rec, "sub")));
+    f->body = strdup(json_string_value(json_object_get(rec, "body")));
+    f->easy = curl_easy_init();
+    if (f->body == NULL || f->easy == NULL) {
+        free(f->body);
+        if (f->easy)
+            curl_easy_cleanup(f->easy);
+        free(f);
+        return -1;
+    }
+    char ts[32], sig[3 + 64 + 1], h[512];
+    snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() / 1000));
+    nt_sign(json_string_value(json_object_get(sub, "secret")), ts, f->body, strlen(f->body), sig);
+    const char *headers[][2] = {
+        {"Content-Type", "application/json"},
+        {"User-Agent", "casebus-notify/1"},
+        {"X-Casebus-Event-Id", json_string_value(json_object_get(rec, "event_id"))},
+        {"X-Casebus-Event-Type", json_string_value(json_object_get(rec, "type"))},
+        {"X-Casebus-Delivery-Id", f->id},
+        {"X-Casebus-Timestamp", ts},
+        {"X-Casebus-Signature", sig},
+        {"Expect", ""},
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        snprintf(h, sizeof(h), "%s: %s", headers[i][0], headers[i][1] ? headers[i][1] : "");
+        if (strcmp(headers[i][0], "Expect") == 0)
+            snprintf(h, sizeof(h), "Expect:");
+        struct curl_slist *l = curl_slist_append(f->headers, h);
+        if (l)
+            f->headers = l;
+    }
+    CURL *e = f->easy;
+    curl_easy_setopt(e, CURLOPT_URL, json_string_value(json_object_get(rec, "url")));
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(f->body));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->n->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->n->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    f->started_ns = cb_mono_ns();
+    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        curl_slist_free_all(f->headers);
+        curl_easy_cleanup(e);
+        free(f->body);
+        free(f);
+        return -1;
+    }
+    f->next = s->flights;
+    s->flights = f;
+    s->in_flight++;
+    return 0;
+}
+
+typedef struct answer {
+    notify_sender_t *s;
+    char id[NT_ID_MAX];
+} answer_t;
+
+static void on_recorded(void *arg, int status, const cb_error_t *err)
+{
+    answer_t *a = arg;
+    if (status != 0)
+        log_error("delivery_record_failed delivery=%s error=\"%s\"", a->id, err->message);
+    if (!a->s->stopping)
+        nt_sender_kick(a->s->n);
+    free(a);
+}
+
+/* Records one answer; on a failure the attempt is simply made again later
+ * (its key is still in the ready index). */
+static void record(notify_sender_t *s, const char *id, long status, const char *error,
+                   uint32_t latency_ms)
+{
+    notify_t *n = s->n;
+    cb_error_t err;
+    MDB_txn *txn;
+    answer_t *a = calloc(1, sizeof(*a));
+    if (a == NULL || cb_group_txn(n->d.group, &txn, &err) != 0) {
+        log_error("delivery_record_failed delivery=%s error=\"%s\"", id,
+                  a ? err.message : "out of memory");
+        free(a);
+        return;
+    }
+    a->s = s;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    if (nt_record_attempt(n, txn, id, status, error, latency_ms, n->now(), &err) != 0 ||
+        cb_group_join(n->d.group, on_recorded, a, &err) != 0) {
+        log_error("delivery_record_failed delivery=%s error=\"%s\"", id, err.message);
+        cb_group_fail(n->d.group, &err);
+        free(a);
+    }
+}
+
+static void check_done(notify_sender_t *s)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        flight_t *f = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        long status = 0;
+        if (m->data.result == CURLE_OK)
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        char error[CURL_ERROR_SIZE + 64];
+        if (m->data.result != CURLE_OK)
+            snprintf(error, sizeof(error), "%s", f->errbuf[0] ? f->errbuf
+                                                            : curl_easy_strerror(m->data.result));
+        else
+            error[0] = '\0';
+        uint32_t latency = (uint32_t)((cb_mono_ns() - f->started_ns) / 1000000);
+        curl_multi_remove_handle(s->multi, m->easy_handle);
+        curl_easy_cleanup(m->easy_handle);
+        curl_slist_free_all(f->headers);
+        for (flight_t **p = &s->flights; *p; p = &(*p)->next)
+            if (*p == f) {
+                *p = f->next;
+                break;
+            }
+        s->in_flight--;
+        if (!s->stopping)
+            record(s, f->id, status, error, latency);
+        free(f->body);
+        free(f);
+    }
+}
+
+/* Starts what is due and allowed; arms the scan timer for what comes next. */
+static void scan(notify_sender_t *s)
+{
+    notify_t *n = s->n;
+    if (s->stopping)
+        return;
+    int64_t now = n->now();
+    MDB_txn *txn;
+    cb_error_t err;
+    if (cb_store_begin(n->d.store, false, &txn, &err) != 0) {
+        log_error("scan_failed error=\"%s\"", err.message);
+        uv_timer_start(&s->scan_timer, on_scan_timer, IDLE_SCAN_MS, 0);
+        return;
+    }
+    static nt_ready_key_t keys[SCAN_MAX];
+    int count = nt_ready_due(n, txn, now, keys, SCAN_MAX, &err);
+    bool held_back = false;
+    for (int i = 0; i < count && s->in_flight < n->max_in_flight; i++) {
+        json_t *rec = nt_get(n, txn, n->db_deliveries, keys[i].id);
+        if (rec == NULL)
+            continue;
+        const char *sub_id = json_string_value(json_object_get(rec, "sub"));
+        size_t for_sub;
+        if (in_flight(s, keys[i].id, sub_id, &for_sub)) {
+            json_decref(rec);
+            continue;
+        }
+        json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
+        if (sub == NULL) {
+            /* Unsubscribed since: a permanent failure, recorded (410 Gone). */
+            json_decref(rec);
+            record(s, keys[i].id, 410, "the subscription was removed", 0);
+            continue;
+        }
+        if (for_sub >= n->per_endpoint ||
+            !rate_allows(s, sub_id, (unsigned)json_integer_value(json_object_get(sub, "rate_per_second")),
+                         now)) {
+            held_back = true; /* one endpoint's limits never hold the others */
+        } else if (start(s, rec, sub) != 0) {
+            log_error("webhook_start_failed delivery=%s", keys[i].id);
+            held_back = true;
+        }
+        json_decref(sub);
+        json_decref(rec);
+    }
+    int64_t first = 0;
+    nt_ready_first(n, txn, &first, &err);
+    cb_store_abort(&txn);
+    /* Kick curl for the handles just added. */
+    int running;
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    int64_t wait = IDLE_SCAN_MS;
+    if (held_back || count == SCAN_MAX)
+        wait = 50;
+    else if (first > now && first - now < wait)
+        wait = first - now;
+    uv_timer_start(&s->scan_timer, on_scan_timer, (uint64_t)wait, 0);
+}
+
+static void on_scan_timer(uv_timer_t *t)
+{
+    scan(t->data);
+}
+
+void nt_sender_kick(notify_t *n)
+{
+    notify_sender_t *s = n->sender;
+    if (s && !s->stopping)
+        uv_timer_start(&s->scan_timer, on_scan_timer, 0, 0);
+}
+
+int nt_sender_start(notify_t *n, cb_error_t *err)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "libcurl did not initialise");
+    notify_sender_t *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->multi = curl_multi_init()) == NULL) {
+        free(s);
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    s->n = n;
+    uv_timer_init(n->d.loop, &s->curl_timer);
+    uv_timer_init(n->d.loop, &s->scan_timer);
+    s->curl_timer.data = s->scan_timer.data = s;
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    n->sender = s;
+    nt_sender_kick(n);
+    return 0;
+}
+
+size_t nt_sender_in_flight(const notify_t *n)
+{
+    return n->sender ? n->sender->in_flight : 0;
+}
+
+void nt_sender_stop(notify_t *n)
+{
+    notify_sender_t *s = n->sender;
+    if (s == NULL)
+        return;
+    /* Attempts in flight are abandoned: their keys stay ready and are sent
+     * again after the restart (at least once). */
+    s->stopping = true;
+    while (s->flights) {
+        flight_t *f = s->flights;
+        s->flights = f->next;
+        curl_multi_remove_handle(s->multi, f->easy);
+        curl_easy_cleanup(f->easy);
+        curl_slist_free_all(f->headers);
+        free(f->body);
+        free(f);
+    }
+    uv_timer_stop(&s->curl_timer);
+    uv_timer_stop(&s->scan_timer);
+    uv_close((uv_handle_t *)&s->curl_timer, NULL);
+    uv_close((uv_handle_t *)&s->scan_timer, NULL);
+    /* The multi handle and the sender live until exit: curl may still call
+     * on_socket(REMOVE) while the loop closes the polls. */
+}

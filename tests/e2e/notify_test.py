@@ -1,0 +1,269 @@
+"""notify end to end: the real intake, router, deadline and notify daemons, and
+a webhook receiver on loopback (Python's http.server) whose paths behave as
+asked: answer at once, fail once with 500, time out once, refuse with 400,
+fail forever with 503, or never answer. Each organisation that reports a case
+gets `transfer_required` and `obligation_opened` addressed to it, so each
+scenario subscribes one organisation to one path."""
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from cbtest import Http, Tap, Workdir, binary, free_port, wait_for, write_config, TOP  # noqa: E402
+
+SECRET = "s3cret-for-the-test-0123456789"
+got = []            # (path, headers, body, received_at)
+lock = threading.Lock()
+seen_paths = {}     # path -> attempts so far
+mode = {"/bad": 400}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with lock:
+            n = seen_paths.get(self.path, 0) + 1
+            seen_paths[self.path] = n
+        if self.path == "/hang":
+            time.sleep(30)
+            return
+        if self.path == "/slow" and n == 1:
+            time.sleep(3)
+        status = 200
+        if self.path == "/flaky" and n == 1:
+            status = 500
+        if self.path == "/down":
+            status = 503
+        status = mode.get(self.path, status)
+        if status == 200:
+            with lock:
+                got.append((self.path, dict(self.headers), body, time.time()))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+srv.daemon_threads = True
+rport = srv.server_address[1]
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))
+closed_port = closed.getsockname()[1]   # bound, never listening: connection refused
+
+t = Tap()
+w = Workdir("notify")
+port = free_port()
+conf = w.p("casebus.conf")
+write_config(conf, f"""[intake]
+data_dir = {w.p('intake')}
+http_listen = 127.0.0.1:{port}
+zmq_bind = ipc://{w.p('intake.cmd')}
+bus_bind = ipc://{w.p('intake.bus')}
+pull = router ipc://{w.p('router.bus')}
+[router]
+data_dir = {w.p('router')}
+bus_bind = ipc://{w.p('router.bus')}
+control_bind = ipc://{w.p('router.ctl')}
+pull = intake ipc://{w.p('intake.bus')}
+[deadline]
+data_dir = {w.p('deadline')}
+bus_bind = ipc://{w.p('deadline.bus')}
+control_bind = ipc://{w.p('deadline.ctl')}
+pull = intake ipc://{w.p('intake.bus')}
+pull = router ipc://{w.p('router.bus')}
+rules = {os.path.join(TOP, 'deploy/deadlines.conf')}
+calendar_dir = {os.path.join(TOP, 'deploy/calendar')}
+[notify]
+data_dir = {w.p('notify')}
+bus_bind = ipc://{w.p('notify.bus')}
+control_bind = ipc://{w.p('notify.ctl')}
+pull = router ipc://{w.p('router.bus')}
+pull = deadline ipc://{w.p('deadline.bus')}
+timeout_ms = 1000
+retry_base_ms = 300
+retry_max_ms = 1000
+horizon = 4s
+subscribe = wy-scjg http://127.0.0.1:{rport}/ok/scjg {SECRET}
+""")
+http = Http(port)
+INTAKE, ROUTER, DEADLINE, NOTIFY, CLI = (binary("bin/casebus-intake"), binary("bin/casebus-router"),
+                                         binary("bin/casebus-deadline"), binary("bin/casebus-notify"),
+                                         binary("bin/casebus"))
+
+
+def cli(*args):
+    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
+
+
+def token(*orgs):
+    return subprocess.run([INTAKE, "token", "create", "--config", conf, *sum((["--org", o] for o in orgs), [])],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def report(tok, by):
+    at = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() - 600 + 8 * 3600))
+    st, doc = http.post("/v1/cases", {"source": "patrol", "matter_code": "330217001",
+                                      "township_code": "330723101000", "discovered_at": at,
+                                      "discovered_by": by, "description": "notify e2e"}, tok)
+    assert st == 201, (st, doc)
+    return doc["case_id"]
+
+
+def notify_events():
+    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "notify")
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def received(path):
+    with lock:
+        return [(h, json.loads(b), ts) for p, h, b, ts in got if p == path]
+
+
+def subscribe(org, path, *extra):
+    r = cli("subscribe", "--org", org, "--url", f"http://127.0.0.1:{rport}{path}", "--secret", SECRET, *extra)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[1].rstrip(":")
+
+
+SIX = ["wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw", "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-zjj"]
+try:
+    tok = token(*SIX)
+    procs = {name: w.start([b, "--config", conf], f"{name}.log") for name, b in
+             [("router", ROUTER), ("deadline", DEADLINE), ("notify", NOTIFY), ("intake", INTAKE)]}
+    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
+    assert cli("org", "import", os.path.join(TOP, "deploy/sample/orgs.csv")).returncode == 0
+    assert cli("catalog", "import", os.path.join(TOP, "deploy/sample/catalog.csv"), "--effective-from", "2024-01-01").returncode == 0
+    wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
+
+    # ---- refusals at the control socket ----
+    r = cli("subscribe", "--org", "wy-zrzy", "--url", "ftp://x", "--secret", SECRET)
+    t.ok(r.returncode == 1 and "(url)" in r.stderr, "a subscription with a non-HTTP url is refused naming the field", r.stderr)
+    r = cli("subscribe", "--org", "wy-zrzy", "--url", f"http://127.0.0.1:{rport}/x", "--secret", "short")
+    t.ok(r.returncode == 1 and "(secret)" in r.stderr, "a short secret is refused", r.stderr)
+    r = cli("subscribe", "--org", "wy-zrzy", "--url", f"http://127.0.0.1:{rport}/x", "--secret", SECRET, "--events", "nonsense")
+    t.ok(r.returncode == 1 and "(event_types)" in r.stderr, "an unknown event type is refused", r.stderr)
+
+    # ---- delivery, signature, ordering (the config-seeded subscription) ----
+    c1 = report(tok, "wy-scjg")
+    rec = wait_for(lambda: (lambda x: x if len(x) >= 2 else None)(received("/ok/scjg")), 10) or []
+    types = [b["type"] for h, b, ts in rec]
+    t.ok(sorted(types) == ["obligation_opened", "transfer_required"] and all(b["case_id"] == c1 for h, b, ts in rec),
+         "the finder's platform receives transfer_required and obligation_opened for its case", types)
+    ok_sig = True
+    for h, b, ts in rec:
+        raw = [x for p, hh, x, _ in got if hh is h][0]
+        mac = hmac.new(SECRET.encode(), (h["X-Casebus-Timestamp"] + ".").encode() + raw, hashlib.sha256).hexdigest()
+        ok_sig = ok_sig and h["X-Casebus-Signature"] == "v1=" + mac and h["X-Casebus-Event-Id"] == b["event_id"] \
+            and h["X-Casebus-Event-Type"] == b["type"] and abs(int(h["X-Casebus-Timestamp"]) - time.time()) < 60
+    t.ok(ok_sig, "each delivery is signed: HMAC-SHA256(secret, timestamp.body) checks out; event id and type headers match")
+
+    # ---- retry after 500, keeping order within the case ----
+    subscribe("wy-zrzy", "/flaky")
+    c2 = report(tok, "wy-zrzy")
+    rec = wait_for(lambda: (lambda x: x if len(x) >= 2 else None)(received("/flaky")), 10) or []
+    ids = [h["X-Casebus-Delivery-Id"] for h, b, ts in rec]
+    t.ok(len(rec) == 2 and ids == sorted(ids), "after a 500 the delivery is retried, and the case's next event waited for it", ids)
+    ev = notify_events()
+    fails = [e["event"] for e in ev if e["type"] == "delivery_failed" and e["event"]["delivery"]["org_id"] == "wy-zrzy"]
+    oks = [e["event"] for e in ev if e["type"] == "delivered" and e["event"]["delivery"]["org_id"] == "wy-zrzy"]
+    t.ok(fails and fails[0]["http_status"] == 500 and not fails[0]["permanent"] and fails[0]["next_attempt_at_ms"] > 0
+         and any(o["attempt"] == 2 for o in oks),
+         "notify's log records the failed attempt (500, next attempt time) and the delivery on attempt 2", (fails, oks))
+
+    # ---- time-out, then delivered ----
+    subscribe("wy-sthj", "/slow", "--events", "transfer_required")
+    report(tok, "wy-sthj")
+    rec = wait_for(lambda: received("/slow"), 15) or []
+    ev = notify_events()
+    to = [e["event"] for e in ev if e["type"] == "delivery_failed" and e["event"]["delivery"]["org_id"] == "wy-sthj"]
+    t.ok(rec and to and "timed out" in to[0]["error"].lower() and to[0]["http_status"] == 0,
+         "an attempt that times out is retried and then delivered", to)
+    t.ok(all(b["type"] == "transfer_required" for h, b, ts in rec), "the subscription's event filter holds")
+
+    # ---- 400: permanent, dead letter, redeliver ----
+    subscribe("wy-sw", "/bad", "--events", "transfer_required")
+    report(tok, "wy-sw")
+    dead = wait_for(lambda: json.loads(cli("deadletters").stdout or "[]"), 10) or []
+    ev = notify_events()
+    perm = [e["event"] for e in ev if e["type"] == "delivery_failed" and e["event"]["delivery"]["org_id"] == "wy-sw"]
+    t.ok(perm and perm[0]["permanent"] and perm[0]["http_status"] == 400 and len(perm) == 1,
+         "a 400 is a permanent failure: no retry", perm)
+    t.ok(len(dead) == 1 and dead[0]["org_id"] == "wy-sw" and dead[0]["last_status"] == 400,
+         "and a dead letter that casebus deadletters lists", dead)
+    mode["/bad"] = 200
+    r = cli("redeliver", dead[0]["id"] if dead else "x")
+    t.ok(r.returncode == 0, "casebus redeliver sends it again", r.stderr)
+    rec = wait_for(lambda: received("/bad"), 10) or []
+    t.ok(len(rec) == 1 and json.loads(cli("deadletters").stdout) == [], "the redelivered letter arrives and leaves the dead letters")
+    r = cli("redeliver", "D999999")
+    t.ok(r.returncode == 1 and "(delivery_id)" in r.stderr, "redelivering an unknown delivery is refused", r.stderr)
+
+    # ---- 503 for ever: dead letter after the horizon ----
+    subscribe("wy-nync", "/down", "--events", "transfer_required")
+    report(tok, "wy-nync")
+    ev = wait_for(lambda: [e for e in notify_events() if e["type"] == "dead_lettered"
+                           and e["event"]["delivery"]["org_id"] == "wy-nync"], 15) or []
+    t.ok(ev and ev[0]["event"]["attempts"] >= 3 and "503" in ev[0]["event"]["last_error"],
+         "an endpoint that keeps failing is retried with backoff, then dead-lettered after the horizon", ev)
+
+    # ---- a dead endpoint does not delay a live one ----
+    r = cli("subscribe", "--org", "wy-jtys", "--url", f"http://127.0.0.1:{rport}/hang", "--secret", SECRET)
+    r = cli("subscribe", "--org", "wy-wgl", "--url", f"http://127.0.0.1:{closed_port}/x", "--secret", SECRET)
+    subscribe("wy-jtys", "/ok/jtys")
+    for _ in range(3):
+        report(tok, "wy-jtys")
+        report(tok, "wy-wgl")
+    t0 = time.time()
+    rec = wait_for(lambda: (lambda x: x if len(x) >= 6 else None)(received("/ok/jtys")), 10) or []
+    t.ok(len(rec) == 6 and max(ts for h, b, ts in rec) - t0 < 3,
+         "with one endpoint hanging and another refusing connections, the live endpoint gets all 6 at once",
+         (len(rec), [round(ts - t0, 2) for h, b, ts in rec]))
+
+    # ---- undeliverable: an addressee with no subscription ----
+    report(tok, "wy-wsj")
+    ev = wait_for(lambda: [e for e in notify_events() if e["type"] == "undeliverable"
+                           and e["event"]["delivery"]["org_id"] == "wy-wsj"], 10) or []
+    t.ok(len(ev) == 2 and "no subscription" in ev[0]["event"]["reason"],
+         "events for an organisation without a subscription are recorded as undeliverable", ev)
+
+    # ---- kill -9 mid-retry: nothing lost ----
+    mode["/later"] = 503
+    subscribe("wy-zjj", "/later")
+    cases = [report(tok, "wy-zjj") for _ in range(3)]
+    wait_for(lambda: seen_paths.get("/later", 0) >= 2, 10)
+    w.kill(procs["notify"], signal.SIGKILL)
+    mode["/later"] = 200
+    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify.log")
+    rec = wait_for(lambda: (lambda x: x if len({b["event_id"] for h, b, ts in x}) >= 6 else None)(received("/later")), 15) or []
+    ids = {b["event_id"] for h, b, ts in rec}
+    t.ok(len(ids) == 6 and {b["case_id"] for h, b, ts in rec} == set(cases),
+         "after kill -9 mid-retry every outstanding delivery arrives (6 events of 3 cases)", len(ids))
+    st = json.loads(cli("status").stdout)["notify"]
+    t.ok(st["subscriptions"] >= 8 and st["dead_letters"] >= 1 and "pending_deliveries" in st,
+         "casebus status shows subscriptions, pending deliveries and dead letters", st)
+    r = cli("verify")
+    t.ok(r.returncode == 0 and "notify    ok" in r.stdout, "notify's log verifies", r.stdout)
+    t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
+    for name in ("intake", "deadline", "router"):
+        w.kill(procs[name], signal.SIGTERM)
+except Exception as e:
+    import traceback
+    t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
+finally:
+    w.cleanup()
+    srv.shutdown()
+t.done()
