@@ -7,6 +7,8 @@
  *   deadline_feed DIR ENDPOINT ORGS.csv due N RATE AT_MS
  *                      N emergency transfers; the i-th falls due at AT_MS + i*1000/RATE
  *   deadline_feed DIR ENDPOINT ORGS.csv herd N AT_MS  N emergency transfers all due at AT_MS
+ *   deadline_feed DIR ENDPOINT ORGS.csv spread N     N transfers required of 10 departments in
+ *                      turn (bench/notify.sh: events addressed to 10 platforms)
  * The first run records the registry (OrgsImported) first.
  */
 #include <stdio.h>
@@ -81,7 +83,10 @@ int main(int argc, char **argv)
     to.name = "履坦镇人民政府";
     to.kind = CASEBUS__V1__ORG_KIND__ORG_KIND_TOWNSHIP;
     int64_t now = cb_now_ms();
-    bool emergency = strcmp(mode, "open") != 0;
+    bool emergency = strcmp(mode, "due") == 0 || strcmp(mode, "herd") == 0;
+    static const char *departments[] = {"wy-zjj", "wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw",
+                                        "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-yjgl"};
+    bool spread = strcmp(mode, "spread") == 0;
     for (uint64_t i = 0; i < n;) {
         if (cb_store_begin(store, true, &txn, &err) != 0)
             fatalx("begin %s", err.message);
@@ -99,6 +104,8 @@ int main(int argc, char **argv)
             int64_t due = strcmp(mode, "due") == 0 ? at_ms + (int64_t)((double)i * 1000.0 / rate)
                                                    : at_ms;
             c.discovered_at_ms = emergency ? due - 24 * 3600 * 1000LL : now;
+            if (spread)
+                from.org_id = (char *)departments[i % 10];
             Casebus__V1__TransferRequired t = CASEBUS__V1__TRANSFER_REQUIRED__INIT;
             t.transfer_id = "";
             t.case_ = &c;

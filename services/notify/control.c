@@ -43,12 +43,13 @@ static char *status_json(notify_t *n)
     cb_error_t e;
     MDB_txn *txn = NULL;
     cb_log_head_t head = {0};
-    size_t subs = 0, ready = 0, dead = 0;
+    size_t subs = 0, ready = 0, dead = 0, total = 0;
     if (cb_store_begin(n->d.store, false, &txn, &e) == 0) {
         cb_log_head(n->d.log, txn, &head, &e);
         subs = nt_count(n, txn, n->db_subs);
         ready = nt_count(n, txn, n->db_ready);
         dead = nt_count(n, txn, n->db_dead);
+        total = nt_count(n, txn, n->db_deliveries);
     }
     cb_store_abort(&txn);
     json_t *ups = json_array();
@@ -60,9 +61,10 @@ static char *status_json(notify_t *n)
                                              (json_int_t)(info.head_seq + 1 > info.next_seq
                                                               ? info.head_seq + 1 - info.next_seq
                                                               : 0)));
-    json_t *st = json_pack("{s:s,s:I,s:o,s:I,s:I,s:I,s:I}", "daemon", "notify", "log_head",
+    json_t *st = json_pack("{s:s,s:I,s:o,s:I,s:I,s:I,s:I,s:I}", "daemon", "notify", "log_head",
                            (json_int_t)head.seq, "upstreams", ups, "subscriptions",
-                           (json_int_t)subs, "pending_deliveries", (json_int_t)ready,
+                           (json_int_t)subs, "deliveries", (json_int_t)total,
+                           "pending_deliveries", (json_int_t)ready,
                            "in_flight", (json_int_t)nt_sender_in_flight(n), "dead_letters",
                            (json_int_t)dead);
     char *s = st ? json_dumps(st, JSON_COMPACT) : NULL;

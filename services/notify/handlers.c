@@ -194,7 +194,7 @@ static int new_delivery(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, con
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, case_key, num, id, &head, err)) == 0 &&
         (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 && head)
-        rc = nt_ready_put(n, txn, now, id, false, err);
+        rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
     json_decref(rec);
     return rc;
 }
@@ -297,7 +297,8 @@ static int finish(notify_t *n, MDB_txn *txn, json_t *rec, int64_t now, cb_error_
     json_object_set_new(nrec, "next_at_ms", json_integer(now));
     json_object_set_new(nrec, "first_at_ms", json_integer(now));
     if ((rc = nt_put(n, txn, n->db_deliveries, next, nrec, err)) == 0)
-        rc = nt_ready_put(n, txn, now, next, false, err);
+        rc = nt_ready_put(n, txn, json_string_value(json_object_get(nrec, "sub")), now, next,
+                          false, err);
     json_decref(nrec);
     return rc;
 }
@@ -341,7 +342,8 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, co
     json_object_set_new(rec, "attempt", json_integer(attempt));
     json_object_set_new(rec, "last_status", json_integer(status));
     json_object_set_new(rec, "last_error", json_string(error ? error : ""));
-    if ((rc = nt_ready_put(n, txn, was_at, id, true, err)) != 0)
+    const char *sub = json_string_value(json_object_get(rec, "sub"));
+    if ((rc = nt_ready_put(n, txn, sub, was_at, id, true, err)) != 0)
         goto out;
     Casebus__V1__DeliveryRef r;
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
@@ -391,7 +393,7 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, co
     }
     json_object_set_new(rec, "next_at_ms", json_integer(next));
     if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0)
-        rc = nt_ready_put(n, txn, next, id, false, err);
+        rc = nt_ready_put(n, txn, sub, next, id, false, err);
 out:
     json_decref(rec);
     return rc;
@@ -494,7 +496,8 @@ int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
     json_object_set_new(rec, "next_at_ms", json_integer(now));
     if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 &&
         (rc = nt_del(n, txn, n->db_dead, id, err)) == 0)
-        rc = nt_ready_put(n, txn, now, id, false, err);
+        rc = nt_ready_put(n, txn, json_string_value(json_object_get(rec, "sub")), now, id, false,
+                          err);
 out:
     json_decref(rec);
     return rc;

@@ -55,16 +55,21 @@ int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_k
 /* Removes the head; *next gets the new head's delivery id ("" when empty). */
 int nt_queue_pop(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key,
                  char next[NT_ID_MAX], cb_error_t *err);
-int nt_ready_put(notify_t *n, MDB_txn *txn, int64_t at_ms, const char *delivery_id, bool del,
-                 cb_error_t *err);
+/* The ready index, per subscription (so one endpoint's backlog never hides
+ * another's): sub id NUL be64 next attempt + delivery id. */
+int nt_ready_put(notify_t *n, MDB_txn *txn, const char *sub, int64_t at_ms,
+                 const char *delivery_id, bool del, cb_error_t *err);
 typedef struct nt_ready_key {
     int64_t at_ms;
     char id[NT_ID_MAX];
 } nt_ready_key_t;
-/* Ready deliveries due by now, in time order, at most max. */
-int nt_ready_due(notify_t *n, MDB_txn *txn, int64_t now_ms, nt_ready_key_t *keys, int max,
-                 cb_error_t *err);
-int nt_ready_first(notify_t *n, MDB_txn *txn, int64_t *at_ms, cb_error_t *err);
+/* The first subscription id in the ready index after `after` ("" to start);
+ * returns 1 when there is none. */
+int nt_ready_next_sub(notify_t *n, MDB_txn *txn, const char *after, char sub[NT_ID_MAX]);
+/* A subscription's ready deliveries due by now, in time order, at most max;
+ * *next_at gets the first one not yet due (0: none). */
+int nt_ready_due(notify_t *n, MDB_txn *txn, const char *sub, int64_t now_ms, nt_ready_key_t *keys,
+                 int max, int64_t *next_at, cb_error_t *err);
 size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db);
 
 /* ---- handlers.c ---- */

@@ -10,7 +10,8 @@
  *               queued (in a per-case queue)}
  *   queue       sub id NUL case key NUL be64 order -> delivery id (the FIFO per
  *               endpoint and case: only the head may be sent)
- *   ready       be64 next attempt (UTC ms) + delivery id -> "" (heads waiting to be sent)
+ *   ready       sub id NUL be64 next attempt (UTC ms) + delivery id -> "" (heads
+ *               waiting to be sent, per endpoint)
  *   dead        delivery id -> "" (dead letters)
  */
 #include "notify.h"
@@ -168,58 +169,95 @@ int nt_queue_pop(notify_t *n, MDB_txn *txn, const char *sub, const char *case_ke
     return 0;
 }
 
-int nt_ready_put(notify_t *n, MDB_txn *txn, int64_t at_ms, const char *delivery_id, bool del,
-                 cb_error_t *err)
+static size_t ready_prefix(uint8_t *buf, const char *sub)
 {
-    uint8_t buf[8 + NT_ID_MAX];
-    size_t len = strlen(delivery_id);
+    size_t len = strlen(sub);
     if (len >= NT_ID_MAX)
+        len = NT_ID_MAX - 1;
+    memcpy(buf, sub, len);
+    buf[len] = '\0';
+    return len + 1;
+}
+
+int nt_ready_put(notify_t *n, MDB_txn *txn, const char *sub, int64_t at_ms,
+                 const char *delivery_id, bool del, cb_error_t *err)
+{
+    uint8_t buf[2 * NT_ID_MAX + 8];
+    size_t len = strlen(delivery_id);
+    if (len >= NT_ID_MAX || sub == NULL)
         return cb_error_set(err, CB_ERR_INVALID, "", "delivery id too long");
-    cb_be64_put(buf, (uint64_t)at_ms);
-    memcpy(buf + 8, delivery_id, len);
-    MDB_val k = {8 + len, buf}, v = {0, ""};
+    size_t plen = ready_prefix(buf, sub);
+    cb_be64_put(buf + plen, (uint64_t)at_ms);
+    memcpy(buf + plen + 8, delivery_id, len);
+    MDB_val k = {plen + 8 + len, buf}, v = {0, ""};
     int rc = del ? mdb_del(txn, n->db_ready, &k, NULL) : mdb_put(txn, n->db_ready, &k, &v, 0);
     if (rc != 0 && !(del && rc == MDB_NOTFOUND))
         return cb_store_error(rc, "ready index", err);
     return 0;
 }
 
-int nt_ready_due(notify_t *n, MDB_txn *txn, int64_t now_ms, nt_ready_key_t *keys, int max,
-                 cb_error_t *err)
+int nt_ready_next_sub(notify_t *n, MDB_txn *txn, const char *after, char sub[NT_ID_MAX])
 {
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, n->db_ready, &cur) != 0)
+        return 1;
+    /* Past every key of `after`: its prefix with the NUL raised to 0x01. */
+    uint8_t seek[NT_ID_MAX + 1];
+    size_t plen = 0;
+    if (*after) {
+        plen = ready_prefix(seek, after);
+        seek[plen - 1] = 0x01;
+    }
+    MDB_val k = {plen, seek}, v;
+    int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                  : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    int found = 1;
+    if (rc == 0) {
+        const uint8_t *nul = memchr(k.mv_data, 0, k.mv_size);
+        size_t len = nul ? (size_t)(nul - (const uint8_t *)k.mv_data) : 0;
+        if (nul && len > 0 && len < NT_ID_MAX) {
+            memcpy(sub, k.mv_data, len);
+            sub[len] = '\0';
+            found = 0;
+        }
+    }
+    mdb_cursor_close(cur);
+    return found;
+}
+
+int nt_ready_due(notify_t *n, MDB_txn *txn, const char *sub, int64_t now_ms, nt_ready_key_t *keys,
+                 int max, int64_t *next_at, cb_error_t *err)
+{
+    *next_at = 0;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, n->db_ready, &cur);
     if (rc != 0)
         return cb_store_error(rc, "open ready cursor", err);
+    uint8_t prefix[NT_ID_MAX];
+    size_t plen = ready_prefix(prefix, sub);
     int count = 0;
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
+    MDB_val k = {plen, prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size <= 8 || k.mv_size >= 8 + NT_ID_MAX)
-            continue;
-        int64_t at = (int64_t)cb_be64_get(k.mv_data);
-        if (at > now_ms)
+        if (k.mv_size <= plen + 8 || memcmp(k.mv_data, prefix, plen) != 0)
             break;
+        size_t idlen = k.mv_size - plen - 8;
+        if (idlen >= NT_ID_MAX)
+            continue;
+        int64_t at = (int64_t)cb_be64_get((uint8_t *)k.mv_data + plen);
+        if (at > now_ms) {
+            *next_at = at; /* the first retry still to come */
+            break;
+        }
+        if (count == max)
+            break; /* more are due: a completion will look again */
         keys[count].at_ms = at;
-        memcpy(keys[count].id, (uint8_t *)k.mv_data + 8, k.mv_size - 8);
-        keys[count].id[k.mv_size - 8] = '\0';
+        memcpy(keys[count].id, (uint8_t *)k.mv_data + plen + 8, idlen);
+        keys[count].id[idlen] = '\0';
         count++;
     }
     mdb_cursor_close(cur);
     return count;
-}
-
-int nt_ready_first(notify_t *n, MDB_txn *txn, int64_t *at_ms, cb_error_t *err)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, n->db_ready, &cur);
-    if (rc != 0)
-        return cb_store_error(rc, "open ready cursor", err);
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    *at_ms = rc == 0 && k.mv_size > 8 ? (int64_t)cb_be64_get(k.mv_data) : 0;
-    mdb_cursor_close(cur);
-    return 0;
 }
 
 size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db)

@@ -171,7 +171,7 @@ static bool in_flight(const notify_sender_t *s, const char *id, const char *sub,
     *for_sub = 0;
     bool found = false;
     for (const flight_t *f = s->flights; f; f = f->next) {
-        if (strcmp(f->id, id) == 0)
+        if (*id && strcmp(f->id, id) == 0)
             found = true;
         if (sub && strcmp(f->sub, sub) == 0)
             (*for_sub)++;
@@ -353,7 +353,9 @@ static void check_done(notify_sender_t *s)
     }
 }
 
-/* Starts what is due and allowed; arms the scan timer for what comes next. */
+/* Starts what is due and allowed, endpoint by endpoint (each has its own
+ * ready index and its own limits, so a dead endpoint's backlog never stands in
+ * front of a live one's); arms the scan timer for what comes next. */
 static void scan(notify_sender_t *s)
 {
     notify_t *n = s->n;
@@ -368,47 +370,53 @@ static void scan(notify_sender_t *s)
         return;
     }
     static nt_ready_key_t keys[SCAN_MAX];
-    int count = nt_ready_due(n, txn, now, keys, SCAN_MAX, &err);
-    bool held_back = false;
-    for (int i = 0; i < count && s->in_flight < n->max_in_flight; i++) {
-        json_t *rec = nt_get(n, txn, n->db_deliveries, keys[i].id);
-        if (rec == NULL)
-            continue;
-        const char *sub_id = json_string_value(json_object_get(rec, "sub"));
-        size_t for_sub;
-        if (in_flight(s, keys[i].id, sub_id, &for_sub)) {
-            json_decref(rec);
-            continue;
-        }
+    int64_t wake = now + IDLE_SCAN_MS;
+    bool limited = false;
+    char sub_id[NT_ID_MAX] = "";
+    while (nt_ready_next_sub(n, txn, sub_id, sub_id) == 0) {
+        size_t busy;
+        in_flight(s, "", sub_id, &busy);
         json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
-        if (sub == NULL) {
-            /* Unsubscribed since: a permanent failure, recorded (410 Gone). */
+        size_t room = sub && busy < n->per_endpoint ? n->per_endpoint - busy : 0;
+        int want = (int)(busy + (sub ? room : 64));
+        int64_t next_at = 0;
+        int count = nt_ready_due(n, txn, sub_id, now, keys, want < SCAN_MAX ? want : SCAN_MAX,
+                                 &next_at, &err);
+        if (next_at && next_at < wake)
+            wake = next_at;
+        for (int i = 0; i < count && s->in_flight < n->max_in_flight; i++) {
+            size_t ignore;
+            if (in_flight(s, keys[i].id, NULL, &ignore))
+                continue;
+            if (sub == NULL) {
+                /* Unsubscribed since: a permanent failure, recorded (410 Gone). */
+                record(s, keys[i].id, 410, "the subscription was removed", 0);
+                continue;
+            }
+            if (room == 0)
+                break;
+            unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
+            if (!rate_allows(s, sub_id, rate, now)) {
+                limited = true;
+                break;
+            }
+            json_t *rec = nt_get(n, txn, n->db_deliveries, keys[i].id);
+            if (rec && start(s, rec, sub) == 0)
+                room--;
+            else
+                log_error("webhook_start_failed delivery=%s", keys[i].id);
             json_decref(rec);
-            record(s, keys[i].id, 410, "the subscription was removed", 0);
-            continue;
-        }
-        if (for_sub >= n->per_endpoint ||
-            !rate_allows(s, sub_id, (unsigned)json_integer_value(json_object_get(sub, "rate_per_second")),
-                         now)) {
-            held_back = true; /* one endpoint's limits never hold the others */
-        } else if (start(s, rec, sub) != 0) {
-            log_error("webhook_start_failed delivery=%s", keys[i].id);
-            held_back = true;
         }
         json_decref(sub);
-        json_decref(rec);
     }
-    int64_t first = 0;
-    nt_ready_first(n, txn, &first, &err);
     cb_store_abort(&txn);
     /* Kick curl for the handles just added. */
     int running;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    int64_t wait = IDLE_SCAN_MS;
-    if (held_back || count == SCAN_MAX)
-        wait = 50;
-    else if (first > now && first - now < wait)
-        wait = first - now;
+    int64_t wait = limited ? 50 : wake - now;
+    if (wait < 0)
+        wait = 0;
+    /* Completions kick a new scan; this timer is for retries coming due. */
     uv_timer_start(&s->scan_timer, on_scan_timer, (uint64_t)wait, 0);
 }
 
