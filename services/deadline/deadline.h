@@ -48,6 +48,10 @@ typedef enum dl_rule_id {
     DL_RULE_CRIME_HANDOVER,        /* Decree 310: 24 hours to hand it over */
     DL_RULE_POLICE_ANSWER,         /* Decree 310: 3 days for public security to answer */
     DL_RULE_RECONSIDERATION,       /* Decree 310: 3 days to ask for reconsideration */
+    DL_RULE_JOINT_OPERATION,       /* apply 5 days before a special joint operation */
+    DL_RULE_CASE_FILE_CATALOGUE,   /* last year's case-file catalogue by 31 January */
+    DL_RULE_ENFORCEMENT_DATA,      /* last year's enforcement data by 31 January */
+    DL_RULE_MONTHLY_STATUS,        /* the month's status collection by the 20th */
     DL_NRULES
 } dl_rule_id_t;
 
@@ -74,6 +78,11 @@ typedef struct dl_rule {
     int64_t esc_grace_ms, esc_every_ms;  /* every 0: escalate once */
     int esc_kinds[DL_MAX_ESC_KINDS];     /* CASEBUS__V1__ORG_KIND__… to escalate to */
     uint8_t nesc_kinds;
+    /* Date rules (unit DATE): due on a day of the year (month 1-12) or of every
+     * month (month 0), opened each period for every organisation of the kinds. */
+    int due_month, due_day;
+    int resp_kinds[DL_MAX_ESC_KINDS];
+    uint8_t nresp_kinds;
 } dl_rule_t;
 
 typedef struct dl_rules {
@@ -171,6 +180,7 @@ typedef struct deadline {
     MDB_dbi db_meta, db_obligations, db_timers, db_bycase, db_calyears, db_cases;
     cb_control_t *control;
     uv_timer_t timer;
+    uv_timer_t periodic;                 /* date rules: opens each period's filings */
     int64_t armed_at_ms;                 /* 0: not armed */
     bool firing;                         /* a batch waits for its commit */
     unsigned batch;                      /* obligations per firing transaction */
@@ -234,6 +244,10 @@ int dl_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
  * current one), records the events and moves its timer key. */
 int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t now_ms,
             cb_error_t *err);
+/* Opens the date rules' obligations of the current period (each yearly or
+ * monthly filing, for every organisation of the rule's kinds) that are not
+ * open yet and not past; idempotent. */
+int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err);
 /* A calendar year, loaded or corrected: stores it, recomputes the open
  * obligations whose clock crosses it, records CalendarLoaded. */
 int dl_calendar_import(deadline_t *dl, MDB_txn *txn, const char *text, size_t len,

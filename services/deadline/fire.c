@@ -113,9 +113,32 @@ static void on_timer(uv_timer_t *t)
     fire_batch(t->data);
 }
 
+/* Once a minute: the date rules' obligations of the period that has begun. */
+static void on_periodic(uv_timer_t *t)
+{
+    deadline_t *dl = t->data;
+    if (dl->d.shutting_down)
+        return;
+    MDB_txn *txn;
+    cb_error_t err;
+    if (cb_group_begin(dl->d.group, &txn, &err) != 0) {
+        log_error("periodic_failed error=\"%s\"", err.message);
+        return;
+    }
+    bool ok = dl_open_periodic(dl, txn, dl->now(), &err) == 0;
+    if (!ok)
+        log_error("periodic_failed error=\"%s\"", err.message);
+    if (cb_group_end(dl->d.group, &txn, ok, NULL, NULL, &err) != 0)
+        log_error("periodic_failed error=\"%s\"", err.message);
+}
+
 int dl_timer_init(deadline_t *dl, cb_error_t *err)
 {
     int rc = uv_timer_init(dl->d.loop, &dl->timer);
+    if (rc == 0 && (rc = uv_timer_init(dl->d.loop, &dl->periodic)) == 0) {
+        dl->periodic.data = dl;
+        rc = uv_timer_start(&dl->periodic, on_periodic, 0, 60000);
+    }
     if (rc != 0)
         return cb_error_set(err, CB_ERR_UV, "", "timer: %s", uv_strerror(rc));
     dl->timer.data = dl;
@@ -127,4 +150,6 @@ void dl_timer_close(deadline_t *dl)
 {
     uv_timer_stop(&dl->timer);
     uv_close((uv_handle_t *)&dl->timer, NULL);
+    uv_timer_stop(&dl->periodic);
+    uv_close((uv_handle_t *)&dl->periodic, NULL);
 }

@@ -235,6 +235,7 @@ typedef struct open_args {
     const char *transfer_id;
     const Casebus__V1__OrgRef *responsible;
     int64_t start_ms;
+    int64_t due_ms;                   /* set: a fixed due instant (date rules, "N days before") */
 } open_args_t;
 
 static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, cb_error_t *err)
@@ -263,8 +264,13 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
     o.esc_grace_ms = rule->esc_grace_ms;
     o.esc_every_ms = rule->esc_every_ms;
     o.start_ms = a->start_ms;
-    int missing;
-    o.due_ms = dl_due(dl->cal, o.unit, o.length, o.start_ms, &missing);
+    int missing = 0;
+    if (a->due_ms) {
+        o.due_ms = a->due_ms;
+        o.flags |= DL_F_REBASED; /* not a count from the start: recomputing leaves it */
+    } else {
+        o.due_ms = dl_due(dl->cal, o.unit, o.length, o.start_ms, &missing);
+    }
     dl_skip_points_before_start(dl->cal, &o);
 
     Casebus__V1__CaseSummary stub = CASEBUS__V1__CASE_SUMMARY__INIT, *stored = NULL;
@@ -840,6 +846,35 @@ static int on_intake(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         return close_obligation(dl, txn, id, DL_MET, now, ev, NULL, NULL, err);
     case B(CRIME_REFERRAL_STEP):
         return on_crime_step(dl, txn, ev, err);
+    case B(JOINT_OPERATION_APPLIED): {
+        /* seed 002 §四(一)2: apply at least N days before it starts, i.e. by
+         * 24:00 of the Nth day before its first day. The record is the
+         * application: opened and ended together, on time or late. */
+        const Casebus__V1__JointOperationApplied *j = env->joint_operation_applied;
+        const dl_rule_t *rule = &dl->rules.rule[DL_RULE_JOINT_OPERATION];
+        make_id(id, "joint_operation", j->operation_id);
+        int64_t first_day = cb_cst_day(j->starts_at_ms);
+        open_args_t a = {.rule = DL_RULE_JOINT_OPERATION,
+                         .id = id,
+                         .responsible = ref_for(dl, j->by ? j->by->org_id : NULL, j->by, &buf),
+                         .start_ms = now,
+                         .due_ms = cb_cst_day_start_ms(first_day - (int64_t)rule->length + 1)};
+        if ((rc = open_obligation(dl, txn, &a, err)) != 0)
+            return rc;
+        return close_obligation(dl, txn, id, DL_MET, now, ev, NULL, NULL, err);
+    }
+    case B(FILING_RECORDED): {
+        const Casebus__V1__FilingRecorded *fr = env->filing_recorded;
+        static const char *const rules[] = {
+            [CASEBUS__V1__FILING_KIND__FILING_KIND_CASE_FILE_CATALOGUE] = "case_file_catalogue",
+            [CASEBUS__V1__FILING_KIND__FILING_KIND_ENFORCEMENT_DATA] = "enforcement_data",
+            [CASEBUS__V1__FILING_KIND__FILING_KIND_MONTHLY_STATUS] = "monthly_status",
+        };
+        if (fr->kind < 1 || fr->kind > 3 || fr->by == NULL)
+            return 0;
+        snprintf(id, sizeof(id), "%s:%s:%s", rules[fr->kind], fr->by->org_id, fr->period);
+        return close_obligation(dl, txn, id, DL_MET, now, ev, NULL, NULL, err);
+    }
     case B(EXTENSION_REQUESTED):
         return on_extension_requested(dl, txn, ev, err);
     case B(EXTENSION_DECIDED):
@@ -963,7 +998,8 @@ static int on_router(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_
             casebus__v1__orgs_imported__free_unpacked(dl->orgs, NULL);
         dl->orgs = copy;
         log_info("orgs_replicated version=%u count=%zu", copy->version, copy->n_orgs);
-        return 0;
+        /* New organisations get this period's filings at once. */
+        return dl_open_periodic(dl, txn, dl->now ? dl->now() : env->recorded_at_ms, err);
     }
     case B(JURISDICTION_RESOLVED):
         return env->jurisdiction_resolved->case_
@@ -998,6 +1034,70 @@ int dl_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
         return on_intake(dl, txn, ev, err);
     if (strcmp(ev->producer, "router") == 0)
         return on_router(dl, txn, ev, err);
+    return 0;
+}
+
+/* ---- date rules ---- */
+
+/* 24:00 of a date (CST); a date that is not a working day moves to the next
+ * working day (民法典 第203条). */
+static int64_t date_due(const cb_calendar_t *cal, int y, int m, int d, int *missing)
+{
+    int64_t day = cb_days_from_civil(y, m, d);
+    for (int i = 0; i < 30 && !cb_cal_is_working_day(cal, day, missing); i++)
+        day++;
+    return cb_cst_day_start_ms(day + 1);
+}
+
+int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err)
+{
+    if (dl->orgs == NULL)
+        return 0;
+    cb_civil_t c;
+    cb_time_to_cst(now_ms, &c);
+    for (int r = 0; r < DL_NRULES; r++) {
+        const dl_rule_t *rule = &dl->rules.rule[r];
+        if (!rule->enabled || rule->unit != CASEBUS__V1__TIME_UNIT__TIME_UNIT_DATE)
+            continue;
+        char period[16];
+        int64_t start, due;
+        int missing = 0;
+        if (rule->due_month) {
+            /* Last year's filing, due in this year. */
+            snprintf(period, sizeof(period), "%04d", c.year - 1);
+            start = cb_cst_day_start_ms(cb_days_from_civil(c.year, 1, 1));
+            due = date_due(dl->cal, c.year, rule->due_month, rule->due_day, &missing);
+        } else {
+            snprintf(period, sizeof(period), "%04d-%02d", c.year, c.month);
+            start = cb_cst_day_start_ms(cb_days_from_civil(c.year, c.month, 1));
+            due = date_due(dl->cal, c.year, c.month, rule->due_day, &missing);
+        }
+        if (now_ms >= due)
+            continue; /* this period's limit has passed; the next opens with its period */
+        for (size_t i = 0; i < dl->orgs->n_orgs; i++) {
+            const Casebus__V1__Organisation *o = dl->orgs->orgs[i];
+            bool kind = false;
+            for (unsigned k = 0; k < rule->nresp_kinds; k++)
+                kind = kind || (int)o->kind == rule->resp_kinds[k];
+            if (!kind)
+                continue;
+            char id[ID_MAX];
+            snprintf(id, sizeof(id), "%s:%s:%s", dl_rule_name((dl_rule_id_t)r), o->org_id, period);
+            dl_ob_t existing;
+            cb_error_t e;
+            int rc = dl_ob_get(dl, txn, id, &existing, NULL, &e);
+            if (rc == 0)
+                continue;
+            if (rc != CB_ERR_NOT_FOUND)
+                return cb_error_set(err, e.code, e.field, "%s", e.message);
+            Casebus__V1__OrgRef ref;
+            ref_fill(&ref, o);
+            open_args_t a = {.rule = (dl_rule_id_t)r, .id = id, .responsible = &ref,
+                             .start_ms = start, .due_ms = due};
+            if ((rc = open_obligation(dl, txn, &a, err)) != 0)
+                return rc;
+        }
+    }
     return 0;
 }
 

@@ -38,10 +38,16 @@ static const char *const rule_names[DL_NRULES] = {
     [DL_RULE_CRIME_HANDOVER] = "crime_handover",
     [DL_RULE_POLICE_ANSWER] = "police_answer",
     [DL_RULE_RECONSIDERATION] = "reconsideration",
+    [DL_RULE_JOINT_OPERATION] = "joint_operation",
+    [DL_RULE_CASE_FILE_CATALOGUE] = "case_file_catalogue",
+    [DL_RULE_ENFORCEMENT_DATA] = "enforcement_data",
+    [DL_RULE_MONTHLY_STATUS] = "monthly_status",
 };
 
-static const char *const known_keys[] = {"title", "source", "enabled", "length", "warn",
-                                         "escalate_after", "escalate_every", "escalate_to", NULL};
+static const char *const known_keys[] = {"title",          "source",         "enabled",
+                                         "length",         "warn",           "escalate_after",
+                                         "escalate_every", "escalate_to",    "due",
+                                         "responsible",    NULL};
 
 const char *dl_rule_name(dl_rule_id_t id)
 {
@@ -114,6 +120,34 @@ static int parse_rule(const cb_config_t *cfg, const char *source, const char *se
     const char *length = cb_config_get(cfg, sec, "length", "");
     uint64_t n;
     char unit[4];
+    const char *due = cb_config_get(cfg, sec, "due", NULL);
+    char buf[256];
+    char *save = NULL;
+    if (due) {
+        /* A date rule: "MM-DD" every year, or "DD" every month. */
+        int m = 0, dd = 0;
+        char tail;
+        bool yearly = sscanf(due, "%d-%d%c", &m, &dd, &tail) == 2;
+        if (!yearly && (sscanf(due, "%d%c", &dd, &tail) != 1 || strchr(due, '-')))
+            return bad(err, source, sec, "due", due, "want MM-DD (every year) or DD (every month)");
+        if ((yearly && (m < 1 || m > 12)) || dd < 1 || dd > 28 + (yearly && m != 2 ? 3 : 0))
+            return bad(err, source, sec, "due", due, "not a day every such period has");
+        r->unit = U(DATE);
+        r->due_month = yearly ? m : 0;
+        r->due_day = dd;
+        const char *resp = cb_config_get(cfg, sec, "responsible", "");
+        snprintf(buf, sizeof(buf), "%s", resp);
+        for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            int kind = cb_org_kind_parse(tok);
+            if (kind == 0 || r->nresp_kinds == DL_MAX_ESC_KINDS)
+                return bad(err, source, sec, "responsible", resp,
+                           "up to 4 organisation kinds, e.g. TOWNSHIP, COUNTY_DEPARTMENT");
+            r->resp_kinds[r->nresp_kinds++] = kind;
+        }
+        if (r->nresp_kinds == 0)
+            return bad(err, source, sec, "responsible", resp, "a date rule names who files");
+        goto warnings;
+    }
     if (parse_amount(length, &n, unit) != 0 || n == 0)
         return bad(err, source, sec, "length", length,
                    "want a positive number of working days, hours or days: 3wd, 24h, 10d");
@@ -127,10 +161,9 @@ static int parse_rule(const cb_config_t *cfg, const char *source, const char *se
         return bad(err, source, sec, "length", length, "the unit is wd, h or d");
     r->length = (uint32_t)n;
 
+warnings:;
     const char *warn = cb_config_get(cfg, sec, "warn", "");
-    char buf[256];
     snprintf(buf, sizeof(buf), "%s", warn);
-    char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (r->nwarn == DL_MAX_WARN)
             return bad(err, source, sec, "warn", warn, "at most 4 warning points");

@@ -23,6 +23,7 @@ static const char *cmd_names[] = {
     [CMD_REQUEST_EXTENSION] = "request_extension", [CMD_DECIDE_EXTENSION] = "decide_extension",
     [CMD_CANCEL_CASE] = "cancel_case",           [CMD_CRIME_STEP] = "crime_step",
     [CMD_FILE_DECISION] = "file_decision",
+    [CMD_APPLY_JOINT_OPERATION] = "apply_joint_operation", [CMD_RECORD_FILING] = "record_filing",
 };
 
 const char *intake_cmd_name(intake_cmd_kind_t kind)
@@ -298,6 +299,8 @@ static const char *const crime_step_words[] = {"",
                                                "police_answered",
                                                "reconsideration_requested",
                                                NULL};
+static const char *const filing_words[] = {"", "case_file_catalogue", "enforcement_data",
+                                           "monthly_status", NULL};
 static const char *const assistance_words[] = {"", "identification", "appraisal", "advice", NULL};
 
 static Casebus__V1__Attachment **attachments(dec_t *d, json_t *obj, const char *prefix,
@@ -775,6 +778,39 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         r->meta = meta(d);
         set_str(d, &r->decision_id, o, "", "decision_id", 64, true);
         r->by = org_ref(d, o, "", "by", true);
+        return;
+    }
+    case CMD_APPLY_JOINT_OPERATION: {
+        static const char *const keys[] = {"by", "starts_at", "subject", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__JointOperationApplied *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__joint_operation_applied__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_APPLY_JOINT_OPERATION;
+        cmd->apply_joint_operation = r;
+        r->operation_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        r->starts_at_ms = get_time(d, o, "", "starts_at", true);
+        set_str(d, &r->subject, o, "", "subject", 1000, true);
+        return;
+    }
+    case CMD_RECORD_FILING: {
+        static const char *const keys[] = {"kind", "by", "period", "note", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__FilingRecorded *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__filing_recorded__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_RECORD_FILING;
+        cmd->record_filing = r;
+        r->filing_id = empty();
+        r->meta = meta(d);
+        r->kind = get_enum(d, o, "", "kind", filing_words, true);
+        r->by = org_ref(d, o, "", "by", true);
+        set_str(d, &r->period, o, "", "period", 7, true);
+        set_str(d, &r->note, o, "", "note", 4000, false);
         return;
     }
     default:

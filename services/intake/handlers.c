@@ -1202,6 +1202,75 @@ out:
     json_decref(ref);
 }
 
+static void do_apply_joint_operation(intake_t *in, MDB_txn *txn,
+                                     Casebus__V1__JointOperationApplied *j,
+                                     Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                     int64_t now, intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    Casebus__V1__Organisation *o = resolve_org(in, txn, j->by, "by", actor, true, reply);
+    if (o == NULL)
+        return;
+    if (new_id(in, txn, "J", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&j->meta) == NULL || set_string(&j->operation_id, id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = "";
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_JOINT_OPERATION_APPLIED;
+    env.joint_operation_applied = j;
+    snprintf(msg, sizeof(msg), "joint operation %s applied for by %s", id, o->name);
+    record(in, txn, &env, j->meta, cmd, actor, now, 201, "operation_id", id, NULL, msg, reply);
+}
+
+/* "2025" or "2026-11": the period a filing is for. */
+static bool period_ok(const char *p, bool monthly)
+{
+    size_t n = strlen(p);
+    if (n != (monthly ? 7u : 4u))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(i == 4 ? p[i] == '-' : p[i] >= '0' && p[i] <= '9'))
+            return false;
+    return !monthly || (atoi(p + 5) >= 1 && atoi(p + 5) <= 12);
+}
+
+static void do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingRecorded *f,
+                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                             intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    Casebus__V1__Organisation *o = resolve_org(in, txn, f->by, "by", actor, true, reply);
+    if (o == NULL)
+        return;
+    bool monthly = f->kind == CASEBUS__V1__FILING_KIND__FILING_KIND_MONTHLY_STATUS;
+    if (!period_ok(f->period, monthly)) {
+        intake_reply_error(reply, 400, "invalid_field", "period",
+                           monthly ? "period must be a month: YYYY-MM" : "period must be a year: YYYY");
+        return;
+    }
+    if (new_id(in, txn, "F", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&f->meta) == NULL || set_string(&f->filing_id, id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = "";
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_FILING_RECORDED;
+    env.filing_recorded = f;
+    snprintf(msg, sizeof(msg), "filing %s for %s by %s", id, f->period, o->name);
+    record(in, txn, &env, f->meta, cmd, actor, now, 201, "filing_id", id, NULL, msg, reply);
+}
+
 static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
                                Casebus__V1__Command *cmd, const intake_actor_t *actor,
                                int64_t now, intake_reply_t *reply)
@@ -1336,6 +1405,12 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         break;
     case CASEBUS__V1__COMMAND__KIND_FILE_DECISION:
         do_file_decision(in, txn, cmd->file_decision, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_APPLY_JOINT_OPERATION:
+        do_apply_joint_operation(in, txn, cmd->apply_joint_operation, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_FILING:
+        do_record_filing(in, txn, cmd->record_filing, cmd, actor, now, reply);
         break;
     default:
         intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");

@@ -157,6 +157,10 @@ static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
         return CMD_REPORT_CASE;
     if (n == 2 && strcmp(segs[1], "approvals") == 0)
         return CMD_RECORD_APPROVAL;
+    if (n == 2 && strcmp(segs[1], "joint-operations") == 0)
+        return CMD_APPLY_JOINT_OPERATION;
+    if (n == 2 && strcmp(segs[1], "filings") == 0)
+        return CMD_RECORD_FILING;
     if (n != 4 || !id_ok(segs[2]))
         return CMD_NONE;
     *target = segs[2];

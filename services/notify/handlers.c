@@ -308,9 +308,13 @@ static int dead_letter(notify_t *n, MDB_txn *txn, json_t *rec, uint32_t attempts
 {
     const char *id = json_string_value(json_object_get(rec, "id"));
     json_object_set_new(rec, "state", json_string("dead"));
-    int rc;
-    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) != 0 ||
-        (rc = nt_put(n, txn, n->db_dead, id, json_object(), err)) != 0)
+    json_t *mark = json_object();
+    int rc = nt_put(n, txn, n->db_deliveries, id, rec, err);
+    if (rc == 0)
+        rc = mark ? nt_put(n, txn, n->db_dead, id, mark, err)
+                  : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    json_decref(mark);
+    if (rc != 0)
         return rc;
     Casebus__V1__DeliveryRef r;
     fill_ref(&r, rec);

@@ -274,6 +274,19 @@ try:
                                                             "at": iso(int(time.time()) - 60)}, tok)
     t.ok(st_ == 403 and doc["error"]["field"] == "by", "only public security answers a referral", doc)
 
+    # ---- a joint operation applied for too late; filings ----
+    st_, doc = http.post("/v1/joint-operations", {"by": "wy-scjg", "starts_at": iso(int(time.time()) + 2 * 86400),
+                                                  "subject": "夜市联合整治"}, tok)
+    t.ok(st_ == 201 and doc.get("operation_id"), "a joint operation application is recorded", doc)
+    evs = wait_for(lambda: [e["event"] for e in deadline_events() if e["type"] == "obligation_met"
+                            and e["event"]["obligation"]["rule_id"] == "joint_operation"], 10) or []
+    t.ok(evs and not evs[0]["on_time"] and evs[0]["late_by_ms"] > 0,
+         "applied 2 days before it starts (5 are required): met late, by how much", evs)
+    st_, doc = http.post("/v1/filings", {"kind": "monthly_status", "by": "wy-scjg", "period": "2026"}, tok)
+    t.ok(st_ == 400 and doc["error"]["field"] == "period", "a monthly filing needs a YYYY-MM period", doc)
+    st_, doc = http.post("/v1/filings", {"kind": "case_file_catalogue", "by": "wy-scjg", "period": "2025"}, tok)
+    t.eq(st_, 201, "a yearly filing is recorded")
+
     st = json.loads(cli("status").stdout)["deadline"]
     t.ok(st["obligations"]["open"] >= 2 and st["obligations"]["red"] >= 2 and st["calendar_years"] == [2024, 2025, 2026],
          "casebus status reports open obligations, how many are red, and the calendar years", st)

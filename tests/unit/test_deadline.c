@@ -198,6 +198,11 @@ static int setup(void **state)
     if (cb_store_open(&dl->d.store, &o, &err) || cb_log_open(&dl->d.log, dl->d.store, "deadline", &err) ||
         dl_state_open(dl, &err) || dl_rules_load(&dl->rules, "deploy/deadlines.conf", &err))
         return -1;
+    /* The date rules open filings for every organisation on import; tests of
+     * them turn them on themselves. */
+    dl->rules.rule[DL_RULE_CASE_FILE_CATALOGUE].enabled = false;
+    dl->rules.rule[DL_RULE_ENFORCEMENT_DATA].enabled = false;
+    dl->rules.rule[DL_RULE_MONTHLY_STATUS].enabled = false;
     *state = f;
     return 0;
 }
@@ -575,6 +580,66 @@ static void crime_referral_steps(void **state)
     casebus__v1__envelope__free_unpacked(e, NULL);
 }
 
+static void date_rules_and_joint_operations(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    /* Monthly status, by the 20th: opened for the judicial bureau on 2026-11-05;
+     * Fri Nov 20 is a working day, so due 24:00 Nov 20. */
+    f->dl.rules.rule[DL_RULE_MONTHLY_STATUS].enabled = true;
+    MDB_txn *txn;
+    cb_error_t err;
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-11-05T10:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-11-06T10:00:00+08:00"), &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
+    assert_string_equal(e->obligation_opened->obligation->obligation_id,
+                        "monthly_status:wy-sfj:2026-11");
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-21T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    expect_none(f); /* opened once, however often the opener runs */
+    /* 2026-12-20 is a Sunday: the limit moves to 24:00 Mon Dec 21. */
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-12-01T09:00:00+08:00"), &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-12-22T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    /* The filing for November meets November's. */
+    Casebus__V1__FilingRecorded fr = CASEBUS__V1__FILING_RECORDED__INIT;
+    fr.kind = CASEBUS__V1__FILING_KIND__FILING_KIND_MONTHLY_STATUS;
+    fr.by = ref("wy-sfj");
+    fr.period = "2026-11";
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(FILING_RECORDED);
+    env.filing_recorded = &fr;
+    apply(f, "intake", &env, at("2026-11-19T16:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_MET));
+    assert_true(e->obligation_met->on_time);
+    assert_string_equal(e->obligation_met->obligation->obligation_id, "monthly_status:wy-sfj:2026-11");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* A joint operation starting Mon Nov 16 is applied for by 24:00 Wed Nov 11
+     * (5 days before its first day); applied on Thu Nov 12 it is late by 10 h. */
+    Casebus__V1__JointOperationApplied j = CASEBUS__V1__JOINT_OPERATION_APPLIED__INIT;
+    j.operation_id = "J1";
+    j.by = ref("wy-scjg");
+    j.starts_at_ms = at("2026-11-16T08:00:00+08:00");
+    j.subject = "夜市整治";
+    Casebus__V1__Envelope jenv = CASEBUS__V1__ENVELOPE__INIT;
+    jenv.body_case = B(JOINT_OPERATION_APPLIED);
+    jenv.joint_operation_applied = &j;
+    apply(f, "intake", &jenv, at("2026-11-12T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_OPENED));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-12T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_MET));
+    assert_false(e->obligation_met->on_time);
+    assert_int_equal(e->obligation_met->late_by_ms, 10 * H);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +650,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_case_closes_its_obligations, setup, teardown),
         cmocka_unit_test_setup_teardown(crime_referral_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(date_rules_and_joint_operations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
