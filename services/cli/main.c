@@ -44,9 +44,10 @@ static void usage(FILE *to)
             "  calendar import FILE.cal                  load or correct one year of the\n"
             "                                            holiday calendar (deadline recomputes\n"
             "                                            the open obligations it affects)\n"
-            "  subscribe --org ID --url URL --secret S [--events T,T...] [--rate N]\n"
-            "                                            deliver an organisation's events to a\n"
-            "                                            webhook (signed with the secret)\n"
+            "  subscribe --org ID (--url URL | --channel zmq) --secret S [--events T,T...]\n"
+            "            [--rate N]                      deliver an organisation's events to a\n"
+            "                                            webhook (signed with the secret), or\n"
+            "                                            keep them for its platform to pull\n"
             "  unsubscribe ID                            remove a subscription\n"
             "  subscriptions                             list subscriptions (JSON)\n"
             "  deadletters                               list dead letters (JSON)\n"
@@ -266,6 +267,8 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
                 sub.secret = argv[i + 1];
             else if (strcmp(argv[i], "--events") == 0)
                 snprintf(events, sizeof(events), "%s", argv[i + 1]);
+            else if (strcmp(argv[i], "--channel") == 0)
+                sub.channel = argv[i + 1];
             else if (strcmp(argv[i], "--rate") == 0)
                 sub.rate_per_second = (uint32_t)strtoul(argv[i + 1], NULL, 10);
             else {
@@ -273,10 +276,13 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
                 return 2;
             }
         }
-        if (argc % 2 != 0 || sub.org_id == NULL || sub.url == NULL || sub.secret == NULL) {
-            fprintf(stderr, "casebus: subscribe needs --org, --url and --secret\n");
+        bool zmq = sub.channel && strcmp(sub.channel, "zmq") == 0;
+        if (argc % 2 != 0 || sub.org_id == NULL || (sub.url == NULL && !zmq) || sub.secret == NULL) {
+            fprintf(stderr, "casebus: subscribe needs --org, --secret and --url (or --channel zmq)\n");
             return 2;
         }
+        if (sub.url == NULL)
+            sub.url = "";
         char *save = NULL;
         for (char *t = strtok_r(events, ",", &save); t && sub.n_event_types < 32;
              t = strtok_r(NULL, ",", &save))

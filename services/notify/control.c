@@ -119,8 +119,9 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
     char id[NT_ID_MAX] = "";
     if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE) {
         const Casebus__V1__Subscribe *s = req->subscribe;
-        rc = nt_subscribe(n, txn, s->org_id, s->url, s->secret, (const char *const *)s->event_types,
-                          s->n_event_types, s->rate_per_second, id, err);
+        rc = nt_subscribe(n, txn, s->org_id, s->channel, s->url, s->secret,
+                          (const char *const *)s->event_types, s->n_event_types,
+                          s->rate_per_second, id, err);
         if (rc == 0)
             snprintf(cr->message, sizeof(cr->message), "subscription %s: %s -> %s", id,
                      s->org_id, s->url);

@@ -249,8 +249,17 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
             rc = undeliverable(n, txn, ev, type, a.ids[i], err);
         size_t k;
         json_t *sub;
-        json_array_foreach(m.subs, k, sub) if (rc == 0) rc =
-            new_delivery(n, txn, ev, type, a.ids[i], sub, body, err);
+        json_array_foreach(m.subs, k, sub)
+        {
+            if (rc != 0)
+                break;
+            const char *channel = json_string_value(json_object_get(sub, "channel"));
+            if (channel && strcmp(channel, "zmq") == 0) /* pulled: the stream keeps it */
+                rc = nt_stream_append(n, txn, json_string_value(json_object_get(sub, "id")),
+                                      ev->raw, ev->len, err);
+            else
+                rc = new_delivery(n, txn, ev, type, a.ids[i], sub, body, err);
+        }
         json_decref(m.subs);
     }
     free(body);
@@ -411,7 +420,7 @@ static int subscription_event(notify_t *n, MDB_txn *txn, json_t *sub, bool remov
     Casebus__V1__SubscriptionChanged sc = CASEBUS__V1__SUBSCRIPTION_CHANGED__INIT;
     sc.subscription_id = (char *)json_string_value(json_object_get(sub, "id"));
     sc.org_id = (char *)json_string_value(json_object_get(sub, "org_id"));
-    sc.channel = "webhook";
+    sc.channel = (char *)json_string_value(json_object_get(sub, "channel"));
     sc.url = (char *)json_string_value(json_object_get(sub, "url"));
     sc.removed = removed;
     sc.rate_per_second = (uint32_t)json_integer_value(json_object_get(sub, "rate_per_second"));
@@ -428,13 +437,23 @@ static int subscription_event(notify_t *n, MDB_txn *txn, json_t *sub, bool remov
     return emit(n, txn, &env, NULL, err);
 }
 
-int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *url, const char *secret,
-                 const char *const *types, size_t ntypes, uint32_t rate, char id[NT_ID_MAX],
-                 cb_error_t *err)
+int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *channel,
+                 const char *url, const char *secret, const char *const *types, size_t ntypes,
+                 uint32_t rate, char id[NT_ID_MAX], cb_error_t *err)
 {
     if (org_id == NULL || *org_id == '\0' || strlen(org_id) > 64)
         return cb_error_set(err, CB_ERR_INVALID, "org_id", "org_id is required (at most 64 characters)");
-    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+    if (channel == NULL || *channel == '\0')
+        channel = "webhook";
+    bool zmq = strcmp(channel, "zmq") == 0;
+    if (!zmq && strcmp(channel, "webhook") != 0)
+        return cb_error_set(err, CB_ERR_INVALID, "channel", "channel is webhook or zmq");
+    if (zmq && url && *url)
+        return cb_error_set(err, CB_ERR_INVALID, "url",
+                            "a zmq subscription has no url: the platform pulls from stream_bind");
+    if (zmq)
+        url = "";
+    else if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
         strlen(url) > 2000 || strchr(url, ' '))
         return cb_error_set(err, CB_ERR_INVALID, "url",
                             "url must be an http:// or https:// address without spaces, at most 2000 characters");
@@ -458,7 +477,7 @@ int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *url,
     }
     snprintf(id, NT_ID_MAX, "S%06llu", (unsigned long long)num);
     json_t *sub = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:i,s:I}", "id", id, "org_id", org_id,
-                            "channel", "webhook", "url", url, "secret", secret, "event_types", tv,
+                            "channel", channel, "url", url, "secret", secret, "event_types", tv,
                             "rate_per_second", (int)rate, "created_at_ms",
                             (json_int_t)n->now());
     if (sub == NULL)

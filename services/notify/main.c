@@ -4,7 +4,8 @@
  *   casebus-notify --config FILE
  *
  * [notify] keys: data_dir, map_size, bus_bind (its log), control_bind
- * (subscriptions, dead letters, status), pull = router ENDPOINT, pull = deadline
+ * (subscriptions, dead letters, status), stream_bind (the zmq channel: platforms
+ * pull their events), pull = router ENDPOINT, pull = deadline
  * ENDPOINT, timeout_ms (per attempt, default 10000), retry_base_ms (first retry,
  * 1000), retry_max_ms (longest wait, 600000), horizon (give up and dead-letter
  * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (8 attempts in
@@ -25,6 +26,7 @@ static void stop_doors(cb_daemon_t *d, void *ctx)
     (void)d;
     notify_t *n = ctx;
     nt_control_stop(n);
+    nt_stream_stop(n);
     nt_sender_stop(n);
 }
 
@@ -32,6 +34,7 @@ static void kick_sender(cb_daemon_t *d, void *ctx)
 {
     (void)d;
     nt_sender_kick(ctx);
+    nt_stream_wake(ctx);
 }
 
 typedef struct seen_ctx {
@@ -76,7 +79,9 @@ static int seed_subscriptions(notify_t *n, cb_error_t *err)
         for (char *t = strtok_r(types, ",", &save); t && nt < 32; t = strtok_r(NULL, ",", &save))
             tv[nt++] = t;
         char id[NT_ID_MAX];
-        if ((rc = nt_subscribe(n, txn, org, url, secret, tv, nt, 0, id, err)) != 0) {
+        bool zmq = strcmp(url, "zmq") == 0; /* "subscribe = ORG zmq SECRET": the stream channel */
+        if ((rc = nt_subscribe(n, txn, org, zmq ? "zmq" : "webhook", zmq ? "" : url, secret, tv,
+                               nt, 0, id, err)) != 0) {
             char field[64];
             snprintf(field, sizeof(field), "%s", err->field);
             rc = cb_error_set(err, CB_ERR_CONFIG, "subscribe", "[notify] subscribe = '%s': %s: %s",
@@ -139,7 +144,9 @@ int main(int argc, char **argv)
     if (cb_daemon_pull(&n.d, nt_apply, &n, &err) != 0)
         fatalx("bus_failed error=\"%s\"", err.message);
     const char *control = cb_config_get(cfg, "notify", "control_bind", "ipc://var/notify.ctl");
-    if (nt_control_start(&n, control, &err) != 0 || nt_sender_start(&n, &err) != 0)
+    const char *stream = cb_config_get(cfg, "notify", "stream_bind", "ipc://var/notify.stream");
+    if (nt_control_start(&n, control, &err) != 0 || nt_stream_start(&n, stream, &err) != 0 ||
+        nt_sender_start(&n, &err) != 0)
         fatalx("control_failed error=\"%s\"", err.message);
     /* Each commit may have made deliveries ready. */
     n.d.after_commit = kick_sender;

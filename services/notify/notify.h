@@ -29,7 +29,8 @@ typedef struct notify_sender notify_sender_t;
 
 typedef struct notify {
     cb_daemon_t d;
-    MDB_dbi db_meta, db_subs, db_deliveries, db_queue, db_ready, db_dead;
+    MDB_dbi db_meta, db_subs, db_deliveries, db_queue, db_ready, db_dead, db_stream;
+    struct notify_stream *stream;
     cb_control_t *control;
     notify_sender_t *sender;
     /* delivery policy */
@@ -90,9 +91,9 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long http_statu
  * jitter (±20%), capped at retry_max_ms. */
 int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random);
 /* Control: a subscription added / removed (recorded as SubscriptionChanged). */
-int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *url, const char *secret,
-                 const char *const *types, size_t ntypes, uint32_t rate, char id[NT_ID_MAX],
-                 cb_error_t *err);
+int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *channel,
+                 const char *url, const char *secret, const char *const *types, size_t ntypes,
+                 uint32_t rate, char id[NT_ID_MAX], cb_error_t *err);
 int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
 /* A dead letter sent again (ready at now). */
 int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
@@ -106,6 +107,20 @@ size_t nt_sender_in_flight(const notify_t *n);
 /* The signature header's value: "v1=" + hex HMAC-SHA256(secret, timestamp "." body). */
 void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
              char out[3 + 64 + 1]);
+
+/* The stream channel's records: sub id NUL be64 seq -> the source Envelope. */
+int nt_stream_append(notify_t *n, MDB_txn *txn, const char *sub, const uint8_t *raw, size_t len,
+                     cb_error_t *err);
+/* The head of a subscription's stream (0 when empty). */
+uint64_t nt_stream_head(notify_t *n, MDB_txn *txn, const char *sub);
+/* Record seq of a subscription's stream, valid until txn ends. */
+int nt_stream_get(notify_t *n, MDB_txn *txn, const char *sub, uint64_t seq, MDB_val *out);
+
+/* ---- stream.c: the ZeroMQ stream channel ---- */
+int nt_stream_start(notify_t *n, const char *endpoint, cb_error_t *err);
+/* Answers parked fetches that have something new (after a commit). */
+void nt_stream_wake(notify_t *n);
+void nt_stream_stop(notify_t *n);
 
 /* ---- control.c ---- */
 int nt_control_start(notify_t *n, const char *endpoint, cb_error_t *err);

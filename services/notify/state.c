@@ -13,6 +13,8 @@
  *   ready       sub id NUL be64 next attempt (UTC ms) + delivery id -> "" (heads
  *               waiting to be sent, per endpoint)
  *   dead        delivery id -> "" (dead letters)
+ *   stream      sub id NUL be64 seq -> the source event's Envelope (zmq channel);
+ *               meta "stream:<sub>" -> be64 its head
  */
 #include "notify.h"
 #include "bytes.h"
@@ -30,7 +32,8 @@ int nt_state_open(notify_t *n, cb_error_t *err)
         (rc = cb_store_dbi(s, "deliveries", 0, &n->db_deliveries, err)) ||
         (rc = cb_store_dbi(s, "queue", 0, &n->db_queue, err)) ||
         (rc = cb_store_dbi(s, "ready", 0, &n->db_ready, err)) ||
-        (rc = cb_store_dbi(s, "dead", 0, &n->db_dead, err)))
+        (rc = cb_store_dbi(s, "dead", 0, &n->db_dead, err)) ||
+        (rc = cb_store_dbi(s, "stream", 0, &n->db_stream, err)))
         return rc;
     return 0;
 }
@@ -265,4 +268,42 @@ size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db)
     (void)n;
     MDB_stat st;
     return mdb_stat(txn, db, &st) == 0 ? st.ms_entries : 0;
+}
+
+static size_t stream_key(uint8_t *buf, const char *sub, uint64_t seq)
+{
+    size_t plen = ready_prefix(buf, sub);
+    cb_be64_put(buf + plen, seq);
+    return plen + 8;
+}
+
+uint64_t nt_stream_head(notify_t *n, MDB_txn *txn, const char *sub)
+{
+    char key[NT_ID_MAX + 8];
+    snprintf(key, sizeof(key), "stream:%s", sub);
+    MDB_val k = sval(key), v;
+    return mdb_get(txn, n->db_meta, &k, &v) == 0 && v.mv_size == 8 ? cb_be64_get(v.mv_data) : 0;
+}
+
+int nt_stream_append(notify_t *n, MDB_txn *txn, const char *sub, const uint8_t *raw, size_t len,
+                     cb_error_t *err)
+{
+    char key[NT_ID_MAX + 8];
+    snprintf(key, sizeof(key), "stream:%s", sub);
+    uint64_t seq = nt_stream_head(n, txn, sub) + 1;
+    uint8_t b[8], kb[NT_ID_MAX + 8];
+    cb_be64_put(b, seq);
+    MDB_val hk = sval(key), hv = {8, b};
+    MDB_val k = {stream_key(kb, sub, seq), kb}, v = {len, (void *)raw};
+    int rc = mdb_put(txn, n->db_meta, &hk, &hv, 0);
+    if (rc == 0)
+        rc = mdb_put(txn, n->db_stream, &k, &v, 0);
+    return rc ? cb_store_error(rc, "store stream record", err) : 0;
+}
+
+int nt_stream_get(notify_t *n, MDB_txn *txn, const char *sub, uint64_t seq, MDB_val *out)
+{
+    uint8_t kb[NT_ID_MAX + 8];
+    MDB_val k = {stream_key(kb, sub, seq), kb};
+    return mdb_get(txn, n->db_stream, &k, out) == 0 ? 0 : CB_ERR_NOT_FOUND;
 }

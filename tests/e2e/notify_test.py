@@ -17,7 +17,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, wait_for, write_config, TOP  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, pb, unpb, wait_for, write_config, TOP  # noqa: E402
+import zmq  # noqa: E402
 
 SECRET = "s3cret-for-the-test-0123456789"
 got = []            # (path, headers, body, received_at)
@@ -91,6 +92,7 @@ calendar_dir = {os.path.join(TOP, 'deploy/calendar')}
 data_dir = {w.p('notify')}
 bus_bind = ipc://{w.p('notify.bus')}
 control_bind = ipc://{w.p('notify.ctl')}
+stream_bind = ipc://{w.p('notify.stream')}
 pull = router ipc://{w.p('router.bus')}
 pull = deadline ipc://{w.p('deadline.bus')}
 timeout_ms = 1000
@@ -139,7 +141,7 @@ def subscribe(org, path, *extra):
     return r.stdout.split()[1].rstrip(":")
 
 
-SIX = ["wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw", "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-zjj"]
+SIX = ["wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw", "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-zjj", "wy-yjgl"]
 try:
     tok = token(*SIX)
     procs = {name: w.start([b, "--config", conf], f"{name}.log") for name, b in
@@ -239,6 +241,43 @@ try:
                            and e["event"]["delivery"]["org_id"] == "wy-wsj"], 10) or []
     t.ok(len(ev) == 2 and "no subscription" in ev[0]["event"]["reason"],
          "events for an organisation without a subscription are recorded as undeliverable", ev)
+
+    # ---- the ZeroMQ stream channel: the platform pulls its own events ----
+    r = cli("subscribe", "--org", "wy-yjgl", "--channel", "zmq", "--secret", SECRET)
+    t.ok(r.returncode == 0, "a zmq-channel subscription needs no url", r.stderr)
+    sid = r.stdout.split()[1].rstrip(":")
+    cy = report(tok, "wy-yjgl")
+    zc = zmq.Context()
+    sock = zc.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"ipc://{w.p('notify.stream')}")
+
+    def fetch(secret, from_seq, wait=2000):
+        sock.send(pb([(1, 7), (2, sid), (3, secret), (4, from_seq), (5, 100), (6, wait)]))
+        if not sock.poll(5000):
+            return None, []
+        frames = sock.recv_multipart()
+        return unpb(frames[0]), [unpb(f) for f in frames[1:]]
+
+    got_events = []
+    for _ in range(20):
+        h, recs = fetch(SECRET, len(got_events) + 1)
+        got_events += recs
+        if len(got_events) >= 2:
+            break
+    t.ok(len(got_events) == 2 and all(e[6][0].decode() == cy for e in got_events)
+         and sorted(e[2][0] for e in got_events) == [b"deadline", b"router"],
+         "the platform pulls its 2 events (router's and deadline's envelopes, byte for byte) with its secret",
+         [(e.get(2), e.get(3)) for e in got_events])
+    h, recs = fetch("wrong-secret-0123456789", 1, 0)
+    t.ok(h is not None and b"wrong secret" in h.get(6, [b""])[0] and recs == [],
+         "a wrong secret gets an error header and no events", h)
+    t0 = time.time()
+    h, recs = fetch(SECRET, 3, 1000)
+    t.ok(recs == [] and h[5][0] == 2 and time.time() - t0 >= 0.9,
+         "a fetch past the head is parked until its wait ends (long poll)", (h, time.time() - t0))
+    sock.close()
+    zc.term()
 
     # ---- kill -9 mid-retry: nothing lost ----
     mode["/later"] = 503

@@ -150,10 +150,10 @@ static void order_retry_and_dead_letter(void **state)
     MDB_txn *txn = begin(f);
     char id[NT_ID_MAX];
     cb_error_t err;
-    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", "http://127.0.0.1:1/a",
+    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", "webhook", "http://127.0.0.1:1/a",
                                   "0123456789abcdef", NULL, 0, 0, id, &err),
                      0);
-    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", "ftp://x", "0123456789abcdef", NULL, 0,
+    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", NULL, "ftp://x", "0123456789abcdef", NULL, 0,
                                   0, id, &err),
                      CB_ERR_INVALID);
     assert_string_equal(err.field, "url");
