@@ -31,6 +31,7 @@ run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint d
         echo "map_size = 8G"
         echo "bus_bind = ipc://$dir/$name.bus"
         echo "control_bind = ipc://$dir/$name.ctl"
+        echo "stream_bind = ipc://$dir/$name.stream"
         echo "pull = router ipc://$dir/router.bus"
         echo "timeout_ms = 2000"
         echo "log_level = warn"
