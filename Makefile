@@ -88,7 +88,7 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@if [ -x $(BUILD)/bin/casebus-intake ] && [ -x $(BUILD)/bin/casebus-router ] && \
 	    [ -x $(BUILD)/bin/casebus-deadline ] && [ -x $(BUILD)/bin/casebus-notify ]; then \
-		sh deploy/run.sh $(BUILD); \
+		bash deploy/run.sh $(BUILD); \
 	else \
 		echo "make run: the daemons are not all built yet (see README, Status)"; exit 1; \
 	fi

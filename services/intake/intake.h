@@ -29,7 +29,7 @@
 #include "store.h"
 #include "zloop.h"
 
-#define INTAKE_MAX_TOKEN_ORGS 16
+#define INTAKE_MAX_TOKEN_ORGS 64
 #define INTAKE_IDEM_KEY_MAX 128
 
 /* Which command: the routes of the HTTP door and the oneof of Command. */

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# deploy/run.sh BUILD — what `make run` starts: the four daemons on the sample
+# county (武义县), data under ./var (VAR_DIR=… to move it), HTTP on
+# 127.0.0.1:8080 (HTTP_PORT=… to change it), under a small supervisor: a daemon
+# that dies is restarted with backoff (1 s, doubling to 30 s; reset after a
+# minute of running); Ctrl-C or SIGTERM stops all of them cleanly (SIGTERM,
+# then SIGKILL after 10 s). Every daemon gets SIGTERM if this script itself
+# dies (setpriv --pdeathsig), so nothing it starts outlives it. A second run
+# reuses var/.
+set -uo pipefail
+BUILD=${1:-build}
+B="$PWD/$BUILD/bin"
+VAR=${VAR_DIR:-var}
+DAEMONS=(router deadline notify intake)
+mkdir -p "$VAR"
+conf="$VAR/casebus.conf"
+if [ ! -f "$conf" ]; then
+    sed -e "s|var/|$VAR/|g" -e "s|^http_listen = .*|http_listen = 127.0.0.1:${HTTP_PORT:-8080}|" \
+        deploy/casebus.conf > "$conf"
+elif [ -n "${HTTP_PORT:-}" ]; then
+    sed -i "s|^http_listen = .*|http_listen = 127.0.0.1:$HTTP_PORT|" "$conf"
+fi
+export CASEBUS_CONFIG="$conf"
+port=$(sed -n 's/^http_listen = .*:\([0-9]*\)$/\1/p' "$conf" | head -1)
+
+# A token for the sample county's platforms (every organisation; operator), once.
+if [ ! -s "$VAR/token" ]; then
+    orgs=$(tail -n +2 deploy/sample/orgs.csv | cut -d, -f1 | sed 's/^/--org /' | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    if ! "$B/casebus-intake" token create --config "$conf" $orgs --label "sample county platforms" \
+        --operator > "$VAR/token.new" 2>>"$VAR/intake.log"; then
+        echo "make run: cannot create the sample token (see $VAR/intake.log)" >&2
+        exit 1
+    fi
+    mv "$VAR/token.new" "$VAR/token"
+fi
+
+declare -A pid started delay
+stopping=0
+
+start() {
+    local name=$1
+    setpriv --pdeathsig TERM -- "$B/casebus-$name" --config "$conf" >>"$VAR/$name.log" 2>&1 &
+    pid[$name]=$!
+    started[$name]=$(date +%s)
+}
+
+stop_all() {
+    stopping=1
+    echo
+    echo "casebus: stopping (waiting for each daemon to finish what it has in hand) ..."
+    for n in "${DAEMONS[@]}"; do kill -TERM "${pid[$n]}" 2>/dev/null; done
+    for _ in $(seq 100); do
+        alive=0
+        for n in "${DAEMONS[@]}"; do kill -0 "${pid[$n]}" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for n in "${DAEMONS[@]}"; do kill -KILL "${pid[$n]}" 2>/dev/null; done
+    wait 2>/dev/null
+    echo "casebus: stopped; data kept in $VAR/ (make run again to resume)"
+    exit 0
+}
+trap stop_all INT TERM
+
+for n in "${DAEMONS[@]}"; do
+    delay[$n]=1
+    start "$n"
+done
+
+# First run: the sample county's registry and delegation catalogue.
+for _ in $(seq 100); do "$B/casebus" status >/dev/null 2>&1 && break; sleep 0.1; done
+if "$B/casebus" status 2>/dev/null | grep -q '"orgs":0,'; then
+    "$B/casebus" org import deploy/sample/orgs.csv >>"$VAR/router.log" 2>&1 &&
+        "$B/casebus" catalog import deploy/sample/catalog.csv --effective-from 2024-01-01 \
+            >>"$VAR/router.log" 2>&1 ||
+        echo "make run: importing the sample county failed (see $VAR/router.log)" >&2
+fi
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cat <<BANNER
+
+casebus is running — sample county 武义县 (27 organisations, 40 delegated matters)
+
+  HTTP API   http://127.0.0.1:$port            (docs/api.md)
+  token      $(cat "$VAR/token")
+             (also in $VAR/token: acts for every sample organisation, operator)
+  try        curl -s -H "Authorization: Bearer \$(cat $VAR/token)" -H 'Content-Type: application/json' \\
+               -d '{"source":"patrol","matter_code":"330217001","township_code":"330723101000",
+                    "discovered_at":"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)","discovered_by":"wy-scjg","description":"占道经营"}' \\
+               http://127.0.0.1:$port/v1/cases
+  tail       $BUILD/bin/casebus tail          (every daemon's events, live; --json, --help)
+  status     $BUILD/bin/casebus status
+  logs       $VAR/{intake,router,deadline,notify}.log
+
+Ctrl-C stops everything.
+BANNER
+
+while :; do
+    wait -n 2>/dev/null
+    [ $stopping = 1 ] && break
+    for n in "${DAEMONS[@]}"; do
+        kill -0 "${pid[$n]}" 2>/dev/null && continue
+        ran=$(( $(date +%s) - ${started[$n]} ))
+        [ $ran -ge 60 ] && delay[$n]=1
+        echo "casebus: $n exited after ${ran}s; restarting in ${delay[$n]}s (see $VAR/$n.log)"
+        sleep "${delay[$n]}"
+        [ $stopping = 1 ] && break
+        delay[$n]=$(( delay[$n] * 2 > 30 ? 30 : delay[$n] * 2 ))
+        start "$n"
+    done
+done
