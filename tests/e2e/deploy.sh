@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The deployment files: docker-compose.yml validates with Debian's
+# docker-compose (no Docker engine runs here), the containers' configuration
+# loads and names a section per daemon, and every systemd unit and compose
+# service starts a binary the build makes.
+cd "$(dirname "$0")/../.."
+B=${BUILD:-build}
+n=0; fail=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
+out=$(docker-compose -f docker-compose.yml config -q 2>&1); ok $? "docker-compose config -q accepts docker-compose.yml ${out:+($out)}"
+services=$(docker-compose -f docker-compose.yml config --services 2>/dev/null | sort | tr '\n' ' ')
+[ "$services" = "deadline intake notify router " ]; ok $? "one compose service per daemon ($services)"
+cmds=$(docker-compose -f docker-compose.yml config 2>/dev/null | grep -o 'casebus-[a-z]*' | sort -u)
+missing=""; for c in $cmds; do [ -x "$B/bin/$c" ] || missing="$missing $c"; done
+[ -n "$cmds" ] && [ -z "$missing" ]; ok $? "every compose command is a built binary${missing:+ (missing:$missing)}"
+"$B/bin/casebus" --config deploy/docker/casebus.conf due --from 2026-02-13T10:00:00+08:00 --working-days 3 \
+    --calendar deploy/calendar >/dev/null 2>&1; ok $? "the containers' casebus.conf parses"
+for s in intake router deadline notify; do grep -q "^\[$s\]" deploy/docker/casebus.conf || missing="$missing [$s]"; done
+[ -z "$missing" ]; ok $? "it has a section per daemon"
+bad=""; for u in deploy/systemd/casebus-*.service; do
+    bin=$(sed -n 's|^ExecStart=/usr/local/bin/\([^ ]*\) .*|\1|p' "$u"); [ -x "$B/bin/$bin" ] || bad="$bad $u"
+done
+[ -z "$bad" ]; ok $? "each systemd unit starts a built daemon${bad:+ (bad:$bad)}"
+echo "1..$n"
+exit $fail
