@@ -5,9 +5,23 @@
 #ifndef CB_CLI_H
 #define CB_CLI_H
 
+#include <jansson.h>
+#include <stdbool.h>
+
 #include "config.h"
 
 /* casebus tail … (tail.c); returns the exit status. */
 int cli_tail(const cb_config_t *cfg, int argc, char **argv);
+
+/* One event (cb_envelope_to_json's shape) as a line for people (tail.c). */
+void cli_print_event(json_t *doc, bool colour);
+
+/* casebus case ID [--json] (case.c): one case's whole timeline across every
+ * daemon's log, read-only, with who holds it and its time limits. */
+int cli_case(const cb_config_t *cfg, int argc, char **argv);
+
+/* casebus submit FILE.json [--path P] [--token T] (case.c): a command to
+ * intake's HTTP API, for trying things by hand. */
+int cli_submit(const cb_config_t *cfg, int argc, char **argv);
 
 #endif

@@ -52,6 +52,12 @@ static void usage(FILE *to)
             "  subscriptions                             list subscriptions (JSON)\n"
             "  deadletters                               list dead letters (JSON)\n"
             "  redeliver DELIVERY_ID                     send a dead letter again\n"
+            "  case ID [--json]                          one case's timeline across every daemon,\n"
+            "                                            who is competent, transfers, time limits\n"
+            "  submit FILE.json [--path /v1/...] [--token T]\n"
+            "                                            send a command to intake's HTTP API\n"
+            "                                            (token: --token, $CASEBUS_TOKEN, or the\n"
+            "                                            file 'token' beside the configuration)\n"
             "  status                                    each daemon's status (JSON)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
@@ -480,6 +486,10 @@ int main(int argc, char **argv)
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
              strcmp(argv[i], "redeliver") == 0)
         rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "case") == 0)
+        rc = cli_case(cfg, argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "submit") == 0)
+        rc = cli_submit(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "tail") == 0)
         rc = cli_tail(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "verify") == 0)

@@ -181,14 +181,14 @@ static const char *str_at(json_t *j, const char *a, const char *b)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void print_human(const tail_t *t, json_t *doc)
+void cli_print_event(json_t *doc, bool colour_on)
 {
     json_t *ev = json_object_get(doc, "event");
     const char *type = str_at(doc, "type", NULL);
     const char *colour = "";
     json_t *ob = json_object_get(ev, "obligation");
     const char *level = str_at(json_object_get(ev, "alert"), "level", NULL);
-    if (t->colour && level)
+    if (colour_on && level)
         colour = strcmp(level, "yellow") == 0 ? "\033[33m" : "\033[31m";
     printf("%s%s %s#%lld %s", colour, str_at(doc, "recorded_at", NULL),
            str_at(doc, "producer", NULL),
@@ -220,7 +220,7 @@ static void emit(tail_t *t, json_t *doc)
             printf("%s\n", s);
         free(s);
     } else {
-        print_human(t, doc);
+        cli_print_event(doc, t->colour);
     }
     t->printed++;
 }
