@@ -24,4 +24,7 @@ int cli_case(const cb_config_t *cfg, int argc, char **argv);
  * intake's HTTP API, for trying things by hand. */
 int cli_submit(const cb_config_t *cfg, int argc, char **argv);
 
+/* casebus report (--quarter YYYYQn | --from DATE --to DATE) [--csv] (report.c). */
+int cli_report(const cb_config_t *cfg, int argc, char **argv);
+
 #endif

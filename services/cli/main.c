@@ -58,6 +58,11 @@ static void usage(FILE *to)
             "                                            send a command to intake's HTTP API\n"
             "                                            (token: --token, $CASEBUS_TOKEN, or the\n"
             "                                            file 'token' beside the configuration)\n"
+            "  report (--quarter 2026Q3 | --from DATE --to DATE) [--csv]\n"
+            "                                            per organisation: transfers sent and\n"
+            "                                            received, limits on time / late / open,\n"
+            "                                            median time to transfer, warnings,\n"
+            "                                            breaches, escalations; two rankings\n"
             "  status                                    each daemon's status (JSON)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
@@ -486,6 +491,8 @@ int main(int argc, char **argv)
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
              strcmp(argv[i], "redeliver") == 0)
         rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "report") == 0)
+        rc = cli_report(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "case") == 0)
         rc = cli_case(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "submit") == 0)

@@ -25,6 +25,14 @@ view=$(cli case "$case_id" 2>&1)
 echo "$view" | grep -q "competent  wy-lt" && echo "$view" | grep -q "intake#.* case_reported" &&
     echo "$view" | grep -q "router#.* transfer_required" && echo "$view" | grep -q "limit      transfer:$case_id  wy-scjg, due"
 ok $? "casebus case shows the timeline across intake, router and deadline, who is competent, and the time limit"
+today=$(TZ=Asia/Shanghai date +%F)
+csv=$(cli report --from "$today" --to "$today" --csv 2>&1)
+echo "$csv" | head -1 | grep -q "^group,rank,org_id,name,sent,received,on_time,late,open," &&
+    echo "$csv" | grep -q '^county,[0-9]*,wy-scjg,"[^"]*",0,0,0,0,1,'
+ok $? "casebus report --csv lists the finder with one time limit still open"
+cli report --quarter 2026Q5 >/dev/null 2>&1; [ $? = 2 ]; ok $? "a quarter that does not exist is refused"
+cli report --quarter "$(TZ=Asia/Shanghai date +%Y)Q$(( ($(TZ=Asia/Shanghai date +%-m) + 2) / 3 ))" | grep -q "Townships (handling of enforcement)"
+ok $? "the report on screen ranks townships and county organisations apart"
 pkill -KILL -f "casebus-deadline --config $var/casebus.conf"
 for _ in $(seq 50); do grep -q "deadline exited" "$var/run.out" && break; sleep 0.1; done
 for _ in $(seq 50); do cli status 2>/dev/null | grep -q '"daemon":"deadline"' && break; sleep 0.1; done
