@@ -26,6 +26,9 @@
 #include "config.h"
 #include "cli.h"
 
+#include <curl/curl.h>
+#include <libgen.h>
+
 #define TIMEOUT_MS 30000
 
 static void usage(FILE *to)
@@ -63,6 +66,9 @@ static void usage(FILE *to)
             "                                            received, limits on time / late / open,\n"
             "                                            median time to transfer, warnings,\n"
             "                                            breaches, escalations; two rankings\n"
+            "  token create --org ID [--org ID ...] [--label TEXT] [--operator]\n"
+            "                                            a bearer token for a platform (intake\n"
+            "                                            must be stopped; printed once)\n"
             "  status                                    each daemon's status (JSON)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
@@ -192,12 +198,56 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
 /* casebus status: each daemon's own answer on its control socket, as one
  * JSON object; a daemon that does not answer is {"up":false}. Exit 1 when
  * any is down. */
+static size_t into_buf(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    char *buf = userdata;
+    size_t have = strlen(buf), n = size * nmemb;
+    if (have + n < 4096) {
+        memcpy(buf + have, ptr, n);
+        buf[have + n] = '\0';
+    }
+    return n;
+}
+
+/* intake has no control socket: its /healthz tells whether it is up. */
+static int intake_status(const cb_config_t *cfg)
+{
+    const char *listen = cb_config_get(cfg, "intake", "http_listen", "127.0.0.1:8080");
+    char url[300], body[4096] = "";
+    snprintf(url, sizeof(url), "http://%s%s/healthz",
+             strncmp(listen, "0.0.0.0:", 8) == 0 ? "127.0.0.1:" : "",
+             strncmp(listen, "0.0.0.0:", 8) == 0 ? listen + 8 : listen);
+    CURL *c = curl_easy_init();
+    long code = 0;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, into_buf);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)body);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(c);
+    }
+    const char *head = strstr(body, "\"log_head\":");
+    if (code != 200 || head == NULL) {
+        printf("\"intake\":{\"up\":false}");
+        return 1;
+    }
+    printf("\"intake\":{\"daemon\":\"intake\",\"log_head\":%llu,\"http\":\"%s\"}",
+           strtoull(head + 11, NULL, 10), listen);
+    return 0;
+}
+
 static int status(const cb_config_t *cfg)
 {
     static const char *daemons[] = {"router", "deadline", "notify"};
     int rc = 0;
     const char *sep = "";
     printf("{");
+    if (cb_config_has_section(cfg, "intake")) {
+        rc |= intake_status(cfg);
+        sep = ",";
+    }
     for (size_t i = 0; i < 3; i++) {
         if (!cb_config_has_section(cfg, daemons[i]))
             continue;
@@ -222,6 +272,41 @@ static int status(const cb_config_t *cfg)
     }
     printf("}\n");
     return rc;
+}
+
+/* casebus token create …: intake's own tool (casebus-intake token create),
+ * beside this binary, with this configuration. Intake must be stopped: the
+ * tool writes intake's store, which the running daemon holds. */
+static int token_cmd(const cb_config_t *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "create") != 0) {
+        fprintf(stderr, "usage: casebus token create --org ID [--org ID ...] [--label TEXT] "
+                        "[--operator]\n");
+        return 2;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "casebus: cannot find casebus-intake beside this program\n");
+        return 1;
+    }
+    self[n] = '\0';
+    char tool[4200];
+    snprintf(tool, sizeof(tool), "%s/casebus-intake", dirname(self));
+    char *args[140];
+    int k = 0;
+    args[k++] = tool;
+    args[k++] = "token";
+    args[k++] = "create";
+    args[k++] = "--config";
+    args[k++] = (char *)cb_config_path(cfg);
+    for (int i = 1; i < argc && k < 138; i++)
+        args[k++] = argv[i];
+    args[k] = NULL;
+    fflush(stdout);
+    execv(tool, args);
+    fprintf(stderr, "casebus: cannot run %s: %s\n", tool, strerror(errno));
+    return 1;
 }
 
 /* casebus calendar import FILE: one year, to deadline's control socket. */
@@ -491,6 +576,8 @@ int main(int argc, char **argv)
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
              strcmp(argv[i], "redeliver") == 0)
         rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "token") == 0)
+        rc = token_cmd(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "report") == 0)
         rc = cli_report(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "case") == 0)

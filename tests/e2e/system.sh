@@ -41,6 +41,8 @@ kill -TERM $sup; wait $sup; rc=$?
 [ $rc = 0 ]; ok $? "SIGTERM stops the whole system (status $rc)"
 left=$(pgrep -f "casebus-[a-z]* --config $var/casebus.conf" | wc -l)
 [ "$left" = 0 ]; ok $? "nothing it started is left running ($left)"
+tok=$(cli token create --org wy-lt --label "履坦镇平台" 2>/dev/null)
+case "$tok" in cbt_*) true ;; *) false ;; esac; ok $? "casebus token create makes a token for a platform while intake is stopped"
 echo "1..$n"
 rm -rf "$var"
 exit $fail
