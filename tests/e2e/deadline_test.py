@@ -182,10 +182,10 @@ try:
          (met, opened))
 
     # ---- kill -9 with obligations falling due while down ----
-    c3 = report(tok, int(time.time()) - 24 * 3600 + 7, urgency="emergency")
+    c3 = report(tok, int(time.time()) - 24 * 3600 + 12, urgency="emergency")
     wait_for(lambda: [e for e in deadline_events(c3) if e["type"] == "obligation_opened"], 10)
     w.kill(deadline, signal.SIGKILL)
-    time.sleep(9)
+    time.sleep(14)
     deadline = w.start([DEADLINE, "--config", conf], "deadline.log")
     got = wait_for(lambda: (lambda a: a if len(a) >= 3 else None)(alerts(deadline_events(c3))), 10) or []
     time.sleep(1.5)
