@@ -23,6 +23,16 @@ fi
 export CASEBUS_CONFIG="$conf"
 port=$(sed -n 's/^http_listen = .*:\([0-9]*\)$/\1/p' "$conf" | head -1)
 
+# The operator key that lets `casebus tail --show-personal-data` unmask
+# reporters: kept in var/operator_key, its SHA-256 in the configuration.
+if [ ! -s "$VAR/operator_key" ]; then
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$VAR/operator_key"
+    chmod 600 "$VAR/operator_key"
+    sed -i '/^\[cli\]/,$d' "$conf"
+    printf '\n[cli]\n; SHA-256 of var/operator_key (casebus tail --show-personal-data)\noperator_key_sha256 = %s\n' \
+        "$(sha256sum < "$VAR/operator_key" | cut -d' ' -f1)" >> "$conf"
+fi
+
 # A token for the sample county's platforms (every organisation; operator), once.
 if [ ! -s "$VAR/token" ]; then
     orgs=$(tail -n +2 deploy/sample/orgs.csv | cut -d, -f1 | sed 's/^/--org /' | tr '\n' ' ')

@@ -19,6 +19,7 @@
 #include "casebus/v1/bus.pb-c.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,22 @@ static int add_producer(tail_t *t, const cb_config_t *cfg, const char *name, voi
     return 0;
 }
 
+/* The operator key in $CASEBUS_OPERATOR_KEY hashes to the configuration's
+ * [cli] operator_key_sha256 (compared in constant time). */
+static bool operator_key_ok(const cb_config_t *cfg)
+{
+    const char *key = getenv("CASEBUS_OPERATOR_KEY");
+    const char *want = cb_config_get(cfg, "cli", "operator_key_sha256", NULL);
+    if (key == NULL || want == NULL || strlen(want) != 2 * crypto_hash_sha256_BYTES ||
+        sodium_init() < 0)
+        return false;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    crypto_hash_sha256(h, (const unsigned char *)key, strlen(key));
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    return sodium_memcmp(hex, want, sizeof(hex) - 1) == 0;
+}
+
 static void tail_usage(FILE *to)
 {
     fprintf(to,
@@ -402,7 +419,8 @@ static void tail_usage(FILE *to)
             "Every daemon's log as one live stream in time order (default: from now,\n"
             "following). --exit-at-end stops once caught up; --cursor-file resumes\n"
             "where the last run stopped. Reporters' personal data is masked unless\n"
-            "--show-personal-data is given (with CASEBUS_OPERATOR_KEY set).\n");
+            "--show-personal-data is given with the operator key in CASEBUS_OPERATOR_KEY\n"
+            "(make run keeps it in var/operator_key).\n");
 }
 
 int cli_tail(const cb_config_t *cfg, int argc, char **argv)
@@ -424,10 +442,10 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
         } else if (strcmp(a, "--exit-at-end") == 0) {
             t.exit_at_end = true, takes = false;
         } else if (strcmp(a, "--show-personal-data") == 0) {
-            const char *key = getenv("CASEBUS_OPERATOR_KEY");
-            if (key == NULL || strlen(key) < 16) {
-                fprintf(stderr, "casebus: --show-personal-data needs an operator key in "
-                                "CASEBUS_OPERATOR_KEY (16 characters or more)\n");
+            if (!operator_key_ok(cfg)) {
+                fprintf(stderr, "casebus: --show-personal-data needs the operator key in "
+                                "CASEBUS_OPERATOR_KEY (its SHA-256 is [cli] operator_key_sha256 "
+                                "in the configuration)\n");
                 return 2;
             }
             t.personal = true, takes = false;

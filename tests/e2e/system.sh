@@ -25,11 +25,19 @@ view=$(cli case "$case_id" 2>&1)
 echo "$view" | grep -q "competent  wy-lt" && echo "$view" | grep -q "intake#.* case_reported" &&
     echo "$view" | grep -q "router#.* transfer_required" && echo "$view" | grep -q "limit      transfer:$case_id  wy-scjg, due"
 ok $? "casebus case shows the timeline across intake, router and deadline, who is competent, and the time limit"
+printf '{"source":"citizen_report","reporter":{"name":"李四","phone":"13900000000"},"matter_code":"330217001","township_code":"330723101000","discovered_at":"%s","discovered_by":"wy-scjg","description":"x"}' "$at" > "$var/case2.json"
+c2=$(cli submit "$var/case2.json" 2>/dev/null | sed -n 's/.*"case_id":"\([^"]*\)".*/\1/p')
+sleep 0.3
+masked=$(cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported)
+cli tail --show-personal-data --exit-at-end >/dev/null 2>&1; nokey=$?
+shown=$(CASEBUS_OPERATOR_KEY=$(cat "$var/operator_key") cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported --show-personal-data)
+echo "$masked" | grep -q '"name":"\*\*\*"' && [ $nokey = 2 ] && echo "$shown" | grep -q '"name":"李四"'
+ok $? "reporters are masked on the tail; --show-personal-data needs the operator key (var/operator_key)"
 today=$(TZ=Asia/Shanghai date +%F)
 csv=$(cli report --from "$today" --to "$today" --csv 2>&1)
 echo "$csv" | head -1 | grep -q "^group,rank,org_id,name,sent,received,on_time,late,open," &&
-    echo "$csv" | grep -q '^county,[0-9]*,wy-scjg,"[^"]*",0,0,0,0,1,'
-ok $? "casebus report --csv lists the finder with one time limit still open"
+    echo "$csv" | grep -q '^county,[0-9]*,wy-scjg,"[^"]*",0,0,0,0,2,'
+ok $? "casebus report --csv lists the finder with its two time limits still open"
 cli report --quarter 2026Q5 >/dev/null 2>&1; [ $? = 2 ]; ok $? "a quarter that does not exist is refused"
 cli report --quarter "$(TZ=Asia/Shanghai date +%Y)Q$(( ($(TZ=Asia/Shanghai date +%-m) + 2) / 3 ))" | grep -q "Townships (handling of enforcement)"
 ok $? "the report on screen ranks townships and county organisations apart"
