@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "casebus/v1/intake.pb-c.h"
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "error.h"
 #include "evlog.h"
@@ -81,6 +82,7 @@ typedef struct intake {
     intake_state_t st;
     struct intake_http *http;
     struct intake_zmq *zdoor;
+    cb_control_t *control;        /* [intake] control_bind: tokens, status */
     /* limits */
     uint64_t max_body;
     uint64_t max_age_days;        /* discovered_at older than this is refused */

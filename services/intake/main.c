@@ -12,6 +12,8 @@
 #include "intake.h"
 #include "log.h"
 
+#include <sodium.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,53 @@ static void stop_doors(cb_daemon_t *d, void *ctx)
     intake_t *in = ctx;
     intake_http_stop(in);
     intake_zmq_stop(in);
+    cb_control_stop(&in->control);
+}
+
+/* The control socket: tokens while intake runs (the offline `token create`
+ * needs it stopped), and status. */
+static int control(void *ctx, cb_control_req_t *cr, cb_error_t *err)
+{
+    intake_t *in = ctx;
+    const Casebus__V1__ControlRequest *req = cr->req;
+    MDB_txn *txn;
+    int rc;
+    if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS) {
+        cb_log_head_t head = {0};
+        if ((rc = cb_store_begin(in->d.store, false, &txn, err)) != 0)
+            return rc;
+        rc = cb_log_head(in->d.log, txn, &head, err);
+        cb_store_abort(&txn);
+        if (rc != 0)
+            return rc;
+        json_t *st = json_pack("{s:s,s:I}", "daemon", "intake", "log_head", (json_int_t)head.seq);
+        cr->status_json = st ? json_dumps(st, JSON_COMPACT) : NULL;
+        json_decref(st);
+        return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    if (req->kind_case != CASEBUS__V1__CONTROL_REQUEST__KIND_CREATE_TOKEN)
+        return cb_error_set(err, CB_ERR_INVALID, "kind", "intake answers status and token creation only");
+    const Casebus__V1__CreateToken *ct = req->create_token;
+    if ((rc = cb_group_txn(in->d.group, &txn, err)) != 0)
+        return rc;
+    char *secret = NULL;
+    rc = intake_token_create(in, txn, (const char *const *)ct->org_ids, ct->n_org_ids, ct->label,
+                             ct->operator_, &secret, err);
+    cr->wrote = rc == 0 || rc != CB_ERR_INVALID;
+    if (rc != 0)
+        return rc;
+    /* "cbt_<id>_<secret>": the id is the part before the second underscore. */
+    char id[32] = "";
+    if (strncmp(secret, "cbt_", 4) == 0)
+        snprintf(id, sizeof(id), "%.*s", (int)strcspn(secret + 4, "_"), secret + 4);
+    json_t *out = json_pack("{s:s,s:s}", "token", secret, "token_id", id);
+    cr->status_json = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    sodium_memzero(secret, strlen(secret));
+    free(secret);
+    snprintf(cr->message, sizeof(cr->message), "token %s created for %zu organisations", id,
+             ct->n_org_ids);
+    return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
 }
 
 static void parse_listen(const char *listen, char *host, size_t size, int *port)
@@ -154,9 +203,12 @@ int main(int argc, char **argv)
     const char *zbind = cb_config_get(in.d.cfg, SECTION, "zmq_bind", "ipc://var/intake.cmd");
     if (intake_zmq_start(&in, zbind, &err) != 0)
         fatalx("zmq_failed error=\"%s\"", err.message);
+    const char *cbind = cb_config_get(in.d.cfg, SECTION, "control_bind", NULL);
+    if (cbind && cb_control_start(&in.control, &in.d, cbind, control, &in, &err) != 0)
+        fatalx("control_failed error=\"%s\"", err.message);
     in.d.on_stop = stop_doors;
     in.d.hook_ctx = &in;
-    log_info("listening http=%s:%d zmq=%s", host, port, zbind);
+    log_info("listening http=%s:%d zmq=%s control=%s", host, port, zbind, cbind ? cbind : "none");
     int rc = cb_daemon_run(&in.d);
     cb_daemon_close(&in.d);
     return rc;

@@ -41,6 +41,9 @@ ok $? "casebus report --csv lists the finder with its time limits still open"
 cli report --quarter 2026Q5 >/dev/null 2>&1; [ $? = 2 ]; ok $? "a quarter that does not exist is refused"
 cli report --quarter "$(TZ=Asia/Shanghai date +%Y)Q$(( ($(TZ=Asia/Shanghai date +%-m) + 2) / 3 ))" | grep -q "Townships (handling of enforcement)"
 ok $? "the report on screen ranks townships and county organisations apart"
+live=$(cli token create --org wy-tx --label "桐琴镇平台" 2>&1)
+case "$live" in cbt_*) st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $live" "http://127.0.0.1:$port/v1/cases/$case_id") ;; *) st=none ;; esac
+[ "$st" = 403 ] || [ "$st" = 200 ]; ok $? "casebus token create works while intake runs, and intake knows the new token at once (GET answered $st, not 401)"
 pkill -KILL -f "casebus-deadline --config $var/casebus.conf"
 for _ in $(seq 50); do grep -q "deadline exited" "$var/run.out" && break; sleep 0.1; done
 for _ in $(seq 50); do cli status 2>/dev/null | grep -q '"daemon":"deadline"' && break; sleep 0.1; done
