@@ -206,3 +206,13 @@ int cb_orgs_parse(const char *text, size_t len, cb_org_list_t *out, cb_error_t *
         cb_orgs_free(out);
     return rc;
 }
+
+void cb_org_ref_fill(Casebus__V1__OrgRef *r, const Casebus__V1__Organisation *o)
+{
+    casebus__v1__org_ref__init(r);
+    r->org_id = o->org_id;
+    r->kind = o->kind;
+    r->name = o->name;
+    r->division_code = o->division_code;
+    r->parent_id = o->parent_id;
+}

@@ -22,6 +22,9 @@ typedef struct cb_org_list {
     size_t count;
 } cb_org_list_t;
 
+/* r points into o (valid while o lives). */
+void cb_org_ref_fill(Casebus__V1__OrgRef *r, const Casebus__V1__Organisation *o);
+
 int cb_orgs_parse(const char *text, size_t len, cb_org_list_t *out, cb_error_t *err);
 void cb_orgs_free(cb_org_list_t *list);
 

@@ -231,3 +231,20 @@ void cb_store_abort(MDB_txn **txn)
         *txn = NULL;
     }
 }
+
+MDB_val cb_store_key(const char *s)
+{
+    MDB_val v = {strlen(s), (void *)s};
+    return v;
+}
+
+int cb_store_put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
+                     const char *what, cb_error_t *err)
+{
+    MDB_val v = {protobuf_c_message_get_packed_size(msg), NULL};
+    int rc = mdb_put(txn, dbi, k, &v, MDB_RESERVE);
+    if (rc != 0)
+        return cb_store_error(rc, what, err);
+    protobuf_c_message_pack(msg, v.mv_data);
+    return 0;
+}

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "error.h"
 
 typedef struct cb_store cb_store_t;
@@ -53,5 +55,11 @@ void cb_store_abort(MDB_txn **txn);
 /* Maps an LMDB return code to a CB_ERR_* with a message that says what was
  * being done ("put log record"). MDB_SUCCESS → 0. */
 int cb_store_error(int mdb_rc, const char *what, cb_error_t *err);
+
+/* A C string as a key (its bytes, without the NUL). */
+MDB_val cb_store_key(const char *s);
+/* Packs msg into key k of dbi in place (MDB_RESERVE); errors name `what`. */
+int cb_store_put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
+                     const char *what, cb_error_t *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include "deadline.h"
 #include "cbtime.h"
 #include "log.h"
+#include "orgs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,16 +57,6 @@ static const Casebus__V1__Organisation *org_by_kind(const deadline_t *dl, int ki
     return NULL;
 }
 
-static void ref_fill(Casebus__V1__OrgRef *r, const Casebus__V1__Organisation *o)
-{
-    casebus__v1__org_ref__init(r);
-    r->org_id = o->org_id;
-    r->kind = o->kind;
-    r->name = o->name;
-    r->division_code = o->division_code;
-    r->parent_id = o->parent_id;
-}
-
 /* An OrgRef for id: the registry's when known, else the one an event carried. */
 static const Casebus__V1__OrgRef *ref_for(const deadline_t *dl, const char *id,
                                           const Casebus__V1__OrgRef *carried,
@@ -74,7 +65,7 @@ static const Casebus__V1__OrgRef *ref_for(const deadline_t *dl, const char *id,
     const Casebus__V1__Organisation *o = org_by_id(dl, id);
     if (o == NULL)
         return carried;
-    ref_fill(buf, o);
+    cb_org_ref_fill(buf, o);
     return buf;
 }
 
@@ -285,7 +276,7 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
     for (unsigned k = 0; k < rule->nesc_kinds; k++) {
         const Casebus__V1__Organisation *s = org_by_kind(dl, rule->esc_kinds[k]);
         if (s) {
-            ref_fill(&sup[nsup], s);
+            cb_org_ref_fill(&sup[nsup], s);
             sup_ptrs[nsup] = &sup[nsup];
             nsup++;
         }
@@ -740,7 +731,7 @@ static int on_crime_step(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev,
         const Casebus__V1__Organisation *police =
             org_by_kind(dl, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY);
         if (police)
-            ref_fill(&buf, police);
+            cb_org_ref_fill(&buf, police);
         a.responsible = police ? &buf : NULL;
         rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
         break;
@@ -1091,7 +1082,7 @@ int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *e
             if (rc != CB_ERR_NOT_FOUND)
                 return cb_error_set(err, e.code, e.field, "%s", e.message);
             Casebus__V1__OrgRef ref;
-            ref_fill(&ref, o);
+            cb_org_ref_fill(&ref, o);
             open_args_t a = {.rule = (dl_rule_id_t)r, .id = id, .responsible = &ref,
                              .start_ms = start, .due_ms = due};
             if ((rc = open_obligation(dl, txn, &a, err)) != 0)

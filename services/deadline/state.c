@@ -38,30 +38,13 @@ int dl_state_open(deadline_t *dl, cb_error_t *err)
     return 0;
 }
 
-static MDB_val sval(const char *s)
-{
-    MDB_val v = {strlen(s), (void *)s};
-    return v;
-}
-
-static int put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
-                   const char *what, cb_error_t *err)
-{
-    MDB_val v = {protobuf_c_message_get_packed_size(msg), NULL};
-    int rc = mdb_put(txn, dbi, k, &v, MDB_RESERVE);
-    if (rc != 0)
-        return cb_store_error(rc, what, err);
-    protobuf_c_message_pack(msg, v.mv_data);
-    return 0;
-}
-
 int dl_state_load(deadline_t *dl, cb_error_t *err)
 {
     MDB_txn *txn;
     int rc = cb_store_begin(dl->d.store, false, &txn, err);
     if (rc != 0)
         return rc;
-    MDB_val k = sval("orgs"), v;
+    MDB_val k = cb_store_key("orgs"), v;
     if ((rc = mdb_get(txn, dl->db_meta, &k, &v)) == 0) {
         Casebus__V1__OrgsImported *oi =
             casebus__v1__orgs_imported__unpack(NULL, v.mv_size, v.mv_data);
@@ -81,7 +64,7 @@ int dl_state_load(deadline_t *dl, cb_error_t *err)
         rc = cb_store_error(rc, "open meta cursor", err);
         goto out;
     }
-    k = sval("cal:");
+    k = cb_store_key("cal:");
     rc = 0;
     for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0 && rc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -100,7 +83,7 @@ out:
 int dl_ob_get(deadline_t *dl, MDB_txn *txn, const char *id, dl_ob_t *o,
               Casebus__V1__Obligation **msg, cb_error_t *err)
 {
-    MDB_val k = sval(id), v;
+    MDB_val k = cb_store_key(id), v;
     int rc = mdb_get(txn, dl->db_obligations, &k, &v);
     if (rc == MDB_NOTFOUND)
         return cb_error_set(err, CB_ERR_NOT_FOUND, "obligation_id", "no obligation %s", id);
@@ -121,7 +104,7 @@ int dl_ob_get(deadline_t *dl, MDB_txn *txn, const char *id, dl_ob_t *o,
 int dl_ob_put(deadline_t *dl, MDB_txn *txn, const dl_ob_t *o, const Casebus__V1__Obligation *msg,
               cb_error_t *err)
 {
-    MDB_val k = sval(msg->obligation_id);
+    MDB_val k = cb_store_key(msg->obligation_id);
     size_t len = casebus__v1__obligation__get_packed_size(msg);
     MDB_val v = {DL_OB_HEAD + len, NULL};
     int rc = mdb_put(txn, dl->db_obligations, &k, &v, MDB_RESERVE);
@@ -305,13 +288,13 @@ int dl_calyears_each(deadline_t *dl, MDB_txn *txn, int year, dl_id_fn visit, voi
 
 int dl_case_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__CaseSummary *cs, cb_error_t *err)
 {
-    MDB_val k = sval(cs->case_id);
-    return put_msg(txn, dl->db_cases, &k, &cs->base, "store case", err);
+    MDB_val k = cb_store_key(cs->case_id);
+    return cb_store_put_msg(txn, dl->db_cases, &k, &cs->base, "store case", err);
 }
 
 Casebus__V1__CaseSummary *dl_case_get(deadline_t *dl, MDB_txn *txn, const char *case_id)
 {
-    MDB_val k = sval(case_id), v;
+    MDB_val k = cb_store_key(case_id), v;
     if (case_id == NULL || *case_id == '\0' || mdb_get(txn, dl->db_cases, &k, &v) != 0)
         return NULL;
     return casebus__v1__case_summary__unpack(NULL, v.mv_size, v.mv_data);
@@ -320,8 +303,8 @@ Casebus__V1__CaseSummary *dl_case_get(deadline_t *dl, MDB_txn *txn, const char *
 int dl_orgs_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__OrgsImported *oi,
                 cb_error_t *err)
 {
-    MDB_val k = sval("orgs");
-    return put_msg(txn, dl->db_meta, &k, &oi->base, "store registry", err);
+    MDB_val k = cb_store_key("orgs");
+    return cb_store_put_msg(txn, dl->db_meta, &k, &oi->base, "store registry", err);
 }
 
 int dl_calendar_put(deadline_t *dl, MDB_txn *txn, int year, const char *text, size_t len,
@@ -329,7 +312,7 @@ int dl_calendar_put(deadline_t *dl, MDB_txn *txn, int year, const char *text, si
 {
     char key[16];
     snprintf(key, sizeof(key), "cal:%04d", year);
-    MDB_val k = sval(key), v = {len, (void *)text};
+    MDB_val k = cb_store_key(key), v = {len, (void *)text};
     int rc = mdb_put(txn, dl->db_meta, &k, &v, 0);
     return rc ? cb_store_error(rc, "store calendar", err) : 0;
 }
@@ -338,7 +321,7 @@ bool dl_calendar_stored(deadline_t *dl, MDB_txn *txn, int year)
 {
     char key[16];
     snprintf(key, sizeof(key), "cal:%04d", year);
-    MDB_val k = sval(key), v;
+    MDB_val k = cb_store_key(key), v;
     return mdb_get(txn, dl->db_meta, &k, &v) == 0;
 }
 
@@ -346,7 +329,7 @@ int dl_missing_add(deadline_t *dl, MDB_txn *txn, int year, uint64_t *count, cb_e
 {
     char key[16];
     snprintf(key, sizeof(key), "missing:%04d", year);
-    MDB_val k = sval(key), v;
+    MDB_val k = cb_store_key(key), v;
     uint64_t n = 0;
     int rc = mdb_get(txn, dl->db_meta, &k, &v);
     if (rc == 0 && v.mv_size == 8)
@@ -366,7 +349,7 @@ int dl_missing_clear(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *err)
 {
     char key[16];
     snprintf(key, sizeof(key), "missing:%04d", year);
-    MDB_val k = sval(key);
+    MDB_val k = cb_store_key(key);
     int rc = mdb_del(txn, dl->db_meta, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? cb_store_error(rc, "clear missing year", err) : 0;
 }
@@ -376,7 +359,7 @@ void dl_missing_json(deadline_t *dl, MDB_txn *txn, char *buf, size_t size)
     size_t used = (size_t)snprintf(buf, size, "[");
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, dl->db_meta, &cur) == 0) {
-        MDB_val k = sval("missing:"), v;
+        MDB_val k = cb_store_key("missing:"), v;
         bool first = true;
         for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && used < size;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -396,7 +379,7 @@ void dl_missing_json(deadline_t *dl, MDB_txn *txn, char *buf, size_t size)
 
 int dl_counts_get(deadline_t *dl, MDB_txn *txn, dl_counts_t *c, cb_error_t *err)
 {
-    MDB_val k = sval("counts"), v;
+    MDB_val k = cb_store_key("counts"), v;
     memset(c, 0, sizeof(*c));
     int rc = mdb_get(txn, dl->db_meta, &k, &v);
     if (rc == MDB_NOTFOUND)
@@ -415,7 +398,7 @@ int dl_counts_put(deadline_t *dl, MDB_txn *txn, const dl_counts_t *c, cb_error_t
     const uint64_t *f = (const uint64_t *)c;
     for (size_t i = 0; i < NCOUNTS; i++)
         cb_be64_put(b + 8 * i, f[i]);
-    MDB_val k = sval("counts"), v = {sizeof(b), b};
+    MDB_val k = cb_store_key("counts"), v = {sizeof(b), b};
     int rc = mdb_put(txn, dl->db_meta, &k, &v, 0);
     return rc ? cb_store_error(rc, "store counts", err) : 0;
 }

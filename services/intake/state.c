@@ -31,12 +31,6 @@ int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
     return 0;
 }
 
-static MDB_val sval(const char *s)
-{
-    MDB_val v = {strlen(s), (void *)s};
-    return v;
-}
-
 /* Token text: "cbt_" + 16 hex id + "_" + 43 base64url chars of secret. */
 int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
                         intake_actor_t *actor, cb_error_t *err)
@@ -47,7 +41,7 @@ int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
     char id[17];
     memcpy(id, token + 4, 16);
     id[16] = '\0';
-    MDB_val k = sval(id), v;
+    MDB_val k = cb_store_key(id), v;
     int rc = mdb_get(txn, st->tokens, &k, &v);
     if (rc == MDB_NOTFOUND)
         return cb_error_set(err, CB_ERR_AUTH, "Authorization", "unknown token");
@@ -77,7 +71,7 @@ int intake_token_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__TokenC
                      cb_error_t *err)
 {
     size_t len = casebus__v1__token_created__get_packed_size(tc);
-    MDB_val k = sval(tc->token_id), v = {len, NULL};
+    MDB_val k = cb_store_key(tc->token_id), v = {len, NULL};
     int rc = mdb_put(txn, st->tokens, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
     if (rc != 0)
         return cb_store_error(rc, "store token", err);
@@ -153,7 +147,7 @@ Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, cons
 {
     if (org_id == NULL || *org_id == '\0')
         return NULL;
-    MDB_val k = sval(org_id), v;
+    MDB_val k = cb_store_key(org_id), v;
     if (mdb_get(txn, st->orgs, &k, &v) != 0)
         return NULL;
     return casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
@@ -163,7 +157,7 @@ int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisa
                    cb_error_t *err)
 {
     size_t len = casebus__v1__organisation__get_packed_size(org);
-    MDB_val k = sval(org->org_id), v = {len, NULL};
+    MDB_val k = cb_store_key(org->org_id), v = {len, NULL};
     int rc = mdb_put(txn, st->orgs, &k, &v, MDB_RESERVE);
     if (rc != 0)
         return cb_store_error(rc, "store organisation", err);
@@ -174,7 +168,7 @@ int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisa
 int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
                         cb_error_t *err)
 {
-    MDB_val k = sval(name), v;
+    MDB_val k = cb_store_key(name), v;
     uint64_t n = 0;
     int rc = mdb_get(txn, st->counters, &k, &v);
     if (rc == 0 && v.mv_size == 8)

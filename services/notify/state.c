@@ -38,16 +38,10 @@ int nt_state_open(notify_t *n, cb_error_t *err)
     return 0;
 }
 
-static MDB_val sval(const char *s)
-{
-    MDB_val v = {strlen(s), (void *)s};
-    return v;
-}
-
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
 {
     (void)n;
-    MDB_val k = sval(id), v;
+    MDB_val k = cb_store_key(id), v;
     if (id == NULL || *id == '\0' || mdb_get(txn, db, &k, &v) != 0)
         return NULL;
     return json_loadb(v.mv_data, v.mv_size, 0, NULL);
@@ -59,7 +53,7 @@ int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, c
     char *text = json_dumps(rec, JSON_COMPACT);
     if (text == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-    MDB_val k = sval(id), v = {strlen(text), text};
+    MDB_val k = cb_store_key(id), v = {strlen(text), text};
     int rc = mdb_put(txn, db, &k, &v, 0);
     free(text);
     return rc ? cb_store_error(rc, "store record", err) : 0;
@@ -68,7 +62,7 @@ int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, c
 int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *err)
 {
     (void)n;
-    MDB_val k = sval(id);
+    MDB_val k = cb_store_key(id);
     int rc = mdb_del(txn, db, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? cb_store_error(rc, "delete record", err) : 0;
 }
@@ -99,7 +93,7 @@ int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, 
 
 int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err)
 {
-    MDB_val k = sval(counter), v;
+    MDB_val k = cb_store_key(counter), v;
     uint64_t x = 0;
     int rc = mdb_get(txn, n->db_meta, &k, &v);
     if (rc == 0 && v.mv_size == 8)
@@ -138,7 +132,7 @@ int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_k
     *is_head = !(rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0);
     mdb_cursor_close(cur);
     cb_be64_put(buf + plen, order);
-    MDB_val key = {plen + 8, buf}, val = sval(delivery_id);
+    MDB_val key = {plen + 8, buf}, val = cb_store_key(delivery_id);
     if ((rc = mdb_put(txn, n->db_queue, &key, &val, 0)) != 0)
         return cb_store_error(rc, "store queue", err);
     return 0;
@@ -281,7 +275,7 @@ uint64_t nt_stream_head(notify_t *n, MDB_txn *txn, const char *sub)
 {
     char key[NT_ID_MAX + 8];
     snprintf(key, sizeof(key), "stream:%s", sub);
-    MDB_val k = sval(key), v;
+    MDB_val k = cb_store_key(key), v;
     return mdb_get(txn, n->db_meta, &k, &v) == 0 && v.mv_size == 8 ? cb_be64_get(v.mv_data) : 0;
 }
 
@@ -293,7 +287,7 @@ int nt_stream_append(notify_t *n, MDB_txn *txn, const char *sub, const uint8_t *
     uint64_t seq = nt_stream_head(n, txn, sub) + 1;
     uint8_t b[8], kb[NT_ID_MAX + 8];
     cb_be64_put(b, seq);
-    MDB_val hk = sval(key), hv = {8, b};
+    MDB_val hk = cb_store_key(key), hv = {8, b};
     MDB_val k = {stream_key(kb, sub, seq), kb}, v = {len, (void *)raw};
     int rc = mdb_put(txn, n->db_meta, &hk, &hv, 0);
     if (rc == 0)

@@ -31,11 +31,7 @@ static Casebus__V1__OrgRef *ref_of(const Casebus__V1__Organisation *o, Casebus__
     casebus__v1__org_ref__init(r);
     if (o == NULL)
         return NULL;
-    r->org_id = o->org_id;
-    r->kind = o->kind;
-    r->name = o->name;
-    r->division_code = o->division_code;
-    r->parent_id = o->parent_id;
+    cb_org_ref_fill(r, o);
     return r;
 }
 

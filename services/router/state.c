@@ -26,32 +26,13 @@ int router_state_open(router_t *r, cb_error_t *err)
     return 0;
 }
 
-static MDB_val sval(const char *s)
-{
-    MDB_val v = {strlen(s), (void *)s};
-    return v;
-}
-
-/* Packs msg with its descriptor's functions into key of dbi. */
-static int put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
-                   const char *what, cb_error_t *err)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    MDB_val v = {len, NULL};
-    int rc = mdb_put(txn, dbi, k, &v, MDB_RESERVE);
-    if (rc != 0)
-        return cb_store_error(rc, what, err);
-    protobuf_c_message_pack(msg, v.mv_data);
-    return 0;
-}
-
 int router_state_load(router_t *r, cb_error_t *err)
 {
     MDB_txn *txn;
     int rc = cb_store_begin(r->d.store, false, &txn, err);
     if (rc != 0)
         return rc;
-    MDB_val k = sval("orgs"), v;
+    MDB_val k = cb_store_key("orgs"), v;
     rc = mdb_get(txn, r->db_meta, &k, &v);
     if (rc == 0) {
         Casebus__V1__OrgsImported *oi =
@@ -90,7 +71,7 @@ out:
 int router_next_version(router_t *r, MDB_txn *txn, const char *which, uint32_t *version,
                         cb_error_t *err)
 {
-    MDB_val k = sval(which), v;
+    MDB_val k = cb_store_key(which), v;
     uint32_t n = 0;
     int rc = mdb_get(txn, r->db_meta, &k, &v);
     if (rc == 0 && v.mv_size == 4)
@@ -109,8 +90,8 @@ int router_next_version(router_t *r, MDB_txn *txn, const char *which, uint32_t *
 int router_orgs_put(router_t *r, MDB_txn *txn, const Casebus__V1__OrgsImported *oi,
                     cb_error_t *err)
 {
-    MDB_val k = sval("orgs");
-    return put_msg(txn, r->db_meta, &k, &oi->base, "store registry", err);
+    MDB_val k = cb_store_key("orgs");
+    return cb_store_put_msg(txn, r->db_meta, &k, &oi->base, "store registry", err);
 }
 
 int router_catalog_put(router_t *r, MDB_txn *txn, const Casebus__V1__CatalogImported *ci,
@@ -119,12 +100,12 @@ int router_catalog_put(router_t *r, MDB_txn *txn, const Casebus__V1__CatalogImpo
     uint8_t key[4];
     cb_be32_put(key, ci->version);
     MDB_val k = {4, key};
-    return put_msg(txn, r->db_catalogs, &k, &ci->base, "store catalogue", err);
+    return cb_store_put_msg(txn, r->db_catalogs, &k, &ci->base, "store catalogue", err);
 }
 
 Casebus__V1__JurisdictionResolved *router_case_get(router_t *r, MDB_txn *txn, const char *case_id)
 {
-    MDB_val k = sval(case_id), v;
+    MDB_val k = cb_store_key(case_id), v;
     if (case_id == NULL || *case_id == '\0' || mdb_get(txn, r->db_cases, &k, &v) != 0)
         return NULL;
     return casebus__v1__jurisdiction_resolved__unpack(NULL, v.mv_size, v.mv_data);
@@ -133,13 +114,13 @@ Casebus__V1__JurisdictionResolved *router_case_get(router_t *r, MDB_txn *txn, co
 int router_case_put(router_t *r, MDB_txn *txn, const Casebus__V1__JurisdictionResolved *j,
                     cb_error_t *err)
 {
-    MDB_val k = sval(j->case_->case_id);
-    return put_msg(txn, r->db_cases, &k, &j->base, "store case", err);
+    MDB_val k = cb_store_key(j->case_->case_id);
+    return cb_store_put_msg(txn, r->db_cases, &k, &j->base, "store case", err);
 }
 
 Casebus__V1__TransferRouted *router_transfer_get(router_t *r, MDB_txn *txn, const char *id)
 {
-    MDB_val k = sval(id), v;
+    MDB_val k = cb_store_key(id), v;
     if (id == NULL || *id == '\0' || mdb_get(txn, r->db_transfers, &k, &v) != 0)
         return NULL;
     return casebus__v1__transfer_routed__unpack(NULL, v.mv_size, v.mv_data);
@@ -148,6 +129,6 @@ Casebus__V1__TransferRouted *router_transfer_get(router_t *r, MDB_txn *txn, cons
 int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRouted *t,
                         cb_error_t *err)
 {
-    MDB_val k = sval(t->transfer_id);
-    return put_msg(txn, r->db_transfers, &k, &t->base, "store transfer", err);
+    MDB_val k = cb_store_key(t->transfer_id);
+    return cb_store_put_msg(txn, r->db_transfers, &k, &t->base, "store transfer", err);
 }
