@@ -238,7 +238,7 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
     cb_error_t e;
     int rc = dl_ob_get(dl, txn, a->id, &existing, NULL, &e);
     if (rc == 0) {
-        log_info("obligation_exists obligation=%s", a->id);
+        log_debug("obligation_exists obligation=%s", a->id); /* openers may repeat */
         return 0;
     }
     if (rc != CB_ERR_NOT_FOUND)
@@ -401,6 +401,12 @@ out:
     if (msg)
         casebus__v1__obligation__free_unpacked(msg, NULL);
     return rc;
+}
+
+/* The rule's unit in words, for reasons people read. */
+static const char *unit_words(const dl_ob_t *o)
+{
+    return o->unit == U(HOURS) ? "hours" : o->unit == U(DAYS) ? "days" : "working days";
 }
 
 static int64_t used_ms(const deadline_t *dl, const dl_ob_t *o, int64_t now_ms)
@@ -596,7 +602,7 @@ static int on_extension_requested(deadline_t *dl, MDB_txn *txn, const cb_bus_eve
         before = o;
         o.ext_pending = x->extra_length;
         snprintf(why, sizeof(why), "%u more %s asked: %s", x->extra_length,
-                 o.unit == U(HOURS) ? "hours" : o.unit == U(DAYS) ? "days" : "working days",
+                 unit_words(&o),
                  x->reason ? x->reason : "");
         if ((rc = save(dl, txn, &before, &o, msg, 0, err)) == 0)
             rc = change_event(dl, txn, msg, C(EXTENSION_REQUESTED), x->by, why, 0, err);
@@ -670,7 +676,7 @@ static int on_extension_decided(deadline_t *dl, MDB_txn *txn, const cb_bus_event
             (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, false, err)) != 0)
             goto out;
         snprintf(why, sizeof(why), "%u more %s approved", extra,
-                 o.unit == U(HOURS) ? "hours" : o.unit == U(DAYS) ? "days" : "working days");
+                 unit_words(&o));
         if ((rc = save(dl, txn, &before, &o, msg, 0, err)) == 0)
             rc = change_event(dl, txn, msg, C(EXTENDED), x->by, why, previous, err);
     }
@@ -1074,18 +1080,13 @@ int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *e
                 continue;
             char id[ID_MAX];
             snprintf(id, sizeof(id), "%s:%s:%s", dl_rule_name((dl_rule_id_t)r), o->org_id, period);
-            dl_ob_t existing;
-            cb_error_t e;
-            int rc = dl_ob_get(dl, txn, id, &existing, NULL, &e);
-            if (rc == 0)
-                continue;
-            if (rc != CB_ERR_NOT_FOUND)
-                return cb_error_set(err, e.code, e.field, "%s", e.message);
+            /* open_obligation leaves one already open (or ended) as it is. */
             Casebus__V1__OrgRef ref;
             cb_org_ref_fill(&ref, o);
             open_args_t a = {.rule = (dl_rule_id_t)r, .id = id, .responsible = &ref,
                              .start_ms = start, .due_ms = due};
-            if ((rc = open_obligation(dl, txn, &a, err)) != 0)
+            int rc = open_obligation(dl, txn, &a, err);
+            if (rc != 0)
                 return rc;
         }
     }

@@ -59,9 +59,12 @@ static int seed_subscriptions(notify_t *n, cb_error_t *err)
     size_t count = cb_config_get_all(n->d.cfg, "notify", "subscribe", lines, 64);
     if (count == 0)
         return 0;
+    if (count > 64)
+        return cb_error_set(err, CB_ERR_CONFIG, "subscribe",
+                            "[notify] at most 64 subscribe lines (use casebus subscribe for more)");
     MDB_txn *txn;
     int rc = cb_store_begin(n->d.store, true, &txn, err);
-    for (size_t i = 0; rc == 0 && i < count && i < 64; i++) {
+    for (size_t i = 0; rc == 0 && i < count; i++) {
         char org[72], url[2048], secret[272], types[1024] = "";
         int got = sscanf(lines[i], "%71s %2047s %271s %1023s", org, url, secret, types);
         if (got < 3) {
