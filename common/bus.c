@@ -412,6 +412,13 @@ void cb_bus_producer_destroy(cb_bus_producer_t **pp)
 #define RETRY_MS 1000
 #define CONNECT_RETRY_MS 100
 #define ANSWER_GRACE_MS 3000
+/* Reconnect attempts start 100 ms apart and back off to at most this, so a
+ * producer that comes back is reached within half a second. */
+#define RECONNECT_IVL_MAX_MS 500
+/* ZMTP heartbeats find a connection whose peer vanished without closing it
+ * (a host that crashed, a cable pulled) while a fetch waits on it. */
+#define HEARTBEAT_IVL_MS 1000
+#define HEARTBEAT_TIMEOUT_MS 3000
 
 typedef struct upstream {
     struct cb_bus_consumer *c;
@@ -430,10 +437,20 @@ typedef struct upstream {
     uint64_t request_id;
     bool waiting;          /* a request is in flight */
     bool batch_pending;    /* a batch waits for the group commit */
+    /* Connection tracking (the DEALER's monitor): a request sent on a
+     * connection that has since dropped can never be answered, so it is sent
+     * again as soon as a connection is up, instead of after its time-out. */
+    void *mon;             /* PAIR end of the DEALER's socket monitor */
+    cb_zwatch_t mon_watch;
+    bool connected;
+    bool send_on_connect;  /* a fetch is due and waits for a connection */
+    uint32_t conn_gen;     /* bumped on every disconnect */
+    uint32_t req_gen;      /* conn_gen when the request in flight was sent */
     uint64_t head_seq;
     int64_t last_answer_ms;
     char problem[256];
-    cb_metric_t *m_applied, *m_lag, *m_errors;
+    int64_t started_ms;
+    cb_metric_t *m_applied, *m_lag, *m_errors, *m_answer_age;
 } upstream_t;
 
 struct cb_bus_consumer {
@@ -482,6 +499,7 @@ static void on_retry(uv_timer_t *t)
     up->waiting = false;
     if (!up->batch_pending)
         send_fetch(up);
+    /* else on_batch_committed sends once the group has committed */
 }
 
 static void send_fetch(upstream_t *up)
@@ -501,7 +519,9 @@ static void send_fetch(upstream_t *up)
     size_t len = casebus__v1__bus_request__pack(&req, buf);
     int rc = cb_zsend(&up->watch, buf, len, false);
     if (rc == CB_ERR_AGAIN) {
-        /* ZMQ_IMMEDIATE: no connection yet; try again shortly. */
+        /* ZMQ_IMMEDIATE: no connection yet. The monitor's handshake event
+         * sends it; the timer is the fallback should that event be missed. */
+        up->send_on_connect = true;
         uv_timer_start(&up->timer, on_retry, CONNECT_RETRY_MS, 0);
         return;
     }
@@ -511,9 +531,57 @@ static void send_fetch(upstream_t *up)
         uv_timer_start(&up->timer, on_retry, RETRY_MS, 0);
         return;
     }
+    up->send_on_connect = false;
     up->waiting = true;
+    up->req_gen = up->conn_gen;
     uv_timer_start(&up->timer, on_retry, (uint64_t)c->opts.max_wait_ms + ANSWER_GRACE_MS,
                    0);
+}
+
+/* The DEALER's connection events. A disconnect loses the request in flight
+ * with it (the producer died holding it parked, or before answering, or while
+ * answering: an incomplete message is dropped whole), so it is forgotten and
+ * asked again on the next connection; waiting out max_wait would stall the
+ * consumer for seconds after the producer is back. */
+static void on_monitor_readable(cb_zwatch_t *w, void *sock, void *ctx)
+{
+    (void)w;
+    upstream_t *up = ctx;
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, sock, ZMQ_DONTWAIT) < 0)
+        goto out;
+    if (zmq_msg_more(&ev) && zmq_msg_recv(&addr, sock, ZMQ_DONTWAIT) < 0)
+        goto out;
+    if (zmq_msg_size(&ev) < 2 || up->c->closing)
+        goto out;
+    uint16_t event;
+    memcpy(&event, zmq_msg_data(&ev), sizeof(event));
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+        up->connected = false;
+        up->conn_gen++;
+        log_info("bus_producer_disconnected producer=%s endpoint=%s", up->producer,
+                 up->endpoint);
+        if (up->waiting && up->req_gen != up->conn_gen) {
+            up->waiting = false;
+            up->request_id++; /* an answer to it, should one still come, is stale */
+            uv_timer_stop(&up->timer);
+            if (!up->batch_pending)
+                send_fetch(up); /* no connection: waits for the next one */
+        }
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        up->connected = true;
+        log_info("bus_producer_connected producer=%s endpoint=%s next_seq=%llu", up->producer,
+                 up->endpoint, (unsigned long long)up->expect_seq);
+        if (up->send_on_connect && !up->waiting && !up->batch_pending) {
+            uv_timer_stop(&up->timer);
+            send_fetch(up);
+        }
+    }
+out:
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
 }
 
 static int put_cursor(cb_bus_consumer_t *c, MDB_txn *txn, const char *producer, uint64_t next,
@@ -536,7 +604,6 @@ static void on_batch_committed(void *arg, int status, const cb_error_t *err)
         up->next_seq = pb->next_seq;
         memcpy(up->last_hash, pb->hash, CB_HASH_LEN);
         cb_metric_add(up->m_applied, pb->count);
-        cb_metric_set(up->m_lag, up->head_seq >= up->next_seq ? (double)(up->head_seq - up->next_seq + 1) : 0);
     } else {
         /* Roll back to the committed cursor; the request in flight is stale. */
         log_error("bus_apply_commit_failed producer=%s next_seq=%llu error=\"%s\"",
@@ -784,6 +851,18 @@ int cb_bus_consumer_new(cb_bus_consumer_t **out, uv_loop_t *loop, void *zctx, cb
 
 static void on_up_watch_closed(cb_zwatch_t *w);
 
+/* Stops the monitor and closes both sockets (either may be NULL). */
+static void close_sockets(upstream_t *up)
+{
+    if (up->sock)
+        zmq_socket_monitor(up->sock, NULL, 0);
+    if (up->mon)
+        zmq_close(up->mon);
+    if (up->sock)
+        zmq_close(up->sock);
+    up->mon = up->sock = NULL;
+}
+
 static void free_upstream(upstream_t *up)
 {
     free(up->producer);
@@ -850,34 +929,50 @@ int cb_bus_consumer_add(cb_bus_consumer_t *c, const char *producer, const char *
         free_upstream(up);
         return rc;
     }
-    int one = 1, zero = 0, ivl = 100, ivl_max = 2000;
+    int one = 1, zero = 0, ivl = 100, ivl_max = RECONNECT_IVL_MAX_MS;
+    int hb_ivl = HEARTBEAT_IVL_MS, hb_timeout = HEARTBEAT_TIMEOUT_MS;
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://casebus-bus-monitor-%p", (void *)up);
+    /* The monitor's PAIR is connected before the DEALER connects, so that no
+     * connection event is emitted with nobody to read it (they are dropped). */
     if (zmq_setsockopt(up->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(up->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(up->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
         zmq_setsockopt(up->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) != 0 ||
-        zmq_connect(up->sock, endpoint) != 0) {
+        zmq_setsockopt(up->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) != 0 ||
+        zmq_setsockopt(up->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) != 0 ||
+        zmq_socket_monitor(up->sock, mon_ep,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+        (up->mon = zmq_socket(c->zctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(up->mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        zmq_connect(up->mon, mon_ep) != 0 || zmq_connect(up->sock, endpoint) != 0) {
         rc = cb_error_set(err, CB_ERR_ZMQ, "pull", "cannot connect to %s at %s: %s", producer,
                           endpoint, zmq_strerror(errno));
-        zmq_close(up->sock);
+        close_sockets(up);
         free_upstream(up);
         return rc;
     }
     if ((rc = uv_timer_init(c->loop, &up->timer)) != 0) {
-        zmq_close(up->sock);
+        close_sockets(up);
         free_upstream(up);
         return cb_error_set(err, CB_ERR_UV, "", "uv_timer_init: %s", uv_strerror(rc));
     }
     up->timer.data = up;
     c->open_handles++;
     c->ups[c->nups++] = up; /* from here on, destroy frees it */
-    if ((rc = cb_zwatch_init(&up->watch, c->loop, up->sock, on_dealer_readable, up, err)) != 0) {
-        if (up->watch.open_handles > 0) { /* still closing: destroy waits for them */
-            c->open_handles++;
-            up->watch.on_closed = on_up_watch_closed;
+    cb_zwatch_t *watches[2] = {&up->watch, &up->mon_watch};
+    cb_zwatch_fn fns[2] = {on_dealer_readable, on_monitor_readable};
+    void *socks[2] = {up->sock, up->mon};
+    for (int i = 0; i < 2; i++) {
+        if ((rc = cb_zwatch_init(watches[i], c->loop, socks[i], fns[i], up, err)) != 0) {
+            if (watches[i]->open_handles > 0) { /* still closing: destroy waits for them */
+                c->open_handles++;
+                watches[i]->on_closed = on_up_watch_closed;
+            }
+            return rc;
         }
-        return rc;
+        c->open_handles++;
     }
-    c->open_handles++;
 
     char name[200];
     snprintf(name, sizeof(name), "casebus_bus_events_applied_total{producer=\"%s\"}", producer);
@@ -886,6 +981,11 @@ int cb_bus_consumer_add(cb_bus_consumer_t *c, const char *producer, const char *
     up->m_lag = cb_metrics_gauge(c->metrics, name, "Events the producer has that are not applied");
     snprintf(name, sizeof(name), "casebus_bus_apply_errors_total{producer=\"%s\"}", producer);
     up->m_errors = cb_metrics_counter(c->metrics, name, "Batches refused or rolled back");
+    snprintf(name, sizeof(name), "casebus_bus_last_answer_age_seconds{producer=\"%s\"}",
+             producer);
+    up->m_answer_age = cb_metrics_gauge(c->metrics, name,
+                                        "Seconds since the producer last answered a fetch");
+    up->started_ms = cb_now_ms();
     log_info("bus_consumer_started producer=%s endpoint=%s next_seq=%llu", producer, endpoint,
              (unsigned long long)up->next_seq);
     send_fetch(up);
@@ -902,8 +1002,35 @@ bool cb_bus_consumer_info(const cb_bus_consumer_t *c, size_t i, cb_bus_upstream_
     info->next_seq = up->next_seq;
     info->head_seq = up->head_seq;
     info->last_answer_ms = up->last_answer_ms;
+    info->started_ms = up->started_ms;
+    info->connected = up->connected;
+    info->max_wait_ms = c->opts.max_wait_ms;
     info->problem = up->problem[0] ? up->problem : NULL;
     return true;
+}
+
+int64_t cb_bus_upstream_answer_age_ms(const cb_bus_upstream_info_t *info, int64_t now_ms)
+{
+    int64_t since = info->last_answer_ms ? info->last_answer_ms : info->started_ms;
+    return now_ms > since ? now_ms - since : 0;
+}
+
+void cb_bus_consumer_update_metrics(cb_bus_consumer_t *c)
+{
+    if (c == NULL)
+        return;
+    int64_t now = cb_now_ms();
+    cb_bus_upstream_info_t info;
+    for (size_t i = 0; cb_bus_consumer_info(c, i, &info); i++) {
+        cb_metric_set(c->ups[i]->m_answer_age,
+                      (double)cb_bus_upstream_answer_age_ms(&info, now) / 1000.0);
+        cb_metric_set(c->ups[i]->m_lag, (double)cb_bus_upstream_lag(&info));
+    }
+}
+
+uint64_t cb_bus_upstream_lag(const cb_bus_upstream_info_t *info)
+{
+    return info->head_seq + 1 > info->next_seq ? info->head_seq + 1 - info->next_seq : 0;
 }
 
 static void consumer_handle_closed(cb_bus_consumer_t *c)
@@ -911,7 +1038,7 @@ static void consumer_handle_closed(cb_bus_consumer_t *c)
     if (--c->open_handles > 0)
         return;
     for (size_t i = 0; i < c->nups; i++) {
-        zmq_close(c->ups[i]->sock);
+        close_sockets(c->ups[i]);
         free_upstream(c->ups[i]);
     }
     free(c->ups);
@@ -951,5 +1078,8 @@ void cb_bus_consumer_destroy(cb_bus_consumer_t **pc)
         uv_close((uv_handle_t *)&up->timer, on_up_timer_closed);
         if (up->watch.open_handles > 0 && !uv_is_closing((uv_handle_t *)&up->watch.poll))
             cb_zwatch_close(&up->watch, on_up_watch_closed);
+        if (up->mon_watch.open_handles > 0 &&
+            !uv_is_closing((uv_handle_t *)&up->mon_watch.poll))
+            cb_zwatch_close(&up->mon_watch, on_up_watch_closed);
     }
 }

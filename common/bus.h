@@ -95,12 +95,24 @@ typedef struct cb_bus_upstream_info {
     const char *endpoint;
     uint64_t next_seq;       /* committed cursor */
     uint64_t head_seq;       /* producer's head when it last answered */
-    int64_t last_answer_ms;  /* 0 = never */
+    int64_t last_answer_ms;  /* wall clock of its last answer; 0 = never */
+    int64_t started_ms;      /* when this consumer began pulling it */
+    bool connected;          /* a connection to the producer is up */
+    uint32_t max_wait_ms;    /* the long-poll time each fetch asks for */
     const char *problem;     /* NULL, or why the upstream is stuck */
 } cb_bus_upstream_info_t;
 
 /* Fills info for upstream i (0-based); returns false past the last. */
 bool cb_bus_consumer_info(const cb_bus_consumer_t *c, size_t i, cb_bus_upstream_info_t *info);
+
+/* Events the producer had, when it last answered, that are not applied yet. */
+uint64_t cb_bus_upstream_lag(const cb_bus_upstream_info_t *info);
+/* Milliseconds since the producer last answered (since the consumer started
+ * when it never has). */
+int64_t cb_bus_upstream_answer_age_ms(const cb_bus_upstream_info_t *info, int64_t now_ms);
+/* Sets the lag and last-answer-age gauges to their values now (before a
+ * scrape). Safe on NULL. */
+void cb_bus_consumer_update_metrics(cb_bus_consumer_t *c);
 
 /* Reads a stored cursor (next seq; 1 when none) without a consumer, in a read
  * transaction of its own. */

@@ -2,6 +2,7 @@
  * daemon.c — shared daemon wiring (daemon.h).
  */
 #include "daemon.h"
+#include "cbtime.h"
 #include "log.h"
 
 #include <malloc.h>
@@ -87,6 +88,35 @@ int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t 
         rc = cb_bus_consumer_add(d->upstream, name, endpoint, err);
     }
     return rc;
+}
+
+json_t *cb_daemon_upstreams_json(const cb_daemon_t *d)
+{
+    json_t *ups = json_array();
+    cb_bus_upstream_info_t info;
+    int64_t now = cb_now_ms();
+    for (size_t i = 0; ups && d->upstream && cb_bus_consumer_info(d->upstream, i, &info); i++) {
+        json_t *u = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I}", "producer", info.producer,
+                              "endpoint", info.endpoint, "next_seq", (json_int_t)info.next_seq,
+                              "head", (json_int_t)info.head_seq, "lag",
+                              (json_int_t)cb_bus_upstream_lag(&info), "connected",
+                              info.connected, "last_answer_age_ms",
+                              (json_int_t)cb_bus_upstream_answer_age_ms(&info, now),
+                              "max_wait_ms", (json_int_t)info.max_wait_ms);
+        if (u && info.problem)
+            json_object_set_new(u, "problem", json_string(info.problem));
+        if (u == NULL || json_array_append_new(ups, u) != 0) {
+            json_decref(ups);
+            return NULL;
+        }
+    }
+    return ups;
+}
+
+char *cb_daemon_metrics_text(cb_daemon_t *d, size_t *len)
+{
+    cb_bus_consumer_update_metrics(d->upstream);
+    return cb_metrics_render(d->metrics, len);
 }
 
 static void on_exit_timer(uv_timer_t *t)

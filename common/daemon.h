@@ -8,6 +8,7 @@
 #ifndef CB_DAEMON_H
 #define CB_DAEMON_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -50,6 +51,13 @@ int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_pa
                          cb_error_t *err);
 /* Starts consumers for every `pull` line of the section, applying with apply. */
 int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t *err);
+/* Each upstream this daemon pulls, as status JSON: producer, endpoint,
+ * next_seq, head, lag, connected, last_answer_age_ms, max_wait_ms and, when
+ * stuck, problem. A new reference; NULL when out of memory. */
+json_t *cb_daemon_upstreams_json(const cb_daemon_t *d);
+/* The daemon's metrics as Prometheus text (gauges brought up to date first);
+ * the caller frees it. NULL when out of memory. */
+char *cb_daemon_metrics_text(cb_daemon_t *d, size_t *len);
 /* Runs the loop until a signal stops it; returns the exit status (0). */
 int cb_daemon_run(cb_daemon_t *d);
 /* Frees what open made (after run). */

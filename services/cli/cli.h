@@ -10,6 +10,11 @@
 
 #include "config.h"
 
+/* casebus status (status.c): every daemon's status as one JSON object, each
+ * upstream marked current, catching_up, stalled or producer_down; exit 1 when
+ * a daemon is down or an upstream stalled. */
+int cli_status(const cb_config_t *cfg);
+
 /* casebus tail … (tail.c); returns the exit status. */
 int cli_tail(const cb_config_t *cfg, int argc, char **argv);
 

@@ -26,7 +26,6 @@
 #include "config.h"
 #include "cli.h"
 
-#include <curl/curl.h>
 #include <libgen.h>
 
 #define TIMEOUT_MS 30000
@@ -193,85 +192,6 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
     else
         fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", file, rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
-    return rc;
-}
-
-/* casebus status: each daemon's own answer on its control socket, as one
- * JSON object; a daemon that does not answer is {"up":false}. Exit 1 when
- * any is down. */
-static size_t into_buf(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    char *buf = userdata;
-    size_t have = strlen(buf), n = size * nmemb;
-    if (have + n < 4096) {
-        memcpy(buf + have, ptr, n);
-        buf[have + n] = '\0';
-    }
-    return n;
-}
-
-/* intake has no control socket: its /healthz tells whether it is up. */
-static int intake_status(const cb_config_t *cfg)
-{
-    const char *listen = cb_config_get(cfg, "intake", "http_listen", "127.0.0.1:8080");
-    char url[300], body[4096] = "";
-    snprintf(url, sizeof(url), "http://%s%s/healthz",
-             strncmp(listen, "0.0.0.0:", 8) == 0 ? "127.0.0.1:" : "",
-             strncmp(listen, "0.0.0.0:", 8) == 0 ? listen + 8 : listen);
-    CURL *c = curl_easy_init();
-    long code = 0;
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, into_buf);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)body);
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_cleanup(c);
-    }
-    const char *head = strstr(body, "\"log_head\":");
-    if (code != 200 || head == NULL) {
-        printf("\"intake\":{\"up\":false}");
-        return 1;
-    }
-    printf("\"intake\":{\"daemon\":\"intake\",\"log_head\":%llu,\"http\":\"%s\"}",
-           strtoull(head + 11, NULL, 10), listen);
-    return 0;
-}
-
-static int status(const cb_config_t *cfg)
-{
-    static const char *daemons[] = {"router", "deadline", "notify"};
-    int rc = 0;
-    const char *sep = "";
-    printf("{");
-    if (cb_config_has_section(cfg, "intake")) {
-        rc |= intake_status(cfg);
-        sep = ",";
-    }
-    for (size_t i = 0; i < 3; i++) {
-        if (!cb_config_has_section(cfg, daemons[i]))
-            continue;
-        char dflt[64];
-        snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemons[i]);
-        Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-        Casebus__V1__StatusRequest st = CASEBUS__V1__STATUS_REQUEST__INIT;
-        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS;
-        req.status = &st;
-        Casebus__V1__ControlReply *rep;
-        cb_error_t e;
-        printf("%s\"%s\":", sep, daemons[i]);
-        sep = ",";
-        if (cb_control_call(cb_config_get(cfg, daemons[i], "control_bind", dflt), &req, 3000,
-                            &rep, &e) != 0) {
-            printf("{\"up\":false}");
-            rc = 1;
-            continue;
-        }
-        printf("%s", rep->status_json && *rep->status_json ? rep->status_json : "{}");
-        casebus__v1__control_reply__free_unpacked(rep, NULL);
-    }
-    printf("}\n");
     return rc;
 }
 
@@ -609,7 +529,7 @@ int main(int argc, char **argv)
              strcmp(argv[i + 1], "import") == 0)
         rc = calendar_import(cfg, argc - i - 2, argv + i + 2);
     else if (strcmp(argv[i], "status") == 0)
-        rc = status(cfg);
+        rc = cli_status(cfg);
     else if (strcmp(argv[i], "subscribe") == 0 || strcmp(argv[i], "unsubscribe") == 0 ||
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
              strcmp(argv[i], "redeliver") == 0)

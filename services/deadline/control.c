@@ -33,22 +33,11 @@ static char *status_json(deadline_t *dl)
                                      used > 1 ? "," : "", y);
     if (used < sizeof(years))
         snprintf(years + used, sizeof(years) - used, "]");
-    char upstreams[1024];
-    used = (size_t)snprintf(upstreams, sizeof(upstreams), "[");
-    cb_bus_upstream_info_t info;
-    for (size_t i = 0; dl->d.upstream && cb_bus_consumer_info(dl->d.upstream, i, &info) &&
-                       used < sizeof(upstreams);
-         i++)
-        used += (size_t)snprintf(upstreams + used, sizeof(upstreams) - used,
-                                 "%s{\"producer\":\"%s\",\"next_seq\":%llu,\"head\":%llu,"
-                                 "\"lag\":%llu}",
-                                 i ? "," : "", info.producer, (unsigned long long)info.next_seq,
-                                 (unsigned long long)info.head_seq,
-                                 (unsigned long long)(info.head_seq + 1 > info.next_seq
-                                                          ? info.head_seq + 1 - info.next_seq
-                                                          : 0));
-    if (used < sizeof(upstreams))
-        snprintf(upstreams + used, sizeof(upstreams) - used, "]");
+    json_t *ups = cb_daemon_upstreams_json(&dl->d);
+    char *upstreams = ups ? json_dumps(ups, JSON_COMPACT) : NULL;
+    json_decref(ups);
+    if (upstreams == NULL)
+        return NULL;
     char next[40] = "";
     if (first)
         cb_time_format_cst(first, next, sizeof(next));
@@ -65,6 +54,7 @@ static char *status_json(deadline_t *dl)
                  (unsigned long long)c.met_late, (unsigned long long)c.cancelled,
                  (unsigned long long)c.fired, next, years, missing) < 0)
         s = NULL;
+    free(upstreams);
     return s;
 }
 

@@ -325,11 +325,18 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
     bool ok = cb_store_begin(in->st.store, false, &txn, &err) == 0 &&
               cb_log_head(in->d.log, txn, &head, &err) == 0;
     cb_store_abort(&txn);
-    char body[200];
-    snprintf(body, sizeof(body), "{\"status\":\"%s\",\"log_head\":%llu}",
-             in->d.shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
-             (unsigned long long)head.seq);
+    json_t *st = json_pack("{s:s,s:I,s:o*}", "status",
+                           in->d.shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
+                           "log_head", (json_int_t)head.seq, "upstreams",
+                           cb_daemon_upstreams_json(&in->d));
+    char *body = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    json_decref(st);
+    if (body == NULL) {
+        send_error(req, 503, "unavailable", "", "out of memory");
+        return;
+    }
     send_json(req, ok && !in->d.shutting_down ? 200 : 503, body);
+    free(body);
 }
 
 static void handle_metrics(intake_http_t *http, h2o_req_t *req)
@@ -337,7 +344,7 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
     static h2o_generator_t generator = {NULL, NULL};
     cb_metric_set(http->m_conn, (double)http->connections);
     size_t len;
-    char *text = cb_metrics_render(http->in->d.metrics, &len);
+    char *text = cb_daemon_metrics_text(&http->in->d, &len);
     if (text == NULL) {
         send_error(req, 503, "unavailable", "", "out of memory");
         return;

@@ -105,7 +105,9 @@ static int control(void *ctx, cb_control_req_t *cr, cb_error_t *err)
         cb_store_abort(&txn);
         if (rc != 0)
             return rc;
-        json_t *st = json_pack("{s:s,s:I}", "daemon", "intake", "log_head", (json_int_t)head.seq);
+        json_t *st = json_pack("{s:s,s:I,s:o*}", "daemon", "intake", "log_head",
+                               (json_int_t)head.seq, "upstreams",
+                               cb_daemon_upstreams_json(&in->d));
         cr->status_json = st ? json_dumps(st, JSON_COMPACT) : NULL;
         json_decref(st);
         return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");

@@ -52,16 +52,8 @@ static char *status_json(notify_t *n)
         total = nt_count(n, txn, n->db_deliveries);
     }
     cb_store_abort(&txn);
-    json_t *ups = json_array();
-    cb_bus_upstream_info_t info;
-    for (size_t i = 0; n->d.upstream && cb_bus_consumer_info(n->d.upstream, i, &info); i++)
-        json_array_append_new(ups, json_pack("{s:s,s:I,s:I,s:I}", "producer", info.producer,
-                                             "next_seq", (json_int_t)info.next_seq, "head",
-                                             (json_int_t)info.head_seq, "lag",
-                                             (json_int_t)(info.head_seq + 1 > info.next_seq
-                                                              ? info.head_seq + 1 - info.next_seq
-                                                              : 0)));
-    json_t *st = json_pack("{s:s,s:I,s:o,s:I,s:I,s:I,s:I,s:I}", "daemon", "notify", "log_head",
+    json_t *ups = cb_daemon_upstreams_json(&n->d);
+    json_t *st = json_pack("{s:s,s:I,s:o*,s:I,s:I,s:I,s:I,s:I}", "daemon", "notify", "log_head",
                            (json_int_t)head.seq, "upstreams", ups, "subscriptions",
                            (json_int_t)subs, "deliveries", (json_int_t)total,
                            "pending_deliveries", (json_int_t)ready,

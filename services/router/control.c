@@ -40,17 +40,12 @@ static char *status_json(router_t *r)
     if (cb_store_begin(r->d.store, false, &txn, &e) == 0)
         cb_log_head(r->d.log, txn, &head, &e);
     cb_store_abort(&txn);
-    cb_bus_upstream_info_t info = {0};
-    bool up = r->d.upstream && cb_bus_consumer_info(r->d.upstream, 0, &info);
-    char *s = NULL;
-    if (asprintf(&s,
-                 "{\"daemon\":\"router\",\"log_head\":%llu,\"orgs\":%zu,\"catalog_version\":%u,"
-                 "\"upstream\":%s%s%s,\"upstream_next_seq\":%llu,\"upstream_head\":%llu}",
-                 (unsigned long long)head.seq, router_org_count(r->reg),
-                 router_catalog_latest(r->reg), up ? "\"" : "", up ? info.producer : "null",
-                 up ? "\"" : "", (unsigned long long)info.next_seq,
-                 (unsigned long long)info.head_seq) < 0)
-        s = NULL;
+    json_t *st = json_pack("{s:s,s:I,s:I,s:I,s:o*}", "daemon", "router", "log_head",
+                           (json_int_t)head.seq, "orgs", (json_int_t)router_org_count(r->reg),
+                           "catalog_version", (json_int_t)router_catalog_latest(r->reg),
+                           "upstreams", cb_daemon_upstreams_json(&r->d));
+    char *s = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    json_decref(st);
     return s;
 }
 

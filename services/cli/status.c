@@ -1,0 +1,161 @@
+/*
+ * status.c — `casebus status`: every daemon's own status answer, gathered into
+ * one JSON object, with each consumer's upstreams judged against what their
+ * producer says of itself.
+ *
+ * An upstream is "stalled" when its producer is up and ahead of the consumer
+ * (log_head ≥ next_seq) but has not answered that consumer for more than
+ * 3 × max_wait_ms: a healthy long poll is answered at least every max_wait_ms.
+ * Its lag is recomputed from the producer's own head, which is fresher than the
+ * head the consumer saw in its last answer. Exit 1 when a daemon is down or an
+ * upstream is stalled, so a monitoring script can use the exit status alone.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "casebus/v1/control.pb-c.h"
+#include "cli.h"
+#include "control.h"
+
+#define STATUS_TIMEOUT_MS 3000
+#define BODY_MAX 65536
+
+typedef struct body {
+    char data[BODY_MAX];
+    size_t len;
+} body_t;
+
+static size_t into_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    body_t *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n >= sizeof(b->data))
+        return 0; /* too large: curl fails the transfer */
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* intake answers on its control socket when it has one ([intake] control_bind);
+ * otherwise its /healthz carries the same log head and upstreams. */
+static json_t *intake_status(const cb_config_t *cfg)
+{
+    const char *listen = cb_config_get(cfg, "intake", "http_listen", "127.0.0.1:8080");
+    bool any = strncmp(listen, "0.0.0.0:", 8) == 0;
+    char url[300];
+    snprintf(url, sizeof(url), "http://%s%s/healthz", any ? "127.0.0.1:" : "",
+             any ? listen + 8 : listen);
+    static body_t body;
+    body.len = 0;
+    body.data[0] = '\0';
+    CURL *c = curl_easy_init();
+    long code = 0;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)STATUS_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, into_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)&body);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(c);
+    }
+    json_t *h = code == 200 ? json_loads(body.data, 0, NULL) : NULL;
+    if (h == NULL || !json_is_integer(json_object_get(h, "log_head"))) {
+        json_decref(h);
+        return NULL;
+    }
+    json_t *st = json_pack("{s:s,s:O,s:s,s:O*}", "daemon", "intake", "log_head",
+                           json_object_get(h, "log_head"), "http", listen, "upstreams",
+                           json_object_get(h, "upstreams"));
+    json_decref(h);
+    return st;
+}
+
+static json_t *control_status(const cb_config_t *cfg, const char *daemon)
+{
+    char dflt[64];
+    snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemon);
+    const char *ep = cb_config_get(cfg, daemon, "control_bind", NULL);
+    if (ep == NULL && strcmp(daemon, "intake") == 0)
+        return intake_status(cfg);
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    Casebus__V1__StatusRequest st = CASEBUS__V1__STATUS_REQUEST__INIT;
+    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS;
+    req.status = &st;
+    Casebus__V1__ControlReply *rep;
+    cb_error_t e;
+    if (cb_control_call(ep ? ep : dflt, &req, STATUS_TIMEOUT_MS, &rep, &e) != 0)
+        return NULL;
+    json_t *doc = rep->status_json ? json_loads(rep->status_json, 0, NULL) : NULL;
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return json_is_object(doc) ? doc : (json_decref(doc), NULL);
+}
+
+/* Judges one upstream against its producer's status (NULL when it is down or
+ * not part of this deployment). Returns true when it is stalled. */
+static bool judge_upstream(json_t *up, const json_t *producer, const char *consumer)
+{
+    json_int_t next = json_integer_value(json_object_get(up, "next_seq"));
+    json_int_t age = json_integer_value(json_object_get(up, "last_answer_age_ms"));
+    json_int_t wait = json_integer_value(json_object_get(up, "max_wait_ms"));
+    const json_t *h = producer ? json_object_get(producer, "log_head") : NULL;
+    if (!json_is_integer(h)) {
+        json_object_set_new(up, "state", json_string("producer_down"));
+        return false;
+    }
+    json_int_t head = json_integer_value(h);
+    json_object_set_new(up, "head", json_integer(head));
+    json_object_set_new(up, "lag", json_integer(head + 1 > next ? head + 1 - next : 0));
+    bool stalled = head >= next && age > 3 * wait;
+    json_object_set_new(up, "state", json_string(stalled ? "stalled"
+                                                 : head >= next ? "catching_up"
+                                                                : "current"));
+    if (stalled)
+        fprintf(stderr,
+                "casebus status: %s is stalled on %s: %lld events behind, no answer for "
+                "%lld ms (max_wait %lld ms)\n",
+                consumer, json_string_value(json_object_get(up, "producer")),
+                (long long)(head + 1 - next), (long long)age, (long long)wait);
+    return stalled;
+}
+
+int cli_status(const cb_config_t *cfg)
+{
+    static const char *daemons[] = {"intake", "router", "deadline", "notify"};
+    json_t *all = json_object();
+    if (all == NULL)
+        return 1;
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++) {
+        if (!cb_config_has_section(cfg, daemons[i]))
+            continue;
+        json_t *st = control_status(cfg, daemons[i]);
+        if (st == NULL) {
+            st = json_pack("{s:b}", "up", 0);
+            rc = 1;
+        }
+        json_object_set_new(all, daemons[i], st);
+    }
+    const char *name;
+    json_t *st;
+    json_object_foreach(all, name, st) {
+        json_t *ups = json_object_get(st, "upstreams"), *up;
+        size_t k;
+        json_array_foreach(ups, k, up) {
+            const char *producer = json_string_value(json_object_get(up, "producer"));
+            if (judge_upstream(up, producer ? json_object_get(all, producer) : NULL, name))
+                rc = 1;
+        }
+    }
+    char *text = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(all);
+    if (text == NULL)
+        return 1;
+    printf("%s\n", text);
+    free(text);
+    return rc;
+}
