@@ -444,7 +444,7 @@ typedef struct upstream {
     cb_zwatch_t mon_watch;
     bool connected;
     bool send_on_connect;  /* a fetch is due and waits for a connection */
-    uint32_t conn_gen;     /* bumped on every disconnect */
+    uint32_t conn_gen;     /* bumped on every handshake */
     uint32_t req_gen;      /* conn_gen when the request in flight was sent */
     uint64_t head_seq;
     int64_t last_answer_ms;
@@ -538,11 +538,14 @@ static void send_fetch(upstream_t *up)
                    0);
 }
 
-/* The DEALER's connection events. A disconnect loses the request in flight
- * with it (the producer died holding it parked, or before answering, or while
- * answering: an incomplete message is dropped whole), so it is forgotten and
- * asked again on the next connection; waiting out max_wait would stall the
- * consumer for seconds after the producer is back. */
+/* The DEALER's connection events. A DEALER that pulls one endpoint has at
+ * most one connection, so a request sent before the current connection's
+ * handshake went out on a connection that has since died (with the producer
+ * holding it parked, before it answered, or while it answered: an incomplete
+ * message is dropped whole) and will never be answered. It is asked again at
+ * once; waiting out max_wait would stall the consumer for seconds after its
+ * producer is back. At worst a request that did reach the new connection is
+ * sent twice, and the first answer is ignored as stale. */
 static void on_monitor_readable(cb_zwatch_t *w, void *sock, void *ctx)
 {
     (void)w;
@@ -560,20 +563,18 @@ static void on_monitor_readable(cb_zwatch_t *w, void *sock, void *ctx)
     memcpy(&event, zmq_msg_data(&ev), sizeof(event));
     if (event == ZMQ_EVENT_DISCONNECTED) {
         up->connected = false;
-        up->conn_gen++;
         log_info("bus_producer_disconnected producer=%s endpoint=%s", up->producer,
                  up->endpoint);
-        if (up->waiting && up->req_gen != up->conn_gen) {
-            up->waiting = false;
-            up->request_id++; /* an answer to it, should one still come, is stale */
-            uv_timer_stop(&up->timer);
-            if (!up->batch_pending)
-                send_fetch(up); /* no connection: waits for the next one */
-        }
     } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         up->connected = true;
+        up->conn_gen++;
         log_info("bus_producer_connected producer=%s endpoint=%s next_seq=%llu", up->producer,
                  up->endpoint, (unsigned long long)up->expect_seq);
+        if (up->waiting && up->req_gen != up->conn_gen) {
+            up->waiting = false;
+            up->request_id++; /* should an answer to it still come, it is stale */
+            up->send_on_connect = true;
+        }
         if (up->send_on_connect && !up->waiting && !up->batch_pending) {
             uv_timer_stop(&up->timer);
             send_fetch(up);

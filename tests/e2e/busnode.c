@@ -2,11 +2,28 @@
  * busnode — a producer or consumer process for the bus crash test
  * (tests/e2e/bus_crash.sh). Not a daemon: it exists to be killed.
  *
- *   busnode produce DIR ENDPOINT TOTAL   append events 1..TOTAL (deterministic bodies,
- *                                        1–50 per fsync'd commit), serve fetches forever
- *   busnode consume DIR ENDPOINT TOTAL   apply events; exit 0 once TOTAL are applied
- *   busnode check   DIR TOTAL            verify the consumer applied 1..TOTAL exactly once,
- *                                        in order, with the right bodies
+ *   busnode produce DIR ENDPOINT TOTAL [RATE] [DIE]
+ *        append events 1..TOTAL (deterministic bodies, 1–20 per fsync'd commit,
+ *        RATE commits a second, 0 = as fast as it can), serve fetches forever
+ *   busnode consume DIR ENDPOINT TOTAL [DIE]
+ *        apply events; exit 0 once TOTAL are applied
+ *   busnode caught PRODUCER_DIR CONSUMER_DIR TIMEOUT_MS
+ *        read the producer's head now, wait until the consumer's cursor is past
+ *        it; print the milliseconds that took; exit 1 on time-out
+ *   busnode check DIR TOTAL
+ *        verify the consumer applied 1..TOTAL exactly once, in order, with the
+ *        right bodies
+ *
+ * DIE picks the moment the process dies by its own SIGKILL, so that the test
+ * hits the windows a kill at a random time rarely does:
+ *   producer  idle:N      after N commits, stop producing; die while a fetch is parked
+ *             commit:N    die right after its Nth commit, before waking any fetch
+ *             answer:N    die right after the Nth commit's wake, while the answer leaves
+ *   consumer  apply:N     die inside apply after N events (a batch half applied)
+ *             committed:N die right after the group commit that passed N events
+ *             pending:N:PIDFILE  kill the producer (pid in PIDFILE) from inside apply
+ *                         after N events, while this batch waits for its group
+ *                         commit, and live on
  *
  * The consumer's evidence lives in its own store, written in the same
  * transaction as the bus cursor: a key per applied seq (a second application
@@ -14,9 +31,12 @@
  * of anything out of place.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "bus.h"
@@ -51,6 +71,39 @@ static uint64_t checksum_step(uint64_t h, uint64_t seq, const uint8_t *body)
     return fnv(fnv(h, k, 8), body, PAYLOAD);
 }
 
+/* ---- dying on purpose ---- */
+
+typedef struct die {
+    char window[16]; /* "" = live until killed from outside */
+    uint64_t after;
+    char pidfile[512];
+} die_t;
+
+static void parse_die(const char *spec, die_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (spec == NULL || *spec == '\0')
+        return;
+    unsigned long long n = 0;
+    int used = 0;
+    if (sscanf(spec, "%15[a-z]:%llu%n", d->window, &n, &used) != 2)
+        fatalx("bad DIE '%s'", spec);
+    d->after = n;
+    if (spec[used] == ':')
+        snprintf(d->pidfile, sizeof(d->pidfile), "%s", spec + used + 1);
+}
+
+static bool die_is(const die_t *d, const char *window)
+{
+    return strcmp(d->window, window) == 0;
+}
+
+static void die_now(const char *why)
+{
+    log_info("dying_on_purpose window=%s", why);
+    raise(SIGKILL);
+}
+
 /* ---- produce ---- */
 
 typedef struct producer {
@@ -58,8 +111,19 @@ typedef struct producer {
     cb_log_t *log;
     cb_bus_producer_t *bus;
     uint64_t total;
+    uint64_t commits;
+    die_t die;
     uv_timer_t tick;
 } producer_t;
+
+static void wait_parked(uv_timer_t *t)
+{
+    producer_t *p = t->data;
+    if (cb_bus_producer_parked(p->bus) > 0) {
+        usleep((useconds_t)(rand() % 50000)); /* somewhere in the parked wait */
+        die_now("idle");
+    }
+}
 
 static void produce_some(uv_timer_t *t)
 {
@@ -69,7 +133,7 @@ static void produce_some(uv_timer_t *t)
     cb_log_head_t head;
     if (cb_store_begin(p->store, true, &txn, &err) || cb_log_head(p->log, txn, &head, &err))
         fatalx("begin %s", err.message);
-    uint64_t n = 1 + (uint64_t)rand() % 50;
+    uint64_t n = 1 + (uint64_t)rand() % 20;
     for (uint64_t i = 0; i < n && head.seq + i < p->total; i++) {
         uint8_t body[PAYLOAD];
         uint64_t seq = head.seq + i + 1;
@@ -86,27 +150,42 @@ static void produce_some(uv_timer_t *t)
     }
     if (cb_store_commit(&txn, &err) != 0)
         fatalx("commit %s", err.message);
+    p->commits++;
+    bool last = p->die.after && p->commits == p->die.after;
+    if (last && die_is(&p->die, "commit"))
+        die_now("commit");
     cb_bus_producer_wake(p->bus);
+    if (last && die_is(&p->die, "answer")) {
+        usleep((useconds_t)(rand() % 300)); /* the I/O thread is writing the answer */
+        die_now("answer");
+    }
+    if (last && die_is(&p->die, "idle")) {
+        uv_timer_stop(t);
+        uv_timer_start(t, wait_parked, 1, 1);
+        return;
+    }
     if (head.seq + n >= p->total) {
         uv_timer_stop(t);
         log_info("produced_all total=%llu", (unsigned long long)p->total);
     }
 }
 
-static int produce(const char *dir, const char *endpoint, uint64_t total)
+static int produce(const char *dir, const char *endpoint, uint64_t total, uint64_t rate,
+                   const char *die)
 {
     producer_t p = {.total = total};
+    parse_die(die, &p.die);
     cb_error_t err;
     uv_loop_t *loop = uv_default_loop();
     void *zctx = zmq_ctx_new();
     cb_store_opts_t opts = {.dir = dir, .map_size = 1ULL << 30};
-    srand((unsigned)getpid());
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
     if (cb_store_open(&p.store, &opts, &err) || cb_log_open(&p.log, p.store, "intake", &err) ||
         cb_bus_producer_new(&p.bus, loop, zctx, p.log, endpoint, NULL, &err))
         fatalx("start %s", err.message);
     uv_timer_init(loop, &p.tick);
     p.tick.data = &p;
-    uv_timer_start(&p.tick, produce_some, 0, 1);
+    uv_timer_start(&p.tick, produce_some, 0, rate ? (1000 + rate - 1) / rate : 1);
     return uv_run(loop, UV_RUN_DEFAULT);
 }
 
@@ -115,8 +194,9 @@ static int produce(const char *dir, const char *endpoint, uint64_t total)
 typedef struct consumer {
     MDB_dbi db_seen, db_state;
     uint64_t total;
-    uint64_t applied; /* committed, per the state after each commit */
+    uint64_t seen;    /* events handed to apply by this process */
     cb_store_t *store;
+    die_t die;
 } consumer_t;
 
 typedef struct state {
@@ -140,6 +220,19 @@ static int apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *
 {
     consumer_t *c = ctx;
     state_t s;
+    if (++c->seen == c->die.after) {
+        if (die_is(&c->die, "apply"))
+            die_now("apply");
+        if (die_is(&c->die, "pending")) {
+            FILE *f = fopen(c->die.pidfile, "r");
+            long pid = 0;
+            if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0)
+                fatalx("cannot read the producer's pid from %s", c->die.pidfile);
+            fclose(f);
+            kill((pid_t)pid, SIGKILL);
+            log_info("killed_producer pid=%ld window=pending", pid);
+        }
+    }
     int rc = state_get(txn, c->db_state, &s);
     if (rc != 0)
         return cb_store_error(rc, "read state", err);
@@ -174,6 +267,8 @@ static void after_commit(void *ctx)
     consumer_t *c = ctx;
     MDB_txn *txn;
     state_t s;
+    if (die_is(&c->die, "committed") && c->seen >= c->die.after)
+        die_now("committed");
     if (cb_store_begin(c->store, false, &txn, NULL) != 0)
         return;
     if (state_get(txn, c->db_state, &s) == 0 && s.applied >= c->total) {
@@ -184,9 +279,10 @@ static void after_commit(void *ctx)
     cb_store_abort(&txn);
 }
 
-static int consume(const char *dir, const char *endpoint, uint64_t total)
+static int consume(const char *dir, const char *endpoint, uint64_t total, const char *die)
 {
     consumer_t c = {.total = total};
+    parse_die(die, &c.die);
     cb_error_t err;
     uv_loop_t *loop = uv_default_loop();
     void *zctx = zmq_ctx_new();
@@ -204,6 +300,48 @@ static int consume(const char *dir, const char *endpoint, uint64_t total)
         fatalx("start %s", err.message);
     after_commit(&c); /* already done before a restart? */
     return uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- caught: how long until the consumer has what the producer has now ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int caught(const char *pdir, const char *cdir, int64_t timeout_ms)
+{
+    int64_t t0 = mono_ms();
+    cb_store_t *ps = NULL, *cs = NULL;
+    cb_log_t *log = NULL;
+    MDB_txn *txn = NULL;
+    cb_log_head_t head;
+    cb_error_t err;
+    cb_store_opts_t po = {.dir = pdir, .read_only = true}, co = {.dir = cdir, .read_only = true};
+    if (cb_store_open(&ps, &po, &err) || cb_log_open(&log, ps, "intake", &err) ||
+        cb_store_begin(ps, false, &txn, &err) || cb_log_head(log, txn, &head, &err)) {
+        printf("caught: cannot read the producer's head: %s\n", err.message);
+        return 2;
+    }
+    cb_store_abort(&txn);
+    uint64_t next = 0;
+    /* The consumer may be creating its store right now: retry the open too. */
+    while (mono_ms() - t0 < timeout_ms) {
+        if (cs == NULL && cb_store_open(&cs, &co, &err) != 0)
+            cs = NULL;
+        if (cs && cb_bus_cursor_read(cs, "intake", &next, &err) == 0 && next > head.seq)
+            break;
+        usleep(2000);
+    }
+    int64_t took = mono_ms() - t0;
+    printf("%lld %llu %llu\n", (long long)took, (unsigned long long)head.seq,
+           (unsigned long long)next);
+    cb_store_destroy(&cs);
+    cb_log_destroy(&log);
+    cb_store_destroy(&ps);
+    return next > head.seq ? 0 : 1;
 }
 
 /* ---- check ---- */
@@ -251,12 +389,16 @@ int main(int argc, char **argv)
 {
     log_init(argc > 1 ? argv[1] : "busnode", CB_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 5 && strcmp(argv[1], "produce") == 0)
-        return produce(argv[2], argv[3], strtoull(argv[4], NULL, 10));
-    if (argc == 5 && strcmp(argv[1], "consume") == 0)
-        return consume(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+    if (argc >= 5 && argc <= 7 && strcmp(argv[1], "produce") == 0)
+        return produce(argv[2], argv[3], strtoull(argv[4], NULL, 10),
+                       argc > 5 ? strtoull(argv[5], NULL, 10) : 0, argc > 6 ? argv[6] : NULL);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "consume") == 0)
+        return consume(argv[2], argv[3], strtoull(argv[4], NULL, 10), argc > 5 ? argv[5] : NULL);
+    if (argc == 5 && strcmp(argv[1], "caught") == 0)
+        return caught(argv[2], argv[3], strtoll(argv[4], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "check") == 0)
         return check(argv[2], strtoull(argv[3], NULL, 10));
-    fprintf(stderr, "usage: busnode produce|consume DIR ENDPOINT TOTAL | check DIR TOTAL\n");
+    fprintf(stderr, "usage: busnode produce DIR ENDPOINT TOTAL [RATE] [DIE] | consume DIR "
+                    "ENDPOINT TOTAL [DIE] | caught PDIR CDIR TIMEOUT_MS | check DIR TOTAL\n");
     return 2;
 }
