@@ -77,8 +77,13 @@ int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t 
         return cb_error_set(err, CB_ERR_CONFIG, "pull", "[%s] at most 8 pull lines", d->name);
     if (n == 0)
         return 0;
-    cb_bus_consumer_opts_t copts = {0};
-    int rc = cb_bus_consumer_new(&d->upstream, d->loop, d->zctx, d->store, d->group, &copts, apply,
+    uint64_t wait_ms;
+    int rc = cb_config_get_u64(d->cfg, d->name, "pull_max_wait_ms", 5000, 100, 600000, &wait_ms,
+                               err);
+    if (rc != 0)
+        return rc;
+    cb_bus_consumer_opts_t copts = {.max_wait_ms = (uint32_t)wait_ms};
+    rc = cb_bus_consumer_new(&d->upstream, d->loop, d->zctx, d->store, d->group, &copts, apply,
                                  ctx, d->metrics, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char name[32], endpoint[512];
