@@ -3,6 +3,10 @@
 #   make            build everything into build/ (binaries in build/bin/)
 #   make test       install missing packages, build, run every unit and end-to-end test
 #   make check      the same tests built with AddressSanitizer + UBSan (build/san/)
+#   make test-dates the whole suite with the clock moved (libfaketime) to a year
+#                   boundary, a year with no calendar, a Saturday, an adjusted
+#                   working Saturday and a public holiday (DATES="…" for others)
+#   make test-loaded the whole suite LOADED_RUNS times (5) with stress-ng --cpu 2
 #   make run        start the whole system on the sample county (var/, 127.0.0.1:8080)
 #   make bench      the benchmarks, each printing its figures beside its baseline
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (clang)
@@ -63,7 +67,7 @@ BENCH_C  := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps build test check bench fuzz clean fuzz-run run
+.PHONY: all deps build test test-dates test-loaded check bench fuzz clean fuzz-run run
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -78,6 +82,15 @@ build: $(LIB) $(BINS) $(UNIT_BIN) $(HELP_BIN) $(BENCH_BIN)
 test: deps
 	@$(MAKE) --no-print-directory build
 	@sh tests/run.sh $(BUILD)
+
+test-dates: deps
+	@$(MAKE) --no-print-directory build
+	@sh tests/dates.sh $(BUILD) $(if $(DATES),$(DATES),all)
+
+LOADED_RUNS ?= 5
+test-loaded: deps
+	@$(MAKE) --no-print-directory build
+	@sh tests/loaded.sh $(LOADED_RUNS) sh tests/run.sh $(BUILD)
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build
