@@ -15,42 +15,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, pb, wait_for, write_config, TOP  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, pb, system_config, wait_for, TOP  # noqa: E402
 
 t = Tap()
 w = Workdir("liveness")
 port = free_port()
-conf = w.p("casebus.conf")
-write_config(conf, f"""[intake]
-data_dir = {w.p('intake')}
-http_listen = 127.0.0.1:{port}
-zmq_bind = ipc://{w.p('intake.cmd')}
-bus_bind = ipc://{w.p('intake.bus')}
-control_bind = ipc://{w.p('intake.ctl')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}
-[router]
-data_dir = {w.p('router')}
-bus_bind = ipc://{w.p('router.bus')}
-control_bind = ipc://{w.p('router.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-[deadline]
-data_dir = {w.p('deadline')}
-bus_bind = ipc://{w.p('deadline.bus')}
-control_bind = ipc://{w.p('deadline.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-rules = {os.path.join(TOP, 'deploy/deadlines.conf')}
-calendar_dir = {os.path.join(TOP, 'deploy/calendar')}
-[notify]
-data_dir = {w.p('notify')}
-bus_bind = ipc://{w.p('notify.bus')}
-control_bind = ipc://{w.p('notify.ctl')}
-stream_bind = ipc://{w.p('notify.stream')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}
-pull_max_wait_ms = 500
-""")
+conf = system_config(w, port, {"notify": "pull_max_wait_ms = 500"})
 http = Http(port)
 BIN = {d: binary(f"bin/casebus-{d}") for d in ("intake", "router", "deadline", "notify")}
 CLI = binary("bin/casebus")

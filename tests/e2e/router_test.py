@@ -48,9 +48,14 @@ def status():
     return json.loads(cli("status").stdout)["router"]
 
 
-def report(tok, matter, township, discovered="2026-11-20T10:00:00+08:00", by="wy-scjg", **extra):
+def days_ago(days, fmt="%Y-%m-%dT%H:%M:%S+08:00"):
+    """An instant (China time) some days before now: the test runs on any date."""
+    return time.strftime(fmt, time.gmtime(time.time() - days * 86400 + 8 * 3600))
+
+
+def report(tok, matter, township, discovered=None, by="wy-scjg", **extra):
     body = {"source": "patrol", "matter_code": matter, "township_code": township,
-            "discovered_at": discovered, "discovered_by": by, "description": "e2e"}
+            "discovered_at": discovered or days_ago(12), "discovered_by": by, "description": "e2e"}
     body.update(extra)
     st, doc = http.post("/v1/cases", body, tok)
     assert st == 201, (st, doc)
@@ -75,7 +80,7 @@ def events(v):
 def transfer(tok, case_id, sender="wy-scjg"):
     st, doc = http.post(f"/v1/cases/{case_id}/transfers",
                         {"sender": sender, "reason": "不属本部门管辖", "approved_by": "王局长",
-                         "approved_at": "2026-11-21T09:00:00+08:00",
+                         "approved_at": days_ago(11),
                          "materials": [{"kind": "transfer_letter", "title": "移送函"},
                                        {"kind": "case_source", "title": "现场检查记录"},
                                        {"kind": "party_info", "text": "当事人情况"}]}, tok)
@@ -126,8 +131,9 @@ try:
     with open(v2, "w") as f:
         f.write(text.replace("330219003,对餐饮服务业油烟超标排放的行政处罚,生态环境,ENFORCEMENT_BUREAU",
                              "330219003,对餐饮服务业油烟超标排放的行政处罚,生态环境,TOWNSHIP_BASIC"))
-    r = cli("catalog", "import", v2, "--effective-from", "2026-06-01")
-    t.ok(r.returncode == 0 and "version 2" in r.stdout, "a second catalogue version in force from 2026-06-01", r.stdout)
+    v2_from = days_ago(180, "%Y-%m-%d")
+    r = cli("catalog", "import", v2, "--effective-from", v2_from)
+    t.ok(r.returncode == 0 and "version 2" in r.stdout, f"a second catalogue version in force from {v2_from}", r.stdout)
     wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
 
     # ---- the five rules ----
@@ -151,8 +157,8 @@ try:
     v = routed(c_opt)
     t.ok(v["competent"]["org_id"] == "wy-sw" and v["jurisdiction_rule"] == "department",
          "an optional matter the township did not accept stays with its department", v)
-    c_old = report(tok, "330219003", "330723101000", discovered="2026-05-20T10:00:00+08:00")
-    c_new = report(tok, "330219003", "330723101000", discovered="2026-06-10T10:00:00+08:00")
+    c_old = report(tok, "330219003", "330723101000", discovered=days_ago(192))
+    c_new = report(tok, "330219003", "330723101000", discovered=days_ago(170))
     v_old, v_new = routed(c_old), routed(c_new)
     t.ok(v_old["competent"]["org_id"] == "wy-zhzf" and v_new["competent"]["org_id"] == "wy-lt",
          "a catalogue change between two discovery times routes the two cases differently",
@@ -213,7 +219,7 @@ try:
     t.ok(v["competent"]["org_id"] == "wy-lt" and "transfer_required" not in v,
          "a case found by the competent township needs no transfer", v)
     st, doc = http.post(f"/v1/cases/{c_own}/transfers",
-                        {"sender": "wy-lt", "reason": "x", "approved_by": "李", "approved_at": "2026-11-21T09:00:00+08:00",
+                        {"sender": "wy-lt", "reason": "x", "approved_by": "李", "approved_at": days_ago(11),
                          "materials": [{"kind": "transfer_letter", "title": "函"}, {"kind": "case_source", "title": "记录"},
                                        {"kind": "party_info", "text": "x"}]}, lt)
     v = view(lt, c_own, lambda v: "transfer_rejected" in events(v))

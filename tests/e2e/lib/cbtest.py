@@ -206,3 +206,40 @@ def _read_varint(data, i):
 def write_config(path, text):
     with open(path, "w") as f:
         f.write(text)
+
+
+def system_config(w, port, extra=None):
+    """The whole system's deployment file in w (ipc endpoints in it, HTTP on
+    127.0.0.1:port, the shipped rules and calendars); extra maps a section to
+    lines appended to it. Returns the file's path."""
+    extra = extra or {}
+    sections = {
+        "intake": f"""data_dir = {w.p('intake')}
+http_listen = 127.0.0.1:{port}
+zmq_bind = ipc://{w.p('intake.cmd')}
+bus_bind = ipc://{w.p('intake.bus')}
+control_bind = ipc://{w.p('intake.ctl')}
+pull = router ipc://{w.p('router.bus')}
+pull = deadline ipc://{w.p('deadline.bus')}""",
+        "router": f"""data_dir = {w.p('router')}
+bus_bind = ipc://{w.p('router.bus')}
+control_bind = ipc://{w.p('router.ctl')}
+pull = intake ipc://{w.p('intake.bus')}""",
+        "deadline": f"""data_dir = {w.p('deadline')}
+bus_bind = ipc://{w.p('deadline.bus')}
+control_bind = ipc://{w.p('deadline.ctl')}
+pull = intake ipc://{w.p('intake.bus')}
+pull = router ipc://{w.p('router.bus')}
+rules = {os.path.join(TOP, 'deploy/deadlines.conf')}
+calendar_dir = {os.path.join(TOP, 'deploy/calendar')}""",
+        "notify": f"""data_dir = {w.p('notify')}
+bus_bind = ipc://{w.p('notify.bus')}
+control_bind = ipc://{w.p('notify.ctl')}
+stream_bind = ipc://{w.p('notify.stream')}
+pull = router ipc://{w.p('router.bus')}
+pull = deadline ipc://{w.p('deadline.bus')}""",
+    }
+    path = w.p("casebus.conf")
+    write_config(path, "".join(f"[{name}]\n{body}\n{extra.get(name, '')}\n"
+                               for name, body in sections.items()))
+    return path
