@@ -308,9 +308,20 @@ max_connections = 4
     st, doc = lhttp.post("/v1/cases", with_(description="快"), ltok)
     early_case = doc.get("case_id") if isinstance(doc, dict) else None
     t.ok(st == 201 and time.time() - t0 < 1.0, "a client stuck mid-request does not hold up others", (st, time.time() - t0))
-    # 4 idle connections fill the cap by themselves (`slow` may already have been
-    # closed by the request timeout when the machine is busy).
-    idle = [socket.create_connection(("127.0.0.1", lport)) for _ in range(4)]
+    # Count on intake's own gauge, read over one kept-alive connection (a probe
+    # that closed would still be counted for a moment by a busy intake, and then
+    # make room): once intake counts just the probe and `slow` (or the probe alone,
+    # when `slow` met its request timeout), idle connections fill the cap.
+    import http.client as hc
+    probe = hc.HTTPConnection("127.0.0.1", lport, timeout=10)
+
+    def open_conns():
+        probe.request("GET", "/metrics")
+        text = probe.getresponse().read().decode()
+        return [float(x.split()[-1]) for x in text.splitlines()
+                if x.startswith("casebus_intake_http_connections ")][0]
+    counted = wait_for(lambda: (lambda n: n if n <= 2 else None)(open_conns()), 5) or 0
+    idle = [socket.create_connection(("127.0.0.1", lport)) for _ in range(5 - int(counted))]
     time.sleep(0.2)
     try:
         refused_conn = lhttp.get("/healthz")[0] != 200
@@ -319,8 +330,8 @@ max_connections = 4
     t.ok(refused_conn, "a connection beyond max_connections is closed at once")
     for c in idle:
         c.close()
-    time.sleep(0.2)
-    t.eq(lhttp.get("/healthz")[0], 200, "once connections close, new ones are served again")
+    probe.close()
+    t.ok(wait_for(lambda: lhttp.get("/healthz")[0] == 200, 5), "once connections close, new ones are served again")
     slow.close()
     # Fill the 1 MiB store: the answer turns to 503, nothing half-written, still serving.
     status = 201
