@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, wait_for, write_config, TOP  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, wait_for, write_config, TOP  # noqa: E402
 
 t = Tap()
 w = Workdir("deadline")
@@ -137,12 +137,7 @@ try:
     deadline = w.start([DEADLINE, "--config", conf], "deadline.log")
     intake = w.start([INTAKE, "--config", conf], "intake.log")
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    r = cli("org", "import", os.path.join(TOP, "deploy/sample/orgs.csv"))
-    assert r.returncode == 0, r.stderr
-    r = cli("catalog", "import", os.path.join(TOP, "deploy/sample/catalog.csv"), "--effective-from", "2024-01-01")
-    assert r.returncode == 0, r.stderr
-    wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
-    wait_for(lambda: "orgs_replicated" in open(w.p("deadline.log")).read(), 10)
+    import_sample_county(cli, w, "deadline")
 
     evs = wait_for(lambda: [e for e in deadline_events() if e["type"] == "calendar_loaded"], 10) or []
     t.eq(sorted(e["event"]["year"] for e in evs), [2024, 2025, 2026],

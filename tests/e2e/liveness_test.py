@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, pb, system_config, wait_for, TOP  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, system_config, wait_for, TOP  # noqa: E402
 
 t = Tap()
 w = Workdir("liveness")
@@ -117,11 +117,7 @@ try:
     for d in ("router", "deadline", "notify", "intake"):
         start(d)
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    r = cli("org", "import", os.path.join(TOP, "deploy/sample/orgs.csv"))
-    assert r.returncode == 0, r.stderr
-    r = cli("catalog", "import", os.path.join(TOP, "deploy/sample/catalog.csv"), "--effective-from", "2024-01-01")
-    assert r.returncode == 0, r.stderr
-    wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
+    import_sample_county(cli, w)
     loader = threading.Thread(target=load, args=(tok,), daemon=True)
     loader.start()
     wait_for(lambda: len(reported) >= 5, 10)

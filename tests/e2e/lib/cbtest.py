@@ -243,3 +243,15 @@ pull = deadline ipc://{w.p('deadline.bus')}""",
     write_config(path, "".join(f"[{name}]\n{body}\n{extra.get(name, '')}\n"
                                for name, body in sections.items()))
     return path
+
+
+def import_sample_county(cli, w, *also_replicated):
+    """Imports the sample county's organisations and catalogue through the CLI
+    (cli(*args) -> CompletedProcess) and waits until intake, and each daemon
+    named in also_replicated, has replicated the registry (its log in w)."""
+    r = cli("org", "import", os.path.join(TOP, "deploy/sample/orgs.csv"))
+    assert r.returncode == 0, r.stderr
+    r = cli("catalog", "import", os.path.join(TOP, "deploy/sample/catalog.csv"), "--effective-from", "2024-01-01")
+    assert r.returncode == 0, r.stderr
+    for d in ("intake",) + also_replicated:
+        wait_for(lambda: "orgs_replicated" in open(w.p(f"{d}.log")).read(), 10)
