@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, system_config, wait_for, TOP  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, system_config, wait_for  # noqa: E402
 
 t = Tap()
 w = Workdir("liveness")
