@@ -120,6 +120,22 @@ const char *cb_config_path(const cb_config_t *cfg)
     return cfg->path;
 }
 
+int cb_config_path_near(const cb_config_t *cfg, const char *section, const char *key,
+                        const char *file, char *out, size_t n)
+{
+    const char *v = cb_config_get(cfg, section, key, NULL);
+    int len;
+    if (v != NULL) {
+        len = snprintf(out, n, "%s", v);
+    } else {
+        const char *path = cb_config_path(cfg);
+        const char *slash = strrchr(path, '/');
+        len = slash ? snprintf(out, n, "%.*s/%s", (int)(slash - path), path, file)
+                    : snprintf(out, n, "%s", file);
+    }
+    return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
 const char *cb_config_get(const cb_config_t *cfg, const char *section, const char *key,
                           const char *def)
 {

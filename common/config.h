@@ -47,5 +47,9 @@ bool cb_config_entry(const cb_config_t *cfg, size_t i, const char **section, con
 /* Where the file was loaded from ("" for parsed text): relative paths in the
  * configuration are relative to the working directory, not to this. */
 const char *cb_config_path(const cb_config_t *cfg);
+/* section.key if set, else file in the directory the configuration was loaded
+ * from (make run: var/). -1 when it does not fit in n bytes. */
+int cb_config_path_near(const cb_config_t *cfg, const char *section, const char *key,
+                        const char *file, char *out, size_t n);
 
 #endif

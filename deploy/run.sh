@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # deploy/run.sh BUILD — what `make run` starts: the four daemons on the sample
 # county (武义县), data under ./var (VAR_DIR=… to move it), HTTP on
-# 127.0.0.1:8080 (HTTP_PORT=… to change it), under a small supervisor: a daemon
-# that dies is restarted with backoff (1 s, doubling to 30 s; reset after a
-# minute of running); Ctrl-C or SIGTERM stops all of them cleanly (SIGTERM,
-# then SIGKILL after 10 s). Every daemon gets SIGTERM if this script itself
-# dies (setpriv --pdeathsig), so nothing it starts outlives it. A second run
-# reuses var/.
+# 127.0.0.1:8080 (HTTP_PORT=… to change it), under casebus-supervisor: a
+# daemon that dies is restarted, always, with backoff (0.2 s doubling to 10 s,
+# reset after 10 s of running; [supervisor] in the configuration), and one down
+# for longer than its backoff is named on this terminal and in `casebus
+# status`. Ctrl-C or SIGTERM stops all of them cleanly (SIGTERM, then SIGKILL
+# after 10 s). If this script or the supervisor dies, every daemon gets SIGTERM
+# (setpriv --pdeathsig), so nothing it starts outlives it. A second run reuses
+# var/.
 set -uo pipefail
 BUILD=${1:-build}
 B="$PWD/$BUILD/bin"
@@ -45,38 +47,9 @@ if [ ! -s "$VAR/token" ]; then
     mv "$VAR/token.new" "$VAR/token"
 fi
 
-declare -A pid started delay
-stopping=0
-
-start() {
-    local name=$1
-    setpriv --pdeathsig TERM -- "$B/casebus-$name" --config "$conf" >>"$VAR/$name.log" 2>&1 &
-    pid[$name]=$!
-    started[$name]=$(date +%s)
-}
-
-stop_all() {
-    stopping=1
-    echo
-    echo "casebus: stopping (waiting for each daemon to finish what it has in hand) ..."
-    for n in "${DAEMONS[@]}"; do kill -TERM "${pid[$n]}" 2>/dev/null; done
-    for _ in $(seq 100); do
-        alive=0
-        for n in "${DAEMONS[@]}"; do kill -0 "${pid[$n]}" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for n in "${DAEMONS[@]}"; do kill -KILL "${pid[$n]}" 2>/dev/null; done
-    wait 2>/dev/null
-    echo "casebus: stopped; data kept in $VAR/ (make run again to resume)"
-    exit 0
-}
-trap stop_all INT TERM
-
-for n in "${DAEMONS[@]}"; do
-    delay[$n]=1
-    start "$n"
-done
+setpriv --pdeathsig TERM -- "$B/casebus-supervisor" --config "$conf" &
+sup=$!
+trap 'kill -TERM $sup 2>/dev/null' INT TERM
 
 # First run: the sample county's registry and delegation catalogue.
 for _ in $(seq 100); do "$B/casebus" status >/dev/null 2>&1 && break; sleep 0.1; done
@@ -106,17 +79,11 @@ casebus is running — sample county 武义县 (27 organisations, 40 delegated m
 Ctrl-C stops everything.
 BANNER
 
+# Until the supervisor has stopped every daemon (a signal interrupts `wait`).
 while :; do
-    wait -n 2>/dev/null
-    [ $stopping = 1 ] && break
-    for n in "${DAEMONS[@]}"; do
-        kill -0 "${pid[$n]}" 2>/dev/null && continue
-        ran=$(( $(date +%s) - ${started[$n]} ))
-        [ $ran -ge 60 ] && delay[$n]=1
-        echo "casebus: $n exited after ${ran}s; restarting in ${delay[$n]}s (see $VAR/$n.log)"
-        sleep "${delay[$n]}"
-        [ $stopping = 1 ] && break
-        delay[$n]=$(( delay[$n] * 2 > 30 ? 30 : delay[$n] * 2 ))
-        start "$n"
-    done
+    wait $sup
+    rc=$?
+    kill -0 $sup 2>/dev/null || break
 done
+[ $rc = 0 ] || echo "make run: the supervisor ended with status $rc" >&2
+exit $rc

@@ -9,15 +9,24 @@
  * Its lag is recomputed from the producer's own head, which is fresher than the
  * head the consumer saw in its last answer. Exit 1 when a daemon is down or an
  * upstream is stalled, so a monitoring script can use the exit status alone.
+ *
+ * Where a supervisor runs the daemons (make run: casebus-supervisor), its state
+ * file says what it holds: each daemon's entry gains "supervisor" (state,
+ * restarts, how long down, last exit), and a daemon the supervisor names as
+ * degraded (down longer than its backoff), or a supervisor that is gone, is
+ * said on stderr and exits 1 too.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
 #include "casebus/v1/control.pb-c.h"
 #include "cli.h"
+#include "cbtime.h"
 #include "control.h"
 
 #define STATUS_TIMEOUT_MS 3000
@@ -123,6 +132,60 @@ static bool judge_upstream(json_t *up, const json_t *producer, const char *consu
     return stalled;
 }
 
+#define SUPERVISOR_STALE_MS 3000
+
+/* Adds the supervisor's view to all; returns 1 when it reports trouble. */
+static int supervisor_status(const cb_config_t *cfg, json_t *all)
+{
+    char path[1024];
+    if (cb_config_path_near(cfg, "supervisor", "state_file", "supervisor.json", path,
+                            sizeof(path)) != 0)
+        return 0;
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr);
+    if (doc == NULL) /* no supervisor in this deployment (systemd, compose) */
+        return 0;
+    const char *state = json_string_value(json_object_get(doc, "state"));
+    json_int_t pid = json_integer_value(json_object_get(doc, "pid"));
+    json_int_t age = cb_now_ms() - json_integer_value(json_object_get(doc, "updated_at_ms"));
+    int rc = 0;
+    bool gone = state && strcmp(state, "stopped") != 0 && age > SUPERVISOR_STALE_MS &&
+                (pid <= 0 || kill((pid_t)pid, 0) != 0);
+    if (gone) {
+        fprintf(stderr, "casebus status: the supervisor (pid %lld) is not running: nothing "
+                        "restarts a daemon that dies\n", (long long)pid);
+        rc = 1;
+    }
+    json_object_set_new(all, "supervisor",
+                        json_pack("{s:I,s:s,s:I}", "pid", pid, "state",
+                                  gone ? "gone" : state ? state : "unknown", "updated_age_ms",
+                                  age));
+    json_t *daemons = json_object_get(doc, "daemons"), *d;
+    size_t i;
+    json_array_foreach(daemons, i, d) {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        json_t *mine = name ? json_object_get(all, name) : NULL;
+        if (mine == NULL || gone)
+            continue;
+        json_t *view = json_deep_copy(d);
+        json_object_del(view, "name");
+        json_object_set_new(mine, "supervisor", view);
+        if (json_is_true(json_object_get(d, "degraded"))) {
+            fprintf(stderr,
+                    "casebus status: %s has been down for %.1f s, longer than its %.1f s backoff "
+                    "(supervisor: %lld restarts, last: %s; see %s)\n",
+                    name, (double)json_integer_value(json_object_get(d, "down_ms")) / 1000.0,
+                    (double)json_integer_value(json_object_get(d, "delay_ms")) / 1000.0,
+                    (long long)json_integer_value(json_object_get(d, "restarts")),
+                    json_string_value(json_object_get(d, "last_exit")),
+                    json_string_value(json_object_get(d, "log")));
+            rc = 1;
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int cli_status(const cb_config_t *cfg)
 {
     static const char *daemons[] = {"intake", "router", "deadline", "notify"};
@@ -151,6 +214,8 @@ int cli_status(const cb_config_t *cfg)
                 rc = 1;
         }
     }
+    if (supervisor_status(cfg, all) != 0)
+        rc = 1;
     char *text = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(all);
     if (text == NULL)

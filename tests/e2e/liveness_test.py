@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, system_config, wait_for  # noqa: E402
+from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, report_steadily, system_config, wait_for  # noqa: E402
 
 t = Tap()
 w = Workdir("liveness")
@@ -86,29 +86,7 @@ stop = threading.Event()
 
 
 def load(tok):
-    """A case every 200 ms. A refusal while intake is down is retried with the
-    same Idempotency-Key, as a platform would, so every case lands once."""
-    n = 0
-    while not stop.is_set():
-        n += 1
-        key = f"liveness-{n}"
-        now = time.time()
-        body = {"source": "patrol", "matter_code": "330217001", "township_code": "330723101000",
-                "discovered_at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(now - 60 + 8 * 3600)),
-                "discovered_by": "wy-scjg", "description": f"liveness {n}", "urgency": "normal"}
-        while not stop.is_set():
-            try:
-                st, doc = http.post("/v1/cases", body, tok, headers={"Idempotency-Key": key})
-            except OSError:
-                st, doc = 0, None
-            if st == 201:
-                reported.append(doc["case_id"])
-                break
-            if st not in (0, 503):
-                load_errors.append((st, doc))
-                break
-            time.sleep(0.1)
-        time.sleep(0.2)  # not Event.wait: its timeout ignores a moved clock (make test-dates)
+    report_steadily(http, tok, stop, reported, load_errors, "liveness", 0.2)
 
 
 try:
@@ -141,7 +119,7 @@ try:
         t.ok(back and status().get(d, {}).get("daemon") == d,
              f"after each of 3 kill -9s of {d}, it and its consumers apply new events again and are "
              f"back to lag 0 within 5 s (worst {worst[d]:.2f} s)", json.dumps(status())[:1500])
-    print(f"# worst time to lag 0 after a restart: " + ", ".join(f"{k} {v:.2f} s" for k, v in worst.items()))
+    print("# worst time to lag 0 after a restart: " + ", ".join(f"{k} {v:.2f} s" for k, v in worst.items()))
 
     stop.set()
     loader.join()

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -255,3 +254,30 @@ def import_sample_county(cli, w, *also_replicated):
     assert r.returncode == 0, r.stderr
     for d in ("intake",) + also_replicated:
         wait_for(lambda: "orgs_replicated" in open(w.p(f"{d}.log")).read(), 10)
+
+
+def report_steadily(http, tok, stop, reported, errors, tag, period=0.2):
+    """Reports a case every period seconds until stop (a threading.Event) is
+    set, appending each acknowledged case id to reported. A refusal while intake
+    is down (no answer, 503) is retried with the same Idempotency-Key, as a
+    platform would, so every case lands once; any other answer goes to errors."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        key = f"{tag}-{n}"
+        body = {"source": "patrol", "matter_code": "330217001", "township_code": "330723101000",
+                "discovered_at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() - 60 + 8 * 3600)),
+                "discovered_by": "wy-scjg", "description": f"{tag} {n}", "urgency": "normal"}
+        while not stop.is_set():
+            try:
+                st, doc = http.post("/v1/cases", body, tok, headers={"Idempotency-Key": key})
+            except OSError:
+                st, doc = 0, None
+            if st == 201:
+                reported.append(doc["case_id"])
+                break
+            if st not in (0, 503):
+                errors.append((st, doc))
+                break
+            time.sleep(0.1)
+        time.sleep(period)  # not Event.wait: its timeout ignores a moved clock (make test-dates)
