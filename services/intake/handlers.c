@@ -15,6 +15,7 @@
 #include "codes.h"
 #include "log.h"
 #include "orgs.h"
+#include "utf8.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -35,8 +36,10 @@ void intake_reply_error(intake_reply_t *reply, int status, const char *code, con
                         const char *message)
 {
     intake_reply_free(reply);
+    char text[1024]; /* messages are made with snprintf: the cut may split a character */
+    cb_utf8_copy(text, sizeof(text), message);
     json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "field", field ? field : "",
-                          "message", message);
+                          "message", text);
     reply->status = status;
     reply->event_seq = 0;
     reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -289,8 +292,10 @@ static int timeline_add(intake_t *in, MDB_txn *txn, const char *case_id, const c
                         uint64_t seq, int64_t at, const char *event, const char *summary,
                         cb_error_t *err)
 {
+    char text[1024]; /* summaries are made with snprintf: the cut may split a character */
+    cb_utf8_copy(text, sizeof(text), summary);
     json_t *e = json_pack("{s:o,s:s,s:I,s:s,s:s}", "at", json_time(at), "producer", producer,
-                          "seq", (json_int_t)seq, "event", event, "summary", summary);
+                          "seq", (json_int_t)seq, "event", event, "summary", text);
     if (e == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     int rc = intake_timeline_add(&in->st, txn, case_id, e, err);
@@ -1130,6 +1135,8 @@ static void do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelle
     record(in, txn, &env, c->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
            reply);
 out:
+    if (o)
+        casebus__v1__organisation__free_unpacked(o, NULL);
     json_decref(view);
 }
 
@@ -1143,8 +1150,10 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
         return;
     json_decref(view);
     Casebus__V1__Organisation *o = resolve_org(in, txn, s->by, "by", actor, true, reply);
-    if (o == NULL || !time_ok(in, s->at_ms, now, "at", true, reply))
+    if (o == NULL)
         return;
+    if (!time_ok(in, s->at_ms, now, "at", true, reply))
+        goto out;
     /* Decree 310: public security answers; the administrative side does the rest. */
     bool police = o->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY;
     bool answer = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
@@ -1153,11 +1162,11 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
                            answer ? "only public security answers a referral"
                                   : "this step is the administrative organisation's, not "
                                     "public security's");
-        return;
+        goto out;
     }
     if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
+        goto out;
     }
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = s->case_id;
@@ -1169,6 +1178,8 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
              o->name);
     record(in, txn, &env, s->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
            reply);
+out:
+    casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
 static void do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFiled *f,
@@ -1214,11 +1225,11 @@ static void do_apply_joint_operation(intake_t *in, MDB_txn *txn,
         return;
     if (new_id(in, txn, "J", now, id, sizeof(id), &e) != 0) {
         reply_store_error(reply, &e);
-        return;
+        goto out;
     }
     if (ensure_meta(&j->meta) == NULL || set_string(&j->operation_id, id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
+        goto out;
     }
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = "";
@@ -1226,6 +1237,8 @@ static void do_apply_joint_operation(intake_t *in, MDB_txn *txn,
     env.joint_operation_applied = j;
     snprintf(msg, sizeof(msg), "joint operation %s applied for by %s", id, o->name);
     record(in, txn, &env, j->meta, cmd, actor, now, 201, "operation_id", id, NULL, msg, reply);
+out:
+    casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
 /* "2025" or "2026-11": the period a filing is for. */
@@ -1253,15 +1266,15 @@ static void do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingReco
     if (!period_ok(f->period, monthly)) {
         intake_reply_error(reply, 400, "invalid_field", "period",
                            monthly ? "period must be a month: YYYY-MM" : "period must be a year: YYYY");
-        return;
+        goto out;
     }
     if (new_id(in, txn, "F", now, id, sizeof(id), &e) != 0) {
         reply_store_error(reply, &e);
-        return;
+        goto out;
     }
     if (ensure_meta(&f->meta) == NULL || set_string(&f->filing_id, id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
+        goto out;
     }
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = "";
@@ -1269,6 +1282,8 @@ static void do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingReco
     env.filing_recorded = f;
     snprintf(msg, sizeof(msg), "filing %s for %s by %s", id, f->period, o->name);
     record(in, txn, &env, f->meta, cmd, actor, now, 201, "filing_id", id, NULL, msg, reply);
+out:
+    casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
 static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
@@ -1420,6 +1435,26 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         intake_idem_put(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash, reply,
                         &e) != 0)
         reply_store_error(reply, &e);
+}
+
+bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                   const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
+                   void *arg)
+{
+    cb_error_t e;
+    MDB_txn *child = NULL;
+    if (cb_group_begin(in->d.group, &child, &e) != 0) {
+        memset(reply, 0, sizeof(*reply));
+        reply_store_error(reply, &e);
+        return false;
+    }
+    intake_execute(in, child, cmd, actor, req_hash, reply);
+    bool ok = reply->status >= 200 && reply->status < 300;
+    if (cb_group_end(in->d.group, &child, ok, done, arg, &e) != 0) {
+        reply_store_error(reply, &e);
+        return false;
+    }
+    return ok;
 }
 
 /* ---------- GET /v1/cases/{id} ---------- */

@@ -272,25 +272,16 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
-    intake_execute(in, txn, cmd, &actor, hash, &p->reply);
-    casebus__v1__command__free_unpacked(cmd, NULL);
-    if (p->reply.status < 200 || p->reply.status >= 300) {
-        if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
-            cb_group_fail(in->d.group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
-        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
-        send_json(req, p->reply.status, p->reply.body);
-        intake_reply_free(&p->reply);
-        free(p);
-        return;
-    }
-    /* Accepted (or an idempotent replay): answer once the group is on disk. */
+    /* Answered once the group is on disk (accepted or an idempotent replay). */
     p->req = req;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
     *p->slot = p;
-    if (cb_group_join(in->d.group, on_committed, p, &err) != 0) {
-        cb_group_fail(in->d.group, &err);
+    bool accepted = intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p);
+    casebus__v1__command__free_unpacked(cmd, NULL);
+    if (!accepted) {
         *p->slot = NULL;
-        send_error(req, 503, "unavailable", "", err.message);
+        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
+        send_json(req, p->reply.status, p->reply.body);
         intake_reply_free(&p->reply);
         free(p);
         return;

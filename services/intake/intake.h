@@ -141,14 +141,20 @@ int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_ac
                         cb_error_t *err);
 /* Executes cmd for actor inside txn (the turn's group transaction): checks
  * every rule, assigns ids, appends the event, updates the case view, stores the
- * idempotency record. Fills reply in every case.
- * Invariant the doors rely on: every refusal (4xx other than 413) is decided
- * before the first write, so it leaves txn untouched; a 413 or 5xx may come
- * after writes, and the caller must then abort the whole group. req_hash identifies the request for
- * idempotency (SHA-256 of route, target and body). */
+ * idempotency record. Fills reply in every case. A refusal may come after some
+ * writes: run it through intake_submit, which undoes them. req_hash identifies
+ * the request for idempotency (SHA-256 of route, target and body). */
 void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
                     const intake_actor_t *actor, const uint8_t req_hash[32],
                     intake_reply_t *reply);
+/* What both doors do with a decoded, authenticated command: intake_execute in
+ * a child transaction of this turn's group commit. Accepted (2xx), it joins the
+ * group and done(arg, status, err) runs once the group is on disk: returns
+ * true. Refused or failed, only its own writes are undone, the rest of the
+ * group commits as if it had never come, and reply says why: returns false. */
+bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                   const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
+                   void *arg);
 /* GET /v1/cases/{id}: 200 with the view, 403, or 404. */
 void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
                       const intake_actor_t *actor, intake_reply_t *reply);

@@ -134,16 +134,8 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
             goto reply_now;
         }
     }
-    intake_execute(in, txn, cmd, &actor, hash, &p->reply);
-    if (p->reply.status < 200 || p->reply.status >= 300) {
-        if (p->reply.status == 413 || p->reply.status >= 500) /* may have written: undo the turn */
-            cb_group_fail(in->d.group, &(cb_error_t){CB_ERR_STORE, "", "a command in the same commit failed; retry"});
+    if (!intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p)) {
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
-        goto reply_now;
-    }
-    if (cb_group_join(in->d.group, on_committed, p, &err) != 0) {
-        cb_group_fail(in->d.group, &err);
-        intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }
     cb_metric_inc(in->m_commands_ok);

@@ -207,6 +207,29 @@ try:
     st, doc = http.post("/v1/cases", with_(description="别的"), tok_dept, headers={"Idempotency-Key": "report-42"})
     t.ok(st == 409 and doc["error"]["code"] == "idempotency_key_reused", "the same key with another body is 409", doc)
 
+    # ---- one command's failure is its own: 200 reports beside poison commands ----
+    from concurrent.futures import ThreadPoolExecutor
+    victims = [http.post("/v1/cases", case, tok_dept)[1]["case_id"] for _ in range(20)]
+    poison = {"by": "wy-scjg", "reason": "a" + "撤" * 100}   # its timeline summary is cut at 300 bytes
+
+    def one(i):
+        if i % 11 == 0:
+            return ("poison",) + http.post(f"/v1/cases/{victims[(i // 11) % 20]}/cancellation", poison, tok_dept)
+        return ("report",) + http.post("/v1/cases", with_(description=f"并发 {i}"), tok_dept)
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(one, range(220)))
+    reports = [a for a in answers if a[0] == "report"]
+    poisons = [a for a in answers if a[0] == "poison"]
+    t.ok(len(reports) == 200 and all(a[1] == 201 for a in reports),
+         "200 concurrent reports beside 20 cancellations whose summary is cut inside a character: all 200 are 201",
+         sorted({a[1] for a in reports}))
+    st, view = http.get(f"/v1/cases/{victims[0]}", tok_dept)
+    cut = [e["summary"] for e in view.get("timeline", []) if e["event"] == "case_cancelled"]
+    t.ok(all(a[1] == 201 for a in poisons) and st == 200 and cut and cut[0].endswith("撤")
+         and len(cut[0].encode()) <= 300,
+         "and each cancellation is recorded, its summary cut before the character that did not fit",
+         (sorted({a[1] for a in poisons}), st, cut))
+
     # ---- authentication ----
     st, doc = http.post("/v1/cases", case)
     t.ok(st == 401 and doc["error"]["field"] == "Authorization", "no token: 401", doc)

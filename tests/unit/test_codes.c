@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "utf8.h"
 #include "csv.h"
 #include "orgs.h"
 
@@ -127,10 +128,32 @@ static void org_registry_good_and_each_bad_row(void **state)
     assert_non_null(strstr(e.message, "no 'kind' column"));
 }
 
+static void utf8_cuts_never_split_a_character(void **state)
+{
+    (void)state;
+    char out[16];
+    cb_utf8_copy(out, sizeof(out), "a撤撤撤撤撤撤"); /* 1 + 6 × 3 bytes; 15 fit: 1 + 4 whole */
+    assert_string_equal(out, "a撤撤撤撤");
+    cb_utf8_copy(out, 3, "撤");
+    assert_string_equal(out, "");
+    cb_utf8_copy(out, sizeof(out), "abc");
+    assert_string_equal(out, "abc");
+    char cut[] = "ok \xe6\x92"; /* an earlier snprintf cut inside 撤 */
+    assert_int_equal(cb_utf8_trim_partial(cut), 3);
+    assert_string_equal(cut, "ok ");
+    char whole[] = "ok 撤";
+    assert_int_equal(cb_utf8_trim_partial(whole), 6);
+    char four[] = "x\xf0\x9f\x98"; /* 3 of a 4-byte emoji */
+    assert_int_equal(cb_utf8_trim_partial(four), 1);
+    char lone[] = "x\xc3";
+    assert_int_equal(cb_utf8_trim_partial(lone), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(division_codes),
+        cmocka_unit_test(utf8_cuts_never_split_a_character),
         cmocka_unit_test(credit_codes),
         cmocka_unit_test(csv_quotes_newlines_bom_and_errors),
         cmocka_unit_test(org_registry_good_and_each_bad_row),
