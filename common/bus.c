@@ -325,7 +325,7 @@ int cb_bus_producer_new(cb_bus_producer_t **out, uv_loop_t *loop, void *zctx, cb
         rc = cb_error_set(err, CB_ERR_ZMQ, "", "zmq_setsockopt: %s", zmq_strerror(errno));
         goto out_close;
     }
-    if (zmq_bind(p->sock, endpoint) != 0) {
+    if (cb_zbind(p->sock, endpoint) != 0) {
         rc = cb_error_set(err, CB_ERR_ZMQ, "bind", "cannot bind %s: %s", endpoint,
                           zmq_strerror(errno));
         goto out_close;

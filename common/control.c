@@ -151,7 +151,7 @@ int cb_control_start(cb_control_t **out, cb_daemon_t *d, const char *endpoint,
     int64_t maxmsg = 64 << 20; /* a county catalogue of tens of thousands of matters */
     if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
-        zmq_bind(c->sock, endpoint) != 0) {
+        cb_zbind(c->sock, endpoint) != 0) {
         int rc = cb_error_set(err, CB_ERR_ZMQ, "control_bind", "cannot bind %s: %s", endpoint,
                               zmq_strerror(errno));
         if (c->sock)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #define ZWATCH_BUDGET 256
@@ -112,6 +113,21 @@ int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more)
     if (rc < 0)
         return errno == EAGAIN ? CB_ERR_AGAIN : CB_ERR_ZMQ;
     return 0;
+}
+
+int cb_zbind(void *sock, const char *endpoint)
+{
+    bool ipc = strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@'; /* '@': abstract */
+    mode_t old = ipc ? umask(077) : 0;
+    int rc = zmq_bind(sock, endpoint);
+    if (ipc) {
+        int saved = errno;
+        umask(old);
+        if (rc == 0 && chmod(endpoint + 6, 0600) != 0)
+            log_warn("chmod_failed file=%s", endpoint + 6);
+        errno = saved;
+    }
+    return rc;
 }
 
 int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body)

@@ -13,8 +13,11 @@ set -uo pipefail
 BUILD=${1:-build}
 B="$PWD/$BUILD/bin"
 VAR=${VAR_DIR:-var}
-DAEMONS=(router deadline notify intake)
+# Everything under var/ is the deployment's own: the token, the operator key,
+# the stores, the sockets, the logs. Only this user may read it.
+umask 077
 mkdir -p "$VAR"
+chmod -R go= "$VAR" # and what an earlier run made before this rule
 conf="$VAR/casebus.conf"
 if [ ! -f "$conf" ]; then
     sed -e "s|var/|$VAR/|g" -e "s|^http_listen = .*|http_listen = 127.0.0.1:${HTTP_PORT:-8080}|" \
@@ -66,8 +69,7 @@ cat <<BANNER
 casebus is running — sample county 武义县 (27 organisations, 40 delegated matters)
 
   HTTP API   http://127.0.0.1:$port            (docs/api.md)
-  token      $(cat "$VAR/token")
-             (also in $VAR/token: acts for every sample organisation, operator)
+  token      in $VAR/token (mode 0600: acts for every sample organisation, operator)
   try        curl -s -H "Authorization: Bearer \$(cat $VAR/token)" -H 'Content-Type: application/json' \\
                -d '{"source":"patrol","matter_code":"330217001","township_code":"330723101000",
                     "discovered_at":"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)","discovered_by":"wy-scjg","description":"占道经营"}' \\

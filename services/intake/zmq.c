@@ -193,7 +193,7 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     int64_t maxmsg = (int64_t)in->max_body + 4096;
     if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
-        zmq_bind(z->sock, endpoint) != 0) {
+        cb_zbind(z->sock, endpoint) != 0) {
         int rc = cb_error_set(err, CB_ERR_ZMQ, "zmq_bind", "cannot bind the command door at %s: %s",
                               endpoint, zmq_strerror(errno));
         if (z->sock)

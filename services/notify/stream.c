@@ -189,7 +189,7 @@ int nt_stream_start(notify_t *n, const char *endpoint, cb_error_t *err)
     st->sock = zmq_socket(n->d.zctx, ZMQ_ROUTER);
     int zero = 0;
     if (st->sock == NULL || zmq_setsockopt(st->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_bind(st->sock, endpoint) != 0) {
+        cb_zbind(st->sock, endpoint) != 0) {
         int rc = cb_error_set(err, CB_ERR_ZMQ, "stream_bind", "cannot bind %s: %s", endpoint,
                               zmq_strerror(errno));
         if (st->sock)

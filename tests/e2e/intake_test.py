@@ -14,6 +14,7 @@ from cbtest import (Http, Tap, Workdir, binary, free_port, pb, unpb, wait_for,  
 
 import zmq  # noqa: E402
 
+os.umask(0o022)  # a permissive umask: the socket files must be 0600 anyway
 t = Tap()
 w = Workdir("intake")
 port = free_port()
@@ -67,6 +68,9 @@ try:
     intake = start_intake()
     # The registry arrives from "router" over the bus.
     wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
+    modes = {f: oct(os.stat(w.p(f)).st_mode & 0o777) for f in ("intake.cmd", "intake.bus")}
+    t.ok(set(modes.values()) == {"0o600"}, "intake's ipc socket files are 0600 though it was started with umask 022",
+         modes)
 
     case = {"source": "citizen_report", "matter_code": "330217001", "township_code": "330723101000",
             "discovered_at": ago(30), "discovered_by": "wy-scjg", "urgency": "normal",

@@ -12,8 +12,13 @@ ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok 
 VAR_DIR=$var HTTP_PORT=$port setsid bash deploy/run.sh "$B" > "$var/run.out" 2>&1 &
 sup=$!
 for _ in $(seq 200); do grep -q "Ctrl-C stops everything" "$var/run.out" && break; sleep 0.1; done
-grep -q "http://127.0.0.1:$port" "$var/run.out" && grep -q "$(cat "$var/token" 2>/dev/null || echo none)" "$var/run.out"
-ok $? "the banner shows the API address and the sample token (also in var/token)"
+grep -q "http://127.0.0.1:$port" "$var/run.out" && grep -q "token      in $var/token" "$var/run.out" &&
+    [ -s "$var/token" ] && ! grep -qF "$(cat "$var/token")" "$var/run.out"
+ok $? "the banner shows the API address and where the sample token is, not the token itself"
+loose=$(find "$var" -mindepth 1 \( -type d ! -perm 700 -o ! -type d ! -perm 600 \) -printf '%m %p\n' | grep -v "$var/run.out")
+sockets=$(find "$var" -type s | wc -l)
+[ "$(stat -c %a "$var")" = 700 ] && [ -z "$loose" ] && [ "$sockets" -ge 8 ]
+ok $? "var/ is 0700, and every file in it (token, operator key, stores, logs, $sockets socket files) is 0600: $loose"
 cli() { CASEBUS_CONFIG="$var/casebus.conf" "$B/bin/casebus" "$@"; }
 at=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
 printf '{"source":"citizen_report","reporter":{"anonymous":true},"matter_code":"330217001","township_code":"330723101000","discovered_at":"%s","discovered_by":"wy-scjg","description":"沿街占道经营"}' "$at" > "$var/case.json"
