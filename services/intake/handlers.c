@@ -99,7 +99,7 @@ int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_ac
     if (str_empty(token))
         return cb_error_set(err, CB_ERR_AUTH, "Authorization",
                             "no token: send 'Authorization: Bearer <token>'");
-    return intake_token_lookup(&in->st, txn, token, actor, err);
+    return intake_token_lookup(&in->st, txn, token, cb_now_ms(), actor, err);
 }
 
 static bool acts_for(const intake_actor_t *actor, const char *org_id)
@@ -573,16 +573,20 @@ static bool materials_ok(const Casebus__V1__TransferSent *t, intake_reply_t *rep
     return false;
 }
 
+static void reply_no_case(intake_reply_t *reply, const char *case_id)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no case '%.80s'", case_id ? case_id : "");
+    intake_reply_error(reply, 404, "not_found", "case_id", msg);
+}
+
 /* The case a command names, or NULL with 404 in reply. */
 static json_t *case_or_404(intake_t *in, MDB_txn *txn, const char *case_id,
                            intake_reply_t *reply)
 {
-    char msg[200];
     json_t *view = str_empty(case_id) ? NULL : intake_case_get(&in->st, txn, case_id);
-    if (view == NULL) {
-        snprintf(msg, sizeof(msg), "no case '%.80s'", case_id ? case_id : "");
-        intake_reply_error(reply, 404, "not_found", "case_id", msg);
-    }
+    if (view == NULL)
+        reply_no_case(reply, case_id);
     return view;
 }
 
@@ -599,6 +603,91 @@ static json_t *ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char
         return NULL;
     }
     return ref;
+}
+
+/* ---------- who may act on a case (authz.c decides) ---------- */
+
+/* What authz needs of view (and of ref, the transfer, decision or assistance
+ * request the command is about); the strings point into them. */
+static void facts_of(json_t *view, const char *transfer_id, json_t *ref, intake_facts_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->finder = json_str(json_object_get(view, "discovered_by"), "org_id");
+    f->holder = json_str(json_object_get(view, "holder"), "org_id");
+    f->competent = json_str(json_object_get(view, "competent"), "org_id");
+    f->referral_made = json_is_true(json_object_get(view, "referred_to_police"));
+    const char *id;
+    json_t *t;
+    json_object_foreach(json_object_get(view, "transfers"), id, t) {
+        const char *sender = json_str(t, "sender"), *receiver = json_str(t, "receiver");
+        if (transfer_id && strcmp(id, transfer_id) == 0) {
+            f->transfer_sender = sender;
+            f->transfer_receiver = receiver;
+        }
+        if (f->nparties + 2 <= INTAKE_MAX_PARTIES) {
+            f->parties[f->nparties++] = sender;
+            f->parties[f->nparties++] = receiver;
+        }
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(view, "parties"), i, p) {
+        if (f->nparties < INTAKE_MAX_PARTIES && json_is_string(p))
+            f->parties[f->nparties++] = json_string_value(p);
+    }
+    const char *kind = ref ? json_str(ref, "kind") : "";
+    if (strcmp(kind, "transfer") == 0 && (f->transfer_sender == NULL || !*f->transfer_sender))
+        f->transfer_sender = json_str(ref, "sender");
+    else if (strcmp(kind, "decision") == 0)
+        f->decider = json_str(ref, "by");
+    else if (strcmp(kind, "assistance") == 0)
+        f->addressee = json_str(ref, "to");
+}
+
+/* intake_authorize, its refusal put in reply naming field. */
+static bool authorized(intake_cmd_kind_t kind, const Casebus__V1__Organisation *o, int crime_step,
+                       const intake_facts_t *f, const char *field, intake_reply_t *reply)
+{
+    intake_verdict_t v;
+    if (intake_authorize(kind, o->org_id, o->kind, crime_step, f, &v))
+        return true;
+    intake_reply_error(reply, v.status, v.code, field, v.message);
+    return false;
+}
+
+/* resolve_org, then authorized; the organisation is freed. */
+static bool org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
+                    const intake_actor_t *actor, intake_cmd_kind_t kind, int crime_step,
+                    const intake_facts_t *f, intake_reply_t *reply)
+{
+    Casebus__V1__Organisation *o = resolve_org(in, txn, ref, field, actor, true, reply);
+    if (o == NULL)
+        return false;
+    bool ok = authorized(kind, o, crime_step, f, field, reply);
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    return ok;
+}
+
+/* Names org as a party of the case (an assistance addressee, a department
+ * fed back to): it may then read the case. Stores the view. */
+static int view_add_party(intake_t *in, MDB_txn *txn, const char *case_id, json_t *view,
+                          const char *org, cb_error_t *err)
+{
+    json_t *ps = json_object_get(view, "parties");
+    if (!json_is_array(ps)) {
+        ps = json_array();
+        if (ps == NULL || json_object_set_new(view, "parties", ps) != 0)
+            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(ps, i, p) {
+        if (strcmp(json_string_value(p) ? json_string_value(p) : "", org) == 0)
+            return 0;
+    }
+    if (json_array_append_new(ps, json_string(org)) != 0)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    return intake_case_put(&in->st, txn, case_id, view, err);
 }
 
 /* Records an accepted command: event, reference, timeline, reply. body points at
@@ -636,11 +725,14 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
         return;
     bool emergency = strcmp(json_str(view, "urgency"),
                             "emergency") == 0;
-    json_decref(view);
     Casebus__V1__Organisation *sender =
         resolve_org(in, txn, t->sender, "sender", actor, true, reply);
-    if (sender == NULL)
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    if (sender == NULL) {
+        json_decref(view);
         return;
+    }
     /* seed 002 §五(三)1: internal and dispatched units may not transfer in their
      * own name. */
     if (sender->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_INTERNAL_UNIT ||
@@ -658,9 +750,14 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
             casebus__v1__organisation__free_unpacked(parent, NULL);
         casebus__v1__organisation__free_unpacked(sender, NULL);
         intake_reply_error(reply, 400, "unit_may_not_transfer", "sender", msg);
+        json_decref(view);
         return;
     }
+    bool may = authorized(CMD_SEND_TRANSFER, sender, 0, &facts, "sender", reply);
+    json_decref(view);
     casebus__v1__organisation__free_unpacked(sender, NULL);
+    if (!may)
+        return;
     if (!str_empty(t->proposed_receiver_id)) {
         Casebus__V1__Organisation *r = intake_org_get(&in->st, txn, t->proposed_receiver_id);
         if (r == NULL) {
@@ -780,7 +877,13 @@ static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
         intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step");
         goto out;
     }
-    if (!org_ok(in, txn, by, "by", actor, true, reply))
+    json_t *view = intake_case_get(&in->st, txn, case_id);
+    intake_facts_t facts;
+    facts_of(view ? view : json_object(), cmd->target_id, ref, &facts);
+    bool may = org_may(in, txn, by, "by", actor, (intake_cmd_kind_t)cmd->kind_case, 0, &facts,
+                       reply);
+    json_decref(view);
+    if (!may)
         goto out;
     if (ensure_meta(meta) == NULL || set_string(transfer_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -862,31 +965,36 @@ static void do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
     json_t *view = case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
-    json_decref(view);
-    if (!org_ok(in, txn, a->requested_by, "requested_by", actor, true, reply) ||
-        !org_ok(in, txn, a->to, "to", actor, false, reply))
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    if (!org_may(in, txn, a->requested_by, "requested_by", actor, CMD_REQUEST_ASSISTANCE, 0,
+                 &facts, reply) ||
+        !org_ok(in, txn, a->to, "to", actor, false, reply)) {
+        json_decref(view);
         return;
+    }
     if (a->kind < 1 || a->kind > 3) {
         intake_reply_error(reply, 400, "invalid_field", "kind",
                            "kind must be identification, appraisal or advice");
-        return;
+        goto out;
     }
     if (str_empty(a->question)) {
         intake_reply_error(reply, 400, "missing_field", "question", "question is required");
-        return;
+        goto out;
     }
     if (a->letter_received_at_ms == 0)
         a->letter_received_at_ms = now;
     if (!time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
-        return;
-    if (new_id(in, txn, "A", now, id, sizeof(id), &e) != 0) {
+        goto out;
+    if (new_id(in, txn, "A", now, id, sizeof(id), &e) != 0 ||
+        view_add_party(in, txn, cmd->target_id, view, a->to->org_id, &e) != 0) {
         reply_store_error(reply, &e);
-        return;
+        goto out;
     }
     if (ensure_meta(&a->meta) == NULL || set_string(&a->assistance_id, id) ||
         set_string(&a->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
+        goto out;
     }
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = a->case_id;
@@ -898,6 +1006,8 @@ static void do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
              a->requested_by->name, a->to->name);
     record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", id, ref, msg, reply);
     json_decref(ref);
+out:
+    json_decref(view);
 }
 
 static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
@@ -908,15 +1018,13 @@ static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assist
     json_t *ref = ref_or_404(in, txn, cmd->target_id, "assistance", reply);
     if (ref == NULL)
         return;
-    const char *to = json_string_value(json_object_get(ref, "to"));
-    if (!org_ok(in, txn, a->by, "by", actor, true, reply))
+    intake_facts_t facts;
+    json_t *none = json_object();
+    facts_of(none, NULL, ref, &facts);
+    bool may = org_may(in, txn, a->by, "by", actor, CMD_ANSWER_ASSISTANCE, 0, &facts, reply);
+    json_decref(none);
+    if (!may)
         goto out;
-    if (strcmp(a->by->org_id, to ? to : "") != 0) {
-        snprintf(msg, sizeof(msg), "assistance %s was asked of '%s', not '%s'", cmd->target_id,
-                 to ? to : "", a->by->org_id);
-        intake_reply_error(reply, 403, "not_addressee", "by", msg);
-        goto out;
-    }
     if (ensure_meta(&a->meta) == NULL || set_string(&a->assistance_id, cmd->target_id) ||
         set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id")))) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -942,40 +1050,44 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
     json_t *view = case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
-    json_decref(view);
-    if (!org_ok(in, txn, d->by, "by", actor, true, reply) ||
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    bool feedback = d->feedback_to && !str_empty(d->feedback_to->org_id);
+    if (!org_may(in, txn, d->by, "by", actor, CMD_RECORD_DECISION, 0, &facts, reply) ||
         !time_ok(in, d->decided_at_ms, now, "decided_at", true, reply))
-        return;
-    if (d->feedback_to && !str_empty(d->feedback_to->org_id) &&
-        !org_ok(in, txn, d->feedback_to, "feedback_to", actor, false, reply))
-        return;
+        goto out;
+    if (feedback && !org_ok(in, txn, d->feedback_to, "feedback_to", actor, false, reply))
+        goto out;
     if (str_empty(d->summary)) {
         intake_reply_error(reply, 400, "missing_field", "summary", "summary is required");
-        return;
+        goto out;
     }
     if (d->fine_fen < 0) {
         intake_reply_error(reply, 400, "invalid_field", "fine_fen", "fine_fen must not be negative");
-        return;
+        goto out;
     }
-    if (new_id(in, txn, "P", now, id, sizeof(id), &e) != 0) {
+    if (new_id(in, txn, "P", now, id, sizeof(id), &e) != 0 ||
+        (feedback && view_add_party(in, txn, cmd->target_id, view, d->feedback_to->org_id, &e))) {
         reply_store_error(reply, &e);
-        return;
+        goto out;
     }
     if (ensure_meta(&d->meta) == NULL || set_string(&d->decision_id, id) ||
         set_string(&d->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
+        goto out;
     }
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = d->case_id;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_RECORDED;
     env.decision_recorded = d;
-    json_t *ref = json_pack("{s:s,s:s,s:s}", "kind", "decision", "case_id", d->case_id, "by",
-                            d->by->org_id);
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "decision", "case_id", d->case_id, "by",
+                            d->by->org_id, "feedback_to", feedback ? d->feedback_to->org_id : "");
     snprintf(msg, sizeof(msg), "%sdecision %s recorded by %s", d->major ? "major " : "", id,
              d->by->name);
     record(in, txn, &env, d->meta, cmd, actor, now, 201, "decision_id", id, ref, msg, reply);
     json_decref(ref);
+out:
+    json_decref(view);
 }
 
 static void do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGiven *f,
@@ -996,9 +1108,20 @@ static void do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGi
                            "decision_id belongs to another case");
         goto out;
     }
-    if (!org_ok(in, txn, f->by, "by", actor, true, reply) ||
-        !org_ok(in, txn, f->to, "to", actor, false, reply))
+    intake_facts_t facts;
+    json_t *none = json_object();
+    facts_of(none, NULL, ref, &facts);
+    bool may = org_may(in, txn, f->by, "by", actor, CMD_GIVE_FEEDBACK, 0, &facts, reply);
+    json_decref(none);
+    if (!may || !org_ok(in, txn, f->to, "to", actor, false, reply))
         goto out;
+    const char *due_to = json_str(ref, "feedback_to");
+    if (*due_to && strcmp(due_to, f->to->org_id) != 0) {
+        snprintf(msg, sizeof(msg), "decision %s is to be fed back to '%s', not '%s'",
+                 f->decision_id, due_to, f->to->org_id);
+        intake_reply_error(reply, 400, "invalid_field", "to", msg);
+        goto out;
+    }
     if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
@@ -1106,14 +1229,10 @@ static void do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelle
     Casebus__V1__Organisation *o = resolve_org(in, txn, c->by, "by", actor, true, reply);
     if (o == NULL)
         goto out;
-    const char *finder = json_str(json_object_get(view, "discovered_by"), "org_id");
-    if (strcmp(finder, o->org_id) != 0 &&
-        o->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU) {
-        intake_reply_error(reply, 403, "not_allowed", "by",
-                           "a case is cancelled by the organisation that reported it or by "
-                           "the county command platform (the enforcement bureau)");
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    if (!authorized(CMD_CANCEL_CASE, o, 0, &facts, "by", reply))
         goto out;
-    }
     if (strcmp(json_str(view, "state"), "cancelled") == 0) {
         intake_reply_error(reply, 409, "already_cancelled", "", "the case is already cancelled");
         goto out;
@@ -1145,24 +1264,27 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
                           intake_reply_t *reply)
 {
     char msg[300];
+    cb_error_t e;
     json_t *view = case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
-    json_decref(view);
     Casebus__V1__Organisation *o = resolve_org(in, txn, s->by, "by", actor, true, reply);
     if (o == NULL)
-        return;
+        goto out_view;
     if (!time_ok(in, s->at_ms, now, "at", true, reply))
         goto out;
-    /* Decree 310: public security answers; the administrative side does the rest. */
-    bool police = o->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY;
-    bool answer = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
-    if (police != answer) {
-        intake_reply_error(reply, 403, "not_allowed", "by",
-                           answer ? "only public security answers a referral"
-                                  : "this step is the administrative organisation's, not "
-                                    "public security's");
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    if (!authorized(CMD_CRIME_STEP, o, s->step, &facts, "by", reply))
         goto out;
+    if (s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE) {
+        int rc = json_object_set_new(view, "referred_to_police", json_true()) != 0
+                     ? cb_error_set(&e, CB_ERR_NOMEM, "", "out of memory")
+                     : intake_case_put(&in->st, txn, cmd->target_id, view, &e);
+        if (rc != 0) {
+            reply_store_error(reply, &e);
+            goto out;
+        }
     }
     if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -1180,6 +1302,8 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
            reply);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
+out_view:
+    json_decref(view);
 }
 
 static void do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFiled *f,
@@ -1195,7 +1319,12 @@ static void do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFi
                            "decision_id belongs to another case");
         goto out;
     }
-    if (!org_ok(in, txn, f->by, "by", actor, true, reply))
+    intake_facts_t facts;
+    json_t *none = json_object();
+    facts_of(none, NULL, ref, &facts);
+    bool may = org_may(in, txn, f->by, "by", actor, CMD_FILE_DECISION, 0, &facts, reply);
+    json_decref(none);
+    if (!may)
         goto out;
     if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -1459,27 +1588,23 @@ bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_a
 
 /* ---------- GET /v1/cases/{id} ---------- */
 
-static bool involved(json_t *view, const intake_actor_t *actor)
+/* A case is read by the organisations with a role in it and by operators. */
+static bool involved(intake_t *in, MDB_txn *txn, json_t *view, const intake_actor_t *actor)
 {
     if (actor->operator_)
         return true;
-    const char *paths[][2] = {{"discovered_by", "org_id"}, {"competent", "org_id"}};
-    for (size_t i = 0; i < 2; i++) {
-        const char *id = json_string_value(json_object_get(json_object_get(view, paths[i][0]),
-                                                           paths[i][1]));
-        if (id && acts_for(actor, id))
-            return true;
+    const char *orgs[INTAKE_MAX_TOKEN_ORGS];
+    int kinds[INTAKE_MAX_TOKEN_ORGS];
+    for (size_t i = 0; i < actor->norgs; i++) {
+        Casebus__V1__Organisation *o = intake_org_get(&in->st, txn, actor->orgs[i]);
+        orgs[i] = actor->orgs[i];
+        kinds[i] = o ? (int)o->kind : 0;
+        if (o)
+            casebus__v1__organisation__free_unpacked(o, NULL);
     }
-    const char *key;
-    json_t *t;
-    json_object_foreach(json_object_get(view, "transfers"), key, t)
-    {
-        const char *s = json_string_value(json_object_get(t, "sender"));
-        const char *r = json_string_value(json_object_get(t, "receiver"));
-        if ((s && acts_for(actor, s)) || (r && acts_for(actor, r)))
-            return true;
-    }
-    return false;
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    return intake_may_read(&facts, orgs, kinds, actor->norgs);
 }
 
 static void mask(json_t *rep, const char *key, size_t keep_head, size_t keep_tail)
@@ -1503,10 +1628,9 @@ void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
     json_t *view = case_or_404(in, txn, case_id, reply);
     if (view == NULL)
         return;
-    if (!involved(view, actor)) {
+    if (!involved(in, txn, view, actor)) {
         json_decref(view);
-        intake_reply_error(reply, 403, "forbidden", "case_id",
-                           "this token's organisations are not party to the case");
+        reply_no_case(reply, case_id); /* the very answer an unknown case gets */
         return;
     }
     /* Personal data of the reporter: shown in full to the discovering
@@ -1532,8 +1656,12 @@ void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
 /* ---------- tokens ---------- */
 
 int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
-                        const char *label, bool operator_, char **secret, cb_error_t *err)
+                        const char *label, bool operator_, int64_t expires_at_ms, char **secret,
+                        cb_error_t *err)
 {
+    int64_t now = cb_now_ms();
+    if (expires_at_ms != 0 && expires_at_ms <= now)
+        return cb_error_set(err, CB_ERR_INVALID, "expires", "the expiry must be in the future");
     if (norgs == 0 && !operator_)
         return cb_error_set(err, CB_ERR_INVALID, "org", "a token needs at least one --org");
     if (norgs > INTAKE_MAX_TOKEN_ORGS)
@@ -1562,6 +1690,8 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
     tc.n_org_ids = norgs;
     tc.label = (char *)(label ? label : "");
     tc.operator_ = operator_;
+    tc.created_at_ms = now;
+    tc.expires_at_ms = expires_at_ms;
     int rc = intake_token_put(&in->st, txn, &tc, err);
     if (rc != 0)
         return rc;
@@ -1577,6 +1707,63 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
     snprintf(*secret, n, "cbt_%s_%s", id, sec_text);
     sodium_memzero(sec, sizeof(sec));
     return 0;
+}
+
+int intake_token_revoke_cmd(intake_t *in, MDB_txn *txn, const char *token_id, const char *reason,
+                            cb_error_t *err)
+{
+    if (str_empty(token_id))
+        return cb_error_set(err, CB_ERR_INVALID, "token_id", "which token? (casebus token list)");
+    int rc = intake_token_revoke(&in->st, txn, token_id, cb_now_ms(), reason, err);
+    if (rc != 0)
+        return rc;
+    Casebus__V1__TokenRevoked tr = CASEBUS__V1__TOKEN_REVOKED__INIT;
+    tr.token_id = (char *)token_id;
+    tr.reason = (char *)(reason ? reason : "");
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_TOKEN_REVOKED;
+    env.token_revoked = &tr;
+    return cb_log_append(in->d.log, txn, &env, err);
+}
+
+typedef struct token_list {
+    json_t *arr;
+    int64_t now;
+} token_list_t;
+
+static int list_token(void *ctx, const Casebus__V1__TokenCreated *tc, int64_t revoked_at_ms)
+{
+    token_list_t *l = ctx;
+    json_t *orgs = json_array();
+    for (size_t i = 0; orgs && i < tc->n_org_ids; i++)
+        json_array_append_new(orgs, json_string(tc->org_ids[i]));
+    const char *state = revoked_at_ms                                          ? "revoked"
+                        : tc->expires_at_ms && l->now >= tc->expires_at_ms ? "expired"
+                                                                            : "live";
+    json_t *o = json_pack("{s:s,s:s,s:o*,s:b,s:s}", "token_id", tc->token_id, "label",
+                          tc->label ? tc->label : "", "org_ids", orgs, "operator", tc->operator_,
+                          "state", state);
+    if (o == NULL)
+        return -1;
+    if (tc->created_at_ms)
+        json_object_set_new(o, "created_at", json_time(tc->created_at_ms));
+    if (tc->expires_at_ms)
+        json_object_set_new(o, "expires_at", json_time(tc->expires_at_ms));
+    if (revoked_at_ms)
+        json_object_set_new(o, "revoked_at", json_time(revoked_at_ms));
+    return json_array_append_new(l->arr, o);
+}
+
+json_t *intake_tokens_json(intake_t *in, MDB_txn *txn, cb_error_t *err)
+{
+    token_list_t l = {json_array(), cb_now_ms()};
+    if (l.arr == NULL || intake_token_each(&in->st, txn, list_token, &l, err) != 0) {
+        json_decref(l.arr);
+        if (l.arr == NULL)
+            cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        return NULL;
+    }
+    return json_pack("{s:o}", "tokens", l.arr);
 }
 
 /* ---------- events from router and deadline ---------- */

@@ -74,7 +74,7 @@ typedef struct intake_reply {
 
 typedef struct intake_state {
     cb_store_t *store;
-    MDB_dbi tokens, idem, orgs, cases, timeline, refs, counters;
+    MDB_dbi tokens, revoked, idem, orgs, cases, timeline, refs, counters;
 } intake_state_t;
 
 typedef struct intake {
@@ -103,8 +103,18 @@ const char *intake_cmd_name(intake_cmd_kind_t kind);
 /* ---- state.c ---- */
 
 int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err);
-int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
+/* CB_ERR_AUTH for an unknown, wrong, revoked or (at now) expired token. */
+int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token, int64_t now,
                         intake_actor_t *actor, cb_error_t *err);
+/* CB_ERR_NOT_FOUND, or CB_ERR_CONFLICT when already revoked. */
+int intake_token_revoke(intake_state_t *st, MDB_txn *txn, const char *token_id, int64_t now,
+                        const char *reason, cb_error_t *err);
+/* Calls fn for every token (revoked_at_ms 0 when live); fn returns non-zero
+ * when out of memory. */
+typedef int (*intake_token_fn)(void *ctx, const Casebus__V1__TokenCreated *tc,
+                               int64_t revoked_at_ms);
+int intake_token_each(intake_state_t *st, MDB_txn *txn, intake_token_fn fn, void *ctx,
+                      cb_error_t *err);
 int intake_token_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__TokenCreated *tc,
                      cb_error_t *err);
 /* Idempotency: CB_ERR_NOT_FOUND when the key is new; 0 with *reply filled (a
@@ -133,6 +143,35 @@ json_t *intake_timeline_get(intake_state_t *st, MDB_txn *txn, const char *case_i
 json_t *intake_ref_get(intake_state_t *st, MDB_txn *txn, const char *id);
 int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref,
                    cb_error_t *err);
+
+/* ---- authz.c ---- */
+
+#define INTAKE_MAX_PARTIES 64
+
+/* What is known of a case and of the transfer, decision or assistance request
+ * a command is about, as organisation ids ("" or NULL when unknown). */
+typedef struct intake_facts {
+    const char *finder, *holder, *competent;
+    const char *transfer_sender, *transfer_receiver;
+    const char *decider, *addressee;
+    bool referral_made; /* handed to public security (Decree 310) */
+    const char *parties[INTAKE_MAX_PARTIES]; /* every other organisation with a role */
+    size_t nparties;
+} intake_facts_t;
+
+typedef struct intake_verdict {
+    int status;       /* 403, or 409 when the case's state is what is missing */
+    const char *code; /* "not_holder", "not_receiver", … */
+    char message[300];
+} intake_verdict_t;
+
+/* May org (of kind org_kind) give command kind on the case f describes?
+ * crime_step: CrimeStep of a crime-referral command. false with v filled. */
+bool intake_authorize(intake_cmd_kind_t kind, const char *org, int org_kind, int crime_step,
+                      const intake_facts_t *f, intake_verdict_t *v);
+/* May a token acting for orgs (kinds beside) read the case? Operators always may. */
+bool intake_may_read(const intake_facts_t *f, const char *const *orgs, const int *kinds,
+                     size_t norgs);
 
 /* ---- handlers.c ---- */
 
@@ -165,9 +204,16 @@ void intake_reply_error(intake_reply_t *reply, int status, const char *code, con
                         const char *message);
 void intake_reply_free(intake_reply_t *reply);
 /* Creates a token for orgs and records TokenCreated; *secret gets the token
- * text to show once (malloc'd). */
+ * text to show once (malloc'd). expires_at_ms: 0 for never, else in the future. */
 int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
-                        const char *label, bool operator_, char **secret, cb_error_t *err);
+                        const char *label, bool operator_, int64_t expires_at_ms, char **secret,
+                        cb_error_t *err);
+/* Revokes a token at once and records TokenRevoked. */
+int intake_token_revoke_cmd(intake_t *in, MDB_txn *txn, const char *token_id, const char *reason,
+                            cb_error_t *err);
+/* {"tokens": [...]}: every token with its organisations, label, times and
+ * state (live, expired, revoked), never a secret. A new reference or NULL. */
+json_t *intake_tokens_json(intake_t *in, MDB_txn *txn, cb_error_t *err);
 
 /* ---- http.c / zmq.c ---- */
 

@@ -2,6 +2,7 @@
  * state.c — every mdb_* call of intake. Databases (besides the log's and the
  * bus cursors):
  *   tokens    token_id (16 hex)      -> TokenCreated (protobuf; secret only as hash)
+ *   revoked   token_id (16 hex)      -> be64 revoked_at_ms | reason (UTF-8)
  *   idem      token_id \0 key        -> sha256(request)[32] | be16 status | be64 seq | reply JSON
  *   orgs      org_id                 -> Organisation (protobuf), replica of router's registry
  *   cases     case_id                -> case view (JSON object)
@@ -21,6 +22,7 @@ int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
     int rc;
     st->store = store;
     if ((rc = cb_store_dbi(store, "tokens", 0, &st->tokens, err)) ||
+        (rc = cb_store_dbi(store, "revoked", 0, &st->revoked, err)) ||
         (rc = cb_store_dbi(store, "idem", 0, &st->idem, err)) ||
         (rc = cb_store_dbi(store, "orgs", 0, &st->orgs, err)) ||
         (rc = cb_store_dbi(store, "cases", 0, &st->cases, err)) ||
@@ -32,7 +34,7 @@ int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
 }
 
 /* Token text: "cbt_" + 16 hex id + "_" + 43 base64url chars of secret. */
-int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
+int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token, int64_t now,
                         intake_actor_t *actor, cb_error_t *err)
 {
     size_t n = token ? strlen(token) : 0;
@@ -54,8 +56,16 @@ int intake_token_lookup(intake_state_t *st, MDB_txn *txn, const char *token,
     const char *secret = token + 21;
     crypto_hash_sha256(hash, (const uint8_t *)secret, strlen(secret));
     rc = 0;
+    MDB_val rv;
+    int revoked = mdb_get(txn, st->revoked, &k, &rv);
     if (tc->token_hash.len != 32 || sodium_memcmp(hash, tc->token_hash.data, 32) != 0) {
         rc = cb_error_set(err, CB_ERR_AUTH, "Authorization", "unknown token");
+    } else if (revoked == 0) {
+        rc = cb_error_set(err, CB_ERR_AUTH, "Authorization", "token %s was revoked", id);
+    } else if (revoked != MDB_NOTFOUND) {
+        rc = cb_store_error(revoked, "read revocation", err);
+    } else if (tc->expires_at_ms != 0 && now >= tc->expires_at_ms) {
+        rc = cb_error_set(err, CB_ERR_AUTH, "Authorization", "token %s has expired", id);
     } else {
         memset(actor, 0, sizeof(*actor));
         snprintf(actor->token_id, sizeof(actor->token_id), "%s", id);
@@ -276,4 +286,59 @@ int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref
                    cb_error_t *err)
 {
     return put_json(txn, st->refs, id, strlen(id), ref, "store reference", err);
+}
+
+int intake_token_revoke(intake_state_t *st, MDB_txn *txn, const char *token_id, int64_t now,
+                        const char *reason, cb_error_t *err)
+{
+    MDB_val k = cb_store_key(token_id), v;
+    int rc = mdb_get(txn, st->tokens, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "token_id", "no token '%.40s'", token_id);
+    if (rc != 0)
+        return cb_store_error(rc, "read token", err);
+    if (mdb_get(txn, st->revoked, &k, &v) == 0)
+        return cb_error_set(err, CB_ERR_CONFLICT, "token_id", "token %s is already revoked",
+                            token_id);
+    size_t rlen = reason ? strlen(reason) : 0;
+    uint8_t buf[8 + 512];
+    if (rlen > 512)
+        rlen = 512;
+    cb_be64_put(buf, (uint64_t)now);
+    memcpy(buf + 8, reason ? reason : "", rlen);
+    MDB_val rv = {8 + rlen, buf};
+    if ((rc = mdb_put(txn, st->revoked, &k, &rv, 0)) != 0)
+        return cb_store_error(rc, "store revocation", err);
+    return 0;
+}
+
+int intake_token_each(intake_state_t *st, MDB_txn *txn, intake_token_fn fn, void *ctx,
+                      cb_error_t *err)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, st->tokens, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open token cursor", err);
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        Casebus__V1__TokenCreated *tc =
+            casebus__v1__token_created__unpack(NULL, v.mv_size, v.mv_data);
+        if (tc == NULL) {
+            mdb_cursor_close(cur);
+            return cb_error_set(err, CB_ERR_CORRUPT, "", "a stored token does not decode");
+        }
+        MDB_val rk = cb_store_key(tc->token_id), rv;
+        int64_t revoked_at = 0;
+        if (mdb_get(txn, st->revoked, &rk, &rv) == 0 && rv.mv_size >= 8)
+            revoked_at = (int64_t)cb_be64_get(rv.mv_data);
+        int frc = fn(ctx, tc, revoked_at);
+        casebus__v1__token_created__free_unpacked(tc, NULL);
+        if (frc != 0) {
+            mdb_cursor_close(cur);
+            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : cb_store_error(rc, "read tokens", err);
 }

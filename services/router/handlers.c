@@ -197,6 +197,17 @@ static int on_transfer_sent(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev,
                         S(UNSPECIFIED), err);
             goto out;
         }
+        const Casebus__V1__OrgRef *finder = j->case_ ? j->case_->discovered_by : NULL;
+        if (t->sender == NULL || finder == NULL || strcmp(t->sender->org_id, finder->org_id) != 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "only the organisation that holds the case (%s, which found it) may transfer "
+                     "it; '%s' does not hold it",
+                     finder ? finder->org_id : "?", t->sender ? t->sender->org_id : "");
+            rc = reject(r, txn, ev, t->transfer_id, t->case_id, "transfer_sent", t->sender,
+                        "not_holder", msg, S(UNSPECIFIED), err);
+            goto out;
+        }
         casebus__v1__transfer_routed__init(&out);
         out.transfer_id = t->transfer_id;
         out.case_ = j->case_;

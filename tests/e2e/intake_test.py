@@ -196,7 +196,10 @@ try:
     t.ok(st == 201 and doc.get("approval_id", "").startswith("AP"), "an approval is recorded (201)", doc)
 
     st, view = http.get(f"/v1/cases/{case_id}", tok_town)
-    t.eq(st, 403, "a township not party to the case may not read it")
+    st2, none = http.get("/v1/cases/C19990101-000001", tok_town)
+    t.ok(st == st2 == 404 and view["error"]["code"] == none["error"]["code"] == "not_found",
+         "a township not party to the case may not read it: the same 404 as a case that does not exist",
+         (st, view, st2, none))
     st, view = http.get(f"/v1/cases/{case_id}", tok_dept)
     events = [e["event"] for e in view["timeline"]]
     t.ok(events[:2] == ["case_reported", "transfer_sent"] and "dispute_decided" in events and "feedback_given" in events,
@@ -289,6 +292,39 @@ try:
     r = zcmd(report(tok_dept, case=[(2, 1), (3, "330217001"), (5, "33072310"), (8, int(time.time() * 1000)),
                                      (9, [(1, "wy-scjg")]), (10, 1), (12, "x")]))
     t.ok(r["status"] == 400 and r["field"] == "township_code", "ZeroMQ: a rule broken is 400 naming the field", r)
+
+    # ---- refusals hold no memory: 100k refused commands, RSS flat ----
+    victim = zcmd(report(tok_dept))["case_id"]
+    now_ms = int(time.time() * 1000)
+    refused = [
+        pb([(1, tok_dept), (4, victim), (24, [(2, [(1, "wy-zjj")]), (3, "不是发现单位")])]),     # 403: not the finder
+        pb([(1, tok_dept), (4, victim), (25, [(2, 4), (3, [(1, "wy-scjg")]), (4, now_ms - 1000)])]),  # 403: not police
+        pb([(1, tok_dept), (28, [(2, 1), (3, [(1, "wy-scjg")]), (4, "20x5")])]),              # 400: bad period
+        report(tok_dept, case=[(2, 1), (3, "330217001"), (5, "33072310"), (8, now_ms), (9, [(1, "wy-scjg")]),
+                               (10, 1), (12, "x")]),                                          # 400: township
+        report("cbt_0000000000000000_nope"),                                                    # 401
+    ]
+
+    def refuse(n):
+        codes = set()
+        for start in range(0, n, 500):
+            for i in range(start, min(n, start + 500)):
+                z.send(refused[i % len(refused)])
+            for i in range(start, min(n, start + 500)):
+                codes.add(unpb(z.recv()).get(1, [0])[0])
+        return codes
+
+    def rss_kb():
+        return int(next(ln.split()[1] for ln in open(f"/proc/{intake.pid}/status") if ln.startswith("VmRSS:")))
+    head0 = log_head()
+    refuse(10000)  # warm up: caches, allocator arenas
+    rss0 = rss_kb()
+    codes = refuse(100000)
+    rss1 = rss_kb()
+    print(f"# RSS of intake: {rss0 / 1024:.1f} MB before and {rss1 / 1024:.1f} MB after 100,000 refused commands")
+    t.ok(codes == {400, 401, 403} and abs(rss1 - rss0) <= 5 * 1024 and log_head() == head0,
+         "100,000 refused commands (not the finder, not police, a bad period, a bad township, no token) "
+         "leave intake's RSS flat (within 5 MB) and write nothing", (codes, rss0, rss1))
 
     # ---- durability: kill -9 right after an acknowledgement ----
     st, doc = http.post("/v1/cases", with_(description="持久化测试"), tok_dept)
