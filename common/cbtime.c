@@ -230,3 +230,33 @@ bad:
                         "'%s' is not an RFC 3339 time (e.g. 2026-11-23T09:30:00+08:00)",
                         text ? text : "");
 }
+
+int cb_time_parse_after(const char *text, int64_t now_ms, int64_t *utc_ms, cb_error_t *err)
+{
+    static const struct { char unit; int64_t ms; } units[] = {
+        {'m', 60 * 1000LL}, {'h', CB_HOUR_MS}, {'d', CB_DAY_MS}, {'w', 7 * CB_DAY_MS}};
+    const char *p = text ? text : "";
+    size_t n = strspn(p, "0123456789");
+    if (n > 0 && n <= 6 && p[n] != '\0' && p[n + 1] == '\0') {
+        int64_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            count = count * 10 + (p[i] - '0');
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (p[n] == units[i].unit) {
+                if (count == 0)
+                    break;
+                *utc_ms = now_ms + count * units[i].ms;
+                return 0;
+            }
+        return cb_error_set(err, CB_ERR_INVALID, "", "'%.40s': want a positive span such as "
+                            "90m, 12h, 30d or 2w, or a time such as 2027-01-31", p);
+    }
+    int rc = cb_time_parse(p, utc_ms, err);
+    if (rc != 0)
+        return cb_error_set(err, CB_ERR_INVALID, "", "'%.40s': want a span such as 90m, 12h, "
+                            "30d or 2w, or a time such as 2027-01-31 or 2027-01-31T18:00+08:00",
+                            p);
+    if (*utc_ms <= now_ms)
+        return cb_error_set(err, CB_ERR_INVALID, "", "'%.40s' is not in the future", p);
+    return 0;
+}

@@ -51,6 +51,10 @@ size_t cb_date_format(int64_t cst_day, char *buf, size_t size);
  * A date-time without an offset is read as China Standard Time. Returns
  * CB_ERR_INVALID naming what is wrong. */
 int cb_time_parse(const char *text, int64_t *utc_ms, cb_error_t *err);
+/* An instant given either as a span after now ("90m", "12h", "30d", "2w": a
+ * positive whole number and one unit) or as cb_time_parse reads it. The
+ * instant must be after now. Returns CB_ERR_INVALID naming what is wrong. */
+int cb_time_parse_after(const char *text, int64_t now_ms, int64_t *utc_ms, cb_error_t *err);
 /* Parses "YYYY-MM-DD" into days since epoch. */
 int cb_date_parse(const char *text, int64_t *cst_day, cb_error_t *err);
 

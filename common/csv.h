@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "utf8.h"
 
 #define CB_CSV_MAX_FIELDS 64
 
@@ -36,8 +37,5 @@ int cb_csv_map_header(const cb_csv_row_t *row, const char *const *names, int nco
 /* The value of column index col (-1: absent) in row, "" when the row is short. */
 const char *cb_csv_field(const cb_csv_row_t *row, int col);
 
-/* True when s[0..len) is valid UTF-8 without NUL; *bad gets the offset of the
- * first bad byte otherwise. */
-int cb_utf8_valid(const char *s, size_t len, size_t *bad);
 
 #endif

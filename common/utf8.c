@@ -37,3 +37,43 @@ void cb_utf8_copy(char *out, size_t n, const char *s)
     out[len] = '\0';
     cb_utf8_trim_partial(out);
 }
+
+int cb_utf8_valid(const char *str, size_t len, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;      /* continuation bytes */
+        unsigned min;  /* smallest code point allowed for this length (no overlongs) */
+        if (c == 0)
+            goto fail;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, min = 0x10000, c &= 0x07;
+        } else {
+            goto fail;
+        }
+        if (n >= len - i)
+            goto fail;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                goto fail;
+            c = (c << 6) | (s[i + k] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            goto fail;
+        i += n + 1;
+    }
+    return 1;
+fail:
+    if (bad)
+        *bad = i;
+    return 0;
+}

@@ -16,5 +16,8 @@ size_t cb_utf8_trim_partial(char *s);
  * the end: neither one this cut makes nor one s already ended with (an
  * earlier snprintf's cut). */
 void cb_utf8_copy(char *out, size_t n, const char *s);
+/* True when s[0..len) is valid UTF-8 without NUL; *bad gets the offset of the
+ * first bad byte otherwise. */
+int cb_utf8_valid(const char *s, size_t len, size_t *bad);
 
 #endif

@@ -32,4 +32,7 @@ int cli_submit(const cb_config_t *cfg, int argc, char **argv);
 /* casebus report (--quarter YYYYQn | --from DATE --to DATE) [--csv] (report.c). */
 int cli_report(const cb_config_t *cfg, int argc, char **argv);
 
+/* casebus token create | list | revoke (token.c). */
+int cli_token(const cb_config_t *cfg, int argc, char **argv);
+
 #endif

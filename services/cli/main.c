@@ -66,9 +66,12 @@ static void usage(FILE *to)
             "                                            median time to transfer, warnings,\n"
             "                                            breaches, escalations; two rankings\n"
             "  token create --org ID [--org ID ...] [--label TEXT] [--operator]\n"
-            "                                            a bearer token for a platform, printed\n"
+            "               [--expires 30d|2027-06-30]   a bearer token for a platform, printed\n"
             "                                            once (through intake's control socket,\n"
             "                                            or offline when intake is stopped)\n"
+            "  token list [--json]                       every token: state, organisations,\n"
+            "                                            created, expires (never a secret)\n"
+            "  token revoke TOKEN_ID [--reason TEXT]     refuse a token from its next command on\n"
             "  status                                    each daemon's status (JSON)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
@@ -193,78 +196,6 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
         fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", file, rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return rc;
-}
-
-/* casebus token create …: through intake's control socket while it runs;
- * otherwise intake's own offline tool (casebus-intake token create, beside
- * this binary), which writes intake's store and so needs intake stopped. */
-static int token_cmd(const cb_config_t *cfg, int argc, char **argv)
-{
-    if (argc < 1 || strcmp(argv[0], "create") != 0) {
-        fprintf(stderr, "usage: casebus token create --org ID [--org ID ...] [--label TEXT] "
-                        "[--operator]\n");
-        return 2;
-    }
-    const char *cbind = cb_config_get(cfg, "intake", "control_bind", NULL);
-    if (cbind) {
-        char *orgs[64];
-        Casebus__V1__CreateToken ct = CASEBUS__V1__CREATE_TOKEN__INIT;
-        for (int i = 1; i < argc; i++) {
-            if (strcmp(argv[i], "--org") == 0 && i + 1 < argc && ct.n_org_ids < 64)
-                orgs[ct.n_org_ids++] = argv[++i];
-            else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
-                ct.label = argv[++i];
-            else if (strcmp(argv[i], "--operator") == 0)
-                ct.operator_ = true;
-            else {
-                fprintf(stderr, "usage: casebus token create --org ID [--org ID ...] "
-                                "[--label TEXT] [--operator]\n");
-                return 2;
-            }
-        }
-        ct.org_ids = orgs;
-        Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-        req.request_id = "cli";
-        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_CREATE_TOKEN;
-        req.create_token = &ct;
-        Casebus__V1__ControlReply *rep;
-        cb_error_t e;
-        if (cb_control_call(cbind, &req, 3000, &rep, &e) == 0) {
-            int rc = rep->ok ? 0 : 1;
-            json_t *j = rep->ok ? json_loads(rep->status_json, 0, NULL) : NULL;
-            if (j && json_string_value(json_object_get(j, "token")))
-                printf("%s\n", json_string_value(json_object_get(j, "token")));
-            else
-                fprintf(stderr, "casebus: token create refused: %s\n", rep->message);
-            json_decref(j);
-            casebus__v1__control_reply__free_unpacked(rep, NULL);
-            return j ? rc : 1;
-        }
-        /* Nobody answered: intake is stopped; make it offline. */
-    }
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) {
-        fprintf(stderr, "casebus: cannot find casebus-intake beside this program\n");
-        return 1;
-    }
-    self[n] = '\0';
-    char tool[4200];
-    snprintf(tool, sizeof(tool), "%s/casebus-intake", dirname(self));
-    char *args[140];
-    int k = 0;
-    args[k++] = tool;
-    args[k++] = "token";
-    args[k++] = "create";
-    args[k++] = "--config";
-    args[k++] = (char *)cb_config_path(cfg);
-    for (int i = 1; i < argc && k < 138; i++)
-        args[k++] = argv[i];
-    args[k] = NULL;
-    fflush(stdout);
-    execv(tool, args);
-    fprintf(stderr, "casebus: cannot run %s: %s\n", tool, strerror(errno));
-    return 1;
 }
 
 /* casebus calendar import FILE: one year, to deadline's control socket. */
@@ -535,7 +466,7 @@ int main(int argc, char **argv)
              strcmp(argv[i], "redeliver") == 0)
         rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "token") == 0)
-        rc = token_cmd(cfg, argc - i - 1, argv + i + 1);
+        rc = cli_token(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "report") == 0)
         rc = cli_report(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "case") == 0)

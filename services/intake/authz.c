@@ -59,8 +59,9 @@ static const struct rule {
     {CMD_CANCEL_CASE, R_FINDER | R_BUREAU, "not_allowed",
      "only the organisation that reported the case, or the county command platform (the "
      "enforcement bureau),"},
-    {CMD_CRIME_STEP, R_HOLDER | R_COMPETENT | R_POLICE, "not_allowed",
-     "only the organisation handling the case (public security: only its answer)"},
+    {CMD_CRIME_STEP, R_FINDER | R_HOLDER | R_COMPETENT | R_POLICE, "not_allowed",
+     "only the organisation that found or is handling the case (public security: only its "
+     "answer)"},
 };
 
 static bool same(const char *a, const char *b)
@@ -123,13 +124,13 @@ bool intake_authorize(intake_cmd_kind_t kind, const char *org, int org_kind, int
             return refuse(v, 409, "no_referral",
                           "no referral to public security was made on this case, so '%s' has "
                           "none to answer (handed_to_police comes first)", org);
-        if (!answer && (roles & R_POLICE) && !(roles & (R_HOLDER | R_COMPETENT)))
+        if (!answer && (roles & R_POLICE) && !(roles & (R_FINDER | R_HOLDER | R_COMPETENT)))
             return refuse(v, 403, "not_allowed",
                           "this step is the administrative organisation's, not public security's "
                           "('%s')", org);
         if (answer)
             return true;
-        want = R_HOLDER | R_COMPETENT;
+        want = R_FINDER | R_HOLDER | R_COMPETENT;
     }
     if (roles & want)
         return true;

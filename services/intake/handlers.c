@@ -1655,6 +1655,17 @@ void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
 
 /* ---------- tokens ---------- */
 
+/* A token's label or a revocation's reason: optional, valid UTF-8, bounded. */
+static int check_note(const char *text, const char *field, size_t max, cb_error_t *err)
+{
+    size_t n = text ? strlen(text) : 0, bad;
+    if (n > max)
+        return cb_error_set(err, CB_ERR_INVALID, field, "at most %zu bytes (got %zu)", max, n);
+    if (n && !cb_utf8_valid(text, n, &bad))
+        return cb_error_set(err, CB_ERR_INVALID, field, "not valid UTF-8 (byte %zu)", bad);
+    return 0;
+}
+
 int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
                         const char *label, bool operator_, int64_t expires_at_ms, char **secret,
                         cb_error_t *err)
@@ -1664,14 +1675,15 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
         return cb_error_set(err, CB_ERR_INVALID, "expires", "the expiry must be in the future");
     if (norgs == 0 && !operator_)
         return cb_error_set(err, CB_ERR_INVALID, "org", "a token needs at least one --org");
+    int rc = check_note(label, "label", INTAKE_MAX_TOKEN_NOTE, err);
+    if (rc != 0)
+        return rc;
     if (norgs > INTAKE_MAX_TOKEN_ORGS)
         return cb_error_set(err, CB_ERR_INVALID, "org", "a token acts for at most %d organisations",
                             INTAKE_MAX_TOKEN_ORGS);
-    for (size_t i = 0; i < norgs; i++) {
-        int rc = cb_check_org_id(orgs[i], "org", err);
-        if (rc != 0)
+    for (size_t i = 0; i < norgs; i++)
+        if ((rc = cb_check_org_id(orgs[i], "org", err)) != 0)
             return rc;
-    }
     uint8_t idb[8], sec[32];
     randombytes_buf(idb, sizeof(idb));
     randombytes_buf(sec, sizeof(sec));
@@ -1692,7 +1704,7 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
     tc.operator_ = operator_;
     tc.created_at_ms = now;
     tc.expires_at_ms = expires_at_ms;
-    int rc = intake_token_put(&in->st, txn, &tc, err);
+    rc = intake_token_put(&in->st, txn, &tc, err);
     if (rc != 0)
         return rc;
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
@@ -1714,7 +1726,10 @@ int intake_token_revoke_cmd(intake_t *in, MDB_txn *txn, const char *token_id, co
 {
     if (str_empty(token_id))
         return cb_error_set(err, CB_ERR_INVALID, "token_id", "which token? (casebus token list)");
-    int rc = intake_token_revoke(&in->st, txn, token_id, cb_now_ms(), reason, err);
+    int rc = check_note(reason, "reason", INTAKE_MAX_TOKEN_NOTE, err);
+    if (rc != 0)
+        return rc;
+    rc = intake_token_revoke(&in->st, txn, token_id, cb_now_ms(), reason, err);
     if (rc != 0)
         return rc;
     Casebus__V1__TokenRevoked tr = CASEBUS__V1__TOKEN_REVOKED__INIT;

@@ -30,6 +30,7 @@
 #include "store.h"
 #include "zloop.h"
 
+#define INTAKE_MAX_TOKEN_NOTE 500 /* bytes of a token's label or a revocation's reason */
 #define INTAKE_MAX_TOKEN_ORGS 64
 #define INTAKE_IDEM_KEY_MAX 128
 

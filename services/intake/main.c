@@ -3,6 +3,9 @@
  *
  *   casebus-intake --config FILE                  serve (HTTP + ZeroMQ doors, bus)
  *   casebus-intake token create --config FILE --org ID [--org ID …] [--label TEXT] [--operator]
+ *                                [--expires SPAN|TIME]
+ *   casebus-intake token list --config FILE         every token as JSON, never a secret
+ *   casebus-intake token revoke --config FILE ID [--reason TEXT]
  *
  * Configuration ([intake] section of the deployment file, see deploy/casebus.conf):
  *   data_dir, map_size, bus_bind, pull = PRODUCER ENDPOINT (repeatable), log_level
@@ -10,6 +13,7 @@
  *   max_connections = 1024, max_age_days = 1825.
  */
 #include "intake.h"
+#include "cbtime.h"
 #include "log.h"
 
 #include <sodium.h>
@@ -25,26 +29,69 @@ static void usage(void)
     fprintf(stderr,
             "usage: casebus-intake --config FILE\n"
             "       casebus-intake token create --config FILE --org ID [--org ID ...] "
-            "[--label TEXT] [--operator]\n");
+            "[--label TEXT] [--operator] [--expires SPAN|TIME]\n"
+            "       casebus-intake token list --config FILE      (JSON)\n"
+            "       casebus-intake token revoke --config FILE ID [--reason TEXT]\n");
     exit(2);
 }
 
-static int token_create(intake_t *in, const char *config, int argc, char **argv)
-{
+typedef struct token_args {
     const char *orgs[INTAKE_MAX_TOKEN_ORGS + 1];
-    size_t norgs = 0;
-    const char *label = "";
-    bool operator_ = false;
+    size_t norgs;
+    const char *label, *token_id, *reason;
+    bool operator_;
+    int64_t expires_at_ms;
+} token_args_t;
+
+static void token_args(const char *verb, int argc, char **argv, token_args_t *a)
+{
+    *a = (token_args_t){.label = "", .reason = ""};
+    bool create = strcmp(verb, "create") == 0, revoke = strcmp(verb, "revoke") == 0;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--org") == 0 && i + 1 < argc && norgs <= INTAKE_MAX_TOKEN_ORGS)
-            orgs[norgs++] = argv[++i];
-        else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
-            label = argv[++i];
-        else if (strcmp(argv[i], "--operator") == 0)
-            operator_ = true;
+        bool more = i + 1 < argc;
+        if (create && strcmp(argv[i], "--org") == 0 && more && a->norgs <= INTAKE_MAX_TOKEN_ORGS)
+            a->orgs[a->norgs++] = argv[++i];
+        else if (create && strcmp(argv[i], "--label") == 0 && more)
+            a->label = argv[++i];
+        else if (create && strcmp(argv[i], "--operator") == 0)
+            a->operator_ = true;
+        else if (create && strcmp(argv[i], "--expires") == 0 && more) {
+            cb_error_t err;
+            if (cb_time_parse_after(argv[++i], cb_now_ms(), &a->expires_at_ms, &err) != 0) {
+                fprintf(stderr, "casebus-intake: --expires %s\n", err.message);
+                exit(2);
+            }
+        } else if (revoke && strcmp(argv[i], "--reason") == 0 && more)
+            a->reason = argv[++i];
+        else if (revoke && a->token_id == NULL && argv[i][0] != '-')
+            a->token_id = argv[i];
         else
             usage();
     }
+    if (revoke && a->token_id == NULL)
+        usage();
+}
+
+static void warn_unknown_orgs(intake_t *in, MDB_txn *txn, const token_args_t *a)
+{
+    for (size_t i = 0; i < a->norgs; i++) {
+        Casebus__V1__Organisation *o = intake_org_get(&in->st, txn, a->orgs[i]);
+        if (o == NULL)
+            fprintf(stderr, "casebus-intake: warning: organisation '%s' is not in the "
+                            "registry yet\n", a->orgs[i]);
+        else
+            casebus__v1__organisation__free_unpacked(o, NULL);
+    }
+}
+
+/* casebus-intake token VERB: writes (or reads) intake's store directly, so
+ * intake must be stopped; `casebus token` uses the control socket while it runs. */
+static int token_offline(intake_t *in, const char *config, const char *verb, int argc,
+                         char **argv)
+{
+    token_args_t a;
+    token_args(verb, argc, argv, &a);
+    bool list = strcmp(verb, "list") == 0;
     cb_error_t err;
     if (cb_daemon_open_store(&in->d, SECTION, config, &err) != 0 ||
         intake_state_open(&in->st, in->d.store, &err) != 0) {
@@ -55,26 +102,34 @@ static int token_create(intake_t *in, const char *config, int argc, char **argv)
     }
     MDB_txn *txn = NULL;
     char *secret = NULL;
-    int rc = cb_store_begin(in->d.store, true, &txn, &err);
-    if (rc == 0) {
-        for (size_t i = 0; i < norgs; i++) {
-            Casebus__V1__Organisation *o = intake_org_get(&in->st, txn, orgs[i]);
-            if (o == NULL)
-                fprintf(stderr, "casebus-intake: warning: organisation '%s' is not in the "
-                                "registry yet\n", orgs[i]);
-            else
-                casebus__v1__organisation__free_unpacked(o, NULL);
-        }
-        rc = intake_token_create(in, txn, orgs, norgs, label, operator_, &secret, &err);
+    json_t *tokens = NULL;
+    int rc = cb_store_begin(in->d.store, !list, &txn, &err);
+    if (rc == 0 && list)
+        rc = (tokens = intake_tokens_json(in, txn, &err)) ? 0 : -1;
+    else if (rc == 0 && strcmp(verb, "revoke") == 0)
+        rc = intake_token_revoke_cmd(in, txn, a.token_id, a.reason, &err);
+    else if (rc == 0) {
+        warn_unknown_orgs(in, txn, &a);
+        rc = intake_token_create(in, txn, a.orgs, a.norgs, a.label, a.operator_,
+                                 a.expires_at_ms, &secret, &err);
     }
-    if (rc == 0)
+    if (rc == 0 && !list)
         rc = cb_store_commit(&txn, &err);
     else
         cb_store_abort(&txn);
     if (rc != 0)
-        fprintf(stderr, "casebus-intake: token create: %s\n", err.message);
-    else
+        fprintf(stderr, "casebus-intake: token %s: %s\n", verb, err.message);
+    else if (list) {
+        char *text = json_dumps(tokens, JSON_COMPACT);
+        printf("%s\n", text ? text : "");
+        free(text);
+    } else if (secret)
         printf("%s\n", secret);
+    else
+        printf("token %s revoked\n", a.token_id);
+    json_decref(tokens);
+    if (secret)
+        sodium_memzero(secret, strlen(secret));
     free(secret);
     cb_daemon_close(&in->d);
     return rc ? 1 : 0;
@@ -112,14 +167,36 @@ static int control(void *ctx, cb_control_req_t *cr, cb_error_t *err)
         json_decref(st);
         return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     }
+    if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_TOKENS) {
+        if ((rc = cb_store_begin(in->d.store, false, &txn, err)) != 0)
+            return rc;
+        json_t *tokens = intake_tokens_json(in, txn, err);
+        cb_store_abort(&txn);
+        if (tokens == NULL)
+            return err->code ? err->code : CB_ERR_NOMEM;
+        cr->status_json = json_dumps(tokens, JSON_COMPACT);
+        json_decref(tokens);
+        return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
+    if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_REVOKE_TOKEN) {
+        const Casebus__V1__RevokeToken *rt = req->revoke_token;
+        if ((rc = cb_group_txn(in->d.group, &txn, err)) != 0)
+            return rc;
+        rc = intake_token_revoke_cmd(in, txn, rt->token_id, rt->reason, err);
+        cr->wrote = rc == 0 || rc != CB_ERR_INVALID;
+        if (rc == 0)
+            snprintf(cr->message, sizeof(cr->message), "token %.40s revoked", rt->token_id);
+        return rc;
+    }
     if (req->kind_case != CASEBUS__V1__CONTROL_REQUEST__KIND_CREATE_TOKEN)
-        return cb_error_set(err, CB_ERR_INVALID, "kind", "intake answers status and token creation only");
+        return cb_error_set(err, CB_ERR_INVALID, "kind",
+                            "intake answers status and token create, list and revoke only");
     const Casebus__V1__CreateToken *ct = req->create_token;
     if ((rc = cb_group_txn(in->d.group, &txn, err)) != 0)
         return rc;
     char *secret = NULL;
     rc = intake_token_create(in, txn, (const char *const *)ct->org_ids, ct->n_org_ids, ct->label,
-                             ct->operator_, &secret, err);
+                             ct->operator_, ct->expires_at_ms, &secret, err);
     cr->wrote = rc == 0 || rc != CB_ERR_INVALID;
     if (rc != 0)
         return rc;
@@ -154,7 +231,9 @@ static void parse_listen(const char *listen, char *host, size_t size, int *port)
 int main(int argc, char **argv)
 {
     const char *config = NULL;
-    bool token_cmd = argc > 2 && strcmp(argv[1], "token") == 0 && strcmp(argv[2], "create") == 0;
+    bool token_cmd = argc > 2 && strcmp(argv[1], "token") == 0 &&
+                     (strcmp(argv[2], "create") == 0 || strcmp(argv[2], "list") == 0 ||
+                      strcmp(argv[2], "revoke") == 0);
     int first = token_cmd ? 3 : 1, rest = first;
     for (int i = first; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -170,7 +249,7 @@ int main(int argc, char **argv)
      * LeakSanitizer while the loop's last handles close). */
     static intake_t in;
     if (token_cmd)
-        return token_create(&in, config, rest - first, argv + first);
+        return token_offline(&in, config, argv[2], rest - first, argv + first);
 
     cb_error_t err;
     if (cb_daemon_open(&in.d, SECTION, config, &err) != 0 ||

@@ -301,9 +301,10 @@ int intake_token_revoke(intake_state_t *st, MDB_txn *txn, const char *token_id, 
         return cb_error_set(err, CB_ERR_CONFLICT, "token_id", "token %s is already revoked",
                             token_id);
     size_t rlen = reason ? strlen(reason) : 0;
-    uint8_t buf[8 + 512];
-    if (rlen > 512)
-        rlen = 512;
+    uint8_t buf[8 + INTAKE_MAX_TOKEN_NOTE];
+    if (rlen > INTAKE_MAX_TOKEN_NOTE)
+        return cb_error_set(err, CB_ERR_INVALID, "reason", "at most %d bytes",
+                            INTAKE_MAX_TOKEN_NOTE);
     cb_be64_put(buf, (uint64_t)now);
     memcpy(buf + 8, reason ? reason : "", rlen);
     MDB_val rv = {8 + rlen, buf};

@@ -76,6 +76,8 @@ static const struct row {
     /* crime referral (Decree 310): the handler's steps; police only answer, after one */
     {CMD_CRIME_STEP, "wy-lt", K(TOWNSHIP), ACCEPTED, STEP(HANDED_TO_POLICE), 0, NULL},
     {CMD_CRIME_STEP, "wy-sx", K(TOWNSHIP), ACCEPTED, STEP(HANDED_TO_POLICE), 403, "not_allowed"},
+    {CMD_CRIME_STEP, "wy-scjg", K(COUNTY_DEPARTMENT), FOUND, STEP(HANDED_TO_POLICE), 0, NULL},
+    {CMD_CRIME_STEP, "wy-scjg", K(COUNTY_DEPARTMENT), ACCEPTED, STEP(TRANSFER_DECIDED), 0, NULL},
     {CMD_CRIME_STEP, "wy-gaj", K(PUBLIC_SECURITY), REFERRED, STEP(POLICE_ANSWERED), 0, NULL},
     {CMD_CRIME_STEP, "wy-gaj", K(PUBLIC_SECURITY), ACCEPTED, STEP(POLICE_ANSWERED), 409, "no_referral"},
     {CMD_CRIME_STEP, "wy-lt", K(TOWNSHIP), REFERRED, STEP(POLICE_ANSWERED), 403, "not_allowed"},

@@ -86,6 +86,26 @@ static void refuses_malformed_times(void **state)
     assert_int_equal(cb_date_parse("2025-02-29", &day, &err), CB_ERR_INVALID);
 }
 
+static void reads_spans_and_instants_after_now(void **state)
+{
+    (void)state;
+    int64_t now, t;
+    cb_error_t err;
+    assert_int_equal(cb_time_parse("2026-12-02T10:00:00+08:00", &now, &err), 0);
+    assert_int_equal(cb_time_parse_after("90m", now, &t, &err), 0);
+    assert_int_equal(t - now, 90 * 60 * 1000LL);
+    assert_int_equal(cb_time_parse_after("30d", now, &t, &err), 0);
+    assert_int_equal(t - now, 30 * CB_DAY_MS);
+    assert_int_equal(cb_time_parse_after("2w", now, &t, &err), 0);
+    assert_int_equal(t - now, 14 * CB_DAY_MS);
+    assert_int_equal(cb_time_parse_after("2027-01-31", now, &t, &err), 0);
+    const char *bad[] = {"0d", "30", "30y", "-1d", "d", "2026-12-01", "soon", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(cb_time_parse_after(bad[i], now, &t, &err), CB_ERR_INVALID);
+        assert_non_null(strstr(err.message, bad[i]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +113,7 @@ int main(void)
         cmocka_unit_test(cst_is_utc_plus_eight_whatever_tz_says),
         cmocka_unit_test(parses_rfc3339_forms),
         cmocka_unit_test(refuses_malformed_times),
+        cmocka_unit_test(reads_spans_and_instants_after_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
