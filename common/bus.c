@@ -5,6 +5,8 @@
  * [identity] BatchHeader record… ; the DEALER sees BatchHeader record… .
  */
 #include "bus.h"
+#include "curve.h"
+#include "pbjson.h"
 #include "bytes.h"
 #include "cbtime.h"
 #include "log.h"
@@ -26,6 +28,7 @@ typedef struct parked {
     uint64_t from_seq;
     uint32_t max_events;
     uint64_t deadline_ms;    /* uv_now */
+    bool masked;             /* the peer may not read personal data */
 } parked_t;
 
 struct cb_bus_producer {
@@ -78,10 +81,12 @@ static void send_header_only(cb_bus_producer_t *p, const uint8_t *id, size_t id_
  * error when the log could not be read (answered with an error header). */
 static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
                          uint64_t request_id, uint64_t from_seq, uint32_t max_events,
-                         MDB_txn *txn, const cb_log_head_t *head)
+                         bool masked, MDB_txn *txn, const cb_log_head_t *head)
 {
     const uint8_t *recs[CB_BUS_MAX_EVENTS];
     size_t lens[CB_BUS_MAX_EVENTS];
+    uint8_t *copies[CB_BUS_MAX_EVENTS]; /* masked records, freed after sending */
+    uint32_t ncopies = 0;
     uint32_t n = 0;
     size_t bytes = 0;
     cb_error_t err;
@@ -96,6 +101,15 @@ static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
         }
         if (n > 0 && bytes + lens[n] > CB_BUS_MAX_BATCH_BYTES)
             break;
+        uint8_t *copy = NULL;
+        if (masked && cb_record_mask(recs[n], lens[n], &copy, &lens[n]) != 0) {
+            log_error("bus_mask_failed seq=%llu", (unsigned long long)seq);
+            send_header_only(p, id, id_len, request_id, from_seq, head->seq,
+                             "a record could not be masked");
+            goto out;
+        }
+        if (copy)
+            recs[n] = copies[ncopies++] = copy;
         bytes += lens[n++];
     }
     Casebus__V1__BatchHeader h = CASEBUS__V1__BATCH_HEADER__INIT;
@@ -113,20 +127,22 @@ static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
     if (rc == -EHOSTUNREACH || rc == -EAGAIN) {
         /* The consumer is gone or its queue is full: it will ask again. */
         log_debug("bus_answer_dropped error=\"%s\"", zmq_strerror(-rc));
-        return;
-    }
-    if (rc < 0) {
+    } else if (rc < 0) {
         log_warnx("bus_send_failed error=\"%s\"", zmq_strerror(-rc));
-        return;
+    } else {
+        cb_metric_inc(p->m_fetches);
+        cb_metric_add(p->m_events_sent, n);
     }
-    cb_metric_inc(p->m_fetches);
-    cb_metric_add(p->m_events_sent, n);
+out:
+    for (uint32_t i = 0; i < ncopies; i++)
+        free(copies[i]);
 }
 
 static void arm_timer(cb_bus_producer_t *p);
 
 static void park(cb_bus_producer_t *p, const uint8_t *id, size_t id_len, uint64_t request_id,
-                 uint64_t from_seq, uint32_t max_events, uint32_t max_wait_ms, uint64_t head)
+                 uint64_t from_seq, uint32_t max_events, uint32_t max_wait_ms, uint64_t head,
+                 bool masked)
 {
     /* A consumer has one request outstanding: a new one replaces its old one. */
     for (size_t i = 0; i < p->nparked; i++) {
@@ -147,6 +163,7 @@ static void park(cb_bus_producer_t *p, const uint8_t *id, size_t id_len, uint64_
     q->from_seq = from_seq;
     q->max_events = max_events;
     q->deadline_ms = uv_now(p->loop) + max_wait_ms;
+    q->masked = masked;
     cb_metric_set(p->m_parked, (double)p->nparked);
     arm_timer(p);
 }
@@ -167,7 +184,7 @@ int cb_bus_request_parse(const uint8_t *data, size_t len, Casebus__V1__BusReques
 }
 
 static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
-                           const uint8_t *data, size_t len)
+                           const uint8_t *data, size_t len, bool masked)
 {
     Casebus__V1__BusRequest *req;
     cb_error_t perr;
@@ -197,14 +214,15 @@ static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_le
     if (f->from_seq == 0) {
         send_header_only(p, id, id_len, f->request_id, head.seq + 1, head.seq, NULL);
     } else if (f->from_seq <= head.seq) {
-        answer_fetch(p, id, id_len, f->request_id, f->from_seq, f->max_events, txn, &head);
+        answer_fetch(p, id, id_len, f->request_id, f->from_seq, f->max_events, masked, txn,
+                     &head);
     } else if (f->max_wait_ms == 0 || f->from_seq > head.seq + 1) {
         /* Nothing yet and no wait asked; or a cursor beyond head+1, which no
          * amount of waiting satisfies soon (a consumer ahead of a reset log). */
         send_header_only(p, id, id_len, f->request_id, f->from_seq, head.seq, NULL);
     } else {
         park(p, id, id_len, f->request_id, f->from_seq, f->max_events,
-             f->max_wait_ms > 600000 ? 600000 : f->max_wait_ms, head.seq);
+             f->max_wait_ms > 600000 ? 600000 : f->max_wait_ms, head.seq, masked);
     }
 out:
     cb_store_abort(&txn);
@@ -236,7 +254,7 @@ static void on_router_readable(cb_zwatch_t *w, void *sock, void *ctx)
         goto out;
     }
     handle_request(p, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
-                   zmq_msg_size(&body));
+                   zmq_msg_size(&body), !cb_curve_peer_unmasked(&body));
 out:
     zmq_msg_close(&id);
     zmq_msg_close(&body);
@@ -261,7 +279,7 @@ void cb_bus_producer_wake(cb_bus_producer_t *p)
             parked_t done = *q;
             p->parked[i] = p->parked[--p->nparked];
             answer_fetch(p, done.id, done.id_len, done.request_id, done.from_seq,
-                         done.max_events, txn, &head);
+                         done.max_events, done.masked, txn, &head);
         } else {
             i++;
         }
@@ -325,11 +343,8 @@ int cb_bus_producer_new(cb_bus_producer_t **out, uv_loop_t *loop, void *zctx, cb
         rc = cb_error_set(err, CB_ERR_ZMQ, "", "zmq_setsockopt: %s", zmq_strerror(errno));
         goto out_close;
     }
-    if (cb_zbind(p->sock, endpoint) != 0) {
-        rc = cb_error_set(err, CB_ERR_ZMQ, "bind", "cannot bind %s: %s", endpoint,
-                          zmq_strerror(errno));
+    if ((rc = cb_zbind(p->sock, endpoint, "bus", "bus_bind", err)) != 0)
         goto out_close;
-    }
     if ((rc = uv_timer_init(loop, &p->timer)) != 0) {
         rc = cb_error_set(err, CB_ERR_UV, "", "uv_timer_init: %s", uv_strerror(rc));
         goto out_close;
@@ -936,6 +951,11 @@ int cb_bus_consumer_add(cb_bus_consumer_t *c, const char *producer, const char *
     snprintf(mon_ep, sizeof(mon_ep), "inproc://casebus-bus-monitor-%p", (void *)up);
     /* The monitor's PAIR is connected before the DEALER connects, so that no
      * connection event is emitted with nobody to read it (they are dropped). */
+    if ((rc = cb_curve_client(up->sock, producer, err)) != 0) {
+        close_sockets(up);
+        free_upstream(up);
+        return rc;
+    }
     if (zmq_setsockopt(up->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(up->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
         zmq_setsockopt(up->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||

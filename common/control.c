@@ -4,6 +4,7 @@
  * request belongs to the daemon's handler.
  */
 #include "control.h"
+#include "curve.h"
 #include "log.h"
 
 #include <errno.h>
@@ -149,17 +150,18 @@ int cb_control_start(cb_control_t **out, cb_daemon_t *d, const char *endpoint,
     c->sock = zmq_socket(d->zctx, ZMQ_ROUTER);
     int zero = 0;
     int64_t maxmsg = 64 << 20; /* a county catalogue of tens of thousands of matters */
+    int rc = 0;
     if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
-        cb_zbind(c->sock, endpoint) != 0) {
-        int rc = cb_error_set(err, CB_ERR_ZMQ, "control_bind", "cannot bind %s: %s", endpoint,
-                              zmq_strerror(errno));
+        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
+        rc = cb_error_set(err, CB_ERR_ZMQ, "control_bind", "control socket: %s",
+                          zmq_strerror(errno));
+    if (rc != 0 || (rc = cb_zbind(c->sock, endpoint, "control", "control_bind", err)) != 0) {
         if (c->sock)
             zmq_close(c->sock);
         free(c);
         return rc;
     }
-    int rc = cb_zwatch_init(&c->watch, d->loop, c->sock, on_readable, c, err);
+    rc = cb_zwatch_init(&c->watch, d->loop, c->sock, on_readable, c, err);
     if (rc != 0) {
         zmq_close(c->sock);
         free(c);
@@ -187,7 +189,8 @@ void cb_control_stop(cb_control_t **cp)
     cb_zwatch_close(&c->watch, on_closed);
 }
 
-int cb_control_call(const char *endpoint, const Casebus__V1__ControlRequest *req, int timeout_ms,
+int cb_control_call(const char *daemon, const char *endpoint,
+                    const Casebus__V1__ControlRequest *req, int timeout_ms,
                     Casebus__V1__ControlReply **out, cb_error_t *err)
 {
     int rc = 0;
@@ -201,6 +204,8 @@ int cb_control_call(const char *endpoint, const Casebus__V1__ControlRequest *req
         rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
         goto out;
     }
+    if ((rc = cb_curve_client(s, daemon, err)) != 0)
+        goto out;
     if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms)) != 0 ||
         zmq_connect(s, endpoint) != 0) {
@@ -213,8 +218,11 @@ int cb_control_call(const char *endpoint, const Casebus__V1__ControlRequest *req
     zmq_msg_init(&m);
     if (zmq_send(s, buf, len, 0) < 0 || zmq_msg_recv(&m, s, 0) < 0) {
         rc = cb_error_set(err, CB_ERR_AGAIN, "",
-                          "no answer from %s within %d s: is the daemon running?", endpoint,
-                          timeout_ms / 1000);
+                          "no answer from %s at %s within %d s: is it running%s?", daemon,
+                          endpoint, timeout_ms / 1000,
+                          cb_curve_on() ? ", and is this program's key ($CASEBUS_KEY, or "
+                                          "operators/operator.key) one of its operators' keys"
+                                        : "");
     } else if ((*out = casebus__v1__control_reply__unpack(NULL, zmq_msg_size(&m),
                                                           zmq_msg_data(&m))) == NULL) {
         rc = cb_error_set(err, CB_ERR_PROTO, "", "%s answered something that is not a ControlReply",

@@ -42,10 +42,12 @@ int cb_control_start(cb_control_t **out, cb_daemon_t *d, const char *endpoint,
 /* Stops serving and frees once the loop has closed the handles. Safe on NULL. */
 void cb_control_stop(cb_control_t **c);
 
-/* A client's exchange, for the CLI and tests: sends req to endpoint and waits up
- * to timeout_ms for the reply (unpacked into *out, free with
- * casebus__v1__control_reply__free_unpacked). CB_ERR_TIMEOUT when nobody answered. */
-int cb_control_call(const char *endpoint, const Casebus__V1__ControlRequest *req, int timeout_ms,
+/* A client's exchange, for the CLI and tests: sends req to daemon's endpoint
+ * (behind CURVE when it is on) and waits up to timeout_ms for the reply
+ * (unpacked into *out, free with casebus__v1__control_reply__free_unpacked).
+ * CB_ERR_AGAIN when nobody answered. */
+int cb_control_call(const char *daemon, const char *endpoint,
+                    const Casebus__V1__ControlRequest *req, int timeout_ms,
                     Casebus__V1__ControlReply **out, cb_error_t *err);
 
 #endif

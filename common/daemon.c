@@ -2,6 +2,7 @@
  * daemon.c — shared daemon wiring (daemon.h).
  */
 #include "daemon.h"
+#include "curve.h"
 #include "cbtime.h"
 #include "log.h"
 
@@ -64,6 +65,13 @@ int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb
     if (d->zctx == NULL || d->metrics == NULL || d->group == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     cb_group_on_commit(d->group, wake_bus, d);
+    char self[64];
+    snprintf(self, sizeof(self), "daemons/%s", name);
+    if ((rc = cb_curve_setup(d->cfg, self, NULL, err)) != 0 ||
+        (rc = cb_zap_start(d->loop, d->zctx, err)) != 0)
+        return rc;
+    if (cb_curve_on())
+        log_info("curve keys_dir=%s", cb_curve_dir());
     snprintf(dflt, sizeof(dflt), "ipc://var/%s.bus", name);
     const char *bus_bind = cb_config_get(d->cfg, name, "bus_bind", dflt);
     return cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err);
@@ -141,6 +149,7 @@ static void on_signal(uv_signal_t *s, int signum)
         d->on_stop(d, d->hook_ctx);    /* the daemon's own doors */
     cb_bus_consumer_destroy(&d->upstream);
     cb_bus_producer_destroy(&d->bus);  /* answers parked fetches */
+    cb_zap_stop();
     /* Let the last answers leave, then stop; without a timer, stop at once. */
     if (uv_timer_init(d->loop, &d->exit_timer) != 0 ||
         uv_timer_start(&d->exit_timer, on_exit_timer, 200, 0) != 0)

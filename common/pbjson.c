@@ -203,3 +203,90 @@ json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal)
         mask(o);
     return o;
 }
+
+static void star(char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0)
+        return;
+    memset(s, '*', n < 3 ? n : 3);
+    s[n < 3 ? n : 3] = '\0';
+}
+
+static bool mask_strings(ProtobufCMessage *m, const char *const *names, size_t n)
+{
+    bool masked = false;
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, names[i]);
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
+            char *s = *(char **)((uint8_t *)m + f->offset);
+            masked |= s && *s && strcmp(s, "***") != 0;
+            star(s);
+        }
+    }
+    return masked;
+}
+
+static bool is_person(const ProtobufCMessage *m)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "is_person");
+    return f && f->type == PROTOBUF_C_TYPE_BOOL &&
+           *(const protobuf_c_boolean *)((const uint8_t *)m + f->offset);
+}
+
+bool cb_pb_mask(ProtobufCMessage *msg)
+{
+    static const char *const reporter[] = {"name", "phone", "id_number"};
+    static const char *const party[] = {"name"};
+    bool masked = false;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        /* Members of a oneof share their storage: only the one set is a message. */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const uint8_t *)msg + f->quantifier_offset) != f->id)
+            continue;
+        uint8_t *at = (uint8_t *)msg + f->offset;
+        size_t n = f->label == PROTOBUF_C_LABEL_REPEATED ? *(size_t *)((uint8_t *)msg +
+                                                                       f->quantifier_offset)
+                                                         : 1;
+        ProtobufCMessage **subs = f->label == PROTOBUF_C_LABEL_REPEATED
+                                      ? *(ProtobufCMessage ***)at
+                                      : (ProtobufCMessage **)at;
+        for (size_t k = 0; subs && k < n; k++) {
+            ProtobufCMessage *sub = subs[k];
+            if (sub == NULL)
+                continue;
+            if (strcmp(f->name, "reporter") == 0)
+                masked |= mask_strings(sub, reporter, 3);
+            else if (strcmp(f->name, "party") == 0 && is_person(sub))
+                masked |= mask_strings(sub, party, 1);
+            else
+                masked |= cb_pb_mask(sub);
+        }
+    }
+    return masked;
+}
+
+int cb_record_mask(const uint8_t *raw, size_t len, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = len;
+    Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, raw);
+    if (env == NULL)
+        return CB_ERR_CORRUPT;
+    int rc = 0;
+    if (cb_pb_mask(&env->base)) {
+        *out_len = casebus__v1__envelope__get_packed_size(env);
+        if ((*out = malloc(*out_len ? *out_len : 1)) == NULL)
+            rc = CB_ERR_NOMEM;
+        else
+            casebus__v1__envelope__pack(env, *out);
+    }
+    casebus__v1__envelope__free_unpacked(env, NULL);
+    return rc;
+}

@@ -11,6 +11,8 @@
 #define CB_PBJSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "casebus/v1/events.pb-c.h"
@@ -23,5 +25,16 @@ json_t *cb_pb_to_json(const ProtobufCMessage *msg);
  * recorded_at_ms, case_id, hash (hex), and the body under "event". Personal
  * data (reporters; parties that are persons) is masked unless show_personal. */
 json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal);
+
+/* Masks the same personal data inside a decoded message, in place: every
+ * reporter's name, phone and ID number, and the name of every party that is a
+ * person, become "***" (shorter strings: as many '*'). Returns whether anything
+ * was masked. */
+bool cb_pb_mask(ProtobufCMessage *msg);
+/* A log record (cb_log_get's bytes) with its personal data masked: *out is a
+ * new buffer (free it), or NULL with *out_len = len when there was nothing to
+ * mask. Its hash is the original's, so a masked record does not verify.
+ * Returns 0, or CB_ERR_CORRUPT / CB_ERR_NOMEM. */
+int cb_record_mask(const uint8_t *raw, size_t len, uint8_t **out, size_t *out_len);
 
 #endif

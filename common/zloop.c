@@ -2,6 +2,7 @@
  * zloop.c — see zloop.h: the edge-triggered ZMQ_FD dance, and group commit.
  */
 #include "zloop.h"
+#include "curve.h"
 #include "log.h"
 
 #include <errno.h>
@@ -115,8 +116,12 @@ int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more)
     return 0;
 }
 
-int cb_zbind(void *sock, const char *endpoint)
+int cb_zbind(void *sock, const char *endpoint, const char *domain, const char *field,
+             cb_error_t *err)
 {
+    int crc = cb_curve_server(sock, domain, endpoint, err);
+    if (crc != 0)
+        return crc;
     bool ipc = strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@'; /* '@': abstract */
     mode_t old = ipc ? umask(077) : 0;
     int rc = zmq_bind(sock, endpoint);
@@ -127,7 +132,10 @@ int cb_zbind(void *sock, const char *endpoint)
             log_warn("chmod_failed file=%s", endpoint + 6);
         errno = saved;
     }
-    return rc;
+    if (rc != 0)
+        return cb_error_set(err, CB_ERR_ZMQ, field, "cannot bind %s: %s", endpoint,
+                            zmq_strerror(errno));
+    return 0;
 }
 
 int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body)

@@ -64,10 +64,12 @@ typedef struct cb_zenvelope {
     size_t n;
 } cb_zenvelope_t;
 
-/* zmq_bind, and for an ipc:// endpoint a socket file only its owner may open
- * (0600, made under umask 077 so it never exists with looser modes). Returns
- * zmq_bind's result (errno set on failure). */
-int cb_zbind(void *sock, const char *endpoint);
+/* zmq_bind behind CURVE with the ZAP domain ("bus", "control", "cmd",
+ * "stream": common/curve.h), and for an ipc:// endpoint a socket file only its
+ * owner may open (0600, made under umask 077 so it never exists with looser
+ * modes). Returns 0, or an error naming field (e.g. "control_bind"). */
+int cb_zbind(void *sock, const char *endpoint, const char *domain, const char *field,
+             cb_error_t *err);
 /* Receives one whole request from a ROUTER socket: envelope into env, the last
  * frame into body (initialised here; the caller closes it). Returns 0;
  * CB_ERR_AGAIN when there was nothing to read; CB_ERR_PROTO when the envelope

@@ -28,15 +28,18 @@ fi
 export CASEBUS_CONFIG="$conf"
 port=$(sed -n 's/^http_listen = .*:\([0-9]*\)$/\1/p' "$conf" | head -1)
 
-# The operator key that lets `casebus tail --show-personal-data` unmask
-# reporters: kept in var/operator_key, its SHA-256 in the configuration.
-if [ ! -s "$VAR/operator_key" ]; then
-    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$VAR/operator_key"
-    chmod 600 "$VAR/operator_key"
-    sed -i '/^\[cli\]/,$d' "$conf"
-    printf '\n[cli]\n; SHA-256 of var/operator_key (casebus tail --show-personal-data)\noperator_key_sha256 = %s\n' \
-        "$(sha256sum < "$VAR/operator_key" | cut -d' ' -f1)" >> "$conf"
+# CURVE on every ZeroMQ socket, ipc included: the daemons' and the operator's
+# key pairs under var/keys, made once (a configuration from an older run gets
+# its [curve] section).
+if ! grep -q '^\[curve\]' "$conf"; then
+    printf '\n[curve]\nkeys_dir = %s/keys\n' "$VAR" >> "$conf"
 fi
+if ! "$B/casebus" keys init > "$VAR/keys.new" 2>&1; then
+    cat "$VAR/keys.new" >&2
+    echo "make run: cannot make the CURVE keys" >&2
+    exit 1
+fi
+rm -f "$VAR/keys.new"
 
 # A token for the sample county's platforms (every organisation; operator), once.
 if [ ! -s "$VAR/token" ]; then

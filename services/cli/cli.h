@@ -32,6 +32,9 @@ int cli_submit(const cb_config_t *cfg, int argc, char **argv);
 /* casebus report (--quarter YYYYQn | --from DATE --to DATE) [--csv] (report.c). */
 int cli_report(const cb_config_t *cfg, int argc, char **argv);
 
+/* casebus keys init | gen | list (keys.c). */
+int cli_keys(const cb_config_t *cfg, int argc, char **argv);
+
 /* casebus token create | list | revoke (token.c). */
 int cli_token(const cb_config_t *cfg, int argc, char **argv);
 

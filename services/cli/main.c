@@ -22,6 +22,7 @@
 #include "store.h"
 #include "casebus/v1/control.pb-c.h"
 #include "control.h"
+#include "curve.h"
 #include "cbtime.h"
 #include "config.h"
 #include "cli.h"
@@ -69,6 +70,8 @@ static void usage(FILE *to)
             "               [--expires 30d|2027-06-30]   a bearer token for a platform, printed\n"
             "                                            once (through intake's control socket,\n"
             "                                            or offline when intake is stopped)\n"
+            "  keys init | gen GROUP/NAME | list         the deployment's CURVE key pairs\n"
+            "                                            (casebus keys --help)\n"
             "  token list [--json]                       every token: state, organisations,\n"
             "                                            created, expires (never a secret)\n"
             "  token revoke TOKEN_ID [--reason TEXT]     refuse a token from its next command on\n"
@@ -129,13 +132,17 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* Sends req to endpoint and waits for the reply; returns it (caller frees) or
- * NULL after saying why on stderr. */
-static Casebus__V1__ControlReply *call(const char *endpoint, Casebus__V1__ControlRequest *req)
+/* Sends req to daemon's control socket and waits for the reply; returns it
+ * (caller frees) or NULL after saying why on stderr. */
+static Casebus__V1__ControlReply *call(const cb_config_t *cfg, const char *daemon,
+                                       Casebus__V1__ControlRequest *req)
 {
     Casebus__V1__ControlReply *rep;
     cb_error_t e;
-    if (cb_control_call(endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
+    char dflt[64];
+    snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemon);
+    const char *endpoint = cb_config_get(cfg, daemon, "control_bind", dflt);
+    if (cb_control_call(daemon, endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
         fprintf(stderr, "casebus: %s\n", e.message);
         return NULL;
     }
@@ -184,8 +191,7 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
         req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_ORGS;
         req.import_orgs = &io;
     }
-    const char *ep = cb_config_get(cfg, "router", "control_bind", "ipc://var/router.ctl");
-    Casebus__V1__ControlReply *rep = call(ep, &req);
+    Casebus__V1__ControlReply *rep = call(cfg, "router", &req);
     free(csv);
     if (rep == NULL)
         return 1;
@@ -218,7 +224,7 @@ static int calendar_import(const cb_config_t *cfg, int argc, char **argv)
     req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CALENDAR;
     req.import_calendar = &ic;
     Casebus__V1__ControlReply *rep =
-        call(cb_config_get(cfg, "deadline", "control_bind", "ipc://var/deadline.ctl"), &req);
+        call(cfg, "deadline", &req);
     free(text);
     if (rep == NULL)
         return 1;
@@ -297,7 +303,7 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
         req.list_dead_letters = &ld;
     }
     Casebus__V1__ControlReply *rep =
-        call(cb_config_get(cfg, "notify", "control_bind", "ipc://var/notify.ctl"), &req);
+        call(cfg, "notify", &req);
     if (rep == NULL)
         return 1;
     int rc = rep->ok ? 0 : 1;
@@ -448,6 +454,24 @@ int main(int argc, char **argv)
     cb_error_t err;
     if (cb_config_load(&cfg, config ? config : default_config(), &err) != 0) {
         fprintf(stderr, "casebus: %s\n", err.message);
+        return 2;
+    }
+    if (strcmp(argv[i], "keys") == 0) { /* before the keys it makes are needed */
+        int rc = cli_keys(cfg, argc - i - 1, argv + i + 1);
+        cb_config_destroy(&cfg);
+        return rc;
+    }
+    /* The operator's CURVE key pair when the deployment has keys, for the
+     * commands that talk to a daemon over ZeroMQ. */
+    static const char *const zmq_cmds[] = {"org", "catalog", "calendar", "status", "subscribe",
+                                           "unsubscribe", "subscriptions", "deadletters",
+                                           "redeliver", "token", "tail"};
+    bool talks = false;
+    for (size_t k = 0; k < sizeof(zmq_cmds) / sizeof(zmq_cmds[0]); k++)
+        talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
+    if (talks && cb_curve_setup(cfg, "operators/operator", getenv("CASEBUS_KEY"), &err) != 0) {
+        fprintf(stderr, "casebus: %s\n", err.message);
+        cb_config_destroy(&cfg);
         return 2;
     }
     int rc;

@@ -97,8 +97,10 @@ static json_t *control_status(const cb_config_t *cfg, const char *daemon)
     req.status = &st;
     Casebus__V1__ControlReply *rep;
     cb_error_t e;
-    if (cb_control_call(ep ? ep : dflt, &req, STATUS_TIMEOUT_MS, &rep, &e) != 0)
+    if (cb_control_call(daemon, ep ? ep : dflt, &req, STATUS_TIMEOUT_MS, &rep, &e) != 0) {
+        fprintf(stderr, "casebus status: %s\n", e.message);
         return NULL;
+    }
     json_t *doc = rep->status_json ? json_loads(rep->status_json, 0, NULL) : NULL;
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return json_is_object(doc) ? doc : (json_decref(doc), NULL);

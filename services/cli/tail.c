@@ -14,6 +14,7 @@
  */
 #include "cli.h"
 #include "cbtime.h"
+#include "curve.h"
 #include "evlog.h"
 #include "pbjson.h"
 #include "casebus/v1/bus.pb-c.h"
@@ -380,6 +381,11 @@ static int add_producer(tail_t *t, const cb_config_t *cfg, const char *name, voi
     u->name = name;
     u->sock = zmq_socket(zctx, ZMQ_DEALER);
     int zero = 0;
+    cb_error_t err;
+    if (u->sock && cb_curve_client(u->sock, name, &err) != 0) {
+        fprintf(stderr, "casebus: %s\n", err.message);
+        return 1;
+    }
     if (u->sock == NULL || zmq_setsockopt(u->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_connect(u->sock, u->endpoint) != 0) {
         fprintf(stderr, "casebus: cannot connect to %s: %s\n", u->endpoint,
@@ -419,8 +425,11 @@ static void tail_usage(FILE *to)
             "Every daemon's log as one live stream in time order (default: from now,\n"
             "following). --exit-at-end stops once caught up; --cursor-file resumes\n"
             "where the last run stopped. Reporters' personal data is masked unless\n"
-            "--show-personal-data is given with the operator key in CASEBUS_OPERATOR_KEY\n"
-            "(make run keeps it in var/operator_key).\n");
+            "--show-personal-data is given. Behind CURVE (make run) the daemons decide\n"
+            "by this program's key: an operator's (keys_dir/operators, or $CASEBUS_KEY)\n"
+            "reads it, an observer's gets it masked. Without CURVE, --show-personal-data\n"
+            "needs the key in $CASEBUS_OPERATOR_KEY whose SHA-256 is [cli]\n"
+            "operator_key_sha256.\n");
 }
 
 int cli_tail(const cb_config_t *cfg, int argc, char **argv)
@@ -442,7 +451,9 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
         } else if (strcmp(a, "--exit-at-end") == 0) {
             t.exit_at_end = true, takes = false;
         } else if (strcmp(a, "--show-personal-data") == 0) {
-            if (!operator_key_ok(cfg)) {
+            /* Behind CURVE the producers decide by this program's key (an
+             * observer's gets masked bodies); without it, the operator key. */
+            if (!cb_curve_on() && !operator_key_ok(cfg)) {
                 fprintf(stderr, "casebus: --show-personal-data needs the operator key in "
                                 "CASEBUS_OPERATOR_KEY (its SHA-256 is [cli] operator_key_sha256 "
                                 "in the configuration)\n");

@@ -115,7 +115,7 @@ static int call(const cb_config_t *cfg, Casebus__V1__ControlRequest *req,
     const char *cbind = cb_config_get(cfg, "intake", "control_bind", NULL);
     cb_error_t e;
     req->request_id = "cli";
-    return cbind && cb_control_call(cbind, req, 3000, rep, &e) == 0 ? 0 : 1;
+    return cbind && cb_control_call("intake", cbind, req, 3000, rep, &e) == 0 ? 0 : 1;
 }
 
 static int create_token(const cb_config_t *cfg, int argc, char **argv)

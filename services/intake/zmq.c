@@ -191,17 +191,18 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     z->sock = zmq_socket(in->d.zctx, ZMQ_ROUTER);
     int zero = 0;
     int64_t maxmsg = (int64_t)in->max_body + 4096;
+    int rc = 0;
     if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0 ||
-        cb_zbind(z->sock, endpoint) != 0) {
-        int rc = cb_error_set(err, CB_ERR_ZMQ, "zmq_bind", "cannot bind the command door at %s: %s",
-                              endpoint, zmq_strerror(errno));
+        zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
+        rc = cb_error_set(err, CB_ERR_ZMQ, "zmq_bind", "command door socket: %s",
+                          zmq_strerror(errno));
+    if (rc != 0 || (rc = cb_zbind(z->sock, endpoint, "cmd", "zmq_bind", err)) != 0) {
         if (z->sock)
             zmq_close(z->sock);
         free(z);
         return rc;
     }
-    int rc = cb_zwatch_init(&z->watch, in->d.loop, z->sock, on_readable, z, err);
+    rc = cb_zwatch_init(&z->watch, in->d.loop, z->sock, on_readable, z, err);
     if (rc != 0) {
         zmq_close(z->sock);
         free(z); /* the loop is about to end: main exits on this error */

@@ -188,16 +188,17 @@ int nt_stream_start(notify_t *n, const char *endpoint, cb_error_t *err)
     st->n = n;
     st->sock = zmq_socket(n->d.zctx, ZMQ_ROUTER);
     int zero = 0;
-    if (st->sock == NULL || zmq_setsockopt(st->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        cb_zbind(st->sock, endpoint) != 0) {
-        int rc = cb_error_set(err, CB_ERR_ZMQ, "stream_bind", "cannot bind %s: %s", endpoint,
-                              zmq_strerror(errno));
+    int rc = 0;
+    if (st->sock == NULL || zmq_setsockopt(st->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
+        rc = cb_error_set(err, CB_ERR_ZMQ, "stream_bind", "stream socket: %s",
+                          zmq_strerror(errno));
+    if (rc != 0 || (rc = cb_zbind(st->sock, endpoint, "stream", "stream_bind", err)) != 0) {
         if (st->sock)
             zmq_close(st->sock);
         free(st);
         return rc;
     }
-    int rc = cb_zwatch_init(&st->watch, n->d.loop, st->sock, on_readable, st, err);
+    rc = cb_zwatch_init(&st->watch, n->d.loop, st->sock, on_readable, st, err);
     if (rc == 0 && (rc = uv_timer_init(n->d.loop, &st->timer)) == 0) {
         st->timer.data = st;
         rc = uv_timer_start(&st->timer, on_tick, 100, 100);

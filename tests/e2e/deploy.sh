@@ -9,7 +9,7 @@ n=0; fail=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 out=$(docker-compose -f docker-compose.yml config -q 2>&1); ok $? "docker-compose config -q accepts docker-compose.yml ${out:+($out)}"
 services=$(docker-compose -f docker-compose.yml config --services 2>/dev/null | sort | tr '\n' ' ')
-[ "$services" = "deadline intake notify router " ]; ok $? "one compose service per daemon ($services)"
+[ "$services" = "deadline intake keys notify router " ]; ok $? "one compose service per daemon, and the one-shot keys service ($services)"
 cmds=$(docker-compose -f docker-compose.yml config 2>/dev/null | grep -o 'casebus-[a-z]*' | sort -u)
 missing=""; for c in $cmds; do [ -x "$B/bin/$c" ] || missing="$missing $c"; done
 [ -n "$cmds" ] && [ -z "$missing" ]; ok $? "every compose command is a built binary${missing:+ (missing:$missing)}"
@@ -21,5 +21,12 @@ bad=""; for u in deploy/systemd/casebus-*.service; do
     bin=$(sed -n 's|^ExecStart=/usr/local/bin/\([^ ]*\) .*|\1|p' "$u"); [ -x "$B/bin/$bin" ] || bad="$bad $u"
 done
 [ -z "$bad" ]; ok $? "each systemd unit starts a built daemon${bad:+ (bad:$bad)}"
+units=$(mktemp -d)
+for u in deploy/systemd/*; do sed "s|/usr/local/bin/|$PWD/$B/bin/|" "$u" > "$units/$(basename "$u")"; done
+out=$(systemd-analyze verify "$units"/*.service "$units"/casebus.target 2>&1); ok $? "systemd-analyze verify accepts every unit (binaries at the built paths) ${out:+($out)}"
+grep -q "^Requires=casebus-keys.service" deploy/systemd/casebus-intake.service && grep -q "keys init" deploy/systemd/casebus-keys.service &&
+    grep -q "^keys_dir = " deploy/docker/casebus.conf && grep -q "^keys_dir = " deploy/casebus.conf
+ok $? "compose, systemd and make run all run behind CURVE keys (keys_dir set; the daemons need the keys unit)"
+rm -rf "$units"
 echo "1..$n"
 exit $fail

@@ -18,7 +18,7 @@ ok $? "the banner shows the API address and where the sample token is, not the t
 loose=$(find "$var" -mindepth 1 \( -type d ! -perm 700 -o ! -type d ! -perm 600 \) -printf '%m %p\n' | grep -v "$var/run.out")
 sockets=$(find "$var" -type s | wc -l)
 [ "$(stat -c %a "$var")" = 700 ] && [ -z "$loose" ] && [ "$sockets" -ge 8 ]
-ok $? "var/ is 0700, and every file in it (token, operator key, stores, logs, $sockets socket files) is 0600: $loose"
+ok $? "var/ is 0700, and every file in it (token, CURVE keys, stores, logs, $sockets socket files) is 0600: $loose"
 cli() { CASEBUS_CONFIG="$var/casebus.conf" "$B/bin/casebus" "$@"; }
 at=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
 printf '{"source":"citizen_report","reporter":{"anonymous":true},"matter_code":"330217001","township_code":"330723101000","discovered_at":"%s","discovered_by":"wy-scjg","description":"沿街占道经营"}' "$at" > "$var/case.json"
@@ -34,10 +34,14 @@ printf '{"source":"citizen_report","reporter":{"name":"李四","phone":"13900000
 c2=$(cli submit "$var/case2.json" 2>/dev/null | sed -n 's/.*"case_id":"\([^"]*\)".*/\1/p')
 sleep 0.3
 masked=$(cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported)
-cli tail --show-personal-data --exit-at-end >/dev/null 2>&1; nokey=$?
-shown=$(CASEBUS_OPERATOR_KEY=$(cat "$var/operator_key") cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported --show-personal-data)
-echo "$masked" | grep -q '"name":"\*\*\*"' && [ $nokey = 2 ] && echo "$shown" | grep -q '"name":"李四"'
-ok $? "reporters are masked on the tail; --show-personal-data needs the operator key (var/operator_key)"
+shown=$(cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported --show-personal-data)
+cli keys gen observers/hall >/dev/null
+observed=$(CASEBUS_KEY="$var/keys/observers/hall.key" cli tail --json --from beginning --exit-at-end --case "$c2" --type case_reported --show-personal-data)
+echo "$masked" | grep -q '"name":"\*\*\*"' && echo "$shown" | grep -q '"name":"李四"' && echo "$observed" | grep -q '"name":"\*\*\*"'
+ok $? "reporters are masked on the tail; the operator's key (var/keys/operators) shows them with --show-personal-data, an observer's key gets them masked by intake"
+cli_keys=$(find "$var/keys" -name '*.key' | wc -l)
+grep -q "curve keys_dir=$var/keys" "$var/intake.log" && [ "$cli_keys" -ge 6 ]
+ok $? "make run puts every ZeroMQ socket behind CURVE with keys it made ($cli_keys key pairs under var/keys)"
 today=$(TZ=Asia/Shanghai date +%F)
 csv=$(cli report --from "$today" --to "$today" --csv 2>&1)
 echo "$csv" | head -1 | grep -q "^group,rank,org_id,name,sent,received,on_time,late,open," &&
