@@ -27,7 +27,7 @@ SAN      ?=
 CC       ?= cc
 FUZZ_SECONDS ?= 30
 
-PKGS := libzmq libprotobuf-c lmdb libuv libsodium inih jansson libcurl libh2o
+PKGS := libzmq libprotobuf-c lmdb libuv libsodium inih jansson libcurl libh2o openssl
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror -Wno-format-truncation
 OPT  := -O2 -g

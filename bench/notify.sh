@@ -34,6 +34,7 @@ run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint d
         echo "stream_bind = ipc://$dir/$name.stream"
         echo "pull = router ipc://$dir/router.bus"
         echo "timeout_ms = 2000"
+        echo "allow_private_webhooks = yes"
         echo "log_level = warn"
         for o in $orgs; do
             path="/ok/$o"; [ "$hang" = 1 ] && [ "$o" = wy-yjgl ] && path="/hang/$o"

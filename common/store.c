@@ -171,6 +171,15 @@ size_t cb_store_map_size(const cb_store_t *s)
     return s->map_size;
 }
 
+size_t cb_store_used(const cb_store_t *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return 0;
+    return (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+}
+
 int cb_store_dbi(cb_store_t *s, const char *name, unsigned flags, MDB_dbi *dbi, cb_error_t *err)
 {
     MDB_txn *txn = NULL;

@@ -36,6 +36,9 @@ void cb_store_destroy(cb_store_t **store);
 MDB_env *cb_store_env(cb_store_t *store);
 const char *cb_store_dir(const cb_store_t *store);
 size_t cb_store_map_size(const cb_store_t *store);
+/* Bytes of the map in use (up to the last page ever written; LMDB reuses freed
+ * pages below it). */
+size_t cb_store_used(const cb_store_t *store);
 
 /* Opens a named database (creating it unless read-only) in a transaction of its
  * own. Call at start-up, before other transactions. */

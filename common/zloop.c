@@ -191,6 +191,8 @@ struct cb_group {
     group_waiter_t *waiters;
     size_t count, cap;
     unsigned long commits;
+    bool failing;         /* the last group commit failed, or a group was failed */
+    cb_error_t last_error;
     void (*on_commit)(void *ctx);
     void *on_commit_ctx;
 };
@@ -204,10 +206,14 @@ static void group_commit(cb_group_t *g)
     int rc = cb_store_commit(&g->txn, &err);
     uv_unref((uv_handle_t *)&g->check);
     uv_idle_stop(&g->idle);
-    if (rc == 0)
+    if (rc == 0) {
         g->commits++;
-    else
+        g->failing = false;
+    } else {
         log_error("group_commit_failed waiters=%zu error=\"%s\"", g->count, err.message);
+        g->failing = true;
+        g->last_error = err;
+    }
     /* Callbacks may start the next turn's work; take the list first. */
     size_t n = g->count;
     group_waiter_t *w = g->waiters;
@@ -325,6 +331,11 @@ int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *e
 void cb_group_fail(cb_group_t *g, const cb_error_t *err)
 {
     log_error("group_failed waiters=%zu error=\"%s\"", g->count, err ? err->message : "");
+    g->failing = true;
+    if (err)
+        g->last_error = *err;
+    else
+        cb_error_set(&g->last_error, CB_ERR_STORE, "", "a group transaction failed");
     cb_store_abort(&g->txn);
     uv_unref((uv_handle_t *)&g->check);
     uv_idle_stop(&g->idle);
@@ -374,4 +385,9 @@ void cb_group_on_commit(cb_group_t *g, void (*fn)(void *ctx), void *ctx)
 unsigned long cb_group_commits(const cb_group_t *g)
 {
     return g->commits;
+}
+
+const cb_error_t *cb_group_failing(const cb_group_t *g)
+{
+    return g->failing ? &g->last_error : NULL;
 }

@@ -110,5 +110,8 @@ void cb_group_flush(cb_group_t *g);
 void cb_group_on_commit(cb_group_t *g, void (*fn)(void *ctx), void *ctx);
 /* Commits made so far (for tests and metrics). */
 unsigned long cb_group_commits(const cb_group_t *g);
+/* The error of the last write when it failed (a group commit, or a group
+ * failed), NULL once a commit has succeeded since. */
+const cb_error_t *cb_group_failing(const cb_group_t *g);
 
 #endif

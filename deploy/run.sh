@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/run.sh BUILD — what `make run` starts: the four daemons on the sample
 # county (武义县), data under ./var (VAR_DIR=… to move it), HTTP on
-# 127.0.0.1:8080 (HTTP_PORT=… to change it), under casebus-supervisor: a
+# 127.0.0.1:8080 (HTTP_PORT=… to change it; ALLOW_PRIVATE_WEBHOOKS=yes for
+# webhook receivers on this machine), under casebus-supervisor: a
 # daemon that dies is restarted, always, with backoff (0.2 s doubling to 10 s,
 # reset after 10 s of running; [supervisor] in the configuration), and one down
 # for longer than its backoff is named on this terminal and in `casebus
@@ -24,6 +25,9 @@ if [ ! -f "$conf" ]; then
         deploy/casebus.conf > "$conf"
 elif [ -n "${HTTP_PORT:-}" ]; then
     sed -i "s|^http_listen = .*|http_listen = 127.0.0.1:$HTTP_PORT|" "$conf"
+fi
+if [ -n "${ALLOW_PRIVATE_WEBHOOKS:-}" ]; then
+    sed -i "s|^allow_private_webhooks = .*|allow_private_webhooks = $ALLOW_PRIVATE_WEBHOOKS|" "$conf"
 fi
 export CASEBUS_CONFIG="$conf"
 port=$(sed -n 's/^http_listen = .*:\([0-9]*\)$/\1/p' "$conf" | head -1)

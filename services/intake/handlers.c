@@ -1572,6 +1572,11 @@ bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_a
 {
     cb_error_t e;
     MDB_txn *child = NULL;
+    if (intake_check_limits(cmd, &e) != 0) {
+        memset(reply, 0, sizeof(*reply));
+        intake_reply_error(reply, 400, "invalid_field", e.field, e.message);
+        return false;
+    }
     if (cb_group_begin(in->d.group, &child, &e) != 0) {
         memset(reply, 0, sizeof(*reply));
         reply_store_error(reply, &e);

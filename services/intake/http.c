@@ -7,18 +7,22 @@
  * (4xx; nothing written). A client that disconnects meanwhile is noticed through
  * a slot in the request's memory pool whose dispose callback clears our pointer.
  *
- * Limits: body size (413 from h2o), header size (h2o's H2O_MAX_REQLEN), request
- * timeout for slow clients (h2o's http1 req_timeout), and a connection cap
- * enforced at accept.
+ * Limits: body size (413 from h2o), header size (h2o's H2O_MAX_REQLEN), an idle
+ * timeout for idle and slow clients (h2o's http1 req_timeout), and connection
+ * caps, overall and per address, enforced at accept (admit.c). Optional TLS
+ * (tls_cert, tls_key) through h2o's OpenSSL binding.
  */
 #include "intake.h"
 #include "log.h"
 
 #include <h2o.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct intake_http {
     intake_t *in;
@@ -27,7 +31,8 @@ typedef struct intake_http {
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
     bool listening;
-    uint64_t connections, max_connections;
+    intake_admit_t admit;
+    SSL_CTX *ssl_ctx; /* NULL: plain HTTP */
     cb_metric_t *m_requests, *m_conn, *m_conn_refused;
 } intake_http_t;
 
@@ -35,11 +40,6 @@ typedef struct intake_handler {
     h2o_handler_t super;
     intake_http_t *http;
 } intake_handler_t;
-
-typedef struct conn {
-    uv_tcp_t tcp;
-    intake_http_t *http;
-} conn_t;
 
 /* A command waiting for its group commit. */
 typedef struct http_pending {
@@ -211,16 +211,44 @@ static int authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intak
     return 0;
 }
 
+/* application/json, with at most a charset parameter that is UTF-8. */
+static bool json_media_type(const char *v)
+{
+    if (strncasecmp(v, "application/json", 16) != 0)
+        return false;
+    v += 16;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '\0')
+        return true;
+    if (*v++ != ';')
+        return false;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, "charset=", 8) != 0)
+        return false;
+    v += 8;
+    if (*v == '"')
+        v++;
+    if (strncasecmp(v, "utf-8", 5) != 0)
+        return false;
+    v += 5;
+    if (*v == '"')
+        v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return *v == '\0';
+}
+
 static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t kind,
                         const char *target)
 {
     intake_t *in = http->in;
     cb_error_t err;
     char ctype[128] = "";
-    if (!header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) ||
-        strncasecmp(ctype, "application/json", 16) != 0) {
+    if (!header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) || !json_media_type(ctype)) {
         send_error(req, 415, "unsupported_media_type", "Content-Type",
-                   "send the command as Content-Type: application/json");
+                   "send the command as Content-Type: application/json (charset, if given, utf-8)");
         return;
     }
     MDB_txn *txn = NULL;
@@ -316,10 +344,27 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
     bool ok = cb_store_begin(in->st.store, false, &txn, &err) == 0 &&
               cb_log_head(in->d.log, txn, &head, &err) == 0;
     cb_store_abort(&txn);
-    json_t *st = json_pack("{s:s,s:I,s:o*}", "status",
-                           in->d.shutting_down ? "shutting_down" : ok ? "ok" : "store_error",
-                           "log_head", (json_int_t)head.seq, "upstreams",
+    /* degraded: the last write failed (until one succeeds), or the store is
+     * 95 % full; either way commands may be refused with 503. */
+    const cb_error_t *failing = cb_group_failing(in->d.group);
+    size_t used = cb_store_used(in->d.store), map = cb_store_map_size(in->d.store);
+    const char *status = in->d.shutting_down ? "shutting_down"
+                         : !ok               ? "store_error"
+                         : failing || used >= map / 20 * 19 ? "degraded"
+                                             : "ok";
+    ok = ok && strcmp(status, "ok") == 0;
+    char why[300] = "";
+    if (failing)
+        snprintf(why, sizeof(why), "the last write failed: %s", failing->message);
+    else if (used >= map / 20 * 19)
+        snprintf(why, sizeof(why), "the store is %zu%% full (map_size): raise map_size",
+                 used / (map / 100));
+    json_t *st = json_pack("{s:s,s:I,s:I,s:I,s:o*}", "status", status, "log_head",
+                           (json_int_t)head.seq, "store_used_bytes", (json_int_t)used,
+                           "store_map_size", (json_int_t)map, "upstreams",
                            cb_daemon_upstreams_json(&in->d));
+    if (st && why[0])
+        json_object_set_new(st, "reason", json_string(why));
     char *body = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
     if (body == NULL) {
@@ -333,7 +378,7 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
 static void handle_metrics(intake_http_t *http, h2o_req_t *req)
 {
     static h2o_generator_t generator = {NULL, NULL};
-    cb_metric_set(http->m_conn, (double)http->connections);
+    cb_metric_set(http->m_conn, (double)http->admit.open);
     size_t len;
     char *text = cb_daemon_metrics_text(&http->in->d, &len);
     if (text == NULL) {
@@ -397,60 +442,82 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-static void on_conn_closed(uv_handle_t *h)
-{
-    conn_t *c = (conn_t *)h;
-    c->http->connections--;
-    free(c);
-}
-
 static void on_accept(uv_stream_t *listener, int status)
 {
     intake_http_t *http = listener->data;
     if (status != 0)
         return;
-    conn_t *c = calloc(1, sizeof(*c));
+    uint64_t refused = http->admit.refused;
+    intake_conn_t *c = intake_admit_accept(&http->admit, listener, http->ssl_ctx != NULL);
+    if (http->admit.refused != refused)
+        cb_metric_inc(http->m_conn_refused);
     if (c == NULL)
         return;
-    c->http = http;
-    if (uv_tcp_init(listener->loop, &c->tcp) != 0) {
-        free(c);
-        return;
-    }
-    http->connections++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-        return;
-    }
-    if (http->connections > http->max_connections) {
-        /* Over the cap: close at once; the client sees a reset and may retry. */
-        cb_metric_inc(http->m_conn_refused);
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, intake_admit_closed);
     h2o_accept(&http->accept_ctx, sock);
 }
 
-int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_connections,
-                      cb_error_t *err)
+/* An SSL_CTX for the PEM certificate chain and key: TLS 1.2 and later, HTTP/1.1. */
+static int tls_open(intake_http_t *http, const char *cert, const char *key, cb_error_t *err)
+{
+    struct stat st;
+    if (stat(key, &st) == 0 && (st.st_mode & S_IROTH))
+        return cb_error_set(err, CB_ERR_CONFIG, "tls_key",
+                            "tls_key %s can be read by anyone (mode %03o): chmod 600 (or 640 for "
+                            "a group such as ssl-cert)",
+                            key, (unsigned)(st.st_mode & 0777));
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "tls_cert", "cannot make a TLS context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    unsigned long e = 0;
+    const char *field = NULL;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        field = "tls_cert";
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        field = "tls_key";
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        field = "tls_key";
+    if (field) {
+        e = ERR_get_error();
+        char why[256];
+        ERR_error_string_n(e, why, sizeof(why));
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return cb_error_set(err, CB_ERR_CONFIG, field, "%s %s: %s", field,
+                            strcmp(field, "tls_cert") == 0 ? cert : key, why);
+    }
+    http->ssl_ctx = ctx;
+    return 0;
+}
+
+int intake_http_start(intake_t *in, const intake_http_opts_t *o, cb_error_t *err)
 {
     /* The address first: nothing is registered in the loop before it is known good. */
     struct sockaddr_storage addr;
-    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
-                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    int rc = strchr(o->host, ':') ? uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&addr)
+                                  : uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&addr);
     if (rc != 0)
-        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", host,
+        return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "bad address %s: %s", o->host,
                             uv_strerror(rc));
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return cb_error_set(err, CB_ERR_CONFIG, o->tls_cert ? "tls_key" : "tls_cert",
+                            "TLS needs both tls_cert and tls_key");
     intake_http_t *http = calloc(1, sizeof(*http));
     if (http == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    if (o->tls_cert && tls_open(http, o->tls_cert, o->tls_key, err) != 0) {
+        free(http);
+        return CB_ERR_CONFIG;
+    }
     http->in = in;
-    http->max_connections = max_connections;
+    intake_admit_init(&http->admit, o->max_connections, o->max_per_address);
     h2o_config_init(&http->config);
     http->config.max_request_entity_size = in->max_body;
-    http->config.http1.req_timeout = 10000;
+    /* h2o's request timeout covers a connection waiting for its next request too:
+     * an idle or slow client is closed after it. */
+    http->config.http1.req_timeout = o->idle_timeout_s * 1000;
     http->config.server_name = h2o_iovec_init(H2O_STRLIT("casebus-intake"));
     h2o_hostconf_t *host_conf =
         h2o_config_register_host(&http->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -461,6 +528,7 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
     h2o_context_init(&http->ctx, in->d.loop, &http->config);
     http->accept_ctx.ctx = &http->ctx;
     http->accept_ctx.hosts = http->config.hosts;
+    http->accept_ctx.ssl_ctx = http->ssl_ctx;
 
     /* From here the h2o context has handles in the loop: on failure http stays
      * referenced from in (the daemon exits on this error), never freed under them. */
@@ -472,17 +540,17 @@ int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_con
         (rc = uv_listen((uv_stream_t *)&http->listener, 511, on_accept)) != 0) {
         uv_close((uv_handle_t *)&http->listener, NULL);
         return cb_error_set(err, CB_ERR_CONFIG, "http_listen", "cannot listen on %s:%d: %s",
-                            host, port, uv_strerror(rc));
+                            o->host, o->port, uv_strerror(rc));
     }
     http->listening = true;
     http->m_requests = cb_metrics_counter(in->d.metrics, "casebus_intake_http_requests_total",
                                           "HTTP requests received");
     http->m_conn = cb_metrics_gauge(in->d.metrics, "casebus_intake_http_connections",
                                     "Open HTTP connections");
-    http->m_conn_refused = cb_metrics_counter(in->d.metrics,
-                                              "casebus_intake_http_connections_refused_total",
-                                              "Connections closed at accept: over max_connections");
-    in->http = http;
+    http->m_conn_refused = cb_metrics_counter(
+        in->d.metrics, "casebus_intake_http_connections_refused_total",
+        "Connections answered 503 (or closed, over TLS) at accept: over max_connections or "
+        "max_per_address");
     return 0;
 }
 

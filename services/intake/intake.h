@@ -216,10 +216,62 @@ int intake_token_revoke_cmd(intake_t *in, MDB_txn *txn, const char *token_id, co
  * state (live, expired, revoked), never a secret. A new reference or NULL. */
 json_t *intake_tokens_json(intake_t *in, MDB_txn *txn, cb_error_t *err);
 
+/* ---- limits.c ---- */
+
+/* Sizes, counts, UTF-8 and finite numbers of every field of cmd, named as the
+ * JSON API names them: CB_ERR_INVALID with the field, or 0. */
+int intake_check_limits(const Casebus__V1__Command *cmd, cb_error_t *err);
+
+/* ---- admit.c ---- */
+
+#define INTAKE_ADMIT_BUCKETS 1024
+
+typedef struct intake_peer intake_peer_t;
+
+typedef struct intake_admit {
+    uint64_t max, per_address;
+    uint64_t open;     /* admitted connections */
+    uint64_t peers;    /* distinct addresses among them */
+    uint64_t refusing; /* being answered 503 or closed */
+    uint64_t refused;  /* since start */
+    intake_peer_t *bucket[INTAKE_ADMIT_BUCKETS];
+} intake_admit_t;
+
+typedef enum { INTAKE_ADMIT_OK, INTAKE_ADMIT_FULL, INTAKE_ADMIT_ADDRESS } intake_admit_result_t;
+
+/* An accepted connection; tcp first, so that the handle is the connection. */
+typedef struct intake_conn {
+    uv_tcp_t tcp;
+    intake_admit_t *admit;
+    intake_peer_t *peer;
+    struct refusal *refusal;
+} intake_conn_t;
+
+void intake_admit_init(intake_admit_t *a, uint64_t max, uint64_t per_address);
+/* Counts a connection from sa, or says which cap it is over (nothing counted). */
+intake_admit_result_t intake_admit_take(intake_admit_t *a, const struct sockaddr *sa,
+                                        intake_peer_t **peer);
+void intake_admit_release(intake_admit_t *a, intake_peer_t *peer);
+uint32_t intake_admit_open_from(const intake_admit_t *a, const struct sockaddr *sa);
+/* Accepts the listener's next connection: the admitted one (hand it to h2o,
+ * closing with intake_admit_closed), or NULL when it was over a cap (answered
+ * 503 and closed here) or could not be accepted. */
+intake_conn_t *intake_admit_accept(intake_admit_t *a, uv_stream_t *listener, bool tls);
+void intake_admit_closed(uv_handle_t *h);
+
 /* ---- http.c / zmq.c ---- */
 
-int intake_http_start(intake_t *in, const char *host, int port, uint64_t max_connections,
-                      cb_error_t *err);
+/* [intake] settings of the HTTP door. */
+typedef struct intake_http_opts {
+    char host[256];
+    int port;
+    uint64_t max_connections;   /* open connections overall */
+    uint64_t max_per_address;   /* open connections from one client address */
+    uint64_t idle_timeout_s;    /* a connection with no complete request is closed after it */
+    const char *tls_cert, *tls_key; /* PEM files; both or neither */
+} intake_http_opts_t;
+
+int intake_http_start(intake_t *in, const intake_http_opts_t *opts, cb_error_t *err);
 void intake_http_stop(intake_t *in);
 int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err);
 void intake_zmq_stop(intake_t *in);

@@ -10,7 +10,8 @@
  * Configuration ([intake] section of the deployment file, see deploy/casebus.conf):
  *   data_dir, map_size, bus_bind, pull = PRODUCER ENDPOINT (repeatable), log_level
  *   (common/daemon.h), and http_listen = 127.0.0.1:8080, zmq_bind, max_body (≤ 2M),
- *   max_connections = 1024, max_age_days = 1825.
+ *   max_connections = 1024, max_per_address = 256, idle_timeout = 10 (seconds),
+ *   tls_cert/tls_key (PEM, optional), max_age_days = 1825.
  */
 #include "intake.h"
 #include "cbtime.h"
@@ -257,12 +258,16 @@ int main(int argc, char **argv)
         fatalx("start_failed error=\"%s\"", err.message);
     /* At most 2 MiB: the event of such a body stays under the 4 MiB record cap,
      * so no command can fail for size after it has begun writing. */
-    uint64_t max_conn;
+    intake_http_opts_t http = {0};
     if (cb_config_get_size(in.d.cfg, SECTION, "max_body", 1 << 20, 1024, 2 << 20, &in.max_body,
                            &err) != 0 ||
         cb_config_get_u64(in.d.cfg, SECTION, "max_age_days", 1825, 1, 36500, &in.max_age_days,
                           &err) != 0 ||
-        cb_config_get_u64(in.d.cfg, SECTION, "max_connections", 1024, 1, 1000000, &max_conn,
+        cb_config_get_u64(in.d.cfg, SECTION, "max_connections", 1024, 1, 1000000,
+                          &http.max_connections, &err) != 0 ||
+        cb_config_get_u64(in.d.cfg, SECTION, "max_per_address", 256, 1, 1000000,
+                          &http.max_per_address, &err) != 0 ||
+        cb_config_get_u64(in.d.cfg, SECTION, "idle_timeout", 10, 1, 3600, &http.idle_timeout_s,
                           &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
     in.m_commands_ok = cb_metrics_counter(in.d.metrics,
@@ -275,11 +280,11 @@ int main(int argc, char **argv)
     if (cb_daemon_pull(&in.d, intake_apply_upstream, &in, &err) != 0)
         fatalx("bus_failed error=\"%s\"", err.message);
 
-    char host[256];
-    int port = 0;
-    parse_listen(cb_config_get(in.d.cfg, SECTION, "http_listen", "127.0.0.1:8080"), host,
-                 sizeof(host), &port);
-    if (intake_http_start(&in, host, port, max_conn, &err) != 0)
+    parse_listen(cb_config_get(in.d.cfg, SECTION, "http_listen", "127.0.0.1:8080"), http.host,
+                 sizeof(http.host), &http.port);
+    http.tls_cert = cb_config_get(in.d.cfg, SECTION, "tls_cert", NULL);
+    http.tls_key = cb_config_get(in.d.cfg, SECTION, "tls_key", NULL);
+    if (intake_http_start(&in, &http, &err) != 0)
         fatalx("http_failed error=\"%s\"", err.message);
     const char *zbind = cb_config_get(in.d.cfg, SECTION, "zmq_bind", "ipc://var/intake.cmd");
     if (intake_zmq_start(&in, zbind, &err) != 0)
@@ -289,7 +294,8 @@ int main(int argc, char **argv)
         fatalx("control_failed error=\"%s\"", err.message);
     in.d.on_stop = stop_doors;
     in.d.hook_ctx = &in;
-    log_info("listening http=%s:%d zmq=%s control=%s", host, port, zbind, cbind ? cbind : "none");
+    log_info("listening http%s=%s:%d zmq=%s control=%s", http.tls_cert ? "s" : "", http.host,
+             http.port, zbind, cbind ? cbind : "none");
     int rc = cb_daemon_run(&in.d);
     cb_daemon_close(&in.d);
     return rc;

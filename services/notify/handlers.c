@@ -457,6 +457,8 @@ int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *chan
         strlen(url) > 2000 || strchr(url, ' '))
         return cb_error_set(err, CB_ERR_INVALID, "url",
                             "url must be an http:// or https:// address without spaces, at most 2000 characters");
+    if (!zmq && nt_webhook_url_check(n, url, err) != 0)
+        return -1;
     if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256)
         return cb_error_set(err, CB_ERR_INVALID, "secret",
                             "secret must be 16 to 256 characters (it keys the HMAC signature)");

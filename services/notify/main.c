@@ -11,7 +11,8 @@
  * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (8 attempts in
  * flight per subscription), subscribe = ORG URL SECRET [TYPE,TYPE…] (repeatable:
  * subscriptions made at start when the store has none for that org and url),
- * log_level.
+ * allow_private_webhooks (no: webhooks reach public addresses only), webhook_allow
+ * = CIDR (repeatable: a private network webhooks may reach), log_level.
  */
 #include "notify.h"
 #include "cbtime.h"
@@ -117,6 +118,24 @@ static int duration(const cb_config_t *cfg, const char *key, const char *def, in
     return 0;
 }
 
+/* webhook_allow = CIDR lines: networks webhooks may reach though not public. */
+static int webhook_allow(notify_t *n, cb_error_t *err)
+{
+    const char *lines[NT_ALLOW_MAX + 1];
+    size_t count = cb_config_get_all(n->d.cfg, "notify", "webhook_allow", lines, NT_ALLOW_MAX + 1);
+    if (count > NT_ALLOW_MAX)
+        return cb_error_set(err, CB_ERR_CONFIG, "webhook_allow",
+                            "[notify] at most %d webhook_allow lines", NT_ALLOW_MAX);
+    for (size_t i = 0; i < count; i++)
+        if (cb_cidr_parse(lines[i], &n->allow[i]) != 0)
+            return cb_error_set(err, CB_ERR_CONFIG, "webhook_allow",
+                                "[notify] webhook_allow = '%s': want a network such as "
+                                "10.20.0.0/16 or fd00::/8",
+                                lines[i]);
+    n->nallow = count;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "--config") != 0) {
@@ -136,6 +155,10 @@ int main(int argc, char **argv)
         cb_config_get_u64(cfg, "notify", "max_in_flight", 256, 1, 10000, &in_flight, &err) ||
         cb_config_get_u64(cfg, "notify", "per_endpoint", 8, 1, 1000, &per_endpoint, &err) ||
         duration(cfg, "horizon", "24h", &n.horizon_ms, &err))
+        fatalx("config_failed error=\"%s\"", err.message);
+    if (cb_config_get_bool(cfg, "notify", "allow_private_webhooks", false,
+                           &n.allow_private_webhooks, &err) != 0 ||
+        webhook_allow(&n, &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
     n.timeout_ms = (int64_t)timeout;
     n.retry_base_ms = (int64_t)base;

@@ -22,8 +22,10 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "netaddr.h"
 
 #define NT_ID_MAX 64
+#define NT_ALLOW_MAX 32
 
 typedef struct notify_sender notify_sender_t;
 
@@ -36,6 +38,10 @@ typedef struct notify {
     /* delivery policy */
     int64_t retry_base_ms, retry_max_ms, horizon_ms, timeout_ms;
     unsigned max_in_flight, per_endpoint;
+    /* where webhooks may go besides public addresses (netaddr.h) */
+    bool allow_private_webhooks;
+    cb_cidr_t allow[NT_ALLOW_MAX];
+    size_t nallow;
     int64_t (*now)(void);
 } notify_t;
 
@@ -100,6 +106,11 @@ int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
 
 /* ---- webhook.c ---- */
 int nt_sender_start(notify_t *n, cb_error_t *err);
+/* A webhook URL: http(s) with a host; an IP literal host (any spelling) must be
+ * an address webhooks may reach. Names are checked when they are resolved. */
+int nt_webhook_url_check(const notify_t *n, const char *url, cb_error_t *err);
+/* True when webhooks may connect to sa; why gets the refusal otherwise. */
+bool nt_addr_allowed(const notify_t *n, const struct sockaddr *sa, char *why, size_t size);
 /* Looks at the ready index again soon (after a commit added something). */
 void nt_sender_kick(notify_t *n);
 void nt_sender_stop(notify_t *n);

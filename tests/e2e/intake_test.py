@@ -293,6 +293,51 @@ try:
                                      (9, [(1, "wy-scjg")]), (10, 1), (12, "x")]))
     t.ok(r["status"] == 400 and r["field"] == "township_code", "ZeroMQ: a rule broken is 400 naming the field", r)
 
+    # ---- one set of limits for both doors ----
+    import struct
+
+    def location(lat, lon):
+        return pb([(1, "履坦街1号")]) + bytes([0x11]) + struct.pack("<d", lat) + bytes([0x19]) + struct.pack("<d", lon)
+
+    att = [(1, "a.jpg"), (2, "https://files.example/a.jpg"), (3, b"\xab" * 32)]
+    att_json = {"name": "a.jpg", "uri": "https://files.example/a.jpg", "sha256": "ab" * 32}
+
+    def zreport(extra_case=(), rest=()):
+        return pb([(1, tok_dept), (3, "req-lim"), (10, [(1, summary + list(extra_case))] + list(rest))])
+    both = [
+        ("a description over 8000 bytes", with_(description="x" * 8001), zreport([(12, "x" * 8001)]), "description"),
+        ("a reporter name over 64 bytes", with_(reporter={"name": "a" * 65}), zreport(rest=[(2, [(1, "a" * 65)])]),
+         "reporter.name"),
+        ("65 attachments", with_(attachments=[att_json] * 65), zreport(rest=[(3, att)] * 65), "attachments"),
+        ("a latitude of 91", with_(location={"address": "x", "latitude": 91, "longitude": 119.8}),
+         zreport([(7, location(91, 119.8))]), "location.latitude"),
+        ("an attachment uri over 2048 bytes", with_(attachments=[dict(att_json, uri="https://x/" + "a" * 2048)]),
+         zreport(rest=[(3, [(1, "a"), (2, "https://x/" + "a" * 2048), (3, b"\xab" * 32)])]), "attachments[0].uri"),
+    ]
+    for name, body, frame, field in both:
+        before = log_head()
+        st, doc = http.post("/v1/cases", body, tok_dept)
+        r = zcmd(frame)
+        herr = doc.get("error", {}) if isinstance(doc, dict) else {}
+        t.ok(st == 400 and r["status"] == 400 and herr.get("field") == field == r["field"]
+             and herr.get("code") == r["code"] == "invalid_field" and log_head() == before,
+             f"{name}: both doors answer 400 invalid_field on '{field}', nothing written",
+             (st, herr, r))
+    before = log_head()
+    for name, frame, field in (
+        ("a NaN latitude", zreport([(7, location(float("nan"), 119.8))]), "location.latitude"),
+        ("an infinite longitude", zreport([(7, location(28.9, float("inf")))]), "location.longitude"),
+        # (the frame itself is capped at max_body + 4 KiB, 68 KiB here, by libzmq)
+        ("a 60 KB description", zreport([(12, "x" * 60_000)]), "description"),
+        ("800 attachments", zreport(rest=[(3, att)] * 800), "attachments"),
+        ("a description that is not UTF-8", zreport([(12, b"\xff\xfe bad")]), "description"),
+        ("a 200-byte idempotency key", pb([(1, tok_dept), (2, "k" * 200), (10, [(1, summary)])]), "idempotency_key"),
+    ):
+        r = zcmd(frame)
+        t.ok(r["status"] == 400 and r["code"] == "invalid_field" and r["field"] == field,
+             f"ZeroMQ: {name} is 400 invalid_field on '{field}'", r)
+    t.eq(log_head(), before, "ZeroMQ: none of them wrote anything")
+
     # ---- refusals hold no memory: 100k refused commands, RSS flat ----
     victim = zcmd(report(tok_dept))["case_id"]
     now_ms = int(time.time() * 1000)

@@ -95,6 +95,7 @@ control_bind = ipc://{w.p('notify.ctl')}
 stream_bind = ipc://{w.p('notify.stream')}
 pull = router ipc://{w.p('router.bus')}
 pull = deadline ipc://{w.p('deadline.bus')}
+allow_private_webhooks = yes
 timeout_ms = 1000
 retry_base_ms = 300
 retry_max_ms = 1000
@@ -300,6 +301,34 @@ try:
          "casebus status shows subscriptions, pending deliveries and dead letters", st)
     r = cli("verify")
     t.ok(r.returncode == 0 and "notify    ok" in r.stdout, "notify's log verifies", r.stdout)
+    t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
+
+    # ---- where webhooks may go: public addresses, and the networks webhook_allow names ----
+    text = open(conf).read().replace("allow_private_webhooks = yes", "webhook_allow = 127.0.0.2/32")
+    open(conf, "w").write(text)
+    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify.log")
+    wait_for(lambda: cli("subscriptions").returncode == 0, 10)
+    for url, kind in ((f"http://127.0.0.1:{rport}/x", "loopback"), ("http://2130706433/x", "loopback"),
+                      ("http://0x7f.1/x", "loopback"), ("http://169.254.169.254/latest/meta-data", "link-local"),
+                      ("http://[::1]:8080/x", "loopback"), ("https://10.1.2.3/x", "private"),
+                      ("http://[::ffff:127.0.0.1]/x", "loopback"), ("http://0.0.0.0:8080/x", "unspecified"),
+                      ("http://192.168.1.1/x", "private")):
+        r = cli("subscribe", "--org", "wy-wsj", "--url", url, "--secret", SECRET)
+        t.ok(r.returncode == 1 and "(url)" in r.stderr and f"{kind} address" in r.stderr
+             and "webhook_allow" in r.stderr,
+             f"without allow_private_webhooks a webhook to {url} is refused as {kind}", r.stderr)
+    r = cli("subscribe", "--org", "wy-wsj", "--url", f"http://127.0.0.2:{rport}/allowed", "--secret", SECRET)
+    t.ok(r.returncode == 0, "a network that webhook_allow lists is accepted", r.stderr)
+    r = cli("unsubscribe", r.stdout.split()[1].rstrip(":") if r.returncode == 0 else "x")
+    subscribe_named = cli("subscribe", "--org", "wy-wsj", "--url", f"http://localhost:{rport}/named", "--secret",
+                          SECRET, "--events", "transfer_required")
+    t.ok(subscribe_named.returncode == 0, "a URL with a name is accepted: its address is judged when it is resolved",
+         subscribe_named.stderr)
+    report(tok, "wy-wsj")
+    ev = wait_for(lambda: [e["event"] for e in notify_events() if e["type"] == "delivery_failed"
+                           and e["event"]["delivery"]["org_id"] == "wy-wsj"], 10) or []
+    t.ok(ev and "loopback address" in ev[0]["error"] and ev[0]["http_status"] == 0 and not received("/named"),
+         "localhost resolves to loopback: the connection is refused and the failure says why", ev[:1])
     t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
     for name in ("intake", "deadline", "router"):
         w.kill(procs[name], signal.SIGTERM)

@@ -236,7 +236,8 @@ bus_bind = ipc://{w.p('notify.bus')}
 control_bind = ipc://{w.p('notify.ctl')}
 stream_bind = ipc://{w.p('notify.stream')}
 pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}""",
+pull = deadline ipc://{w.p('deadline.bus')}
+allow_private_webhooks = yes""",
     }
     path = w.p("casebus.conf")
     write_config(path, "".join(f"[{name}]\n{body}\n{extra.get(name, '')}\n"
