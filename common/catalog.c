@@ -6,6 +6,7 @@
 #include "codes.h"
 #include "csv.h"
 #include "orgs.h"
+#include "strindex.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ typedef struct ctx {
     cb_matter_list_t *out;
     size_t cap;
     size_t *lines;
+    cb_strindex_t codes; /* matter code → its index in out */
 } ctx_t;
 
 static int holder_parse(const char *s)
@@ -169,12 +171,12 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
         bad = C_TO;
         snprintf(msg, sizeof(msg), "effective_to is before effective_from");
     }
-    for (size_t i = 0; bad < 0 && i < ctx->out->count; i++)
-        if (strcmp(ctx->out->matters[i]->code, v[C_CODE]) == 0) {
-            bad = C_CODE;
-            snprintf(msg, sizeof(msg), "matter %s already given on line %zu", v[C_CODE],
-                     ctx->lines[i]);
-        }
+    size_t seen = bad < 0 ? cb_strindex_get(&ctx->codes, v[C_CODE]) : CB_STRINDEX_NONE;
+    if (seen != CB_STRINDEX_NONE) {
+        bad = C_CODE;
+        snprintf(msg, sizeof(msg), "matter %s already given on line %zu", v[C_CODE],
+                 ctx->lines[seen]);
+    }
     if (bad >= 0)
         return cb_error_set(err, CB_ERR_INVALID, col_names[bad], "line %zu, column %d (%s): %s",
                             row->line, ctx->col[bad] + 1, col_names[bad], msg);
@@ -204,7 +206,9 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
     m->effective_to_ms = v[C_TO][0] ? cb_cst_day_start_ms(to + 1) : 0; /* end of that day */
     ctx->lines[ctx->out->count] = row->line;
     ctx->out->matters[ctx->out->count++] = m;
-    if (!m->code || !m->name || !m->domain || !m->department_id)
+    int nomem = 0;
+    if (!m->code || !m->name || !m->domain || !m->department_id ||
+        (cb_strindex_put(&ctx->codes, m->code, ctx->out->count - 1, &nomem), nomem))
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     int rc = v[C_TOWNS][0] ? towns(m, v[C_TOWNS], msg, sizeof(msg)) : 0;
     if (rc == CB_ERR_INVALID)
@@ -242,6 +246,7 @@ int cb_catalog_parse(const char *text, size_t len, cb_matter_list_t *out, cb_err
     if (rc == 0 && !ctx.header_done)
         rc = cb_error_set(err, CB_ERR_INVALID, "", "the file is empty (no header row)");
     out->lines = ctx.lines;
+    cb_strindex_free(&ctx.codes);
     if (rc != 0)
         cb_catalog_free(out);
     return rc;

@@ -17,7 +17,8 @@ struct cb_control {
     cb_daemon_t *d;
     void *sock;
     cb_zwatch_t watch;
-    bool open;
+    bool open, closed;
+    unsigned working; /* requests whose work is on the thread pool */
     cb_control_fn handle;
     void *ctx;
 };
@@ -27,6 +28,7 @@ typedef struct pending {
     cb_zenvelope_t env;
     cb_control_req_t r;
     Casebus__V1__ControlRequest *req;
+    uv_work_t work;
     char request_id[64], code[32], field[64];
 } pending_t;
 
@@ -77,6 +79,68 @@ static void on_committed(void *arg, int status, const cb_error_t *err)
     finish(p);
 }
 
+static void conclude(cb_control_t *c, pending_t *p, int rc, cb_error_t *err);
+
+static void run_work(uv_work_t *w)
+{
+    pending_t *p = w->data;
+    p->r.work(&p->r);
+}
+
+static void after_work(uv_work_t *w, int status)
+{
+    (void)status;
+    pending_t *p = w->data;
+    cb_control_t *c = p->c;
+    c->working--;
+    cb_error_t err;
+    cb_error_clear(&err);
+    p->r.work = NULL;
+    p->r.stopping = !c->open || c->d->shutting_down;
+    int rc = p->r.resume(c->ctx, &p->r, &err);
+    if (p->r.stopping && rc == 0)
+        rc = cb_error_set(&err, CB_ERR_SHUTDOWN, "", "%s is shutting down", c->d->name);
+    conclude(c, p, rc, &err);
+    if (c->closed && c->working == 0) {
+        zmq_close(c->sock);
+        free(c);
+    }
+}
+
+/* What follows the handler (or its resume): refuse, answer, start its work,
+ * or wait for the group commit. */
+static void conclude(cb_control_t *c, pending_t *p, int rc, cb_error_t *err)
+{
+    if (rc != 0) {
+        if (p->r.wrote)
+            cb_group_fail(c->d->group, err);
+        refuse(p, err);
+        finish(p);
+        return;
+    }
+    if (p->r.work && p->r.resume && !p->r.wrote) {
+        p->work.data = p;
+        if (uv_queue_work(c->d->loop, &p->work, run_work, after_work) == 0) {
+            c->working++;
+            return;
+        }
+        c->working++; /* no thread pool: do it here */
+        p->r.work(&p->r);
+        after_work(&p->work, 0);
+        return;
+    }
+    p->r.reply.ok = true;
+    if (!p->r.wrote) {
+        finish(p);
+        return;
+    }
+    if (cb_group_join(c->d->group, on_committed, p, err) != 0) {
+        cb_group_fail(c->d->group, err);
+        refuse(p, err);
+        finish(p);
+    }
+}
+
 static void handle(cb_control_t *c, pending_t *p, const uint8_t *data, size_t len)
 {
     cb_error_t err;
@@ -98,24 +162,7 @@ static void handle(cb_control_t *c, pending_t *p, const uint8_t *data, size_t le
         finish(p);
         return;
     }
-    int rc = c->handle(c->ctx, &p->r, &err);
-    if (rc != 0) {
-        if (p->r.wrote)
-            cb_group_fail(c->d->group, &err);
-        refuse(p, &err);
-        finish(p);
-        return;
-    }
-    p->r.reply.ok = true;
-    if (!p->r.wrote) {
-        finish(p);
-        return;
-    }
-    if (cb_group_join(c->d->group, on_committed, p, &err) != 0) {
-        cb_group_fail(c->d->group, &err);
-        refuse(p, &err);
-        finish(p);
-    }
+    conclude(c, p, c->handle(c->ctx, &p->r, &err), &err);
 }
 
 static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
@@ -175,6 +222,9 @@ int cb_control_start(cb_control_t **out, cb_daemon_t *d, const char *endpoint,
 static void on_closed(cb_zwatch_t *w)
 {
     cb_control_t *c = w->ctx;
+    c->closed = true;
+    if (c->working > 0)
+        return; /* freed by the last after_work */
     zmq_close(c->sock);
     free(c);
 }

@@ -29,6 +29,15 @@ typedef struct cb_control_req {
      * in memory). */
     void (*after_commit)(void *ctx, struct cb_control_req *r);
     void *user;             /* the handler's, for after_commit; freed by it */
+    /* Long work that needs neither the store nor the loop's state (parsing and
+     * checking an import): the handler sets work and resume and returns 0
+     * having written nothing. work(r) runs on libuv's thread pool; then
+     * resume runs on the loop in the handler's place (it may write, refuse,
+     * set after_commit), with stopping set when the daemon is stopping (it
+     * should only free what work made). */
+    void (*work)(struct cb_control_req *r);
+    int (*resume)(void *ctx, struct cb_control_req *r, cb_error_t *err);
+    bool stopping;
 } cb_control_req_t;
 
 /* Handles one request. Return 0 to answer ok (after the group commit when

@@ -1,6 +1,7 @@
 /*
  * csv.c — a single-pass RFC 4180 reader (csv.h). Fields are copied into one
- * scratch buffer per row; the callback sees pointers into it.
+ * scratch buffer per row; the callback sees pointers into it. Every row has the
+ * header's number of fields, or the file is refused at the first that has not.
  */
 #include "csv.h"
 
@@ -27,7 +28,7 @@ int cb_csv_parse(const char *text, size_t len, cb_csv_row_fn on_row, void *ctx, 
     if (buf == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     int rc = 0;
-    size_t i = 0, line = 1;
+    size_t i = 0, line = 1, width = 0; /* width: the first row's (the header's) field count */
     while (i < len) {
         cb_csv_row_t row = {.line = line};
         size_t out = 0;
@@ -97,6 +98,15 @@ int cb_csv_parse(const char *text, size_t len, cb_csv_row_fn on_row, void *ctx, 
         }
         if (blank)
             continue;
+        if (width == 0) {
+            width = row.nfields;
+        } else if (row.nfields != width) {
+            rc = cb_error_set(err, CB_ERR_INVALID, "",
+                              "line %zu: %zu fields, but the header has %zu (a comma too %s, or "
+                              "a field with a comma that is not quoted?)",
+                              row.line, row.nfields, width, row.nfields > width ? "many" : "few");
+            goto out;
+        }
         if ((rc = on_row(ctx, &row, err)) != 0)
             goto out;
     }

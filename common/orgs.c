@@ -4,6 +4,7 @@
 #include "orgs.h"
 #include "codes.h"
 #include "csv.h"
+#include "strindex.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ typedef struct parse_ctx {
     cb_org_list_t *out;
     size_t cap;
     size_t *lines;          /* line of each org, for the parent check */
+    cb_strindex_t ids;      /* org_id → its index in out */
 } parse_ctx_t;
 
 static char *dup_or_empty(const char *s)
@@ -89,13 +91,13 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
                  ctx->col[c] + 1, col_names[c], __VA_ARGS__)
     if (cb_check_org_id(v[COL_ID], "org_id", &e) != 0)
         return FAIL_AT(COL_ID, e.message);
-    for (size_t i = 0; i < ctx->out->count; i++)
-        if (strcmp(ctx->out->orgs[i]->org_id, v[COL_ID]) == 0) {
-            char m[160];
-            snprintf(m, sizeof(m), "org_id '%s' already given on line %zu", v[COL_ID],
-                     ctx->lines[i]);
-            return FAIL_AT(COL_ID, m);
-        }
+    size_t seen = cb_strindex_get(&ctx->ids, v[COL_ID]);
+    if (seen != CB_STRINDEX_NONE) {
+        char m[160];
+        snprintf(m, sizeof(m), "org_id '%s' already given on line %zu", v[COL_ID],
+                 ctx->lines[seen]);
+        return FAIL_AT(COL_ID, m);
+    }
     int kind = cb_org_kind_parse(v[COL_KIND]);
     if (kind == 0) {
         char m[200];
@@ -153,7 +155,9 @@ static int on_row(void *vctx, const cb_csv_row_t *row, cb_error_t *err)
     org->credit_code = dup_or_empty(v[COL_CREDIT]);
     ctx->lines[ctx->out->count] = row->line;
     ctx->out->orgs[ctx->out->count++] = org;
-    if (!org->org_id || !org->name || !org->parent_id || !org->division_code || !org->credit_code)
+    int nomem = 0;
+    if (!org->org_id || !org->name || !org->parent_id || !org->division_code || !org->credit_code ||
+        (cb_strindex_put(&ctx->ids, org->org_id, ctx->out->count - 1, &nomem), nomem))
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     return 0;
 }
@@ -190,10 +194,8 @@ int cb_orgs_parse(const char *text, size_t len, cb_org_list_t *out, cb_error_t *
         Casebus__V1__Organisation *o = out->orgs[i];
         if (o->parent_id[0] == '\0')
             continue;
-        Casebus__V1__Organisation *parent = NULL;
-        for (size_t j = 0; j < out->count; j++)
-            if (strcmp(out->orgs[j]->org_id, o->parent_id) == 0)
-                parent = out->orgs[j];
+        size_t at = cb_strindex_get(&ctx.ids, o->parent_id);
+        Casebus__V1__Organisation *parent = at != CB_STRINDEX_NONE ? out->orgs[at] : NULL;
         if (parent == NULL || parent->parent_id[0] != '\0')
             rc = cb_error_set(err, CB_ERR_INVALID, "parent_id",
                               "line %zu, column %d (parent_id): '%s' %s", ctx.lines[i],
@@ -202,6 +204,7 @@ int cb_orgs_parse(const char *text, size_t len, cb_org_list_t *out, cb_error_t *
                                      : "is not an org_id in this file");
     }
     free(ctx.lines);
+    cb_strindex_free(&ctx.ids);
     if (rc != 0)
         cb_orgs_free(out);
     return rc;

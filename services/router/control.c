@@ -1,7 +1,9 @@
 /*
  * control.c — what router answers on its control socket (common/control.c):
- * imports of the registry and the catalogue, validated completely, written in
- * the turn's group transaction, adopted in memory only once committed; status.
+ * imports of the registry and the catalogue, read and checked on the thread
+ * pool (so routing goes on meanwhile), then checked against the registry and
+ * written in a turn's group transaction on the loop, adopted in memory only
+ * once committed; status.
  */
 #include "router.h"
 #include "log.h"
@@ -49,39 +51,58 @@ static char *status_json(router_t *r)
     return s;
 }
 
+/* On the thread pool: the CSV read and checked, with no registry or store. */
+static void parse_import(cb_control_req_t *cr)
+{
+    router_import_parse(cr->user, cr->req);
+}
+
+/* Back on the loop: checked against the registry and recorded. */
+static int record_import(void *ctx, cb_control_req_t *cr, cb_error_t *err)
+{
+    router_t *r = ctx;
+    router_import_t *job = cr->user;
+    cr->user = NULL;
+    int rc = 0;
+    MDB_txn *txn;
+    if (!cr->stopping && (rc = cb_group_txn(r->d.group, &txn, err)) == 0) {
+        rc = router_import_record(r, txn, job, cr->req, &cr->reply, err);
+        /* Refusals come before any write; a store failure may come after. */
+        cr->wrote = rc == 0 || (rc != CB_ERR_INVALID && rc != CB_ERR_CONFLICT);
+        if (rc == 0) {
+            snprintf(cr->message, sizeof(cr->message), "%s version %u: %llu %s imported",
+                     job->catalog ? "catalogue" : "organisation registry", cr->reply.version,
+                     (unsigned long long)cr->reply.count,
+                     job->catalog ? "matters" : "organisations");
+            cr->after_commit = adopt;
+        }
+    }
+    router_import_free(job);
+    free(job);
+    return rc;
+}
+
 static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
 {
     router_t *r = ctx;
     const Casebus__V1__ControlRequest *req = cr->req;
-    bool catalog;
     switch (req->kind_case) {
     case CASEBUS__V1__CONTROL_REQUEST__KIND_STATUS:
         cr->status_json = status_json(r);
         return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     case CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CATALOG:
-        catalog = true;
-        break;
     case CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_ORGS:
-        catalog = false;
         break;
     default:
         return cb_error_set(err, CB_ERR_INVALID, "kind",
                             "router answers status, organisation and catalogue imports only");
     }
-    MDB_txn *txn;
-    int rc = cb_group_txn(r->d.group, &txn, err);
-    if (rc != 0)
-        return rc;
-    rc = catalog ? router_import_catalog(r, txn, req->import_catalog, &cr->reply, err)
-                 : router_import_orgs(r, txn, req->import_orgs, &cr->reply, err);
-    /* Refusals come before any write; a store failure may come after. */
-    cr->wrote = rc == 0 || (rc != CB_ERR_INVALID && rc != CB_ERR_CONFLICT);
-    if (rc != 0)
-        return rc;
-    snprintf(cr->message, sizeof(cr->message), "%s version %u: %llu %s imported",
-             catalog ? "catalogue" : "organisation registry", cr->reply.version,
-             (unsigned long long)cr->reply.count, catalog ? "matters" : "organisations");
-    cr->after_commit = adopt;
+    router_import_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    cr->user = job;
+    cr->work = parse_import;
+    cr->resume = record_import;
     return 0;
 }
 

@@ -365,107 +365,119 @@ static void source_hash(const ProtobufCBinaryData *csv, uint8_t out[32])
     crypto_hash_sha256(out, csv->data, csv->len);
 }
 
-int router_import_orgs(router_t *r, MDB_txn *txn, const Casebus__V1__ImportOrgs *req,
-                       Casebus__V1__ControlReply *reply, cb_error_t *err)
+void router_import_parse(router_import_t *job, const Casebus__V1__ControlRequest *req)
 {
-    cb_org_list_t list;
-    int rc = cb_orgs_parse((const char *)req->csv.data, req->csv.len, &list, err);
+    job->catalog = req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CATALOG;
+    const ProtobufCBinaryData *csv = job->catalog ? &req->import_catalog->csv : &req->import_orgs->csv;
+    source_hash(csv, job->hash);
+    cb_error_clear(&job->err);
+    if (job->catalog) {
+        job->rc = cb_catalog_parse((const char *)csv->data, csv->len, &job->matters, &job->err);
+        return;
+    }
+    cb_org_list_t *list = &job->orgs;
+    job->rc = cb_orgs_parse((const char *)csv->data, csv->len, list, &job->err);
+    if (job->rc != 0)
+        return;
+    size_t bureaus = 0;
+    for (size_t i = 0; i < list->count; i++)
+        bureaus += list->orgs[i]->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU;
+    if (bureaus != 1)
+        job->rc = cb_error_set(&job->err, CB_ERR_INVALID, "kind",
+                               "the registry needs exactly one ENFORCEMENT_BUREAU (the county "
+                               "command platform), found %zu",
+                               bureaus);
+}
+
+void router_import_free(router_import_t *job)
+{
+    if (job->catalog)
+        cb_catalog_free(&job->matters);
+    else
+        cb_orgs_free(&job->orgs);
+}
+
+static int record_orgs(router_t *r, MDB_txn *txn, router_import_t *job,
+                       const Casebus__V1__ImportOrgs *req, Casebus__V1__ControlReply *reply,
+                       cb_error_t *err)
+{
+    Casebus__V1__OrgsImported oi = CASEBUS__V1__ORGS_IMPORTED__INIT;
+    int rc = router_next_version(r, txn, "orgs_version", &oi.version, err);
     if (rc != 0)
         return rc;
-    size_t bureaus = 0;
-    for (size_t i = 0; i < list.count; i++)
-        bureaus += list.orgs[i]->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU;
-    if (bureaus != 1) {
-        cb_orgs_free(&list);
-        return cb_error_set(err, CB_ERR_INVALID, "kind",
-                            "the registry needs exactly one ENFORCEMENT_BUREAU (the county command "
-                            "platform), found %zu",
-                            bureaus);
+    oi.source_name = req->source_name;
+    oi.source_sha256.data = job->hash;
+    oi.source_sha256.len = 32;
+    oi.orgs = job->orgs.orgs;
+    oi.n_orgs = job->orgs.count;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ORGS_IMPORTED;
+    env.orgs_imported = &oi;
+    if ((rc = router_orgs_put(r, txn, &oi, err)) == 0 &&
+        (rc = emit(r, txn, &env, NULL, err)) == 0) {
+        reply->version = oi.version;
+        reply->count = job->orgs.count;
+        reply->event_seq = env.seq;
     }
-    /* Everything checked: from here on only writes. */
-    uint8_t hash[32];
-    source_hash(&req->csv, hash);
-    Casebus__V1__OrgsImported oi = CASEBUS__V1__ORGS_IMPORTED__INIT;
-    if ((rc = router_next_version(r, txn, "orgs_version", &oi.version, err)) == 0) {
-        oi.source_name = req->source_name;
-        oi.source_sha256.data = hash;
-        oi.source_sha256.len = 32;
-        oi.orgs = list.orgs;
-        oi.n_orgs = list.count;
-        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_ORGS_IMPORTED;
-        env.orgs_imported = &oi;
-        if ((rc = router_orgs_put(r, txn, &oi, err)) == 0 &&
-            (rc = emit(r, txn, &env, NULL, err)) == 0) {
-            reply->version = oi.version;
-            reply->count = list.count;
-            reply->event_seq = env.seq;
-        }
-    }
-    cb_orgs_free(&list);
     return rc;
 }
 
-int router_import_catalog(router_t *r, MDB_txn *txn, const Casebus__V1__ImportCatalog *req,
-                          Casebus__V1__ControlReply *reply, cb_error_t *err)
+static int record_catalog(router_t *r, MDB_txn *txn, router_import_t *job,
+                          const Casebus__V1__ImportCatalog *req, Casebus__V1__ControlReply *reply,
+                          cb_error_t *err)
 {
-    cb_matter_list_t list;
-    int rc = cb_catalog_parse((const char *)req->csv.data, req->csv.len, &list, err);
-    if (rc != 0)
-        return rc;
-    if (router_org_count(r->reg) == 0) {
-        cb_catalog_free(&list);
+    cb_matter_list_t *list = &job->matters;
+    if (router_org_count(r->reg) == 0)
         return cb_error_set(err, CB_ERR_CONFLICT, "orgs",
                             "import the organisations first: the catalogue names them");
-    }
     /* The organisations a catalogue names must be registered. */
-    for (size_t i = 0; i < list.count; i++) {
-        const Casebus__V1__Matter *m = list.matters[i];
+    for (size_t i = 0; i < list->count; i++) {
+        const Casebus__V1__Matter *m = list->matters[i];
         const Casebus__V1__Organisation *d = m->department_id[0] ? router_org(r->reg, m->department_id)
                                                                 : NULL;
         if (m->department_id[0] &&
             (d == NULL || (d->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT &&
-                           d->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU))) {
-            rc = cb_error_set(err, CB_ERR_INVALID, "department_id",
-                              "line %zu (department_id): '%s' is not a registered county "
-                              "department",
-                              list.lines[i], m->department_id);
-            break;
-        }
+                           d->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU)))
+            return cb_error_set(err, CB_ERR_INVALID, "department_id",
+                                "line %zu (department_id): '%s' is not a registered county "
+                                "department",
+                                list->lines[i], m->department_id);
         for (size_t k = 0; k < m->n_accepting_townships; k++)
-            if (router_township(r->reg, m->accepting_townships[k]) == NULL) {
-                rc = cb_error_set(err, CB_ERR_INVALID, "townships",
-                                  "line %zu (townships): township %s is not registered",
-                                  list.lines[i], m->accepting_townships[k]);
-                break;
-            }
-        if (rc != 0)
-            break;
+            if (router_township(r->reg, m->accepting_townships[k]) == NULL)
+                return cb_error_set(err, CB_ERR_INVALID, "townships",
+                                    "line %zu (townships): township %s is not registered",
+                                    list->lines[i], m->accepting_townships[k]);
     }
-    if (rc != 0) {
-        cb_catalog_free(&list);
-        return rc;
-    }
-    uint8_t hash[32];
-    source_hash(&req->csv, hash);
     Casebus__V1__CatalogImported ci = CASEBUS__V1__CATALOG_IMPORTED__INIT;
-    if ((rc = router_next_version(r, txn, "catalog_version", &ci.version, err)) == 0) {
-        ci.source_name = req->source_name;
-        ci.source_sha256.data = hash;
-        ci.source_sha256.len = 32;
-        ci.matters = list.matters;
-        ci.n_matters = list.count;
-        ci.effective_from_ms = req->effective_from_ms ? req->effective_from_ms : cb_now_ms();
-        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_CATALOG_IMPORTED;
-        env.catalog_imported = &ci;
-        if ((rc = router_catalog_put(r, txn, &ci, err)) == 0 &&
-            (rc = emit(r, txn, &env, NULL, err)) == 0) {
-            reply->version = ci.version;
-            reply->count = list.count;
-            reply->event_seq = env.seq;
-        }
+    int rc = router_next_version(r, txn, "catalog_version", &ci.version, err);
+    if (rc != 0)
+        return rc;
+    ci.source_name = req->source_name;
+    ci.source_sha256.data = job->hash;
+    ci.source_sha256.len = 32;
+    ci.matters = list->matters;
+    ci.n_matters = list->count;
+    ci.effective_from_ms = req->effective_from_ms ? req->effective_from_ms : cb_now_ms();
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CATALOG_IMPORTED;
+    env.catalog_imported = &ci;
+    if ((rc = router_catalog_put(r, txn, &ci, err)) == 0 &&
+        (rc = emit(r, txn, &env, NULL, err)) == 0) {
+        reply->version = ci.version;
+        reply->count = list->count;
+        reply->event_seq = env.seq;
     }
-    cb_catalog_free(&list);
     return rc;
+}
+
+int router_import_record(router_t *r, MDB_txn *txn, router_import_t *job,
+                         const Casebus__V1__ControlRequest *req, Casebus__V1__ControlReply *reply,
+                         cb_error_t *err)
+{
+    if (job->rc != 0) {
+        *err = job->err;
+        return job->rc;
+    }
+    return job->catalog ? record_catalog(r, txn, job, req->import_catalog, reply, err)
+                        : record_orgs(r, txn, job, req->import_orgs, reply, err);
 }

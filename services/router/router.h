@@ -18,7 +18,9 @@
 
 #include "casebus/v1/control.pb-c.h"
 #include "control.h"
+#include "catalog.h"
 #include "daemon.h"
+#include "orgs.h"
 #include "registry.h"
 #include "transfer.h"
 
@@ -53,12 +55,25 @@ int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRo
 /* ---- handlers.c ---- */
 /* Apply function for intake's events. */
 int router_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);
-/* Control: validates and records an import in txn. On a refusal returns
- * CB_ERR_INVALID with err naming line and column, and writes nothing. */
-int router_import_orgs(router_t *r, MDB_txn *txn, const Casebus__V1__ImportOrgs *req,
-                       Casebus__V1__ControlReply *reply, cb_error_t *err);
-int router_import_catalog(router_t *r, MDB_txn *txn, const Casebus__V1__ImportCatalog *req,
-                          Casebus__V1__ControlReply *reply, cb_error_t *err);
+/* An import in two halves. router_import_parse reads and checks the CSV on its
+ * own (no registry, no store: it runs on the thread pool, off the loop);
+ * router_import_record checks it against the registry and records it in txn.
+ * A refusal is CB_ERR_INVALID (or CB_ERR_CONFLICT) with err naming line and
+ * column, and nothing written. */
+typedef struct router_import {
+    bool catalog;
+    cb_org_list_t orgs;
+    cb_matter_list_t matters;
+    uint8_t hash[32];
+    int rc;
+    cb_error_t err;
+} router_import_t;
+
+void router_import_parse(router_import_t *job, const Casebus__V1__ControlRequest *req);
+int router_import_record(router_t *r, MDB_txn *txn, router_import_t *job,
+                         const Casebus__V1__ControlRequest *req, Casebus__V1__ControlReply *reply,
+                         cb_error_t *err);
+void router_import_free(router_import_t *job);
 
 /* ---- control.c ---- */
 int router_control_start(router_t *r, const char *endpoint, cb_error_t *err);

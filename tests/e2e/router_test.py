@@ -125,6 +125,12 @@ try:
     t.ok(r.returncode == 1 and "(department_id): 'wy-nobody' is not a registered county department" in r.stderr
          and "line 36" in r.stderr, "a catalogue naming an unknown department is refused with its line", r.stderr)
     t.eq(status()["catalog_version"], 0, "the refused catalogue changed nothing")
+    with open(badcat, "w") as f:
+        f.write(text.replace("330217001,对占道经营行为的行政处罚,", "330217001,对占道经营行为的行政处罚,依据第三条,", 1))
+    r = cli("catalog", "import", badcat)
+    t.ok(r.returncode == 1 and "line 2: 9 fields, but the header has 8" in r.stderr and "nothing changed" in r.stderr,
+         "a catalogue row with an extra field (an unquoted comma) is refused with its line", r.stderr)
+    t.eq(status()["catalog_version"], 0, "the refused catalogue changed nothing")
     r = cli("catalog", "import", CATALOG, "--effective-from", "2024-01-01")
     t.ok(r.returncode == 0 and "40 matters" in r.stdout, "the sample catalogue imports (version 1)", r.stdout + r.stderr)
     v2 = w.p("catalog-v2.csv")

@@ -79,6 +79,13 @@ static void csv_quotes_newlines_bom_and_errors(void **state)
     const char open[] = "a,b\n1,\"never closed\n";
     assert_int_equal(cb_csv_parse(open, sizeof(open) - 1, on_row, &r, &e), CB_ERR_INVALID);
     assert_non_null(strstr(e.message, "line 2"));
+    /* every row has the header's width: an extra field (an unquoted comma) is refused */
+    const char extra[] = "a,b,c\n1,2,3\n4,5,6,7\n";
+    assert_int_equal(cb_csv_parse(extra, sizeof(extra) - 1, on_row, &r, &e), CB_ERR_INVALID);
+    assert_non_null(strstr(e.message, "line 3: 4 fields, but the header has 3"));
+    const char fewer[] = "a,b,c\n1,2\n";
+    assert_int_equal(cb_csv_parse(fewer, sizeof(fewer) - 1, on_row, &r, &e), CB_ERR_INVALID);
+    assert_non_null(strstr(e.message, "line 2: 2 fields, but the header has 3"));
     const char latin1[] = "a,b\nok,caf\xe9\n";
     assert_int_equal(cb_csv_parse(latin1, sizeof(latin1) - 1, on_row, &r, &e), CB_ERR_INVALID);
     assert_non_null(strstr(e.message, "line 2, column 7: not UTF-8"));
