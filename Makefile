@@ -169,18 +169,24 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TLIB_O) $(LIB)
 FUZZ_BIN := $(FUZZ_C:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -g -O1
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_C) $(GEN_C) $(TLIB_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
+FUZZ_HELP := $(filter-out tests/fuzz/fuzz_%.c,$(wildcard tests/fuzz/*.c))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_HELP) $(COMMON_C) $(GEN_C) $(TLIB_C) $(filter-out %/main.c,$(wildcard services/*/*.c))
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
-	$(Q)$(CC) $(CPPFLAGS) -Iservices/intake -Iservices/router $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -Iservices/intake -Iservices/router -Itests/fuzz $(PKG_CFLAGS) -std=c11 $(FUZZ_FLAGS) -w -o $@ $^ $(LDLIBS)
 
+# Each target starts from its corpus (kept in $(BUILD)/corpus) and its seeds
+# (tests/fuzz/seeds/NAME); the last line is libFuzzer's count of edges covered.
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		name=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$name; \
+		seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=; \
 		echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name tests/fuzz/seeds \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$name $$seeds \
 			2>$(BUILD)/fuzz/$$name.log || { tail -40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
+		grep -oE 'cov: [0-9]+ ft: [0-9]+' $(BUILD)/fuzz/$$name.log | tail -1 | sed "s/^/  $$name: /"; \
 	done
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -102,6 +102,34 @@ def wait_for(pred, timeout=10.0, step=0.05):
     return None
 
 
+# POST routes by command kind (intake.proto's Command field numbers), for the
+# fuzz seed corpus (tests/fuzz/capture_seeds.py).
+ROUTES = {("cases",): 10, ("cases", "transfers"): 11, ("transfers", "receipt"): 12,
+          ("transfers", "acceptance"): 13, ("transfers", "return"): 14, ("transfers", "dispute"): 15,
+          ("disputes", "decision"): 16, ("cases", "assistance-requests"): 17, ("assistance", "answer"): 18,
+          ("cases", "decision"): 19, ("cases", "feedback"): 20, ("approvals",): 21,
+          ("obligations", "extension-request"): 22, ("obligations", "extension-decision"): 23,
+          ("cases", "cancellation"): 24, ("cases", "crime-referral"): 25, ("cases", "decision-filing"): 26,
+          ("joint-operations",): 27, ("filings",): 28}
+
+
+def capture(path, body):
+    """Keeps a POST body as a fuzz seed: one byte of command kind (minus 10), then the body."""
+    parts = path.split("?")[0].strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "v1":
+        return
+    key = (parts[1],) if len(parts) == 2 else (parts[1], parts[3]) if len(parts) == 4 else None
+    kind = ROUTES.get(key)
+    if kind is None:
+        return
+    import hashlib
+    seed = bytes([kind - 10]) + body
+    d = os.environ["CASEBUS_FUZZ_CAPTURE"]
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, hashlib.sha1(seed).hexdigest()[:16]), "wb") as f:
+        f.write(seed)
+
+
 class Http:
     def __init__(self, port):
         self.port = port
@@ -117,6 +145,8 @@ class Http:
         if data is not None:
             h["Content-Type"] = "application/json"
         h.update(headers or {})
+        if method == "POST" and data is not None and os.environ.get("CASEBUS_FUZZ_CAPTURE"):
+            capture(path, data)
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
         text = r.read()
