@@ -87,7 +87,16 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
 {
     intake_t *in = z->in;
     cb_error_t err;
-    Casebus__V1__Command *cmd = casebus__v1__command__unpack(NULL, len, data);
+    Casebus__V1__Command *cmd = NULL;
+    if (len > in->max_body + 4096) {
+        cb_metric_inc(in->m_commands_refused);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the frame is %zu bytes; a command is at most max_body + 4 KiB "
+                 "(%llu bytes)", len, (unsigned long long)(in->max_body + 4096));
+        intake_reply_error(&p->reply, 413, "too_large", "", msg);
+        goto reply_now;
+    }
+    cmd = casebus__v1__command__unpack(NULL, len, data);
     if (cmd == NULL) {
         cb_metric_inc(in->m_commands_refused);
         intake_reply_error(&p->reply, 400, "invalid_body", "",
@@ -190,7 +199,9 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     z->in = in;
     z->sock = zmq_socket(in->d.zctx, ZMQ_ROUTER);
     int zero = 0;
-    int64_t maxmsg = (int64_t)in->max_body + 4096;
+    /* Frames up to four times the limit are read and answered 413; past that
+     * libzmq drops them (and the connection) without reading them whole. */
+    int64_t maxmsg = 4 * ((int64_t)in->max_body + 4096);
     int rc = 0;
     if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
         zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)

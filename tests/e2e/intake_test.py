@@ -337,6 +337,10 @@ try:
         t.ok(r["status"] == 400 and r["code"] == "invalid_field" and r["field"] == field,
              f"ZeroMQ: {name} is 400 invalid_field on '{field}'", r)
     t.eq(log_head(), before, "ZeroMQ: none of them wrote anything")
+    r = zcmd(zreport([(12, "x" * 100_000)]))  # over max_body + 4 KiB (68 KiB here), under four times it
+    t.ok(r["status"] == 413 and r["code"] == "too_large",
+         "ZeroMQ: a frame over max_body + 4 KiB is answered 413 too_large, like HTTP's 413", r)
+    t.eq(log_head(), before, "ZeroMQ: the oversized frame wrote nothing")
 
     # ---- refusals hold no memory: 100k refused commands, RSS flat ----
     victim = zcmd(report(tok_dept))["case_id"]
