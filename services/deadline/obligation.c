@@ -122,7 +122,12 @@ int64_t dl_clock_resume(const cb_calendar_t *cal, const dl_ob_t *o, int64_t now_
 {
     if (!working(o) || o->remaining_ms <= 0)
         return now_ms + o->remaining_ms;
-    return cb_cal_add_working_ms(cal, now_ms, o->remaining_ms, NULL);
+    /* A period counted in days ends at 24:00 of its last day (民法典 第203条),
+     * however the time left was counted: a clock resumed mid-day still ends
+     * at midnight, not at the hour it resumed. */
+    int64_t due = cb_cal_add_working_ms(cal, now_ms, o->remaining_ms, NULL);
+    int64_t day = cb_cst_day(due);
+    return due == cb_cst_day_start_ms(day) ? due : cb_cst_day_start_ms(day + 1);
 }
 
 int64_t dl_point_at(const cb_calendar_t *cal, const dl_ob_t *o, unsigned i)

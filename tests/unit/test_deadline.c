@@ -105,6 +105,29 @@ static cb_calendar_t *calendar(void)
     return cal;
 }
 
+/* Due Thu 24:00, paused Tue 15:00 (57 working hours left), resumed Fri 09:30:
+ * the time left runs out Tue 18:30, and the period ends at 24:00 that Tuesday. */
+static void resumed_clock_ends_at_midnight(void **state)
+{
+    (void)state;
+    cb_calendar_t *cal = calendar();
+    dl_ob_t o;
+    memset(&o, 0, sizeof(o));
+    o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_WORKING_DAYS;
+    o.length = 3;
+    o.remaining_ms = 57 * H; /* paused Tue 2026-11-17 15:00, due Thu Nov 19 24:00 */
+    int64_t due = dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00"));
+    assert_int_equal(due, at("2026-11-25T00:00:00+08:00")); /* 24:00 Tue Nov 24 */
+    o.remaining_ms = 24 * H - 9 * H - 30 * 60000; /* exactly to midnight: unchanged */
+    assert_int_equal(dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00")),
+                     at("2026-11-21T00:00:00+08:00"));
+    o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_HOURS; /* an hour limit is not rounded */
+    o.remaining_ms = 2 * H;
+    assert_int_equal(dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00")),
+                     at("2026-11-20T11:30:00+08:00"));
+    cb_cal_destroy(&cal);
+}
+
 static void clock_points_and_missed_escalations(void **state)
 {
     (void)state;
@@ -645,6 +668,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shipped_rules_parse),
         cmocka_unit_test(bad_rules_name_section_and_key),
+        cmocka_unit_test(resumed_clock_ends_at_midnight),
         cmocka_unit_test(clock_points_and_missed_escalations),
         cmocka_unit_test_setup_teardown(extension_requested_then_approved, setup, teardown),
         cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
