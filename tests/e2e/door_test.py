@@ -146,6 +146,7 @@ try:
     intake = start(port, "max_connections = 40\nmax_per_address = 1000")
     # the start-up probes' connections are closed by the time only this one is open
     wait_for(lambda: "casebus_intake_http_connections 1\n" in http.get("/metrics")[1].decode(), 5)
+    time.sleep(0.5)  # and the close of that last probe's own connection reaches intake
     many = [idle(port, f"127.0.0.{2 + i % 8}") for i in range(40)]
     time.sleep(0.3)
     kept = [answer(s, 0.05) for s in many]
