@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool key_of(const struct sockaddr *sa, uint8_t key[16])
+bool cb_addr_key(const struct sockaddr *sa, uint8_t key[16])
 {
     memset(key, 0, 16);
     if (sa->sa_family == AF_INET6) {
@@ -70,7 +70,7 @@ static const range_t restricted[] = {
 const char *cb_addr_restricted(const struct sockaddr *sa)
 {
     uint8_t key[16];
-    if (!key_of(sa, key))
+    if (!cb_addr_key(sa, key))
         return "reserved";
     static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const uint8_t v4compat[12] = {0};
@@ -78,11 +78,18 @@ const char *cb_addr_restricted(const struct sockaddr *sa)
     if (memcmp(key, v4compat, 12) == 0 && (key[12] | key[13] | key[14] | key[15]) &&
         !(key[12] == 0 && key[13] == 0 && key[14] == 0 && key[15] == 1))
         memcpy(key, v4mapped, 12);
-    for (size_t i = 0; i < sizeof(restricted) / sizeof(restricted[0]); i++) {
-        cb_cidr_t c;
-        if (cb_cidr_parse(restricted[i].cidr, &c) == 0 && prefix_match(key, c.addr, c.bits))
-            return restricted[i].name;
+    enum { N = sizeof(restricted) / sizeof(restricted[0]) };
+    static cb_cidr_t parsed[N]; /* the table, parsed on first use */
+    static bool ready;
+    if (!ready) {
+        for (size_t i = 0; i < N; i++)
+            if (cb_cidr_parse(restricted[i].cidr, &parsed[i]) != 0)
+                abort(); /* a typo in the table above */
+        ready = true;
     }
+    for (size_t i = 0; i < N; i++)
+        if (prefix_match(key, parsed[i].addr, parsed[i].bits))
+            return restricted[i].name;
     return NULL;
 }
 
@@ -124,7 +131,7 @@ int cb_cidr_parse(const char *text, cb_cidr_t *out)
 bool cb_cidr_match(const cb_cidr_t *c, const struct sockaddr *sa)
 {
     uint8_t key[16];
-    return key_of(sa, key) && prefix_match(key, c->addr, c->bits);
+    return cb_addr_key(sa, key) && prefix_match(key, c->addr, c->bits);
 }
 
 bool cb_addr_literal(const char *host, struct sockaddr_storage *ss)

@@ -18,6 +18,9 @@ typedef struct cb_cidr {
     unsigned bits;    /* of the 128 */
 } cb_cidr_t;
 
+/* sa's address as 16 bytes: IPv6, or IPv4 as ::ffff:a.b.c.d (so a host seen
+ * through a dual-stack socket is the same key). False for other families. */
+bool cb_addr_key(const struct sockaddr *sa, uint8_t key[16]);
 /* The range sa falls in when it is not a public unicast address ("loopback",
  * "private", "link-local", "unspecified", "multicast", "reserved",
  * "shared (CGNAT)", "documentation", "benchmarking", "unique-local"), or NULL

@@ -10,6 +10,7 @@
  * send, so such a connection is closed at once.
  */
 #include "intake.h"
+#include "netaddr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +34,6 @@ void intake_admit_init(intake_admit_t *a, uint64_t max, uint64_t per_address)
     a->per_address = per_address;
 }
 
-static void addr_key(const struct sockaddr *sa, uint8_t key[16])
-{
-    memset(key, 0, 16);
-    if (sa->sa_family == AF_INET6) {
-        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-    } else if (sa->sa_family == AF_INET) {
-        key[10] = key[11] = 0xff;
-        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    }
-}
-
 static size_t bucket_of(const uint8_t key[16])
 {
     uint32_t h = 2166136261u;
@@ -59,7 +49,7 @@ intake_admit_result_t intake_admit_take(intake_admit_t *a, const struct sockaddr
     if (a->open >= a->max)
         return INTAKE_ADMIT_FULL;
     uint8_t key[16];
-    addr_key(sa, key);
+    cb_addr_key(sa, key);
     intake_peer_t **head = &a->bucket[bucket_of(key)], *p = *head;
     while (p && memcmp(p->addr, key, 16) != 0)
         p = p->next;
@@ -97,7 +87,7 @@ void intake_admit_release(intake_admit_t *a, intake_peer_t *peer)
 uint32_t intake_admit_open_from(const intake_admit_t *a, const struct sockaddr *sa)
 {
     uint8_t key[16];
-    addr_key(sa, key);
+    cb_addr_key(sa, key);
     for (const intake_peer_t *p = a->bucket[bucket_of(key)]; p; p = p->next)
         if (memcmp(p->addr, key, 16) == 0)
             return p->open;

@@ -348,15 +348,16 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
      * 95 % full; either way commands may be refused with 503. */
     const cb_error_t *failing = cb_group_failing(in->d.group);
     size_t used = cb_store_used(in->d.store), map = cb_store_map_size(in->d.store);
-    const char *status = in->d.shutting_down ? "shutting_down"
-                         : !ok               ? "store_error"
-                         : failing || used >= map / 20 * 19 ? "degraded"
-                                             : "ok";
+    bool nearly_full = used >= map / 20 * 19;
+    const char *status = in->d.shutting_down       ? "shutting_down"
+                         : !ok                     ? "store_error"
+                         : failing || nearly_full ? "degraded"
+                                                   : "ok";
     ok = ok && strcmp(status, "ok") == 0;
     char why[300] = "";
     if (failing)
         snprintf(why, sizeof(why), "the last write failed: %s", failing->message);
-    else if (used >= map / 20 * 19)
+    else if (nearly_full)
         snprintf(why, sizeof(why), "the store is %zu%% full (map_size): raise map_size",
                  used / (map / 100));
     json_t *st = json_pack("{s:s,s:I,s:I,s:I,s:o*}", "status", status, "log_head",
