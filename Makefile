@@ -10,7 +10,8 @@
 #   make run        start the whole system on the sample county (var/, 127.0.0.1:8080)
 #   make bench      the benchmarks, each printing its figures beside its baseline
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (clang)
-#   make deps       install missing Debian packages (deploy/packages.txt)
+#   make deps       install missing Debian packages (deploy/packages.txt); the
+#                   test targets also install package-lock.json's npm packages
 #   make clean      remove build/
 #
 # Every public target runs `deps` first and then builds in a sub-make, so that
@@ -81,19 +82,23 @@ build: $(LIB) $(BINS) $(UNIT_BIN) $(HELP_BIN) $(BENCH_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory build
+	@sh deploy/npm.sh
 	@sh tests/run.sh $(BUILD)
 
 test-dates: deps
 	@$(MAKE) --no-print-directory build
+	@sh deploy/npm.sh
 	@sh tests/dates.sh $(BUILD) $(if $(DATES),$(DATES),all)
 
 LOADED_RUNS ?= 5
 test-loaded: deps
 	@$(MAKE) --no-print-directory build
+	@sh deploy/npm.sh
 	@sh tests/loaded.sh $(LOADED_RUNS) sh tests/run.sh $(BUILD)
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 build
+	@sh deploy/npm.sh
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh tests/run.sh build/san
 

@@ -4,6 +4,7 @@
  */
 #include "calendar.h"
 #include "cbtime.h"
+#include "holidays.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -14,8 +15,10 @@
 
 typedef struct cal_year {
     bool loaded;
+    bool provisional;                   /* the statutory holidays only (holidays.h) */
     uint8_t holiday[46], workday[46];   /* bit per day of the year (0-based) */
-    char version[128];
+    uint32_t prev_holiday, prev_workday; /* bit d-1: d December of the year before */
+    char version[192];
 } cal_year_t;
 
 struct cb_calendar {
@@ -24,7 +27,19 @@ struct cb_calendar {
 
 cb_calendar_t *cb_cal_new(void)
 {
-    return calloc(1, sizeof(cb_calendar_t));
+    cb_calendar_t *cal = calloc(1, sizeof(cb_calendar_t));
+    if (cal == NULL)
+        return NULL;
+    for (int year = CB_HOL_FIRST_YEAR; year <= CB_HOL_LAST_YEAR; year++) {
+        char text[4096];
+        int n = cb_holidays_provisional(year, text, sizeof(text));
+        cb_error_t err;
+        if (n < 0 || cb_cal_load_text(cal, text, (size_t)n, "provisional", NULL, &err) != 0) {
+            free(cal); /* the table is ours: a failure here is a bug caught by the tests */
+            return NULL;
+        }
+    }
+    return cal;
 }
 
 void cb_cal_destroy(cb_calendar_t **cal)
@@ -43,7 +58,19 @@ static cal_year_t *year_of(const cb_calendar_t *cal, int year)
 bool cb_cal_has_year(const cb_calendar_t *cal, int year)
 {
     const cal_year_t *y = year_of(cal, year);
-    return y && y->loaded;
+    return y && y->loaded && !y->provisional;
+}
+
+bool cb_cal_is_provisional(const cb_calendar_t *cal, int year)
+{
+    const cal_year_t *y = year_of(cal, year);
+    return y && y->loaded && y->provisional;
+}
+
+bool cb_cal_adjusts_previous(const cb_calendar_t *cal, int year)
+{
+    const cal_year_t *y = year_of(cal, year);
+    return y && y->loaded && (y->prev_holiday || y->prev_workday);
 }
 
 const char *cb_cal_version(const cb_calendar_t *cal, int year)
@@ -102,6 +129,10 @@ int cb_cal_load_text(cb_calendar_t *cal, const char *text, size_t len, const cha
             first_day = cb_days_from_civil(year, 1, 1);
             continue;
         }
+        if (strcmp(word, "provisional") == 0) {
+            y.provisional = true;
+            continue;
+        }
         if (strcmp(word, "version") == 0) {
             const char *v = strstr(line, "version") + 7;
             while (*v == ' ' || *v == '\t')
@@ -136,12 +167,24 @@ int cb_cal_load_text(cb_calendar_t *cal, const char *text, size_t len, const cha
             int i = (int)(d - first_day);
             int yy, mm, dd;
             cb_civil_from_days(d, &yy, &mm, &dd);
-            if (yy != year)
-                return line_error(err, source, lineno, "date outside the year: ", arg);
+            /* A notice may change the last days of the year before (the 2019
+             * notice made Sat 29 Dec 2018 a working day). */
+            bool prev = yy == year - 1 && mm == 12;
+            if (yy != year && !prev)
+                return line_error(err, source, lineno,
+                                  "date outside the year (only the December before may be "
+                                  "adjusted): ", arg);
             int wd = cb_weekday_from_days(d);
             if (work && wd != 0 && wd != 6)
                 return line_error(err, source, lineno,
                                   "an adjusted working day must be a Saturday or Sunday: ", arg);
+            if (prev) {
+                uint32_t dec = 1u << (dd - 1);
+                if ((y.prev_holiday | y.prev_workday) & dec)
+                    return line_error(err, source, lineno, "date given twice: ", arg);
+                *(hol ? &y.prev_holiday : &y.prev_workday) |= dec;
+                continue;
+            }
             if (bit(y.holiday, i) || bit(y.workday, i))
                 return line_error(err, source, lineno, "date given twice: ", arg);
             set_bit(hol ? y.holiday : y.workday, i);
@@ -198,11 +241,22 @@ bool cb_cal_is_working_day(const cb_calendar_t *cal, int64_t cst_day, int *missi
     cb_civil_from_days(cst_day, &yy, &mm, &dd);
     int wd = cb_weekday_from_days(cst_day);
     bool weekday = wd >= 1 && wd <= 5;
+    if (mm == 12) {
+        const cal_year_t *next = year_of(cal, yy + 1);
+        uint32_t b = 1u << (dd - 1);
+        if (next && next->loaded && !next->provisional) {
+            if (next->prev_workday & b)
+                return true;
+            if (next->prev_holiday & b)
+                return false;
+        }
+    }
     const cal_year_t *y = year_of(cal, yy);
-    if (y == NULL || !y->loaded) {
+    if (y == NULL || !y->loaded || y->provisional) {
         if (missing_year && *missing_year == 0)
             *missing_year = yy;
-        return weekday;
+        if (y == NULL || !y->loaded)
+            return weekday;
     }
     int i = (int)(cst_day - cb_days_from_civil(yy, 1, 1));
     if (bit(y->workday, i))

@@ -7,12 +7,15 @@
  *    days the State Council declares working days (调休上班);
  *  - N hours are counted from the exact moment;
  *  - N (calendar) days end at 24:00 of the Nth day; when that day is not a
- *    working day, the period ends with the next working day (民法典 第203条;
- *    行政诉讼法 第83条).
+ *    working day, the period ends with the next working day.
+ * The period rules are 民法典 第二百零一条 to 第二百零三条 (the day a period
+ * starts is not counted; a last day that is a holiday moves to the next day;
+ * the last day ends at 24:00) and the 期间 section of 民事诉讼法 (第七章第一节).
  * The State Council publishes each year's holidays (usually in November), so a
- * year is data, loaded from a file per year (deploy/calendar/YYYY.cal). A
- * computation that crosses a year with no calendar counts weekends only for that
- * year and reports the year as missing, so the caller can raise the alarm: it
+ * year is data, loaded from a file per year (deploy/calendar/YYYY.cal). A year
+ * with no file is counted provisionally by its statutory holidays (holidays.h,
+ * 2025–2040), or by weekends only outside that table; either way the count
+ * reports the year as missing, so the caller says so and raises the alarm: it
  * never guesses silently.
  *
  * File format, one statement per line ('#' comments):
@@ -20,6 +23,9 @@
  *   version <text naming the notice>
  *   holiday 2026-02-15..2026-02-23 [name]     (a single date or a range)
  *   workday 2026-02-14 [name]                 (an adjusted working weekend day)
+ *   provisional                               (not a notice: holidays.h's table)
+ * Dates belong to the year, or to the December before it, which a notice may
+ * adjust; such a date overrides the earlier year's own file.
  */
 #ifndef CB_CALENDAR_H
 #define CB_CALENDAR_H
@@ -35,11 +41,12 @@
 
 typedef struct cb_calendar cb_calendar_t;
 
-cb_calendar_t *cb_cal_new(void);
 void cb_cal_destroy(cb_calendar_t **cal);
 
+/* A calendar with the provisional years of holidays.h and nothing else. */
+cb_calendar_t *cb_cal_new(void);
 /* Parses one year's file (source names it in errors: "2026.cal:7: …") and
- * replaces that year. Refuses dates outside the year, a holiday on a declared
+ * replaces that year. Refuses dates outside the year (and its December before), a holiday on a declared
  * working day, a working day that is not a weekend day, duplicates. *year gets
  * the year loaded. */
 int cb_cal_load_text(cb_calendar_t *cal, const char *text, size_t len, const char *source,
@@ -47,16 +54,22 @@ int cb_cal_load_text(cb_calendar_t *cal, const char *text, size_t len, const cha
 /* Loads every YYYY.cal file of dir; returns how many years were loaded. */
 int cb_cal_load_dir(cb_calendar_t *cal, const char *dir, int *loaded, cb_error_t *err);
 
+/* Has the year an official calendar (a notice, not the provisional table)? */
 bool cb_cal_has_year(const cb_calendar_t *cal, int year);
+/* Is the year counted by the provisional table (no notice loaded)? */
+bool cb_cal_is_provisional(const cb_calendar_t *cal, int year);
+/* Does the year's notice change days of the December before? */
+bool cb_cal_adjusts_previous(const cb_calendar_t *cal, int year);
 /* The version text of a loaded year ("" when none). */
 const char *cb_cal_version(const cb_calendar_t *cal, int year);
 
-/* Is the CST day (days since 1970-01-01) a working day? When its year is not
- * loaded, weekdays count and *missing_year (if not NULL) is set to the year. */
+/* Is the CST day (days since 1970-01-01) a working day? When its year has no
+ * official calendar, *missing_year (if not NULL and still 0) is set to the
+ * year, and the provisional table counts, or weekdays outside it. */
 bool cb_cal_is_working_day(const cb_calendar_t *cal, int64_t cst_day, int *missing_year);
 
 /* Due instants (UTC ms). *missing_year is set to the first year the count
- * needed but did not have (0 when none); it may be NULL. */
+ * needed and had no official calendar for (0 when none); it may be NULL. */
 int64_t cb_cal_add_working_days(const cb_calendar_t *cal, int64_t from_ms, unsigned n,
                                 int *missing_year);
 int64_t cb_cal_add_days(const cb_calendar_t *cal, int64_t from_ms, unsigned n, int *missing_year);

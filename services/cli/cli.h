@@ -9,6 +9,21 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "casebus/v1/control.pb-c.h"
+
+#include <stddef.h>
+
+/* A file's whole text (malloc'd), or NULL after saying why on stderr. */
+char *cli_slurp(const char *path, size_t *len);
+
+/* Sends req to daemon's control socket and waits for the reply; returns it
+ * (caller frees) or NULL after saying why on stderr. */
+Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
+                                     Casebus__V1__ControlRequest *req);
+
+/* casebus calendar import | show, and casebus due (calendar.c). */
+int cli_calendar(const cb_config_t *cfg, int argc, char **argv);
+int cli_due(const cb_config_t *cfg, int argc, char **argv);
 
 /* casebus status (status.c): every daemon's status as one JSON object, each
  * upstream marked current, catching_up, stalled or producer_down; exit 1 when

@@ -29,7 +29,6 @@
 
 #include <libgen.h>
 
-#define TIMEOUT_MS 30000
 
 static void usage(FILE *to)
 {
@@ -44,9 +43,12 @@ static void usage(FILE *to)
             "                                            import a delegation catalogue version\n"
             "                                            in force for cases discovered from DATE\n"
             "                                            (default: now)\n"
-            "  calendar import FILE.cal                  load or correct one year of the\n"
-            "                                            holiday calendar (deadline recomputes\n"
-            "                                            the open obligations it affects)\n"
+            "  calendar import FILE [--year YYYY]        load or correct years of the holiday\n"
+            "                                            calendar from a .cal, .ics or .json file\n"
+            "                                            (deadline recomputes the open obligations\n"
+            "                                            they move)\n"
+            "  calendar show YYYY [--calendar DIR]       a year as casebus due counts it: its\n"
+            "                                            file, or the provisional statutory table\n"
             "  subscribe --org ID (--url URL | --channel zmq) --secret S [--events T,T...]\n"
             "            [--rate N]                      deliver an organisation's events to a\n"
             "                                            webhook (signed with the secret), or\n"
@@ -98,57 +100,6 @@ static const char *default_config(void)
     return access("var/casebus.conf", R_OK) == 0 ? "var/casebus.conf" : "deploy/casebus.conf";
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "casebus: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (b == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fprintf(stderr, "casebus: cannot read %s\n", path);
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-/* Sends req to daemon's control socket and waits for the reply; returns it
- * (caller frees) or NULL after saying why on stderr. */
-static Casebus__V1__ControlReply *call(const cb_config_t *cfg, const char *daemon,
-                                       Casebus__V1__ControlRequest *req)
-{
-    Casebus__V1__ControlReply *rep;
-    cb_error_t e;
-    char dflt[64];
-    snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemon);
-    const char *endpoint = cb_config_get(cfg, daemon, "control_bind", dflt);
-    if (cb_control_call(daemon, endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
-        fprintf(stderr, "casebus: %s\n", e.message);
-        return NULL;
-    }
-    return rep;
-}
-
 static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
 {
     if (argc < 1) {
@@ -170,7 +121,7 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
         }
     }
     size_t len;
-    char *csv = slurp(file, &len);
+    char *csv = cli_slurp(file, &len);
     if (csv == NULL)
         return 1;
     Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
@@ -191,7 +142,7 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
         req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_ORGS;
         req.import_orgs = &io;
     }
-    Casebus__V1__ControlReply *rep = call(cfg, "router", &req);
+    Casebus__V1__ControlReply *rep = cli_call(cfg, "router", &req);
     free(csv);
     if (rep == NULL)
         return 1;
@@ -200,39 +151,6 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
         printf("%s (event %llu)\n", rep->message, (unsigned long long)rep->event_seq);
     else
         fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", file, rep->message);
-    casebus__v1__control_reply__free_unpacked(rep, NULL);
-    return rc;
-}
-
-/* casebus calendar import FILE: one year, to deadline's control socket. */
-static int calendar_import(const cb_config_t *cfg, int argc, char **argv)
-{
-    if (argc != 1) {
-        usage(stderr);
-        return 2;
-    }
-    size_t len;
-    char *text = slurp(argv[0], &len);
-    if (text == NULL)
-        return 1;
-    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-    Casebus__V1__ImportCalendar ic = CASEBUS__V1__IMPORT_CALENDAR__INIT;
-    ic.source_name = argv[0];
-    ic.text.data = (uint8_t *)text;
-    ic.text.len = len;
-    req.request_id = "cli";
-    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_IMPORT_CALENDAR;
-    req.import_calendar = &ic;
-    Casebus__V1__ControlReply *rep =
-        call(cfg, "deadline", &req);
-    free(text);
-    if (rep == NULL)
-        return 1;
-    int rc = rep->ok ? 0 : 1;
-    if (rep->ok)
-        printf("%s\n", rep->message);
-    else
-        fprintf(stderr, "casebus: %s: refused, nothing changed: %s\n", argv[0], rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -303,7 +221,7 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
         req.list_dead_letters = &ld;
     }
     Casebus__V1__ControlReply *rep =
-        call(cfg, "notify", &req);
+        cli_call(cfg, "notify", &req);
     if (rep == NULL)
         return 1;
     int rc = rep->ok ? 0 : 1;
@@ -315,87 +233,6 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
         printf("%s\n", rep->message);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return rc;
-}
-
-/* casebus due: the same counting code as the deadline daemon. Exit 3 when a
- * year the count needed has no calendar (the answer then counts weekdays only). */
-static int due(const cb_config_t *cfg, int argc, char **argv)
-{
-    const char *from = NULL, *dir = cb_config_get(cfg, "deadline", "calendar_dir", "deploy/calendar");
-    const char *unit = NULL;
-    unsigned long n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i + 1 >= argc) {
-            usage(stderr);
-            return 2;
-        }
-        if (strcmp(argv[i], "--from") == 0)
-            from = argv[++i];
-        else if (strcmp(argv[i], "--calendar") == 0)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--working-days") == 0 || strcmp(argv[i], "--hours") == 0 ||
-                 strcmp(argv[i], "--days") == 0) {
-            char *end;
-            unit = argv[i] + 2;
-            n = strtoul(argv[++i], &end, 10);
-            if (*end || n == 0 || n > 10000) {
-                fprintf(stderr, "casebus: --%s wants a whole number from 1 to 10000\n", unit);
-                return 2;
-            }
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (from == NULL || unit == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    cb_error_t err;
-    int64_t t;
-    if (cb_time_parse(from, &t, &err) != 0) {
-        fprintf(stderr, "casebus: --from: %s\n", err.message);
-        return 2;
-    }
-    cb_calendar_t *cal = cb_cal_new();
-    int loaded = 0;
-    if (cal == NULL || cb_cal_load_dir(cal, dir, &loaded, &err) != 0) {
-        fprintf(stderr, "casebus: %s\n", cal ? err.message : "out of memory");
-        cb_cal_destroy(&cal);
-        return 1;
-    }
-    int missing = 0;
-    int64_t d = strcmp(unit, "working-days") == 0 ? cb_cal_add_working_days(cal, t, (unsigned)n, &missing)
-                : strcmp(unit, "days") == 0       ? cb_cal_add_days(cal, t, (unsigned)n, &missing)
-                                                  : cb_cal_add_hours(t, (unsigned)n);
-    char a[40], b[40], c[40], e[40], last[16];
-    cb_time_format_cst(t, a, sizeof(a));
-    cb_time_format_utc(t, b, sizeof(b));
-    cb_time_format_cst(d, c, sizeof(c));
-    cb_time_format_utc(d, e, sizeof(e));
-    printf("from      %s  (%s)\n", a, b);
-    printf("limit     %lu %s\n", n, strcmp(unit, "working-days") == 0 ? "working days" : unit);
-    if (strcmp(unit, "hours") == 0) {
-        printf("due       %s  (%s)\n", c, e);
-    } else {
-        cb_date_format(cb_cst_day(d) - 1, last, sizeof(last));
-        printf("due       %s  (%s) = 24:00 on %s\n", c, e, last);
-    }
-    int y0, m0, d0, y1, m1, d1;
-    cb_civil_from_days(cb_cst_day(t), &y0, &m0, &d0);
-    cb_civil_from_days(cb_cst_day(d), &y1, &m1, &d1);
-    for (int y = y0; y <= y1 && strcmp(unit, "hours") != 0; y++)
-        printf("calendar  %d: %s\n", y, cb_cal_has_year(cal, y) ? cb_cal_version(cal, y)
-                                                                 : "NOT LOADED");
-    cb_cal_destroy(&cal);
-    if (missing) {
-        fprintf(stderr,
-                "casebus: WARNING: no holiday calendar for %d in %s: that year was counted "
-                "with weekends only; load the State Council's notice for %d\n",
-                missing, dir, missing);
-        return 3;
-    }
-    return 0;
 }
 
 /* casebus verify: every daemon's log, opened read-only beside the running
@@ -469,6 +306,8 @@ int main(int argc, char **argv)
     bool talks = false;
     for (size_t k = 0; k < sizeof(zmq_cmds) / sizeof(zmq_cmds[0]); k++)
         talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
+    if (strcmp(argv[i], "calendar") == 0) /* show works from files alone */
+        talks = argc - i >= 2 && strcmp(argv[i + 1], "import") == 0;
     if (talks && cb_curve_setup(cfg, "operators/operator", getenv("CASEBUS_KEY"), &err) != 0) {
         fprintf(stderr, "casebus: %s\n", err.message);
         cb_config_destroy(&cfg);
@@ -480,9 +319,8 @@ int main(int argc, char **argv)
     else if (argc - i >= 2 && strcmp(argv[i], "catalog") == 0 &&
              strcmp(argv[i + 1], "import") == 0)
         rc = import(cfg, true, argc - i - 2, argv + i + 2);
-    else if (argc - i >= 2 && strcmp(argv[i], "calendar") == 0 &&
-             strcmp(argv[i + 1], "import") == 0)
-        rc = calendar_import(cfg, argc - i - 2, argv + i + 2);
+    else if (strcmp(argv[i], "calendar") == 0)
+        rc = cli_calendar(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "status") == 0)
         rc = cli_status(cfg);
     else if (strcmp(argv[i], "subscribe") == 0 || strcmp(argv[i], "unsubscribe") == 0 ||
@@ -502,7 +340,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[i], "verify") == 0)
         rc = verify(cfg);
     else if (strcmp(argv[i], "due") == 0)
-        rc = due(cfg, argc - i - 1, argv + i + 1);
+        rc = cli_due(cfg, argc - i - 1, argv + i + 1);
     else {
         usage(stderr);
         rc = 2;

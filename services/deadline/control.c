@@ -41,18 +41,30 @@ static char *status_json(deadline_t *dl)
     char next[40] = "";
     if (first)
         cb_time_format_cst(first, next, sizeof(next));
+    /* Next year: by its notice, provisionally (statutory holidays), or weekdays. */
+    cb_civil_t now;
+    cb_time_to_cst(dl->now(), &now);
+    int ny = now.year + 1;
+    const char *counted = cb_cal_has_year(dl->cal, ny)         ? "notice"
+                          : cb_cal_is_provisional(dl->cal, ny) ? "statutory_holidays"
+                                                               : "weekdays";
     char *s = NULL;
     if (asprintf(&s,
                  "{\"daemon\":\"deadline\",\"log_head\":%llu,\"upstreams\":%s,"
                  "\"obligations\":{\"open\":%llu,\"paused\":%llu,\"yellow\":%llu,\"red\":%llu,"
                  "\"met_on_time\":%llu,\"met_late\":%llu,\"cancelled\":%llu},"
                  "\"alerts_fired\":%llu,\"next_fire\":\"%s\",\"calendar_years\":%s,"
-                 "\"calendar_missing\":%s}",
+                 "\"calendar_missing\":%s,\"calendar_next_year\":{\"year\":%d,"
+                 "\"counted_by\":\"%s\",\"provisional\":%s,\"alarm\":%s},"
+                 "\"calendar_alarms\":%llu}",
                  (unsigned long long)head.seq, upstreams, (unsigned long long)c.open,
                  (unsigned long long)c.paused, (unsigned long long)c.yellow,
                  (unsigned long long)c.red, (unsigned long long)c.met_on_time,
                  (unsigned long long)c.met_late, (unsigned long long)c.cancelled,
-                 (unsigned long long)c.fired, next, years, missing) < 0)
+                 (unsigned long long)c.fired, next, years, missing, ny, counted,
+                 strcmp(counted, "notice") ? "true" : "false",
+                 strcmp(counted, "notice") && now.month >= 11 ? "true" : "false",
+                 (unsigned long long)dl->calendar_alarms) < 0)
         s = NULL;
     free(upstreams);
     return s;

@@ -83,6 +83,10 @@ typedef struct dl_rule {
     int due_month, due_day;
     int resp_kinds[DL_MAX_ESC_KINDS];
     uint8_t nresp_kinds;
+    /* Days and date rules: a last day that is not a working day moves to the
+     * next working day (民法典 第二百零三条; default yes for days, no for dates,
+     * whose documents say "before the end of January"). */
+    bool move;
 } dl_rule_t;
 
 typedef struct dl_rules {
@@ -107,6 +111,8 @@ typedef enum dl_status {
 #define DL_RED_BIT 0x80
 #define DL_F_MET_LATE 0x01   /* met after its limit */
 #define DL_F_REBASED 0x02    /* paused or reopened: the due no longer follows from the start */
+#define DL_F_STAY 0x04       /* a last day off does not move to the next working day */
+#define DL_F_DATE 0x08       /* a date rule: due 24:00 of the day anchor_ms begins */
 
 /* The part of a stored obligation the clock needs (the rest is the
  * casebus.v1.Obligation the events carry). */
@@ -128,6 +134,8 @@ typedef struct dl_ob {
     int64_t remaining_ms;    /* paused or met: clock left (working ms for working days) */
     int64_t esc_grace_ms, esc_every_ms;
     dl_offset_t warn[DL_MAX_WARN];
+    int64_t anchor_ms;       /* DL_F_DATE: the date; rebased: the instant it resumed */
+    uint32_t ext_at_anchor;  /* ext_total when it resumed */
 } dl_ob_t;
 
 #define DL_OB_HEAD 160       /* encoded size of dl_ob_t */
@@ -138,10 +146,16 @@ int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len);
 /* The due instant of a period of rule unit/length from start. *missing_year
  * gets a year the count needed and had no calendar for (0 when none). */
 int64_t dl_due(const cb_calendar_t *cal, int unit, uint32_t length, int64_t start_ms,
-               int *missing_year);
+               bool move, int *missing_year);
 /* Moves a due instant by extra units (an approved extension). */
 int64_t dl_extend(const cb_calendar_t *cal, int unit, uint32_t extra, int64_t due_ms,
-                  int *missing_year);
+                  bool move, int *missing_year);
+/* 24:00 of a CST day, moved past days off when move (date rules). */
+int64_t dl_date_due(const cb_calendar_t *cal, int64_t cst_day, bool move, int *missing_year);
+/* The due instant the obligation's clock gives by today's calendar: its count
+ * from the start, its date, or its time left from when it resumed, plus the
+ * extensions granted since. Recomputing after a calendar import uses it. */
+int64_t dl_recount(const cb_calendar_t *cal, const dl_ob_t *o, int *missing_year);
 /* Time left from now to due on the obligation's clock (working time for
  * working-day periods), negative when overdue; and the inverse. */
 int64_t dl_clock_left(const cb_calendar_t *cal, const dl_ob_t *o, int64_t now_ms);
@@ -186,6 +200,7 @@ typedef struct deadline {
     unsigned batch;                      /* obligations per firing transaction */
     int64_t late_after_ms;               /* a point fired later than this is "late" */
     uint64_t fired_total, late_total;
+    uint64_t calendar_alarms;            /* CalendarMissing events raised since start */
     int64_t (*now)(void);                /* the clock (tests may replace it) */
 } deadline_t;
 
@@ -232,6 +247,9 @@ bool dl_calendar_stored(deadline_t *dl, MDB_txn *txn, int year);
 /* Missing calendar years: counts of obligations computed without them. */
 int dl_missing_add(deadline_t *dl, MDB_txn *txn, int year, uint64_t *count, cb_error_t *err);
 int dl_missing_clear(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *err);
+uint64_t dl_missing_count(deadline_t *dl, MDB_txn *txn, int year);
+int dl_meta_i64(deadline_t *dl, MDB_txn *txn, const char *key, int64_t *value, cb_error_t *err);
+int dl_meta_i64_put(deadline_t *dl, MDB_txn *txn, const char *key, int64_t value, cb_error_t *err);
 /* Years still missing, written as a JSON array into buf. */
 void dl_missing_json(deadline_t *dl, MDB_txn *txn, char *buf, size_t size);
 int dl_counts_get(deadline_t *dl, MDB_txn *txn, dl_counts_t *c, cb_error_t *err);
@@ -248,6 +266,9 @@ int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t
  * monthly filing, for every organisation of the rule's kinds) that are not
  * open yet and not past; idempotent. */
 int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err);
+/* From 1 November, records CalendarMissing for next year once a day while its
+ * notice is not loaded (the day raised is stored: a restart does not repeat it). */
+int dl_watch_calendar(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err);
 /* A calendar year, loaded or corrected: stores it, recomputes the open
  * obligations whose clock crosses it, records CalendarLoaded. */
 int dl_calendar_import(deadline_t *dl, MDB_txn *txn, const char *text, size_t len,

@@ -113,7 +113,8 @@ static void on_timer(uv_timer_t *t)
     fire_batch(t->data);
 }
 
-/* Once a minute: the date rules' obligations of the period that has begun. */
+/* Once a minute: the date rules' obligations of the period that has begun, and
+ * the daily alarm for next year's missing calendar. */
 static void on_periodic(uv_timer_t *t)
 {
     deadline_t *dl = t->data;
@@ -125,7 +126,8 @@ static void on_periodic(uv_timer_t *t)
         log_error("periodic_failed error=\"%s\"", err.message);
         return;
     }
-    bool ok = dl_open_periodic(dl, txn, dl->now(), &err) == 0;
+    int64_t now = dl->now();
+    bool ok = dl_open_periodic(dl, txn, now, &err) == 0 && dl_watch_calendar(dl, txn, now, &err) == 0;
     if (!ok)
         log_error("periodic_failed error=\"%s\"", err.message);
     if (cb_group_end(dl->d.group, &txn, ok, NULL, NULL, &err) != 0)

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CALV_MAX 400
 #define U(x) CASEBUS__V1__TIME_UNIT__TIME_UNIT_##x
 #define L(x) CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_##x
 #define S(x) CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_##x
@@ -119,41 +120,52 @@ static int set_str(char **field, const char *value, cb_error_t *err)
     return 0;
 }
 
-/* The calendar a due instant was counted with, for the record. */
-static void calendar_version(const deadline_t *dl, const dl_ob_t *o, int missing, char *buf,
-                             size_t size)
+/* The calendar a due instant was counted with, for the record: each year the
+ * period crosses, by its notice, provisionally, or by weekends only. Returns
+ * true when any of those years has no official calendar. */
+static bool calendar_version(const deadline_t *dl, const dl_ob_t *o, char *buf, size_t size)
 {
     if (o->unit == U(HOURS)) {
         snprintf(buf, size, "clock hours (no calendar needed)");
-        return;
-    }
-    if (missing) {
-        snprintf(buf, size, "weekdays only: no calendar loaded for %d", missing);
-        return;
+        return false;
     }
     cb_civil_t a, b;
     cb_time_to_cst(o->start_ms, &a);
     cb_time_to_cst(o->due_ms - 1, &b);
-    if (a.year == b.year)
-        snprintf(buf, size, "%d: %s", a.year, cb_cal_version(dl->cal, a.year));
-    else
-        snprintf(buf, size, "%d: %s; %d: %s", a.year, cb_cal_version(dl->cal, a.year), b.year,
-                 cb_cal_version(dl->cal, b.year));
+    bool provisional = false;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int y = a.year; y <= b.year && used < size; y++) {
+        const char *v = cb_cal_has_year(dl->cal, y)         ? cb_cal_version(dl->cal, y)
+                        : cb_cal_is_provisional(dl->cal, y) ? "PROVISIONAL: statutory holidays "
+                                                              "only, no State Council notice "
+                                                              "loaded"
+                                                            : "PROVISIONAL: weekdays only, no "
+                                                              "calendar loaded";
+        provisional = provisional || !cb_cal_has_year(dl->cal, y);
+        int n = snprintf(buf + used, size - used, "%s%d: %s", used ? "; " : "", y, v);
+        used = n < 0 ? size : used + (size_t)n;
+    }
+    return provisional;
 }
 
 /* Writes the clock's current figures into msg (an unpacked or stack message:
  * strings go through set_str only when owned). */
-static int refresh_msg(const dl_ob_t *o, Casebus__V1__Obligation *msg,
-                       bool owned, char local[40], cb_error_t *err)
+static int refresh_msg(const deadline_t *dl, const dl_ob_t *o, Casebus__V1__Obligation *msg,
+                       bool owned, char local[40], char calv[CALV_MAX], cb_error_t *err)
 {
     msg->due_at_ms = o->due_ms;
     msg->unit = o->unit;
     msg->length = o->length + o->ext_total;
     msg->started_at_ms = o->start_ms;
+    msg->calendar_provisional = calendar_version(dl, o, calv, CALV_MAX);
     cb_time_format_cst(o->due_ms, local, 40);
-    if (owned)
-        return set_str(&msg->due_local, local, err);
+    if (owned) {
+        int rc = set_str(&msg->due_local, local, err);
+        return rc ? rc : set_str(&msg->calendar_version, calv, err);
+    }
     msg->due_local = local;
+    msg->calendar_version = calv;
     return 0;
 }
 
@@ -173,7 +185,45 @@ static int change_event(deadline_t *dl, MDB_txn *txn, Casebus__V1__Obligation *m
     return emit(dl, txn, &env, msg, err);
 }
 
-/* A due instant counted without a year's calendar: the alarm, once per year
+/* The alarm that a year has no notice: logged and an event addressed to the
+ * command platform (the enforcement bureau) and the leading-group office. */
+static int raise_calendar_missing(deadline_t *dl, MDB_txn *txn, int year, uint64_t count,
+                                  const char *reason, cb_error_t *err)
+{
+    bool provisional = cb_cal_is_provisional(dl->cal, year);
+    char action[96];
+    snprintf(action, sizeof(action), "casebus calendar import %d.cal (or .ics, .json)", year);
+    log_warnx("calendar_missing year=%d counted=%s affected=%llu reason=\"%s\" action=\"%s\"",
+              year, provisional ? "statutory_holidays" : "weekdays", (unsigned long long)count,
+              reason, action);
+    Casebus__V1__OrgRef refs[2], *ptrs[2];
+    size_t n = 0;
+    static const int kinds[2] = {CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU,
+                                 CASEBUS__V1__ORG_KIND__ORG_KIND_LEADING_GROUP_OFFICE};
+    for (size_t k = 0; k < 2; k++) {
+        const Casebus__V1__Organisation *o = org_by_kind(dl, kinds[k]);
+        if (o) {
+            cb_org_ref_fill(&refs[n], o);
+            ptrs[n] = &refs[n];
+            n++;
+        }
+    }
+    Casebus__V1__CalendarMissing cm = CASEBUS__V1__CALENDAR_MISSING__INIT;
+    cm.year = year;
+    cm.affected_obligations = count;
+    cm.provisional = provisional;
+    cm.reason = (char *)reason;
+    cm.notify = ptrs;
+    cm.n_notify = n;
+    cm.action = action;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(CALENDAR_MISSING);
+    env.calendar_missing = &cm;
+    dl->calendar_alarms++;
+    return emit(dl, txn, &env, NULL, err);
+}
+
+/* A due instant counted without a year's notice: the alarm, once per year
  * until that year is loaded. */
 static int calendar_missing(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *err)
 {
@@ -181,14 +231,29 @@ static int calendar_missing(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *
     int rc = dl_missing_add(dl, txn, year, &count, err);
     if (rc != 0 || count != 1)
         return rc;
-    log_warnx("calendar_missing year=%d action=\"casebus calendar import %d.cal\"", year, year);
-    Casebus__V1__CalendarMissing cm = CASEBUS__V1__CALENDAR_MISSING__INIT;
-    cm.year = year;
-    cm.affected_obligations = count;
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.body_case = B(CALENDAR_MISSING);
-    env.calendar_missing = &cm;
-    return emit(dl, txn, &env, NULL, err);
+    return raise_calendar_missing(dl, txn, year, count, "a due instant was counted with it",
+                                  err);
+}
+
+int dl_watch_calendar(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err)
+{
+    cb_civil_t c;
+    cb_time_to_cst(now_ms, &c);
+    int next = c.year + 1;
+    /* The State Council publishes next year's holidays in the autumn: from
+     * 1 November its absence is news, once a day until it is loaded. */
+    if (c.month < 11 || cb_cal_has_year(dl->cal, next))
+        return 0;
+    int64_t today = cb_cst_day(now_ms), last = 0;
+    int rc = dl_meta_i64(dl, txn, "calwatch", &last, err);
+    if (rc != 0 || last >= today)
+        return rc;
+    if ((rc = dl_meta_i64_put(dl, txn, "calwatch", today, err)) != 0)
+        return rc;
+    uint64_t count = dl_missing_count(dl, txn, next);
+    return raise_calendar_missing(dl, txn, next, count,
+                                  "next year's notice is not loaded (checked daily from 1 November)",
+                                  err);
 }
 
 /* ---- the timer index ---- */
@@ -226,7 +291,9 @@ typedef struct open_args {
     const char *transfer_id;
     const Casebus__V1__OrgRef *responsible;
     int64_t start_ms;
-    int64_t due_ms;                   /* set: a fixed due instant (date rules, "N days before") */
+    int64_t due_ms;                   /* set: a fixed due instant ("N days before") */
+    bool dated;                       /* a date rule: due by date_day */
+    int64_t date_day;                 /* CST day */
 } open_args_t;
 
 static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, cb_error_t *err)
@@ -256,11 +323,17 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
     o.esc_every_ms = rule->esc_every_ms;
     o.start_ms = a->start_ms;
     int missing = 0;
-    if (a->due_ms) {
+    if (!rule->move)
+        o.flags |= DL_F_STAY;
+    if (a->dated) {
+        o.flags |= DL_F_DATE | DL_F_REBASED;
+        o.anchor_ms = cb_cst_day_start_ms(a->date_day);
+        o.due_ms = dl_date_due(dl->cal, a->date_day, rule->move, &missing);
+    } else if (a->due_ms) {
         o.due_ms = a->due_ms;
         o.flags |= DL_F_REBASED; /* not a count from the start: recomputing leaves it */
     } else {
-        o.due_ms = dl_due(dl->cal, o.unit, o.length, o.start_ms, &missing);
+        o.due_ms = dl_due(dl->cal, o.unit, o.length, o.start_ms, rule->move, &missing);
     }
     dl_skip_points_before_start(dl->cal, &o);
 
@@ -281,8 +354,7 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
             nsup++;
         }
     }
-    char local[40], calv[200];
-    calendar_version(dl, &o, missing, calv, sizeof(calv));
+    char local[40], calv[CALV_MAX];
     Casebus__V1__Obligation msg = CASEBUS__V1__OBLIGATION__INIT;
     msg.obligation_id = (char *)a->id;
     msg.rule_id = (char *)dl_rule_name(a->rule);
@@ -291,10 +363,9 @@ static int open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, c
     msg.case_ = (Casebus__V1__CaseSummary *)cs;
     msg.transfer_id = (char *)(a->transfer_id ? a->transfer_id : "");
     msg.responsible = (Casebus__V1__OrgRef *)a->responsible;
-    msg.calendar_version = calv;
     msg.supervisors = sup_ptrs;
     msg.n_supervisors = nsup;
-    refresh_msg(&o, &msg, false, local, err);
+    refresh_msg(dl, &o, &msg, false, local, calv, err);
 
     if (missing && (rc = calendar_missing(dl, txn, missing, err)) != 0)
         goto out;
@@ -340,8 +411,8 @@ static int save(deadline_t *dl, MDB_txn *txn, const dl_ob_t *before, dl_ob_t *o,
                 Casebus__V1__Obligation *msg, uint64_t fired, cb_error_t *err)
 {
     int rc;
-    char local[40];
-    if ((rc = refresh_msg(o, msg, true, local, err)) != 0 ||
+    char local[40], calv[CALV_MAX];
+    if ((rc = refresh_msg(dl, o, msg, true, local, calv, err)) != 0 ||
         (rc = retime(dl, txn, o, msg->obligation_id, err)) != 0 ||
         (rc = dl_ob_put(dl, txn, o, msg, err)) != 0)
         return rc;
@@ -457,6 +528,8 @@ static int resume_obligation(deadline_t *dl, MDB_txn *txn, const char *id, int64
     before = o;
     int64_t previous = o.due_ms;
     o.due_ms = dl_clock_resume(dl->cal, &o, now_ms);
+    o.anchor_ms = now_ms;
+    o.ext_at_anchor = o.ext_total;
     o.status = DL_OPEN;
     o.flags = (uint8_t)((o.flags | DL_F_REBASED) & ~DL_F_MET_LATE);
     if (counted(&o) && (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, false, err)) != 0)
@@ -651,11 +724,13 @@ static int on_extension_decided(deadline_t *dl, MDB_txn *txn, const cb_bus_event
             (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, true, err)) != 0)
             goto out;
         if (o.status == DL_OPEN) {
-            o.due_ms = dl_extend(dl->cal, o.unit, extra, o.due_ms, &missing);
+            o.due_ms = dl_extend(dl->cal, o.unit, extra, o.due_ms, !(o.flags & DL_F_STAY),
+                                 &missing);
         } else {
             /* Paused: the extension adds to the time left. */
             dl_ob_t shifted = o;
-            shifted.due_ms = dl_extend(dl->cal, o.unit, extra, now, &missing);
+            shifted.due_ms = dl_extend(dl->cal, o.unit, extra, now, !(o.flags & DL_F_STAY),
+                                       &missing);
             o.remaining_ms += o.unit == U(WORKING_DAYS)
                                   ? cb_cal_working_ms(dl->cal, now, shifted.due_ms, NULL)
                                   : shifted.due_ms - now;
@@ -1036,16 +1111,6 @@ int dl_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 
 /* ---- date rules ---- */
 
-/* 24:00 of a date (CST); a date that is not a working day moves to the next
- * working day (民法典 第203条). */
-static int64_t date_due(const cb_calendar_t *cal, int y, int m, int d, int *missing)
-{
-    int64_t day = cb_days_from_civil(y, m, d);
-    for (int i = 0; i < 30 && !cb_cal_is_working_day(cal, day, missing); i++)
-        day++;
-    return cb_cst_day_start_ms(day + 1);
-}
-
 int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err)
 {
     if (dl->orgs == NULL)
@@ -1057,18 +1122,18 @@ int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *e
         if (!rule->enabled || rule->unit != CASEBUS__V1__TIME_UNIT__TIME_UNIT_DATE)
             continue;
         char period[16];
-        int64_t start, due;
-        int missing = 0;
+        int64_t start, day;
         if (rule->due_month) {
             /* Last year's filing, due in this year. */
             snprintf(period, sizeof(period), "%04d", c.year - 1);
             start = cb_cst_day_start_ms(cb_days_from_civil(c.year, 1, 1));
-            due = date_due(dl->cal, c.year, rule->due_month, rule->due_day, &missing);
+            day = cb_days_from_civil(c.year, rule->due_month, rule->due_day);
         } else {
             snprintf(period, sizeof(period), "%04d-%02d", c.year, c.month);
             start = cb_cst_day_start_ms(cb_days_from_civil(c.year, c.month, 1));
-            due = date_due(dl->cal, c.year, c.month, rule->due_day, &missing);
+            day = cb_days_from_civil(c.year, c.month, rule->due_day);
         }
+        int64_t due = dl_date_due(dl->cal, day, rule->move, NULL);
         if (now_ms >= due)
             continue; /* this period's limit has passed; the next opens with its period */
         for (size_t i = 0; i < dl->orgs->n_orgs; i++) {
@@ -1084,7 +1149,7 @@ int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *e
             Casebus__V1__OrgRef ref;
             cb_org_ref_fill(&ref, o);
             open_args_t a = {.rule = (dl_rule_id_t)r, .id = id, .responsible = &ref,
-                             .start_ms = start, .due_ms = due};
+                             .start_ms = start, .dated = true, .date_day = day};
             int rc = open_obligation(dl, txn, &a, err);
             if (rc != 0)
                 return rc;
@@ -1099,6 +1164,7 @@ typedef struct recompute_ctx {
     deadline_t *dl;
     MDB_txn *txn;
     uint64_t count;
+    const char *why;
     cb_error_t *err;
 } recompute_ctx_t;
 
@@ -1111,29 +1177,30 @@ static int recompute_one(void *ctx, const char *id)
     int rc = load(dl, c->txn, id, &o, &msg, c->err);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
-    if (o.status != DL_OPEN || (o.flags & DL_F_REBASED))
-        goto out; /* a paused or resumed clock carries time, not a date */
+    /* A paused clock carries time, not a date: it is counted when it resumes.
+     * A clock rebased before anchors were kept has nothing to count from. */
+    if (o.status != DL_OPEN ||
+        ((o.flags & DL_F_REBASED) && !(o.flags & DL_F_DATE) && o.anchor_ms == 0))
+        goto out;
     before = o;
-    int missing = 0, missing2 = 0;
-    int64_t due = dl_due(dl->cal, o.unit, o.length, o.start_ms, &missing);
-    if (o.ext_total)
-        due = dl_extend(dl->cal, o.unit, o.ext_total, due, &missing2);
-    if (!missing)
-        missing = missing2;
-    char calv[200];
+    int64_t due = dl_recount(dl->cal, &o, NULL);
     int64_t previous = o.due_ms;
     if ((rc = dl_calyears_put(dl, c->txn, o.start_ms, o.due_ms, id, true, c->err)) != 0)
         goto out;
     o.due_ms = due;
-    calendar_version(dl, &o, missing, calv, sizeof(calv));
-    if ((rc = set_str(&msg->calendar_version, calv, c->err)) != 0 ||
-        (rc = dl_calyears_put(dl, c->txn, o.start_ms, o.due_ms, id, false, c->err)) != 0 ||
+    if (due > previous && due > dl->now()) {
+        /* No longer overdue: red and 督办 may stand again if it passes anew. */
+        o.fired &= (uint8_t)~DL_RED_BIT;
+        o.escalations = 0;
+        if (o.level == L(RED))
+            o.level = o.fired ? L(YELLOW) : 0;
+    }
+    if ((rc = dl_calyears_put(dl, c->txn, o.start_ms, o.due_ms, id, false, c->err)) != 0 ||
         (rc = save(dl, c->txn, &before, &o, msg, 0, c->err)) != 0)
         goto out;
     if (due != previous) {
         c->count++;
-        rc = change_event(dl, c->txn, msg, C(RECOMPUTED), NULL,
-                          "the calendar was loaded or corrected", previous, c->err);
+        rc = change_event(dl, c->txn, msg, C(RECOMPUTED), NULL, c->why, previous, c->err);
     }
 out:
     if (msg)
@@ -1156,8 +1223,16 @@ int dl_calendar_import(deadline_t *dl, MDB_txn *txn, const char *text, size_t le
         (rc = cb_cal_load_text(dl->cal, text, len, source, year, err)) != 0 ||
         (rc = dl_missing_clear(dl, txn, *year, err)) != 0)
         return rc;
-    recompute_ctx_t c = {dl, txn, 0, err};
+    char why[300];
+    snprintf(why, sizeof(why), "the calendar of %d was loaded: %s", *year,
+             cb_cal_version(dl->cal, *year));
+    recompute_ctx_t c = {dl, txn, 0, why, err};
     if ((rc = dl_calyears_each(dl, txn, *year, recompute_one, &c, err)) != 0)
+        return rc;
+    /* A notice that changes the December before moves clocks of that year too
+     * (one crossing both is recomputed twice, the second time to no change). */
+    if (cb_cal_adjusts_previous(dl->cal, *year) &&
+        (rc = dl_calyears_each(dl, txn, *year - 1, recompute_one, &c, err)) != 0)
         return rc;
     *recomputed = c.count;
     Casebus__V1__CalendarLoaded cl = CASEBUS__V1__CALENDAR_LOADED__INIT;

@@ -20,7 +20,8 @@
  *   0 version(1) 1 status 2 unit 3 nwarn 4 fired 5 level 6 escalate 7 flags
  *   8 escalations(4) 12 length(4) 16 ext_pending(4) 20 ext_total(4)
  *   24 start 32 due 40 next_fire 48 remaining 56 esc_grace 64 esc_every (8 each)
- *   72 + 9*i: warn[i] kind(1) value(8), i < 4  (-> 108), zero to 160 */
+ *   72 + 9*i: warn[i] kind(1) value(8), i < 4  (-> 108)
+ *   108 anchor(8) 116 ext_at_anchor(4), zero to 160 */
 #define OB_VERSION 1
 
 void dl_ob_encode(const dl_ob_t *o, uint8_t out[DL_OB_HEAD])
@@ -48,6 +49,8 @@ void dl_ob_encode(const dl_ob_t *o, uint8_t out[DL_OB_HEAD])
         out[72 + 9 * i] = o->warn[i].kind;
         cb_be64_put(out + 73 + 9 * i, (uint64_t)o->warn[i].value);
     }
+    cb_be64_put(out + 108, (uint64_t)o->anchor_ms);
+    cb_be32_put(out + 116, o->ext_at_anchor);
 }
 
 int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len)
@@ -76,11 +79,13 @@ int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len)
         o->warn[i].kind = in[72 + 9 * i];
         o->warn[i].value = (int64_t)cb_be64_get(in + 73 + 9 * i);
     }
+    o->anchor_ms = (int64_t)cb_be64_get(in + 108);
+    o->ext_at_anchor = cb_be32_get(in + 116);
     return 0;
 }
 
 int64_t dl_due(const cb_calendar_t *cal, int unit, uint32_t length, int64_t start_ms,
-               int *missing_year)
+               bool move, int *missing_year)
 {
     if (missing_year)
         *missing_year = 0;
@@ -88,6 +93,8 @@ int64_t dl_due(const cb_calendar_t *cal, int unit, uint32_t length, int64_t star
     case U(WORKING_DAYS):
         return cb_cal_add_working_days(cal, start_ms, length, missing_year);
     case U(DAYS):
+        if (!move)
+            return cb_cst_day_start_ms(cb_cst_day(start_ms) + length + 1);
         return cb_cal_add_days(cal, start_ms, length, missing_year);
     default:
         return cb_cal_add_hours(start_ms, length);
@@ -95,13 +102,43 @@ int64_t dl_due(const cb_calendar_t *cal, int unit, uint32_t length, int64_t star
 }
 
 int64_t dl_extend(const cb_calendar_t *cal, int unit, uint32_t extra, int64_t due_ms,
-                  int *missing_year)
+                  bool move, int *missing_year)
 {
     /* A counted period ends at 24:00, i.e. 00:00 of the next day: count on
      * from the last instant of the day it ends. */
     if (unit == U(HOURS))
         return cb_cal_add_hours(due_ms, extra);
-    return dl_due(cal, unit, extra, due_ms - 1, missing_year);
+    return dl_due(cal, unit == U(DATE) ? U(DAYS) : unit, extra, due_ms - 1, move, missing_year);
+}
+
+int64_t dl_date_due(const cb_calendar_t *cal, int64_t day, bool move, int *missing_year)
+{
+    if (missing_year)
+        *missing_year = 0;
+    for (int i = 0; move && i < 30 && !cb_cal_is_working_day(cal, day, missing_year); i++)
+        day++;
+    return cb_cst_day_start_ms(day + 1);
+}
+
+int64_t dl_recount(const cb_calendar_t *cal, const dl_ob_t *o, int *missing_year)
+{
+    bool move = !(o->flags & DL_F_STAY);
+    int64_t due;
+    uint32_t ext = o->ext_total;
+    int m1 = 0, m2 = 0;
+    if (o->flags & DL_F_DATE) {
+        due = dl_date_due(cal, cb_cst_day(o->anchor_ms), move, &m1);
+    } else if (o->flags & DL_F_REBASED) {
+        due = dl_clock_resume(cal, o, o->anchor_ms);
+        ext = o->ext_total - o->ext_at_anchor;
+    } else {
+        due = dl_due(cal, o->unit, o->length, o->start_ms, move, &m1);
+    }
+    if (ext)
+        due = dl_extend(cal, o->unit, ext, due, move, &m2);
+    if (missing_year)
+        *missing_year = m1 ? m1 : m2;
+    return due;
 }
 
 static bool working(const dl_ob_t *o)

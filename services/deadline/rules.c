@@ -13,6 +13,7 @@
  *   escalate_after = 0s            grace after red before 督办 (none: no escalation)
  *   escalate_every = 1d            repeat while open (0s: once)
  *   escalate_to = LEADING_GROUP_OFFICE, JUDICIAL_BUREAU
+ *   move_to_working_day = yes      days and date rules: a last day off moves on
  */
 #include "deadline.h"
 #include "config.h"
@@ -47,7 +48,7 @@ static const char *const rule_names[DL_NRULES] = {
 static const char *const known_keys[] = {"title",          "source",         "enabled",
                                          "length",         "warn",           "escalate_after",
                                          "escalate_every", "escalate_to",    "due",
-                                         "responsible",    NULL};
+                                         "responsible",    "move_to_working_day", NULL};
 
 const char *dl_rule_name(dl_rule_id_t id)
 {
@@ -162,6 +163,16 @@ static int parse_rule(const cb_config_t *cfg, const char *source, const char *se
     r->length = (uint32_t)n;
 
 warnings:;
+    /* 民法典 第二百零三条 moves a period's last day off to the next working day;
+     * a date a document fixes ("1月底之前") stays where it is unless told. */
+    const char *mv = cb_config_get(cfg, sec, "move_to_working_day", NULL);
+    if (mv && r->unit != U(DAYS) && r->unit != U(DATE))
+        return bad(err, source, sec, "move_to_working_day", mv,
+                   "applies to calendar-day (d) and date rules only: working days and hours "
+                   "never end on a day off");
+    if ((rc = cb_config_get_bool(cfg, sec, "move_to_working_day", r->unit == U(DAYS), &r->move,
+                                 err)) != 0)
+        return rc;
     const char *warn = cb_config_get(cfg, sec, "warn", "");
     snprintf(buf, sizeof(buf), "%s", warn);
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {

@@ -4,6 +4,7 @@
  *   meta         "orgs" -> OrgsImported (router's registry, replicated)
  *                "cal:YYYY" -> the text of that year's calendar file
  *                "missing:YYYY" -> be64 obligations counted without that year
+ *                "calwatch" -> be64 CST day next year's missing notice was last raised
  *                "counts" -> 8 x be64 (dl_counts_t, in field order)
  *   obligations  obligation id -> dl_ob_t encoded (DL_OB_HEAD bytes) + casebus.v1.Obligation
  *   timers       be64 next firing instant (UTC ms) + obligation id -> "" (open ones only)
@@ -352,6 +353,38 @@ int dl_missing_clear(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *err)
     MDB_val k = cb_store_key(key);
     int rc = mdb_del(txn, dl->db_meta, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? cb_store_error(rc, "clear missing year", err) : 0;
+}
+
+uint64_t dl_missing_count(deadline_t *dl, MDB_txn *txn, int year)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "missing:%04d", year);
+    MDB_val k = cb_store_key(key), v;
+    return mdb_get(txn, dl->db_meta, &k, &v) == 0 && v.mv_size == 8 ? cb_be64_get(v.mv_data) : 0;
+}
+
+int dl_meta_i64(deadline_t *dl, MDB_txn *txn, const char *key, int64_t *value, cb_error_t *err)
+{
+    MDB_val k = cb_store_key(key), v;
+    int rc = mdb_get(txn, dl->db_meta, &k, &v);
+    *value = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return cb_store_error(rc, "read meta", err);
+    if (v.mv_size != 8)
+        return cb_error_set(err, CB_ERR_CORRUPT, key, "meta %s is %zu bytes, not 8", key, v.mv_size);
+    *value = (int64_t)cb_be64_get(v.mv_data);
+    return 0;
+}
+
+int dl_meta_i64_put(deadline_t *dl, MDB_txn *txn, const char *key, int64_t value, cb_error_t *err)
+{
+    uint8_t b[8];
+    cb_be64_put(b, (uint64_t)value);
+    MDB_val k = cb_store_key(key), v = {8, b};
+    int rc = mdb_put(txn, dl->db_meta, &k, &v, 0);
+    return rc ? cb_store_error(rc, "store meta", err) : 0;
 }
 
 void dl_missing_json(deadline_t *dl, MDB_txn *txn, char *buf, size_t size)

@@ -31,7 +31,7 @@ static const char *const deliverable[] = {
     "transfer_routed",   "transfer_required",  "transfer_state_changed", "transfer_rejected",
     "dispute_escalated", "routing_failed",     "obligation_opened",      "obligation_met",
     "obligation_changed", "deadline_warning",  "deadline_breached",      "escalated",
-    NULL};
+    "calendar_missing",  NULL};
 
 typedef struct addressees {
     const char *ids[MAX_ADDRESSEES];
@@ -101,6 +101,10 @@ static void address(const Casebus__V1__Envelope *env, addressees_t *a)
             add(a, al->notify[i]);
         break;
     }
+    case B(CALENDAR_MISSING):
+        for (size_t i = 0; i < env->calendar_missing->n_notify; i++)
+            add(a, env->calendar_missing->notify[i]);
+        break;
     default:
         break;
     }

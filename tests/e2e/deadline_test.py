@@ -89,14 +89,19 @@ def report(tok, discovered_ts, urgency="normal", by="wy-scjg"):
     return doc["case_id"]
 
 
+def calendar_show(year):
+    """A year as deadline counts it without an import: the shipped file, or the
+    provisional table of its statutory holidays (`casebus calendar show`)."""
+    r = subprocess.run([CLI, "calendar", "show", str(year), "--calendar", os.path.join(TOP, "deploy/calendar")],
+                       capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else f"year {year}\n"
+
+
 def calendar_days(year):
-    """The shipped calendar of a year: {date: True for a holiday, False for a
-    working weekend day}; None when there is none (deadline counts weekdays)."""
-    path = os.path.join(TOP, f"deploy/calendar/{year}.cal")
-    if not os.path.exists(path):
-        return None
+    """{date: True for a holiday, False for a working weekend day} of a year as
+    deadline counts it."""
     days = {}
-    for line in open(path):
+    for line in calendar_show(year).splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] in ("holiday", "workday"):
             first, _, last = words[1].partition("..")
@@ -236,11 +241,10 @@ try:
     ob4 = (wait_for(lambda: [e for e in deadline_events(c4) if e["type"] == "obligation_opened"], 10) or [{}])[0]
     old_due = ob4.get("event", {}).get("obligation", {}).get("due_at_ms", 0)
     # A holiday declared on the next working day (as deadline counts it: the
-    # shipped calendars, weekdays alone in a year with none) moves the limit.
+    # shipped calendars, or a year's statutory holidays) moves the limit.
     day = next_working_day(time.time())
     cal = w.p(f"{day[:4]}.cal")
-    shipped = os.path.join(TOP, f"deploy/calendar/{day[:4]}.cal")
-    caltext = open(shipped).read() if os.path.exists(shipped) else f"year {day[:4]}\n"
+    caltext = "".join(ln + "\n" for ln in calendar_show(day[:4]).splitlines() if ln.strip() != "provisional")
     with open(cal, "w") as f:
         f.write(caltext + f"\nholiday {day} test correction\n")
     r = cli("calendar", "import", cal)

@@ -97,10 +97,17 @@ static const due_case_t working[] = {
     /* 16:00 UTC on Nov 23 is 00:00 Tuesday in Beijing: Wed Nov 25 = 1. */
     {"the local (CST) day decides, not the UTC day", "2026-11-23T16:00:00Z", 1,
      "2026-11-26T00:00:00+08:00", 0},
-    /* 2027 has no calendar: Thu 2026-12-31 = 1; 2027 counts weekdays only (and says so):
-     * Fri 2027-01-01 = 2, Mon Jan 4 = 3. */
-    {"a year without a calendar counts weekdays and is reported missing",
-     "2026-12-30T10:00:00+08:00", 3, "2027-01-05T00:00:00+08:00", 2027},
+    /* 2027 has no notice: Thu 2026-12-31 = 1; 2027 counts its statutory holidays (and
+     * says so): Fri 2027-01-01 (元旦) off, Mon Jan 4 = 2, Tue Jan 5 = 3 -> 24:00 Tue. */
+    {"a year without a notice counts its statutory holidays and is reported missing",
+     "2026-12-30T10:00:00+08:00", 3, "2027-01-06T00:00:00+08:00", 2027},
+    /* 2027 provisional: 除夕 Fri Feb 5 and 初三 Mon Feb 8 off, Sat 6 and Sun 7 made up on
+     * Tue 9 and Wed 10 (第六条): from Thu Feb 4, Thu Feb 11 = 1. */
+    {"Spring Festival 2027 by the statute, with its make-up days",
+     "2027-02-04T10:00:00+08:00", 1, "2027-02-12T00:00:00+08:00", 2027},
+    /* 2041 is past the table: weekdays only, reported. */
+    {"a year past the table counts weekdays and is reported missing",
+     "2041-01-03T10:00:00+08:00", 1, "2041-01-05T00:00:00+08:00", 2041},
 };
 
 static void working_days_over_official_calendars(void **state)
@@ -190,7 +197,7 @@ static void working_time_pauses_and_resumes(void **state)
                      at("2026-02-25T00:00:00+08:00"));
     assert_int_equal(cb_cal_sub_working_ms(cal, at("2026-02-25T00:00:00+08:00"), 25 * H, NULL),
                      at("2026-02-14T23:00:00+08:00"));
-    /* No calendar for 2027: weekdays count and the year is reported. */
+    /* No notice for 2027: its statutory holidays count and the year is reported. */
     cb_cal_working_ms(cal, at("2026-12-31T00:00:00+08:00"), at("2027-01-05T00:00:00+08:00"),
                       &missing);
     assert_int_equal(missing, 2027);
@@ -204,7 +211,11 @@ static void bad_calendar_files_name_the_line(void **state)
     } bad[] = {
         {"holiday 2026-01-01\n", "t.cal:1: 'year' must come first"},
         {"year 2026\nholiday 2026-02-30\n", "t.cal:2: not a date"},
-        {"year 2026\nholiday 2025-12-31\n", "t.cal:2: date outside the year"},
+        {"year 2026\nholiday 2025-11-30\n", "t.cal:2: date outside the year"},
+        {"year 2026\nholiday 2027-01-01\n", "t.cal:2: date outside the year"},
+        {"year 2026\nworkday 2025-12-29\n", "t.cal:2: an adjusted working day must be a Saturday"},
+        {"year 2026\nholiday 2025-12-31\nworkday 2025-12-27\nholiday 2025-12-31\n",
+         "t.cal:4: date given twice"},
         {"year 2026\nworkday 2026-02-16\n", "t.cal:2: an adjusted working day must be a Saturday"},
         {"year 2026\nholiday 2026-02-15..2026-02-23\nholiday 2026-02-20\n", "t.cal:3: date given twice"},
         {"year 2026\nfeast 2026-02-20\n", "t.cal:2: unknown statement: feast"},
@@ -223,6 +234,65 @@ static void bad_calendar_files_name_the_line(void **state)
     }
 }
 
+/* The 2019 notice made Sat 29 Dec 2018 a working day and Mon 31 Dec a holiday:
+ * its file says so, and that overrides 2018's own file. */
+static void a_notice_adjusts_the_december_before(void **state)
+{
+    (void)state;
+    cb_calendar_t *cal = cb_cal_new();
+    assert_non_null(cal);
+    cb_error_t e;
+    const char *y2018 = "year 2018\nversion 2018 notice\nholiday 2018-12-30\n";
+    const char *y2019 = "year 2019\nversion 2019 notice\nholiday 2018-12-30..2018-12-31 元旦\n"
+                        "holiday 2019-01-01 元旦\nworkday 2018-12-29 元旦调休\n";
+    assert_int_equal(cb_cal_load_text(cal, y2018, strlen(y2018), "2018.cal", NULL, &e), 0);
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2018, 12, 31), NULL));
+    assert_false(cb_cal_adjusts_previous(cal, 2018));
+    assert_int_equal(cb_cal_load_text(cal, y2019, strlen(y2019), "2019.cal", NULL, &e), 0);
+    assert_true(cb_cal_adjusts_previous(cal, 2019));
+    int missing = 0;
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2018, 12, 29), &missing));
+    assert_false(cb_cal_is_working_day(cal, cb_days_from_civil(2018, 12, 31), &missing));
+    assert_false(cb_cal_is_working_day(cal, cb_days_from_civil(2019, 1, 1), &missing));
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2019, 1, 2), &missing));
+    assert_int_equal(missing, 0);
+    /* 1 working day from Fri 28 Dec 2018: Sat 29 works -> 24:00 Sat 29. */
+    assert_int_equal(cb_cal_add_working_days(cal, at("2018-12-28T10:00:00+08:00"), 1, &missing),
+                     at("2018-12-30T00:00:00+08:00"));
+    cb_cal_destroy(&cal);
+}
+
+/* The provisional years: official ones are not provisional, loading a notice
+ * replaces the provisional table, and each statutory holiday of 2027 is off. */
+static void provisional_years_until_the_notice(void **state)
+{
+    cb_calendar_t *cal = *state;
+    assert_true(cb_cal_has_year(cal, 2026));
+    assert_false(cb_cal_is_provisional(cal, 2026));
+    assert_false(cb_cal_has_year(cal, 2027));
+    assert_true(cb_cal_is_provisional(cal, 2027));
+    assert_true(cb_cal_is_provisional(cal, 2040));
+    assert_false(cb_cal_is_provisional(cal, 2041));
+    static const int off[][2] = {{1, 1},  {2, 5},  {2, 8},   {2, 9},   {2, 10},  {4, 5},  {5, 3},
+                                 {5, 4},  {6, 9},  {9, 15},  {10, 1},  {10, 4},  {10, 5}};
+    for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+        if (cb_cal_is_working_day(cal, cb_days_from_civil(2027, off[i][0], off[i][1]), NULL))
+            fail_msg("2027-%02d-%02d should be a provisional holiday", off[i][0], off[i][1]);
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2027, 2, 11), NULL));
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2027, 10, 6), NULL));
+    assert_string_equal(cb_cal_version(cal, 2027),
+                        "provisional: statutory holidays only (全国年节及纪念日放假办法); "
+                        "no State Council notice for 2027 loaded");
+    cb_error_t e;
+    const char *y2027 = "year 2027\nversion the 2027 notice\nholiday 2027-01-01..2027-01-03\n";
+    assert_int_equal(cb_cal_load_text(cal, y2027, strlen(y2027), "2027.cal", NULL, &e), 0);
+    assert_true(cb_cal_has_year(cal, 2027));
+    assert_false(cb_cal_is_provisional(cal, 2027));
+    int missing = 0;
+    assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2027, 2, 8), &missing));
+    assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +302,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(working_day_predicate, setup, teardown),
         cmocka_unit_test_setup_teardown(working_time_pauses_and_resumes, setup, teardown),
         cmocka_unit_test(bad_calendar_files_name_the_line),
+        cmocka_unit_test(a_notice_adjusts_the_december_before),
+        cmocka_unit_test_setup_teardown(provisional_years_until_the_notice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

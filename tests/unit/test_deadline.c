@@ -128,15 +128,54 @@ static void resumed_clock_ends_at_midnight(void **state)
     cb_cal_destroy(&cal);
 }
 
-static void clock_points_and_missed_escalations(void **state)
+/* An open clock of length working days, nothing else set. */
+static dl_ob_t open_clock(uint32_t length)
 {
-    (void)state;
-    cb_calendar_t *cal = calendar();
     dl_ob_t o;
     memset(&o, 0, sizeof(o));
     o.status = DL_OPEN;
     o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_WORKING_DAYS;
-    o.length = 3;
+    o.length = length;
+    return o;
+}
+
+/* What a calendar import recounts: a clock from its start, a resumed clock from
+ * when it resumed with the time it had left, plus extensions granted since, and
+ * the obligation survives its stored encoding with its anchor. */
+static void recount_after_a_calendar_import(void **state)
+{
+    (void)state;
+    cb_calendar_t *cal = calendar();
+    dl_ob_t o = open_clock(3);
+    o.start_ms = at("2026-12-30T10:00:00+08:00");
+    assert_int_equal(dl_recount(cal, &o, NULL), at("2027-01-06T00:00:00+08:00"));
+    /* Resumed Thu 31 Dec 09:30 with one working day left: 14.5 h of Thursday,
+     * Fri 1 Jan off (provisional 2027), 9.5 h of Mon 4 -> 24:00 Mon 4 Jan; one
+     * more working day granted after it resumed -> 24:00 Tue 5. */
+    o.flags = DL_F_REBASED;
+    o.remaining_ms = 24 * H;
+    o.anchor_ms = at("2026-12-31T09:30:00+08:00");
+    o.ext_total = 2;
+    o.ext_at_anchor = 1;
+    int missing = 0;
+    assert_int_equal(dl_recount(cal, &o, &missing), at("2027-01-06T00:00:00+08:00"));
+    assert_int_equal(missing, 2027);
+    o.ext_total = 1;
+    assert_int_equal(dl_recount(cal, &o, NULL), at("2027-01-05T00:00:00+08:00"));
+    uint8_t buf[DL_OB_HEAD];
+    dl_ob_encode(&o, buf);
+    dl_ob_t back;
+    assert_int_equal(dl_ob_decode(&back, buf, sizeof(buf)), 0);
+    assert_int_equal(back.anchor_ms, o.anchor_ms);
+    assert_int_equal(back.ext_at_anchor, 1);
+    cb_cal_destroy(&cal);
+}
+
+static void clock_points_and_missed_escalations(void **state)
+{
+    (void)state;
+    cb_calendar_t *cal = calendar();
+    dl_ob_t o = open_clock(3);
     o.nwarn = 2;
     o.warn[0] = (dl_offset_t){DL_OFF_WORKING, 24 * H};
     o.warn[1] = (dl_offset_t){DL_OFF_WALL, 2 * H};
@@ -147,7 +186,7 @@ static void clock_points_and_missed_escalations(void **state)
      * (Sep 25-27 off): Mon Sep 28 = 1, Tue 29 = 2, Wed 30 = 3 -> due 24:00 Sep 30.
      * One working day before: 00:00 Sep 30; two hours before: 22:00 Sep 30. */
     o.start_ms = at("2026-09-25T10:00:00+08:00");
-    o.due_ms = dl_due(cal, o.unit, o.length, o.start_ms, NULL);
+    o.due_ms = dl_due(cal, o.unit, o.length, o.start_ms, true, NULL);
     assert_int_equal(o.due_ms, at("2026-10-01T00:00:00+08:00"));
     assert_int_equal(dl_point_at(cal, &o, 0), at("2026-09-30T00:00:00+08:00"));
     assert_int_equal(dl_point_at(cal, &o, 1), at("2026-09-30T22:00:00+08:00"));
@@ -182,7 +221,7 @@ static void clock_points_and_missed_escalations(void **state)
     e.nwarn = 1;
     e.warn[0] = (dl_offset_t){DL_OFF_PERCENT, 25};
     e.start_ms = at("2026-09-30T20:00:00+08:00");
-    e.due_ms = dl_due(cal, e.unit, e.length, e.start_ms, NULL);
+    e.due_ms = dl_due(cal, e.unit, e.length, e.start_ms, true, NULL);
     assert_int_equal(e.due_ms, at("2026-10-01T20:00:00+08:00"));
     assert_int_equal(dl_point_at(cal, &e, 0), at("2026-10-01T14:00:00+08:00"));
     /* The encoding keeps everything. */
@@ -460,26 +499,36 @@ static void calendar_missing_then_loaded_recomputes(void **state)
 {
     fx_t *f = *state;
     orgs(f);
-    /* Discovered Wed 2026-12-30: Thu 31 = 1; 2027 has no calendar loaded, so
-     * Fri Jan 1 counts as a weekday (= 2) and Mon Jan 4 = 3: due 24:00 Jan 4. */
+    /* Discovered Wed 2026-12-30: Thu 31 = 1; 2027 has no notice loaded, so it is
+     * counted by its statutory holidays: Fri Jan 1 (元旦) off, Mon 4 = 2, Tue 5 = 3:
+     * due 24:00 Tue Jan 5, marked provisional, and the alarm is raised. */
     transfer_required(f, "C2", at("2026-12-30T15:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     Casebus__V1__Envelope *e = expect(f, B(CALENDAR_MISSING));
     assert_int_equal(e->calendar_missing->year, 2027);
+    assert_true(e->calendar_missing->provisional);
+    assert_int_equal(e->calendar_missing->n_notify, 1);
+    assert_string_equal(e->calendar_missing->notify[0]->org_id, "wy-ldxz");
+    assert_non_null(strstr(e->calendar_missing->action, "casebus calendar import 2027"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(OBLIGATION_OPENED));
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2027-01-05T00:00:00+08:00"));
-    assert_non_null(strstr(e->obligation_opened->obligation->calendar_version, "2027"));
+    const Casebus__V1__Obligation *ob = e->obligation_opened->obligation;
+    assert_int_equal(ob->due_at_ms, at("2027-01-06T00:00:00+08:00"));
+    assert_true(ob->calendar_provisional);
+    assert_non_null(strstr(ob->calendar_version, "2026: "));
+    assert_non_null(strstr(ob->calendar_version, "2027: PROVISIONAL: statutory holidays"));
     casebus__v1__envelope__free_unpacked(e, NULL);
-    /* A second obligation counted without 2027 raises no second alarm. */
+    /* A second obligation counted with 2027 raises no second alarm. Thu Dec 31
+     * 09:00: Mon 4 = 1, Tue 5 = 2, Wed 6 = 3. */
     transfer_required(f, "C3", at("2026-12-31T09:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     e = expect(f, B(OBLIGATION_OPENED));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2027-01-07T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
 
-    /* The 2027 notice: Jan 1-3 off. C2: Thu Dec 31 = 1, Jan 1-3 off, Mon 4 = 2,
-     * Tue 5 = 3 -> 24:00 Jan 5. C3: Mon 4 = 1, Tue 5 = 2, Wed 6 = 3 -> 24:00 Jan 6. */
-    const char *y2027 = "year 2027\nversion test notice\nholiday 2027-01-01..2027-01-03 元旦\n";
+    /* A (test) notice with Jan 1-4 off. C2: Thu Dec 31 = 1, Tue 5 = 2, Wed 6 = 3
+     * -> 24:00 Jan 6. C3: Tue 5, Wed 6, Thu 7 -> 24:00 Jan 7. Each says why. */
+    const char *y2027 = "year 2027\nversion test notice\nholiday 2027-01-01..2027-01-04 元旦\n";
     MDB_txn *txn;
     cb_error_t err;
     int year;
@@ -491,13 +540,17 @@ static void calendar_missing_then_loaded_recomputes(void **state)
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     assert_int_equal(year, 2027);
     assert_int_equal(recomputed, 2);
-    int64_t want[2] = {at("2027-01-06T00:00:00+08:00"), at("2027-01-07T00:00:00+08:00")};
+    int64_t want[2] = {at("2027-01-07T00:00:00+08:00"), at("2027-01-08T00:00:00+08:00")};
+    int64_t before[2] = {at("2027-01-06T00:00:00+08:00"), at("2027-01-07T00:00:00+08:00")};
     for (int i = 0; i < 2; i++) {
         e = expect(f, B(OBLIGATION_CHANGED));
-        assert_int_equal(e->obligation_changed->change,
-                         CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RECOMPUTED);
-        assert_int_equal(e->obligation_changed->obligation->due_at_ms, want[i]);
-        assert_non_null(strstr(e->obligation_changed->obligation->calendar_version, "test notice"));
+        const Casebus__V1__ObligationChanged *oc = e->obligation_changed;
+        assert_int_equal(oc->change, CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RECOMPUTED);
+        assert_int_equal(oc->obligation->due_at_ms, want[i]);
+        assert_int_equal(oc->previous_due_ms, before[i]);
+        assert_false(oc->obligation->calendar_provisional);
+        assert_non_null(strstr(oc->obligation->calendar_version, "2027: test notice"));
+        assert_string_equal(oc->reason, "the calendar of 2027 was loaded: test notice");
         casebus__v1__envelope__free_unpacked(e, NULL);
     }
     e = expect(f, B(CALENDAR_LOADED));
@@ -513,6 +566,46 @@ static void calendar_missing_then_loaded_recomputes(void **state)
     cb_store_abort(&txn);
     assert_true(cb_cal_has_year(f->dl.cal, 2027));
     assert_string_equal(cb_cal_version(f->dl.cal, 2027), "test notice");
+    expect_none(f);
+}
+
+/* From 1 November, next year's missing notice is raised once a day (a second
+ * look the same day says nothing), until the notice is loaded. */
+static void next_years_calendar_is_watched_from_november(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    MDB_txn *txn;
+    cb_error_t err;
+    const char *times[] = {"2027-10-31T23:59:00+08:00", "2027-11-01T00:00:30+08:00",
+                           "2027-11-01T18:00:00+08:00", "2027-11-02T08:00:00+08:00"};
+    const int raised[] = {0, 1, 0, 1};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+        assert_int_equal(dl_watch_calendar(&f->dl, txn, at(times[i]), &err), 0);
+        assert_int_equal(cb_store_commit(&txn, &err), 0);
+        if (!raised[i]) {
+            expect_none(f);
+            continue;
+        }
+        Casebus__V1__Envelope *e = expect(f, B(CALENDAR_MISSING));
+        assert_int_equal(e->calendar_missing->year, 2028);
+        assert_true(e->calendar_missing->provisional);
+        assert_non_null(strstr(e->calendar_missing->reason, "next year"));
+        assert_string_equal(e->calendar_missing->notify[0]->org_id, "wy-ldxz");
+        casebus__v1__envelope__free_unpacked(e, NULL);
+    }
+    const char *y2028 = "year 2028\nversion the 2028 notice\nholiday 2028-01-01\n";
+    int year;
+    uint64_t recomputed;
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_calendar_import(&f->dl, txn, y2028, strlen(y2028), "2028.cal", &year,
+                                        &recomputed, &err),
+                     0);
+    assert_int_equal(dl_watch_calendar(&f->dl, txn, at("2027-11-03T08:00:00+08:00"), &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    Casebus__V1__Envelope *e = expect(f, B(CALENDAR_LOADED));
+    casebus__v1__envelope__free_unpacked(e, NULL);
     expect_none(f);
 }
 
@@ -622,13 +715,48 @@ static void date_rules_and_joint_operations(void **state)
     assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-21T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     expect_none(f); /* opened once, however often the opener runs */
-    /* 2026-12-20 is a Sunday: the limit moves to 24:00 Mon Dec 21. */
+    /* 2026-12-20 is a Sunday: a date rule stays on its date unless the rule says
+     * move_to_working_day = yes; this one does: 24:00 Mon Dec 21. */
+    f->dl.rules.rule[DL_RULE_MONTHLY_STATUS].move = true;
     assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
     assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-12-01T09:00:00+08:00"), &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     e = expect(f, B(OBLIGATION_OPENED));
     assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-12-22T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
+    /* "By 31 January" (1月底之前, seed 001 #16): Sun 31 Jan 2027 stays the limit by
+     * default (the shipped rule does not move), and is counted on the provisional
+     * 2027 calendar, which the obligation says. */
+    dl_rules_t saved = f->dl.rules;
+    for (int r = 0; r < DL_NRULES; r++)
+        f->dl.rules.rule[r].enabled = r == DL_RULE_CASE_FILE_CATALOGUE;
+    assert_false(f->dl.rules.rule[DL_RULE_CASE_FILE_CATALOGUE].move);
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2027-01-04T09:00:00+08:00"), &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    bool seen = false;
+    while ((e = next_event(f)) != NULL) {
+        const Casebus__V1__Obligation *ob =
+            e->body_case == B(OBLIGATION_OPENED) ? e->obligation_opened->obligation : NULL;
+        if (ob && strcmp(ob->obligation_id, "case_file_catalogue:wy-scjg:2026") == 0) {
+            assert_int_equal(ob->due_at_ms, at("2027-02-01T00:00:00+08:00"));
+            assert_true(ob->calendar_provisional);
+            assert_non_null(strstr(ob->calendar_version, "2027: PROVISIONAL"));
+            seen = true;
+        }
+        casebus__v1__envelope__free_unpacked(e, NULL);
+    }
+    assert_true(seen);
+    /* Had the rule said move_to_working_day = yes: 24:00 Mon 1 Feb. */
+    dl_ob_t o;
+    assert_int_equal(cb_store_begin(f->dl.d.store, false, &txn, &err), 0);
+    assert_int_equal(dl_ob_get(&f->dl, txn, "case_file_catalogue:wy-scjg:2026", &o, NULL, &err), 0);
+    cb_store_abort(&txn);
+    assert_true(o.flags & DL_F_DATE);
+    assert_true(o.flags & DL_F_STAY);
+    o.flags &= (uint8_t)~DL_F_STAY;
+    assert_int_equal(dl_recount(f->dl.cal, &o, NULL), at("2027-02-02T00:00:00+08:00"));
+    f->dl.rules = saved;
     /* The filing for November meets November's. */
     Casebus__V1__FilingRecorded fr = CASEBUS__V1__FILING_RECORDED__INIT;
     fr.kind = CASEBUS__V1__FILING_KIND__FILING_KIND_MONTHLY_STATUS;
@@ -669,9 +797,11 @@ int main(void)
         cmocka_unit_test(shipped_rules_parse),
         cmocka_unit_test(bad_rules_name_section_and_key),
         cmocka_unit_test(resumed_clock_ends_at_midnight),
+        cmocka_unit_test(recount_after_a_calendar_import),
         cmocka_unit_test(clock_points_and_missed_escalations),
         cmocka_unit_test_setup_teardown(extension_requested_then_approved, setup, teardown),
         cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
+        cmocka_unit_test_setup_teardown(next_years_calendar_is_watched_from_november, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_case_closes_its_obligations, setup, teardown),
         cmocka_unit_test_setup_teardown(crime_referral_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(date_rules_and_joint_operations, setup, teardown),

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BUILD = os.environ.get("BUILD", "build")
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -58,9 +60,10 @@ class Workdir:
     def p(self, *parts):
         return os.path.join(self.path, *parts)
 
-    def start(self, argv, log):
+    def start(self, argv, log, env=None):
         f = open(self.p(log), "ab")
-        proc = subprocess.Popen(argv, stdout=f, stderr=f, cwd=self.path)
+        proc = subprocess.Popen(argv, stdout=f, stderr=f, cwd=self.path,
+                                env=None if env is None else {**os.environ, **env})
         self.procs.append(proc)
         return proc
 
@@ -83,6 +86,55 @@ class Workdir:
             print(f"# kept {self.path}")
         else:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def faketime_env(instant):
+    """The environment that starts a process with its clock at instant (a
+    timezone-aware datetime) and running on: libfaketime's offset, counted from
+    the real clock even when this test itself runs under an offset
+    (tests/dates.sh). None when libfaketime is not installed."""
+    lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+    if not os.path.exists(lib):
+        return None
+    ours = os.environ.get("FAKETIME", "") if "faketime" in os.environ.get("LD_PRELOAD", "") else ""
+    real_now = time.time() - (float(ours) if ours[:1] in "+-" and ours[1:].replace(".", "").isdigit() else 0)
+    return {"LD_PRELOAD": lib, "FAKETIME": "%+d" % int(instant.timestamp() - real_now),
+            "FAKETIME_NO_CACHE": "1"}
+
+
+class WebhookReceiver:
+    """A loopback webhook endpoint that answers 200 and keeps what it got:
+    (path, headers, JSON body) in .got."""
+
+    def __init__(self):
+        self.got, self.lock = [], threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.lock:
+                    outer.got.append((self.path, dict(self.headers), json.loads(body or b"null")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self, path):
+        with self.lock:
+            return [b for p, _, b in self.got if p == path]
 
 
 def binary(name):

@@ -1,0 +1,61 @@
+/*
+ * util.c — what the CLI's commands share: reading a file, asking a daemon.
+ */
+#include "cli.h"
+#include "control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_MS 30000
+
+char *cli_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "casebus: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (b == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "casebus: cannot read %s\n", path);
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
+                                     Casebus__V1__ControlRequest *req)
+{
+    Casebus__V1__ControlReply *rep;
+    cb_error_t e;
+    char dflt[64];
+    snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemon);
+    const char *endpoint = cb_config_get(cfg, daemon, "control_bind", dflt);
+    if (cb_control_call(daemon, endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
+        fprintf(stderr, "casebus: %s\n", e.message);
+        return NULL;
+    }
+    return rep;
+}
