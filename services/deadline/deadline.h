@@ -52,6 +52,7 @@ typedef enum dl_rule_id {
     DL_RULE_CASE_FILE_CATALOGUE,   /* last year's case-file catalogue by 31 January */
     DL_RULE_ENFORCEMENT_DATA,      /* last year's enforcement data by 31 January */
     DL_RULE_MONTHLY_STATUS,        /* the month's status collection by the 20th */
+    DL_RULE_APPROVAL_NOTICE_URGENT, /* an urgent approval: told at once (hours) */
     DL_NRULES
 } dl_rule_id_t;
 

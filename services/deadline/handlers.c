@@ -881,8 +881,10 @@ static int on_intake(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         /* Recording the approval on the platform is the telling: the obligation
          * opens and ends together, on time or late. */
         const Casebus__V1__ApprovalRecorded *r = env->approval_recorded;
-        make_id(id, "approval_notice", r->approval_id);
-        open_args_t a = {.rule = DL_RULE_APPROVAL_NOTICE,
+        /* 情况紧急的: at once (seed 002 §五(一)), a limit of hours. */
+        dl_rule_id_t rule = r->urgent ? DL_RULE_APPROVAL_NOTICE_URGENT : DL_RULE_APPROVAL_NOTICE;
+        make_id(id, dl_rule_name(rule), r->approval_id);
+        open_args_t a = {.rule = rule,
                          .id = id,
                          .case_id = r->case_id,
                          .responsible = ref_for(dl, r->by ? r->by->org_id : NULL, r->by, &buf),

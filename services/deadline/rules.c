@@ -43,6 +43,7 @@ static const char *const rule_names[DL_NRULES] = {
     [DL_RULE_CASE_FILE_CATALOGUE] = "case_file_catalogue",
     [DL_RULE_ENFORCEMENT_DATA] = "enforcement_data",
     [DL_RULE_MONTHLY_STATUS] = "monthly_status",
+    [DL_RULE_APPROVAL_NOTICE_URGENT] = "approval_notice_urgent",
 };
 
 static const char *const known_keys[] = {"title",          "source",         "enabled",

@@ -1000,8 +1000,9 @@ static void do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
     env.case_id = a->case_id;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_REQUESTED;
     env.assistance_requested = a;
-    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id", a->case_id,
-                            "requested_by", a->requested_by->org_id, "to", a->to->org_id);
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id", a->case_id,
+                            "requested_by", a->requested_by->org_id, "to", a->to->org_id,
+                            "question", a->question ? a->question : "");
     snprintf(msg, sizeof(msg), "assistance %s requested by %s from %s", id,
              a->requested_by->name, a->to->name);
     record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", id, ref, msg, reply);
@@ -1025,8 +1026,16 @@ static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assist
     json_decref(none);
     if (!may)
         goto out;
+    /* The answer goes to whoever asked, with the question (seed 002 §五(二)). */
+    Casebus__V1__Organisation *asker = intake_org_get(&in->st, txn, json_str(ref, "requested_by"));
+    if (a->requested_by)
+        casebus__v1__org_ref__free_unpacked(a->requested_by, NULL);
+    a->requested_by = asker ? intake_owned_ref(asker) : NULL;
+    if (asker)
+        casebus__v1__organisation__free_unpacked(asker, NULL);
     if (ensure_meta(&a->meta) == NULL || set_string(&a->assistance_id, cmd->target_id) ||
-        set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id")))) {
+        set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id"))) ||
+        set_string(&a->question, json_str(ref, "question")) || (asker && !a->requested_by)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
@@ -1071,8 +1080,16 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
         reply_store_error(reply, &e);
         goto out;
     }
+    /* A case referred to public security: the procuratorate is told of the
+     * decision (seed 000 §四(三), 行刑衔接). */
+    char procuratorate[CB_ORG_ID_MAX + 1] = "";
+    if (json_is_true(json_object_get(view, "referred_to_police")))
+        intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE,
+                              procuratorate, sizeof(procuratorate));
+    const char *inform[] = {procuratorate, NULL};
     if (ensure_meta(&d->meta) == NULL || set_string(&d->decision_id, id) ||
-        set_string(&d->case_id, cmd->target_id)) {
+        set_string(&d->case_id, cmd->target_id) ||
+        intake_inform_set(&in->st, txn, &d->inform, &d->n_inform, inform, d->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
@@ -1080,8 +1097,11 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
     env.case_id = d->case_id;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_RECORDED;
     env.decision_recorded = d;
-    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "decision", "case_id", d->case_id, "by",
-                            d->by->org_id, "feedback_to", feedback ? d->feedback_to->org_id : "");
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b}", "kind", "decision", "case_id",
+                            d->case_id, "by", d->by->org_id, "feedback_to",
+                            feedback ? d->feedback_to->org_id : "", "summary", d->summary,
+                            "decided_at_ms", (json_int_t)d->decided_at_ms, "fine_fen",
+                            (json_int_t)d->fine_fen, "major", d->major);
     snprintf(msg, sizeof(msg), "%sdecision %s recorded by %s", d->major ? "major " : "", id,
              d->by->name);
     record(in, txn, &env, d->meta, cmd, actor, now, 201, "decision_id", id, ref, msg, reply);
@@ -1122,7 +1142,12 @@ static void do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGi
         intake_reply_error(reply, 400, "invalid_field", "to", msg);
         goto out;
     }
-    if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id)) {
+    /* What the department is told: the decision itself (seed 002 §五(一)). */
+    f->decided_at_ms = json_integer_value(json_object_get(ref, "decided_at_ms"));
+    f->fine_fen = json_integer_value(json_object_get(ref, "fine_fen"));
+    f->major = json_is_true(json_object_get(ref, "major"));
+    if (ensure_meta(&f->meta) == NULL || set_string(&f->case_id, cmd->target_id) ||
+        set_string(&f->summary, json_str(ref, "summary"))) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
@@ -1277,8 +1302,15 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
     facts_of(view, NULL, NULL, &facts);
     if (!authorized(CMD_CRIME_STEP, o, s->step, &facts, "by", reply))
         goto out;
-    if (s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE) {
-        int rc = json_object_set_new(view, "referred_to_police", json_true()) != 0
+    /* The administrative organisation of the referral: the one that records
+     * its steps, told of public security's. */
+    bool admin_step = o->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY &&
+                      strcmp(json_str(view, "referred_by"), o->org_id) != 0;
+    bool handed = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE;
+    if (admin_step || handed) {
+        int rc = (handed && json_object_set_new(view, "referred_to_police", json_true()) != 0) ||
+                         (admin_step &&
+                          json_object_set_new(view, "referred_by", json_string(o->org_id)) != 0)
                      ? cb_error_set(&e, CB_ERR_NOMEM, "", "out of memory")
                      : intake_case_put(&in->st, txn, cmd->target_id, view, &e);
         if (rc != 0) {
@@ -1286,7 +1318,18 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
             goto out;
         }
     }
-    if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id)) {
+    /* Every step is copied to the procuratorate (抄送) and told to the other side
+     * of the handover: public security, or the administrative organisation. */
+    char pro[CB_ORG_ID_MAX + 1], police[CB_ORG_ID_MAX + 1];
+    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE, pro,
+                          sizeof(pro));
+    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY, police,
+                          sizeof(police));
+    const char *holder = facts.holder && *facts.holder ? facts.holder : facts.finder;
+    const char *inform[] = {pro, police, json_str(view, "referred_by"), holder ? holder : "",
+                            facts.competent ? facts.competent : "", NULL};
+    if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id) ||
+        intake_inform_set(&in->st, txn, &s->inform, &s->n_inform, inform, o->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
@@ -1438,17 +1481,26 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
         intake_reply_error(reply, 400, "missing_field", "subject", "subject is required");
         return;
     }
+    /* The enforcement side: the county's enforcement bureau, and the
+     * organisation competent for the case the approval concerns. */
+    char bureau[CB_ORG_ID_MAX + 1], competent[CB_ORG_ID_MAX + 1] = "";
+    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU, bureau,
+                          sizeof(bureau));
     if (!str_empty(a->case_id)) {
         json_t *view = case_or_404(in, txn, a->case_id, reply);
         if (view == NULL)
             return;
+        snprintf(competent, sizeof(competent), "%s",
+                 json_str(json_object_get(view, "competent"), "org_id"));
         json_decref(view);
     }
     if (new_id(in, txn, "AP", now, id, sizeof(id), &e) != 0) {
         reply_store_error(reply, &e);
         return;
     }
-    if (ensure_meta(&a->meta) == NULL || set_string(&a->approval_id, id)) {
+    const char *inform[] = {bureau, competent, NULL};
+    if (ensure_meta(&a->meta) == NULL || set_string(&a->approval_id, id) ||
+        intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, inform, a->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         return;
     }

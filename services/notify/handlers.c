@@ -31,7 +31,8 @@ static const char *const deliverable[] = {
     "transfer_routed",   "transfer_required",  "transfer_state_changed", "transfer_rejected",
     "dispute_escalated", "routing_failed",     "obligation_opened",      "obligation_met",
     "obligation_changed", "deadline_warning",  "deadline_breached",      "escalated",
-    "calendar_missing",  NULL};
+    "calendar_missing",  "assistance_requested", "assistance_answered", "feedback_given",
+    "approval_recorded", "decision_recorded",  "crime_referral_step",    NULL};
 
 typedef struct addressees {
     const char *ids[MAX_ADDRESSEES];
@@ -101,6 +102,29 @@ static void address(const Casebus__V1__Envelope *env, addressees_t *a)
             add(a, al->notify[i]);
         break;
     }
+    /* intake's records that someone must be told of (seed 002 §五(一)(二),
+     * seed 000 §四(三)); intake writes who into the event. */
+    case B(ASSISTANCE_REQUESTED):
+        add(a, env->assistance_requested->to);
+        break;
+    case B(ASSISTANCE_ANSWERED):
+        add(a, env->assistance_answered->requested_by);
+        break;
+    case B(FEEDBACK_GIVEN):
+        add(a, env->feedback_given->to);
+        break;
+    case B(APPROVAL_RECORDED):
+        for (size_t i = 0; i < env->approval_recorded->n_inform; i++)
+            add(a, env->approval_recorded->inform[i]);
+        break;
+    case B(DECISION_RECORDED):
+        for (size_t i = 0; i < env->decision_recorded->n_inform; i++)
+            add(a, env->decision_recorded->inform[i]);
+        break;
+    case B(CRIME_REFERRAL_STEP):
+        for (size_t i = 0; i < env->crime_referral_step->n_inform; i++)
+            add(a, env->crime_referral_step->inform[i]);
+        break;
     case B(CALENDAR_MISSING):
         for (size_t i = 0; i < env->calendar_missing->n_notify; i++)
             add(a, env->calendar_missing->notify[i]);

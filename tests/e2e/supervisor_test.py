@@ -194,7 +194,7 @@ try:
     def settled():
         rc, st, _ = status()
         ups = [u for d in DAEMONS for u in st.get(d, {}).get("upstreams", [])]
-        return rc == 0 and len(ups) == 7 and all(u.get("lag") == 0 for u in ups)
+        return rc == 0 and len(ups) == 8 and all(u.get("lag") == 0 for u in ups)
     t.ok(wait_for(settled, 30, step=0.2), "casebus status then exits 0 with every consumer at lag 0", status())
 
     def routed():

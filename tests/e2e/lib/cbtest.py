@@ -317,6 +317,7 @@ calendar_dir = {os.path.join(TOP, 'deploy/calendar')}""",
 bus_bind = ipc://{w.p('notify.bus')}
 control_bind = ipc://{w.p('notify.ctl')}
 stream_bind = ipc://{w.p('notify.stream')}
+pull = intake ipc://{w.p('intake.bus')}
 pull = router ipc://{w.p('router.bus')}
 pull = deadline ipc://{w.p('deadline.bus')}
 allow_private_webhooks = yes""",
