@@ -53,6 +53,8 @@ typedef enum dl_rule_id {
     DL_RULE_ENFORCEMENT_DATA,      /* last year's enforcement data by 31 January */
     DL_RULE_MONTHLY_STATUS,        /* the month's status collection by the 20th */
     DL_RULE_APPROVAL_NOTICE_URGENT, /* an urgent approval: told at once (hours) */
+    DL_RULE_RECONSIDERATION_ANSWER, /* Decree 310: 3 days to answer a reconsideration */
+    DL_RULE_EXHIBITS_HANDOVER,      /* Decree 310: 3 days to hand over the exhibits */
     DL_NRULES
 } dl_rule_id_t;
 

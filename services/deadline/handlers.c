@@ -784,6 +784,38 @@ static int on_case_cancelled_visit(void *ctx, const char *id)
                             c->err);
 }
 
+/* The county's public security, as a ref (NULL when the registry has none). */
+static const Casebus__V1__OrgRef *police_ref(const deadline_t *dl, Casebus__V1__OrgRef *buf)
+{
+    const Casebus__V1__Organisation *police =
+        org_by_kind(dl, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY);
+    if (police == NULL)
+        return NULL;
+    cb_org_ref_fill(buf, police);
+    return buf;
+}
+
+/* Opens a referral rule for the administrative organisation that handed the
+ * case over (the crime_handover obligation's responsible). */
+static int for_referrer(deadline_t *dl, MDB_txn *txn, dl_rule_id_t rule, const char *case_id,
+                        int64_t at, cb_error_t *err)
+{
+    char handover[ID_MAX], id[ID_MAX];
+    make_id(handover, "crime_handover", case_id);
+    make_id(id, dl_rule_name(rule), case_id);
+    dl_ob_t o;
+    Casebus__V1__Obligation *h = NULL;
+    int rc = 0;
+    if (load(dl, txn, handover, &o, &h, err) == 0 && h->responsible)
+        rc = open_obligation(dl, txn,
+                             &(open_args_t){.rule = rule, .id = id, .case_id = case_id,
+                                            .responsible = h->responsible, .start_ms = at},
+                             err);
+    if (h)
+        casebus__v1__obligation__free_unpacked(h, NULL);
+    return rc;
+}
+
 static int on_crime_step(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     const Casebus__V1__CrimeReferralStep *s = ev->env->crime_referral_step;
@@ -809,40 +841,43 @@ static int on_crime_step(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev,
         make_id(prev, "crime_handover", s->case_id);
         make_id(id, "police_answer", s->case_id);
         a.rule = DL_RULE_POLICE_ANSWER;
-        const Casebus__V1__Organisation *police =
-            org_by_kind(dl, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY);
-        if (police)
-            cb_org_ref_fill(&buf, police);
-        a.responsible = police ? &buf : NULL;
+        a.responsible = police_ref(dl, &buf);
         rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
         break;
     }
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED: {
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED:
+        /* Opened: the exhibits follow within 3 days (第十二条); refused: the
+         * administrative side may ask to reconsider within 3 days (第九条). */
         make_id(prev, "police_answer", s->case_id);
-        make_id(id, "reconsideration", s->case_id);
-        a.rule = DL_RULE_RECONSIDERATION;
-        rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-        if (rc != 0 || s->accepted)
-            return rc; /* case opened: nothing to reconsider */
-        /* The administrative side that handed it over may ask again. */
-        char handover[ID_MAX];
-        make_id(handover, "crime_handover", s->case_id);
-        dl_ob_t o;
-        Casebus__V1__Obligation *h = NULL;
-        if (load(dl, txn, handover, &o, &h, err) == 0 && h->responsible) {
-            rc = open_obligation(dl, txn,
-                                 &(open_args_t){.rule = a.rule, .id = id, .case_id = s->case_id,
-                                                .responsible = h->responsible, .start_ms = at},
-                                 err);
-            casebus__v1__obligation__free_unpacked(h, NULL);
+        if ((rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
             return rc;
-        }
-        if (h)
-            casebus__v1__obligation__free_unpacked(h, NULL);
+        return s->accepted ? for_referrer(dl, txn, DL_RULE_EXHIBITS_HANDOVER, s->case_id, at, err)
+                           : for_referrer(dl, txn, DL_RULE_RECONSIDERATION, s->case_id, at, err);
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_REQUESTED: {
+        /* Public security answers the request within 3 days (第九条). */
+        make_id(prev, "reconsideration", s->case_id);
+        make_id(id, "reconsideration_answer", s->case_id);
+        a.rule = DL_RULE_RECONSIDERATION_ANSWER;
+        a.responsible = police_ref(dl, &buf);
+        rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
         break;
     }
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_REQUESTED:
-        make_id(prev, "reconsideration", s->case_id);
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_ANSWERED:
+        make_id(prev, "reconsideration_answer", s->case_id);
+        if ((rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
+            return rc;
+        return s->accepted ? for_referrer(dl, txn, DL_RULE_EXHIBITS_HANDOVER, s->case_id, at, err)
+                           : 0;
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_EXHIBITS_HANDED_OVER:
+        make_id(prev, "exhibits_handover", s->case_id);
+        return close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK:
+        /* Sent back for administrative handling (第十三条): public security's
+         * answer is given; router routes the case back with its own sign-for. */
+        make_id(prev, "police_answer", s->case_id);
+        if ((rc = close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
+            return rc;
+        make_id(prev, "reconsideration_answer", s->case_id);
         return close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
     default:
         return 0;
@@ -1082,6 +1117,10 @@ static int on_router(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     case B(TRANSFER_REQUIRED): {
         const Casebus__V1__TransferRequired *t = env->transfer_required;
         if (t->case_ == NULL)
+            return 0;
+        /* A suspected crime is handed over under Decree 310's chain (opened by
+         * the investigator's report), not seed 002's 3-working-day transfer. */
+        if (t->case_->suspected_crime)
             return 0;
         bool emergency = t->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY;
         make_id(id, "transfer", t->case_->case_id);

@@ -44,6 +44,8 @@ static const char *const rule_names[DL_NRULES] = {
     [DL_RULE_ENFORCEMENT_DATA] = "enforcement_data",
     [DL_RULE_MONTHLY_STATUS] = "monthly_status",
     [DL_RULE_APPROVAL_NOTICE_URGENT] = "approval_notice_urgent",
+    [DL_RULE_RECONSIDERATION_ANSWER] = "reconsideration_answer",
+    [DL_RULE_EXHIBITS_HANDOVER] = "exhibits_handover",
 };
 
 static const char *const known_keys[] = {"title",          "source",         "enabled",

@@ -116,10 +116,12 @@ bool intake_authorize(intake_cmd_kind_t kind, const char *org, int org_kind, int
     if (kind == CMD_CRIME_STEP) {
         /* Decree 310: public security answers a referral, and only one that was
          * made; every other step is the administrative organisation's. */
-        bool answer = crime_step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
+        bool answer = crime_step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED ||
+                      crime_step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_ANSWERED ||
+                      crime_step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK;
         if (answer && !(roles & R_POLICE))
-            return refuse(v, 403, "not_allowed", "only public security answers a referral; '%s' "
-                          "is not public security", org);
+            return refuse(v, 403, "not_allowed", "only public security answers a referral or "
+                          "sends a case back; '%s' is not public security", org);
         if (answer && !f->referral_made)
             return refuse(v, 409, "no_referral",
                           "no referral to public security was made on this case, so '%s' has "

@@ -289,15 +289,28 @@ static Casebus__V1__OrgRef *org_ref(dec_t *d, json_t *obj, const char *prefix, c
 static const char *const source_words[] = {"", "patrol", "county_dispatch", "department_notice",
                                            "citizen_report", "police_referral", NULL};
 static const char *const urgency_words[] = {"", "normal", "emergency", NULL};
-static const char *const material_words[] = {"",           "transfer_letter", "case_source",
-                                             "party_info", "approval_info",   "investigation",
-                                             "other",      NULL};
+static const char *const material_words[] = {"",
+                                             "transfer_letter",
+                                             "case_source",
+                                             "party_info",
+                                             "approval_info",
+                                             "investigation",
+                                             "other",
+                                             "crime_transfer_notice",
+                                             "crime_investigation_report",
+                                             "exhibit_list",
+                                             "inspection_report",
+                                             NULL};
+static const char *const dispute_kind_words[] = {"", "jurisdiction", "duty_division", NULL};
 static const char *const crime_step_words[] = {"",
                                                "investigator_reported",
                                                "transfer_decided",
                                                "handed_to_police",
                                                "police_answered",
                                                "reconsideration_requested",
+                                               "reconsideration_answered",
+                                               "exhibits_handed_over",
+                                               "sent_back",
                                                NULL};
 static const char *const filing_words[] = {"", "case_file_catalogue", "enforcement_data",
                                            "monthly_status", NULL};
@@ -457,6 +470,46 @@ static void report_case(dec_t *d, json_t *o, Casebus__V1__Command *cmd)
     }
 }
 
+/* "materials": [{kind, title, text, attachments}], each with something in it. */
+static Casebus__V1__Material **materials(dec_t *d, json_t *o, size_t *count)
+{
+    *count = 0;
+    json_t *arr = get_array(d, o, "", "materials", 32);
+    if (arr == NULL || d->rc)
+        return NULL;
+    size_t n = json_array_size(arr);
+    Casebus__V1__Material **out = calloc(n ? n : 1, sizeof(*out));
+    if (out == NULL) {
+        d->rc = cb_error_set(d->err, CB_ERR_NOMEM, "", "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n && !d->rc; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "materials[%zu]", i);
+        json_t *m = json_array_get(arr, i);
+        if (!json_is_object(m)) {
+            fail(d, p, "%s must be an object", p);
+            break;
+        }
+        static const char *const mk[] = {"kind", "title", "text", "attachments", NULL};
+        only_keys(d, m, p, mk);
+        Casebus__V1__Material *mat = malloc(sizeof(*mat));
+        if (mat == NULL) {
+            d->rc = cb_error_set(d->err, CB_ERR_NOMEM, p, "out of memory");
+            break;
+        }
+        casebus__v1__material__init(mat);
+        out[(*count)++] = mat;
+        mat->kind = get_enum(d, m, p, "kind", material_words, true);
+        set_str(d, &mat->title, m, p, "title", 256, false);
+        set_str(d, &mat->text, m, p, "text", 16000, false);
+        mat->attachments = attachments(d, m, p, &mat->n_attachments);
+        if (!d->rc && mat->title[0] == '\0' && mat->text[0] == '\0' && mat->n_attachments == 0)
+            fail(d, p, "%s is empty: give a title, text or attachments", p);
+    }
+    return out;
+}
+
 static void send_transfer(dec_t *d, json_t *o, Casebus__V1__Command *cmd)
 {
     static const char *const keys[] = {"sender",      "receiver",        "materials",
@@ -481,39 +534,7 @@ static void send_transfer(dec_t *d, json_t *o, Casebus__V1__Command *cmd)
     t->approved_at_ms = get_time(d, o, "", "approved_at", false);
     t->stop_ordered_at_ms = get_time(d, o, "", "stop_ordered_at", false);
     t->competent_informed_at_ms = get_time(d, o, "", "competent_informed_at", false);
-    json_t *arr = get_array(d, o, "", "materials", 32);
-    if (arr == NULL || d->rc)
-        return;
-    size_t n = json_array_size(arr);
-    t->materials = calloc(n ? n : 1, sizeof(*t->materials));
-    if (t->materials == NULL) {
-        d->rc = cb_error_set(d->err, CB_ERR_NOMEM, "", "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n && !d->rc; i++) {
-        char p[64];
-        snprintf(p, sizeof(p), "materials[%zu]", i);
-        json_t *m = json_array_get(arr, i);
-        if (!json_is_object(m)) {
-            fail(d, p, "%s must be an object", p);
-            break;
-        }
-        static const char *const mk[] = {"kind", "title", "text", "attachments", NULL};
-        only_keys(d, m, p, mk);
-        Casebus__V1__Material *mat = malloc(sizeof(*mat));
-        if (mat == NULL) {
-            d->rc = cb_error_set(d->err, CB_ERR_NOMEM, p, "out of memory");
-            break;
-        }
-        casebus__v1__material__init(mat);
-        t->materials[t->n_materials++] = mat;
-        mat->kind = get_enum(d, m, p, "kind", material_words, true);
-        set_str(d, &mat->title, m, p, "title", 256, false);
-        set_str(d, &mat->text, m, p, "text", 16000, false);
-        mat->attachments = attachments(d, m, p, &mat->n_attachments);
-        if (!d->rc && mat->title[0] == '\0' && mat->text[0] == '\0' && mat->n_attachments == 0)
-            fail(d, p, "%s is empty: give a title, text or attachments", p);
-    }
+    t->materials = materials(d, o, &t->n_materials);
 }
 
 /* Commands whose body is {by[, reason]} or similar small shapes. */
@@ -568,7 +589,7 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         return;
     }
     case CMD_RAISE_DISPUTE: {
-        static const char *const keys[] = {"by", "reason", NULL};
+        static const char *const keys[] = {"by", "reason", "kind", NULL};
         only_keys(d, o, "", keys);
         Casebus__V1__DisputeRaised *r = malloc(sizeof(*r));
         if (!r)
@@ -581,10 +602,14 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         r->meta = meta(d);
         r->by = org_ref(d, o, "", "by", true);
         set_str(d, &r->reason, o, "", "reason", 4000, true);
+        r->kind = get_enum(d, o, "", "kind", dispute_kind_words, false);
+        if (r->kind == 0)
+            r->kind = CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_JURISDICTION;
         return;
     }
     case CMD_DECIDE_DISPUTE: {
-        static const char *const keys[] = {"decided_by", "competent_org", "reasoning", NULL};
+        static const char *const keys[] = {"decided_by", "competent_org", "reasoning",
+                                           "refer_to_government", NULL};
         only_keys(d, o, "", keys);
         Casebus__V1__DisputeDecided *r = malloc(sizeof(*r));
         if (!r)
@@ -596,7 +621,8 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         r->transfer_id = empty();
         r->meta = meta(d);
         r->decided_by = org_ref(d, o, "", "decided_by", true);
-        set_str(d, &r->competent_org_id, o, "", "competent_org", 64, true);
+        r->refer_to_government = get_bool(d, o, "", "refer_to_government");
+        set_str(d, &r->competent_org_id, o, "", "competent_org", 64, !r->refer_to_government);
         set_str(d, &r->reasoning, o, "", "reasoning", 8000, true);
         return;
     }
@@ -748,7 +774,7 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         return;
     }
     case CMD_CRIME_STEP: {
-        static const char *const keys[] = {"step", "by", "at", "accepted", "note", NULL};
+        static const char *const keys[] = {"step", "by", "at", "accepted", "note", "materials", NULL};
         only_keys(d, o, "", keys);
         Casebus__V1__CrimeReferralStep *r = malloc(sizeof(*r));
         if (!r)
@@ -763,6 +789,8 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         r->at_ms = get_time(d, o, "", "at", true);
         r->accepted = get_bool(d, o, "", "accepted");
         set_str(d, &r->note, o, "", "note", 4000, false);
+        if (json_object_get(o, "materials"))
+            r->materials = materials(d, o, &r->n_materials);
         return;
     }
     case CMD_FILE_DECISION: {

@@ -815,6 +815,23 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
 
 /* receipt / acceptance / return / dispute: the transfer must exist, `by` must be
  * one of the token's organisations; router judges the state. */
+/* One party a county department, the other the enforcement bureau. */
+static bool duty_division_parties(intake_t *in, MDB_txn *txn, const char *a, const char *b)
+{
+    int kinds[2] = {0, 0};
+    const char *ids[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        Casebus__V1__Organisation *o = intake_org_get(&in->st, txn, ids[i]);
+        if (o) {
+            kinds[i] = o->kind;
+            casebus__v1__organisation__free_unpacked(o, NULL);
+        }
+    }
+    const int dept = CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT,
+              bureau = CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU;
+    return (kinds[0] == dept && kinds[1] == bureau) || (kinds[0] == bureau && kinds[1] == dept);
+}
+
 static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
                              const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
@@ -882,6 +899,17 @@ static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     facts_of(view ? view : json_object(), cmd->target_id, ref, &facts);
     bool may = org_may(in, txn, by, "by", actor, (intake_cmd_kind_t)cmd->kind_case, 0, &facts,
                        reply);
+    /* seed 002 §六(四): a duty-division dispute is between a department and the
+     * enforcement bureau. */
+    if (may && cmd->kind_case == CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE &&
+        cmd->raise_dispute->kind == CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION &&
+        !duty_division_parties(in, txn, facts.transfer_sender, facts.transfer_receiver)) {
+        intake_reply_error(reply, 400, "not_duty_division", "kind",
+                           "a duty-division dispute (职责分工争议) is between a county department "
+                           "and the enforcement bureau (seed 002 §六(四)); this transfer's "
+                           "parties are not: raise a jurisdiction dispute instead");
+        may = false;
+    }
     json_decref(view);
     if (!may)
         goto out;
@@ -896,8 +924,10 @@ static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
             reply_store_error(reply, &e);
             goto out;
         }
-        new_ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "dispute", "case_id", case_id,
-                            "transfer_id", cmd->target_id, "raised_by", by->org_id);
+        bool duty = cmd->raise_dispute->kind == CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION;
+        new_ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "dispute", "case_id", case_id,
+                            "transfer_id", cmd->target_id, "raised_by", by->org_id, "stage",
+                            duty ? "staffing_office" : "judicial_bureau");
     }
     snprintf(msg, sizeof(msg), "transfer %s %s by %s%s%s", cmd->target_id, verb, by->name,
              dispute_id[0] ? ", dispute " : "", dispute_id);
@@ -913,6 +943,7 @@ static void do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDe
                               intake_reply_t *reply)
 {
     char msg[300];
+    cb_error_t e;
     json_t *ref = ref_or_404(in, txn, cmd->target_id, "dispute", reply);
     if (ref == NULL)
         return;
@@ -922,14 +953,45 @@ static void do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDe
                                                reply);
     if (o == NULL)
         goto out;
-    /* seed 002 §五(三)4: the judicial bureau decides jurisdiction disputes. */
+    /* seed 002 §五(三)4: the judicial bureau decides jurisdiction disputes;
+     * §六(四): the staffing office coordinates duty-division disputes and, when
+     * that fails, the county government decides. */
     int kind = o->kind;
     casebus__v1__organisation__free_unpacked(o, NULL);
-    if (kind != CASEBUS__V1__ORG_KIND__ORG_KIND_JUDICIAL_BUREAU) {
+    const char *stage = json_str(ref, "stage");
+    bool staffing = strcmp(stage, "staffing_office") == 0;
+    bool government = strcmp(stage, "county_government") == 0;
+    if (!staffing && !government && kind != CASEBUS__V1__ORG_KIND__ORG_KIND_JUDICIAL_BUREAU) {
         intake_reply_error(reply, 403, "not_judicial_bureau", "decided_by",
                            "only the judicial bureau (司法局) decides jurisdiction disputes "
                            "(seed 002 §五(三)4)");
         goto out;
+    }
+    if ((staffing && kind != CASEBUS__V1__ORG_KIND__ORG_KIND_STAFFING_OFFICE) ||
+        (government && kind != CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_GOVERNMENT)) {
+        intake_reply_error(reply, 403, "not_decider", "decided_by",
+                           staffing ? "the staffing office (编办) coordinates this duty-division "
+                                      "dispute (seed 002 §六(四))"
+                                    : "the county government decides this duty-division dispute, "
+                                      "the staffing office having referred it (seed 002 §六(四))");
+        goto out;
+    }
+    if (d->refer_to_government && !staffing) {
+        intake_reply_error(reply, 400, "invalid_field", "refer_to_government",
+                           "only the staffing office refers a duty-division dispute to the county "
+                           "government");
+        goto out;
+    }
+    if (d->refer_to_government) {
+        /* Recorded, and the dispute waits for the county government. */
+        if (json_object_set_new(ref, "stage", json_string("county_government")) != 0 ||
+            intake_ref_put(&in->st, txn, cmd->target_id, ref, &e) != 0) {
+            reply_store_error(reply, &e);
+            goto out;
+        }
+        snprintf(msg, sizeof(msg), "dispute %s referred by %s to the county government",
+                 cmd->target_id, d->decided_by->name);
+        goto record;
     }
     Casebus__V1__Organisation *comp = intake_org_get(&in->st, txn, d->competent_org_id);
     if (comp == NULL) {
@@ -941,6 +1003,7 @@ static void do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDe
     snprintf(msg, sizeof(msg), "dispute %s decided by %s: %s has jurisdiction", cmd->target_id,
              d->decided_by->name, comp->name);
     casebus__v1__organisation__free_unpacked(comp, NULL);
+record:
     if (ensure_meta(&d->meta) == NULL || set_string(&d->dispute_id, cmd->target_id) ||
         set_string(&d->transfer_id, transfer_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -1067,6 +1130,14 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
         goto out;
     if (feedback && !org_ok(in, txn, d->feedback_to, "feedback_to", actor, false, reply))
         goto out;
+    if (json_is_true(json_object_get(view, "referred_to_police")) &&
+        !json_is_true(json_object_get(view, "police_declined"))) {
+        intake_reply_error(reply, 409, "crime_referral_open", "case_id",
+                           "the case is referred to public security and it has not declined it "
+                           "or sent it back: no penalty in place of prosecution (不得以罚代刑, "
+                           "Decree 310 第十一条, seed 000 §四(三))");
+        goto out;
+    }
     if (str_empty(d->summary)) {
         intake_reply_error(reply, 400, "missing_field", "summary", "summary is required");
         goto out;
@@ -1284,6 +1355,39 @@ out:
     json_decref(view);
 }
 
+/* Decree 310 第六条: what a handover to public security carries. */
+static bool referral_dossier_ok(const Casebus__V1__CrimeReferralStep *s, intake_reply_t *reply)
+{
+    static const struct {
+        int kind;
+        const char *name;
+    } need[] = {
+        {CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_CRIME_TRANSFER_NOTICE,
+         "crime_transfer_notice (涉嫌犯罪案件移送书)"},
+        {CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_CRIME_INVESTIGATION_REPORT,
+         "crime_investigation_report (涉嫌犯罪案件情况的调查报告)"},
+        {CASEBUS__V1__MATERIAL_KIND__MATERIAL_KIND_EXHIBIT_LIST, "exhibit_list (涉案物品清单)"},
+    };
+    char msg[600];
+    size_t used = (size_t)snprintf(msg, sizeof(msg),
+                                   "a handover to public security carries the dossier of Decree "
+                                   "310 第六条; missing:");
+    bool missing = false;
+    for (size_t k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+        bool have = false;
+        for (size_t i = 0; i < s->n_materials && !have; i++)
+            have = (int)s->materials[i]->kind == need[k].kind;
+        if (!have && used < sizeof(msg)) {
+            used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s %s", missing ? "," : "",
+                                     need[k].name);
+            missing = true;
+        }
+    }
+    if (missing)
+        intake_reply_error(reply, 400, "missing_materials", "materials", msg);
+    return !missing;
+}
+
 static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferralStep *s,
                           Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
                           intake_reply_t *reply)
@@ -1302,12 +1406,36 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
     facts_of(view, NULL, NULL, &facts);
     if (!authorized(CMD_CRIME_STEP, o, s->step, &facts, "by", reply))
         goto out;
+    if (s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE &&
+        !referral_dossier_ok(s, reply))
+        goto out;
+    /* Public security's answer decides whether the administrative side may
+     * decide a penalty (不得以罚代刑): only once it has declined or sent back. */
+    int declined = -1;
+    switch (s->step) {
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED:
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_ANSWERED:
+        declined = !s->accepted;
+        break;
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_REQUESTED:
+        declined = 0;
+        break;
+    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK:
+        declined = 1;
+        break;
+    default:
+        break;
+    }
+    if (declined >= 0 && json_object_set_new(view, "police_declined", json_boolean(declined)) != 0) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
     /* The administrative organisation of the referral: the one that records
      * its steps, told of public security's. */
     bool admin_step = o->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY &&
                       strcmp(json_str(view, "referred_by"), o->org_id) != 0;
     bool handed = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE;
-    if (admin_step || handed) {
+    if (admin_step || handed || declined >= 0) {
         int rc = (handed && json_object_set_new(view, "referred_to_police", json_true()) != 0) ||
                          (admin_step &&
                           json_object_set_new(view, "referred_by", json_string(o->org_id)) != 0)
@@ -1930,6 +2058,20 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     }
     case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_ROUTED: {
         const Casebus__V1__TransferRouted *t = env->transfer_routed;
+        /* A transfer router made itself (a case public security sends back):
+         * intake learns of it here, so its receiver can act on it. */
+        json_t *known = intake_ref_get(&in->st, txn, t->transfer_id);
+        if (known == NULL) {
+            json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id",
+                                    env->case_id, "sender", t->sender ? t->sender->org_id : "",
+                                    "proposed_receiver", t->receiver ? t->receiver->org_id : "");
+            rc = ref ? intake_ref_put(&in->st, txn, t->transfer_id, ref, err)
+                     : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+            json_decref(ref);
+            if (rc != 0)
+                break;
+        }
+        json_decref(known);
         json_t *tv = view_transfer(view, t->transfer_id);
         json_object_set_new(tv, "state", json_string(state_word(t->state, w1)));
         json_object_set_new(tv, "sender", json_string(t->sender ? t->sender->org_id : ""));

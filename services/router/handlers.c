@@ -7,6 +7,7 @@
  *   TransferReceived / Accepted / Returned, DisputeRaised, DisputeDecided
  *                    -> TransferStateChanged [+ DisputeEscalated] [+ TransferRouted],
  *                       or TransferRejected with the reason and the state
+ *   CrimeReferralStep (declined, sent back) -> TransferRouted from public security
  * A case is never dropped: an unknown matter or township goes to the county
  * command platform (the enforcement bureau) with RoutingFailed. Without any
  * registry router cannot route at all: apply fails loudly and the bus retries,
@@ -284,7 +285,10 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
     if ((rc = emit(r, txn, &env, case_id, err)) != 0)
         goto out;
     if (step == STEP_DISPUTE) {
-        /* seed 002 §五(三)4: the judicial bureau decides; handled first meanwhile. */
+        /* seed 002 §五(三)4: the judicial bureau decides; §六(四): a duty-division
+         * dispute goes to the staffing office. Handled first meanwhile. */
+        bool duty = ev->env->dispute_raised->kind ==
+                    CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION;
         Casebus__V1__OrgRef decider;
         Casebus__V1__DisputeEscalated de = CASEBUS__V1__DISPUTE_ESCALATED__INIT;
         de.dispute_id = (char *)(dispute_id ? dispute_id : "");
@@ -292,8 +296,11 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
         de.case_ = stored->case_;
         de.raised_by = (Casebus__V1__OrgRef *)by;
         de.other_party = strcmp(by->org_id, m.sender) == 0 ? stored->receiver : stored->sender;
-        de.decider = ref_of(router_org_of_kind(r->reg, CASEBUS__V1__ORG_KIND__ORG_KIND_JUDICIAL_BUREAU),
+        de.decider = ref_of(router_org_of_kind(r->reg, duty ? CASEBUS__V1__ORG_KIND__ORG_KIND_STAFFING_OFFICE
+                                                          : CASEBUS__V1__ORG_KIND__ORG_KIND_JUDICIAL_BUREAU),
                             &decider);
+        de.kind = duty ? CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION
+                       : CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_JURISDICTION;
         de.reason = (char *)(reason ? reason : "");
         Casebus__V1__Envelope denv = CASEBUS__V1__ENVELOPE__INIT;
         denv.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_ESCALATED;
@@ -327,6 +334,120 @@ out:
     return rc;
 }
 
+/* ---- a duty-division dispute the staffing office could not settle ---- */
+
+/* seed 002 §六(四): 协商不成的，提请县政府决定. The transfer stays disputed. */
+static int on_referred(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
+{
+    const Casebus__V1__DisputeDecided *d = ev->env->dispute_decided;
+    const char *case_id = ev->env->case_id;
+    Casebus__V1__TransferRouted *stored = router_transfer_get(r, txn, d->transfer_id);
+    if (stored == NULL)
+        return reject(r, txn, ev, d->transfer_id, case_id, "dispute_decided", d->decided_by,
+                      "unknown_transfer", "router has not routed this transfer", S(UNSPECIFIED),
+                      err);
+    int rc;
+    if (stored->state != S(DISPUTED)) {
+        rc = reject(r, txn, ev, d->transfer_id, case_id, "dispute_decided", d->decided_by,
+                    "wrong_state", "there is no dispute to refer: the transfer is not disputed",
+                    stored->state, err);
+        goto out;
+    }
+    Casebus__V1__OrgRef gov;
+    Casebus__V1__DisputeEscalated de = CASEBUS__V1__DISPUTE_ESCALATED__INIT;
+    de.dispute_id = d->dispute_id;
+    de.transfer_id = d->transfer_id;
+    de.case_ = stored->case_;
+    de.raised_by = stored->receiver;
+    de.other_party = stored->sender;
+    de.decider = ref_of(router_org_of_kind(r->reg, CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_GOVERNMENT),
+                        &gov);
+    de.kind = CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION;
+    de.reason = d->reasoning;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_ESCALATED;
+    env.dispute_escalated = &de;
+    rc = emit(r, txn, &env, case_id, err);
+out:
+    casebus__v1__transfer_routed__free_unpacked(stored, NULL);
+    return rc;
+}
+
+/* ---- Decree 310: a case public security declines or sends back ---- */
+
+/* Public security's refusal (不予立案, the dossier returned: Decree 310 第八条)
+ * or sending back for administrative handling (第十三条) routes the case to the
+ * organisation competent by the catalogue, as if it were no crime: a routed
+ * transfer from public security, with its own sign-for. Once per case. */
+static int on_crime_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
+{
+    const Casebus__V1__CrimeReferralStep *s = ev->env->crime_referral_step;
+    bool back = s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK ||
+                ((s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED ||
+                  s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_ANSWERED) &&
+                 !s->accepted);
+    if (!back || s->case_id == NULL || *s->case_id == '\0')
+        return 0;
+    char transfer_id[CB_CASE_ID_MAX + 8];
+    snprintf(transfer_id, sizeof(transfer_id), "B%s", s->case_id);
+    Casebus__V1__TransferRouted *done = router_transfer_get(r, txn, transfer_id);
+    if (done) {
+        casebus__v1__transfer_routed__free_unpacked(done, NULL);
+        return 0; /* sent back already */
+    }
+    Casebus__V1__JurisdictionResolved *j = router_case_get(r, txn, s->case_id);
+    if (j == NULL || j->case_ == NULL) {
+        if (j)
+            casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
+        return reject(r, txn, ev, transfer_id, s->case_id, "crime_referral_step", s->by,
+                      "unknown_case", "router has no such case", S(UNSPECIFIED), err);
+    }
+    Casebus__V1__CaseSummary cs = *j->case_;
+    cs.suspected_crime = false;
+    router_resolution_t res;
+    int rc = router_resolve(r->reg, &cs, &res, err);
+    if (rc != 0)
+        goto out;
+    const Casebus__V1__Organisation *police =
+        router_org_of_kind(r->reg, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY);
+    Casebus__V1__OrgRef sender, receiver;
+    char reason[600];
+    snprintf(reason, sizeof(reason), "%s%s%s",
+             s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK
+                 ? "public security sent the case back for administrative handling (Decree 310 "
+                   "第十三条)"
+                 : "public security declined to open a criminal case and returned the dossier "
+                   "(Decree 310 第八条)",
+             s->note && *s->note ? ": " : "", s->note ? s->note : "");
+    Casebus__V1__TransferRouted out = CASEBUS__V1__TRANSFER_ROUTED__INIT;
+    out.transfer_id = transfer_id;
+    out.case_ = &cs;
+    out.sender = police ? ref_of(police, &sender) : s->by;
+    out.receiver = ref_of(res.competent, &receiver);
+    out.state = S(SENT);
+    out.route_count = 1;
+    out.reason = reason;
+    out.sent_at_ms = ev->env->recorded_at_ms;
+    /* The case is now the administrative organisation's to handle: said first,
+     * so every replica has the new competent party when the transfer comes. */
+    Casebus__V1__JurisdictionResolved updated = *j;
+    updated.competent = &receiver;
+    updated.case_ = &cs;
+    updated.rule = res.rule;
+    updated.transfer_needed = true;
+    updated.n_copies = 0;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_JURISDICTION_RESOLVED;
+    env.jurisdiction_resolved = &updated;
+    if ((rc = emit(r, txn, &env, cs.case_id, err)) != 0 ||
+        (rc = router_case_put(r, txn, &updated, err)) != 0)
+        goto out;
+    rc = store_and_route(r, txn, &out, err);
+out:
+    casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
+    return rc;
+}
+
 int router_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     router_t *r = ctx;
@@ -350,9 +471,13 @@ int router_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *
                        e->dispute_raised->by, NULL, e->dispute_raised->reason,
                        e->dispute_raised->dispute_id, err);
     case CASEBUS__V1__ENVELOPE__BODY_DISPUTE_DECIDED:
+        if (e->dispute_decided->refer_to_government)
+            return on_referred(r, txn, ev, err);
         return on_step(r, txn, ev, STEP_DECIDE, e->dispute_decided->transfer_id,
                        e->dispute_decided->decided_by, e->dispute_decided->competent_org_id,
                        e->dispute_decided->reasoning, e->dispute_decided->dispute_id, err);
+    case CASEBUS__V1__ENVELOPE__BODY_CRIME_REFERRAL_STEP:
+        return on_crime_step(r, txn, ev, err);
     default:
         return 0; /* assistance, decisions, approvals, tokens: deadline's and intake's */
     }

@@ -9,39 +9,30 @@ organisation's platform is subscribed to a loopback webhook receiver:
 - every Decree 310 step reaches the procuratorate (抄送) and the other side of
   the handover, and a decision on a case referred to public security reaches the
   procuratorate."""
-import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, Tap, WebhookReceiver, Workdir, binary, free_port,  # noqa: E402
-                    import_sample_county, system_config, wait_for)
+from cbtest import (CRIME_DOSSIER, Http, Tap, WebhookReceiver, Workdir, ago, binary, cli_for,  # noqa: E402
+                    free_port, import_sample_county, make_token, system_config, wait_for)
 
 t = Tap()
 w = Workdir("inform")
 port = free_port()
 conf = system_config(w, port)
 http = Http(port)
-CLI = binary("bin/casebus")
 hook = WebhookReceiver()
+DOSSIER = CRIME_DOSSIER
 ORGS = ("wy-zhzf", "wy-scjg", "wy-zjj", "wy-jcy", "wy-gaj", "wy-lt")
 
 
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
+cli = cli_for(conf)
 
 
 def token(*orgs):
-    r = cli("token", "create", *sum((["--org", o] for o in orgs), []))
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
-
-
-def ago(s):
-    return datetime.datetime.fromtimestamp(time.time() - s, datetime.timezone(datetime.timedelta(hours=8))).isoformat()
+    return make_token(cli, *orgs)
 
 
 def received(org, type_, pred=lambda e: True, timeout=20):
@@ -123,7 +114,7 @@ try:
     st, doc = http.post(f"/v1/cases/{case}/crime-referral", {"step": "investigator_reported", "by": "wy-scjg",
                                                              "at": ago(120)}, dept)
     st2, doc2 = http.post(f"/v1/cases/{case}/crime-referral", {"step": "handed_to_police", "by": "wy-scjg",
-                                                               "at": ago(60)}, dept)
+                                                               "at": ago(60), "materials": DOSSIER}, dept)
     t.ok(st == 201 and st2 == 201, "two referral steps are recorded", [doc, doc2])
     wait_for(lambda: len(received("wy-jcy", "crime_referral_step", lambda e: e["case_id"] == case, 0)) == 2, 20)
     got = received("wy-jcy", "crime_referral_step", lambda e: e["case_id"] == case, 0)
@@ -139,8 +130,10 @@ try:
     t.ok(not [b for b in hook.bodies("/wy-gaj") if b.get("type") == "crime_referral_step"
               and b["event"]["step"] == "police_answered"],
          "and public security is not sent its own answer")
-    st, doc = http.post(f"/v1/cases/{case}/decision", {"by": "wy-scjg", "decided_at": ago(5), "major": False,
-                                                      "summary": "公安不予立案后罚款", "fine_fen": 100000}, dept)
+    # Declined, the case went back to the township competent by the catalogue, which decides.
+    st, doc = http.post(f"/v1/cases/{case}/decision", {"by": "wy-lt", "decided_at": ago(5), "major": False,
+                                                      "summary": "公安不予立案后罚款", "fine_fen": 100000},
+                        token("wy-lt"))
     got = received("wy-jcy", "decision_recorded", lambda e: e["case_id"] == case)
     t.ok(st == 201 and got and got[0]["summary"] == "公安不予立案后罚款",
          "a decision on a case referred to public security reaches the procuratorate", got or doc)

@@ -2,6 +2,7 @@
 in a temporary directory and stopped by pid, an HTTP client, and a minimal
 protobuf wire encoder/decoder (written here, independent of the C decoders
 under test)."""
+import datetime
 import http.client
 import json
 import os
@@ -135,6 +136,31 @@ class WebhookReceiver:
     def bodies(self, path):
         with self.lock:
             return [b for p, _, b in self.got if p == path]
+
+
+# Decree 310 第六条: the dossier a handover to public security carries.
+CRIME_DOSSIER = [{"kind": "crime_transfer_notice", "title": "涉嫌犯罪案件移送书"},
+                 {"kind": "crime_investigation_report", "title": "调查报告"},
+                 {"kind": "exhibit_list", "title": "涉案物品清单"}]
+
+
+def cli_for(conf):
+    """casebus --config conf ARGS…, as a function returning the CompletedProcess."""
+    return lambda *args: subprocess.run([binary("bin/casebus"), "--config", conf, *args],
+                                        capture_output=True, text=True)
+
+
+def make_token(cli, *orgs):
+    """A token for orgs through `casebus token create` (cli from cli_for)."""
+    r = cli("token", "create", *sum((["--org", o] for o in orgs), []))
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def ago(seconds):
+    """The instant seconds ago, China time, RFC 3339."""
+    return datetime.datetime.fromtimestamp(time.time() - seconds,
+                                           datetime.timezone(datetime.timedelta(hours=8))).isoformat()
 
 
 def binary(name):
