@@ -5,6 +5,7 @@ operator gives; only application/json (UTF-8) taken. The real
 casebus-intake in a temporary directory, stopped by pid."""
 import concurrent.futures
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -115,10 +116,23 @@ try:
              for a in refused),
          "each 503 carries Retry-After and the JSON error naming max_per_address", refused[:1])
 
-    with concurrent.futures.ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(lambda i: http.post("/v1/cases", case(i), tok)[0], range(200)))
+    # The refused connections are closed by intake; under load (ASan) some closes
+    # are still on their way, and counted against max_connections until they land.
+    for s, a in zip(held, answers):
+        if isinstance(s, socket.socket) and a is not None:
+            s.close()
+
+    def open_connections():
+        m = re.search(rb"casebus_intake_http_connections (\d+)", http.get("/metrics")[1])
+        return int(m.group(1)) if m else -1
+    wait_for(lambda: 0 <= open_connections() <= 33, 10)
+    # 8 at a time from 127.0.0.1, a new connection each: well under its own cap
+    # of 32 even while the closes of the ones before are still being counted.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: http.post("/v1/cases", case(i), tok), range(200)))
+    codes = [st for st, _ in answers]
     t.ok(codes == [201] * 200, "meanwhile 200 reports from other clients are all accepted (201)",
-         {c: codes.count(c) for c in set(codes)})
+         ({c: codes.count(c) for c in set(codes)}, [doc for st, doc in answers if st != 201][:2]))
 
     start_idle = time.time()
     closed = [answer(s, 8) for s in kept[:4]]
