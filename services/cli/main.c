@@ -12,6 +12,7 @@
  * var/casebus.conf, else deploy/casebus.conf); the CLI reads the endpoints from it.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #include "cbtime.h"
 #include "config.h"
 #include "cli.h"
+
+#define WHSEC_MAX (6 + 45)
 
 #include <libgen.h>
 
@@ -49,11 +52,14 @@ static void usage(FILE *to)
             "                                            they move)\n"
             "  calendar show YYYY [--calendar DIR]       a year as casebus due counts it: its\n"
             "                                            file, or the provisional statutory table\n"
-            "  subscribe --org ID (--url URL | --channel zmq) --secret S [--events T,T...]\n"
+            "  subscribe --org ID (--url URL | --channel zmq) [--secret S] [--events T,T...]\n"
             "            [--rate N]                      deliver an organisation's events to a\n"
             "                                            webhook (signed with the secret), or\n"
             "                                            keep them for its platform to pull\n"
             "  unsubscribe ID                            remove a subscription\n"
+            "  subscription rotate-secret ID [--secret S] [--overlap 24h]\n"
+            "                                            a new signing secret; the old one\n"
+            "                                            signs too for the overlap\n"
             "  subscriptions                             list subscriptions (JSON)\n"
             "  deadletters                               list dead letters (JSON)\n"
             "  redeliver DELIVERY_ID                     send a dead letter again\n"
@@ -155,6 +161,76 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
     return rc;
 }
 
+/* Standard Webhooks: whsec_ + base64 of 24 random bytes. */
+static int make_whsec(char out[WHSEC_MAX])
+{
+    unsigned char key[24];
+    if (sodium_init() < 0) {
+        fprintf(stderr, "casebus: libsodium failed to start\n");
+        return -1;
+    }
+    randombytes_buf(key, sizeof(key));
+    memcpy(out, "whsec_", 6);
+    sodium_bin2base64(out + 6, WHSEC_MAX - 6, key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+    sodium_memzero(key, sizeof(key));
+    return 0;
+}
+
+/* casebus subscription rotate-secret ID [--secret S] [--overlap 24h]. */
+static int subscription_cmd(const cb_config_t *cfg, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[0], "rotate-secret") != 0 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: casebus subscription rotate-secret ID [--secret whsec_…] "
+                        "[--overlap 24h]\n"
+                        "  a new secret (made when not given, shown once); the old one keeps "
+                        "signing too for the overlap (default 24h)\n");
+        return argc >= 1 && strcmp(argv[0], "--help") == 0 ? 0 : 2;
+    }
+    Casebus__V1__RotateSecret rs = CASEBUS__V1__ROTATE_SECRET__INIT;
+    char made[WHSEC_MAX] = "";
+    rs.subscription_id = argv[1];
+    rs.overlap_seconds = 86400;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc) {
+            rs.secret = argv[++i];
+        } else if (strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) {
+            int64_t until;
+            cb_error_t e;
+            if (cb_time_parse_after(argv[++i], 0, &until, &e) != 0 || until < 0 ||
+                until / 1000 > 30 * 86400) {
+                fprintf(stderr, "casebus: --overlap wants a span such as 90m, 24h or 7d (at most "
+                                "30d)\n");
+                return 2;
+            }
+            rs.overlap_seconds = (uint32_t)(until / 1000);
+        } else {
+            fprintf(stderr, "casebus: subscription rotate-secret: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (rs.secret == NULL || *rs.secret == '\0') {
+        if (make_whsec(made) != 0)
+            return 1;
+        rs.secret = made;
+    }
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    req.request_id = "cli";
+    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_ROTATE_SECRET;
+    req.rotate_secret = &rs;
+    Casebus__V1__ControlReply *rep = cli_call(cfg, "notify", &req);
+    if (rep == NULL)
+        return 1;
+    int rc = rep->ok ? 0 : 1;
+    if (!rep->ok)
+        fprintf(stderr, "casebus: rotate-secret refused (%s): %s\n", rep->error_field,
+                rep->message);
+    else
+        printf("%s\n%s%s%s", rep->message, made[0] ? "secret " : "", made,
+               made[0] ? "\n(shown this once)\n" : "");
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
 /* notify's subscriptions and dead letters. */
 static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char **argv)
 {
@@ -164,7 +240,7 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
     Casebus__V1__ListSubscriptions ls = CASEBUS__V1__LIST_SUBSCRIPTIONS__INIT;
     Casebus__V1__ListDeadLetters ld = CASEBUS__V1__LIST_DEAD_LETTERS__INIT;
     Casebus__V1__Redeliver rd = CASEBUS__V1__REDELIVER__INIT;
-    char *types[32], events[1024] = "";
+    char *types[32], events[1024] = "", made_secret[WHSEC_MAX] = "";
     req.request_id = "cli";
     if (strcmp(what, "subscribe") == 0) {
         for (int i = 0; i + 1 < argc; i += 2) {
@@ -186,9 +262,14 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
             }
         }
         bool zmq = sub.channel && strcmp(sub.channel, "zmq") == 0;
-        if (argc % 2 != 0 || sub.org_id == NULL || (sub.url == NULL && !zmq) || sub.secret == NULL) {
-            fprintf(stderr, "casebus: subscribe needs --org, --secret and --url (or --channel zmq)\n");
+        if (argc % 2 != 0 || sub.org_id == NULL || (sub.url == NULL && !zmq)) {
+            fprintf(stderr, "casebus: subscribe needs --org and --url (or --channel zmq)\n");
             return 2;
+        }
+        if (sub.secret == NULL || *sub.secret == '\0') {
+            if (make_whsec(made_secret) != 0)
+                return 1;
+            sub.secret = made_secret;
         }
         if (sub.url == NULL)
             sub.url = "";
@@ -231,6 +312,10 @@ static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char *
         printf("%s\n", rep->status_json);
     else
         printf("%s\n", rep->message);
+    if (rep->ok && made_secret[0])
+        printf("secret %s\n(shown this once: give it to the platform; it verifies the "
+               "webhook-signature header with any Standard Webhooks library)\n",
+               made_secret);
     casebus__v1__control_reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -302,7 +387,7 @@ int main(int argc, char **argv)
      * commands that talk to a daemon over ZeroMQ. */
     static const char *const zmq_cmds[] = {"org", "catalog", "calendar", "status", "subscribe",
                                            "unsubscribe", "subscriptions", "deadletters",
-                                           "redeliver", "token", "tail"};
+                                           "redeliver", "token", "tail", "subscription"};
     bool talks = false;
     for (size_t k = 0; k < sizeof(zmq_cmds) / sizeof(zmq_cmds[0]); k++)
         talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
@@ -327,6 +412,8 @@ int main(int argc, char **argv)
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
              strcmp(argv[i], "redeliver") == 0)
         rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "subscription") == 0)
+        rc = subscription_cmd(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "token") == 0)
         rc = cli_token(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "report") == 0)

@@ -15,6 +15,7 @@ static int list_sub(void *ctx, const char *id, json_t *rec)
     (void)id;
     if (rec) {
         json_object_del(rec, "secret"); /* never shown back */
+        json_object_del(rec, "old_secret");
         json_array_append(ctx, rec);
     }
     return 0;
@@ -101,6 +102,7 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
     case CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE:
     case CASEBUS__V1__CONTROL_REQUEST__KIND_UNSUBSCRIBE:
     case CASEBUS__V1__CONTROL_REQUEST__KIND_REDELIVER:
+    case CASEBUS__V1__CONTROL_REQUEST__KIND_ROTATE_SECRET:
         break;
     default:
         return cb_error_set(err, CB_ERR_INVALID, "kind",
@@ -122,6 +124,14 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
         rc = nt_unsubscribe(n, txn, id, err);
         if (rc == 0)
             snprintf(cr->message, sizeof(cr->message), "subscription %s removed", id);
+    } else if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_ROTATE_SECRET) {
+        const Casebus__V1__RotateSecret *rs = req->rotate_secret;
+        snprintf(id, sizeof(id), "%s", rs->subscription_id);
+        rc = nt_rotate_secret(n, txn, id, rs->secret, rs->overlap_seconds, err);
+        if (rc == 0)
+            snprintf(cr->message, sizeof(cr->message),
+                     "subscription %s: new secret; the old one signs too for %u s", id,
+                     rs->overlap_seconds);
     } else {
         snprintf(id, sizeof(id), "%s", req->redeliver->delivery_id);
         rc = nt_redeliver(n, txn, id, err);

@@ -490,6 +490,11 @@ int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *chan
     if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256)
         return cb_error_set(err, CB_ERR_INVALID, "secret",
                             "secret must be 16 to 256 characters (it keys the HMAC signature)");
+    char probe[NT_SIG_STANDARD_MAX];
+    if (strncmp(secret, "whsec_", 6) == 0 && nt_sign_standard(secret, "", "", "", 0, probe) != 0)
+        return cb_error_set(err, CB_ERR_INVALID, "secret",
+                            "a secret starting whsec_ is base64 after the prefix (Standard "
+                            "Webhooks), of at most 256 bytes");
     json_t *tv = json_array();
     for (size_t i = 0; i < ntypes; i++) {
         if (!nt_type_known(types[i])) {
@@ -526,6 +531,31 @@ int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
     int rc;
     if ((rc = nt_del(n, txn, n->db_subs, id, err)) == 0)
         rc = subscription_event(n, txn, sub, true, err);
+    json_decref(sub);
+    return rc;
+}
+
+int nt_rotate_secret(notify_t *n, MDB_txn *txn, const char *id, const char *secret,
+                     uint32_t overlap_s, cb_error_t *err)
+{
+    char probe[NT_SIG_STANDARD_MAX];
+    if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256 ||
+        nt_sign_standard(secret, "", "", "", 0, probe) != 0)
+        return cb_error_set(err, CB_ERR_INVALID, "secret",
+                            "secret must be 16 to 256 characters (whsec_ + base64 for Standard "
+                            "Webhooks)");
+    if (overlap_s > 30 * 86400)
+        return cb_error_set(err, CB_ERR_INVALID, "overlap_seconds",
+                            "the overlap is at most 30 days (2592000 s)");
+    json_t *sub = nt_get(n, txn, n->db_subs, id);
+    if (sub == NULL)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "subscription_id", "no subscription %s", id);
+    json_object_set(sub, "old_secret", json_object_get(sub, "secret"));
+    json_object_set_new(sub, "old_until_ms", json_integer(n->now() + (int64_t)overlap_s * 1000));
+    json_object_set_new(sub, "secret", json_string(secret));
+    int rc = nt_put(n, txn, n->db_subs, id, sub, err);
+    if (rc == 0)
+        rc = subscription_event(n, txn, sub, false, err);
     json_decref(sub);
     return rc;
 }

@@ -116,6 +116,15 @@ void nt_sender_kick(notify_t *n);
 void nt_sender_stop(notify_t *n);
 size_t nt_sender_in_flight(const notify_t *n);
 /* The signature header's value: "v1=" + hex HMAC-SHA256(secret, timestamp "." body). */
+/* Standard Webhooks 1.0: "v1," + base64 HMAC-SHA256 of id "." timestamp "." body,
+ * keyed by the base64 after "whsec_" (or the secret's bytes). -1: a whsec_
+ * secret that is not base64. */
+#define NT_SIG_STANDARD_MAX (3 + 45)
+int nt_sign_standard(const char *secret, const char *id, const char *timestamp, const char *body,
+                     size_t len, char out[NT_SIG_STANDARD_MAX]);
+/* A subscription's new secret; the old one also signs for overlap_s seconds. */
+int nt_rotate_secret(notify_t *n, MDB_txn *txn, const char *id, const char *secret,
+                     uint32_t overlap_s, cb_error_t *err);
 void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
              char out[3 + 64 + 1]);
 

@@ -7,7 +7,14 @@
  * stays in the ready index until its answer is recorded, so a crash resends
  * exactly the attempts whose answer was never recorded.
  *
- * Request: POST, the event as JSON (docs/events.md), headers
+ * Request: POST, the event as JSON (docs/events.md), signed as Standard
+ * Webhooks 1.0 says (https://www.standardwebhooks.com):
+ *   webhook-id             this delivery: the same for every retry of it
+ *   webhook-timestamp      Unix seconds when this attempt was signed
+ *   webhook-signature      v1,base64(HMAC-SHA256(key, id "." timestamp "." body)); the
+ *                          key is the base64 after "whsec_" of the secret, or
+ *                          the secret's own bytes when it has no such prefix
+ * and, for receivers written before, casebus's own (deprecated):
  *   X-Casebus-Event-Id     the source event's id (receivers drop repeats by it)
  *   X-Casebus-Event-Type   e.g. transfer_routed
  *   X-Casebus-Delivery-Id  this delivery
@@ -80,6 +87,39 @@ void nt_sign(const char *secret, const char *timestamp, const char *body, size_t
     crypto_auth_hmacsha256_final(&st, mac);
     memcpy(out, "v1=", 3);
     sodium_bin2hex(out + 3, 65, mac, sizeof(mac));
+}
+
+int nt_sign_standard(const char *secret, const char *id, const char *timestamp, const char *body,
+                     size_t len, char out[NT_SIG_STANDARD_MAX])
+{
+    unsigned char key[256];
+    size_t klen = 0;
+    size_t slen = strlen(secret);
+    if (strncmp(secret, "whsec_", 6) == 0) {
+        if (sodium_base642bin(key, sizeof(key), secret + 6, slen - 6, NULL, &klen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            klen == 0)
+            return -1;
+    } else {
+        if (slen > sizeof(key))
+            return -1;
+        memcpy(key, secret, slen);
+        klen = slen;
+    }
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, key, klen);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)timestamp, strlen(timestamp));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(key, sizeof(key));
+    memcpy(out, "v1,", 3);
+    sodium_bin2base64(out + 3, NT_SIG_STANDARD_MAX - 3, mac, sizeof(mac),
+                      sodium_base64_VARIANT_ORIGINAL);
+    return 0;
 }
 
 /* ---- curl on the loop ---- */
@@ -280,12 +320,26 @@ static int start(notify_sender_t *s, json_t *rec, json_t *sub)
         free(f);
         return -1;
     }
-    char ts[32], sig[3 + 64 + 1], h[512];
+    char ts[32], sig[3 + 64 + 1], h[512], std[2 * NT_SIG_STANDARD_MAX + 1];
     snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() / 1000));
-    nt_sign(json_string_value(json_object_get(sub, "secret")), ts, f->body, strlen(f->body), sig);
+    const char *secret = json_string_value(json_object_get(sub, "secret"));
+    nt_sign(secret, ts, f->body, strlen(f->body), sig);
+    if (nt_sign_standard(secret, f->id, ts, f->body, strlen(f->body), std) != 0)
+        std[0] = '\0'; /* a whsec_ secret that is not base64 is refused when made */
+    /* A rotated secret: the old one signs too until its overlap ends. */
+    const char *old = json_string_value(json_object_get(sub, "old_secret"));
+    char old_sig[NT_SIG_STANDARD_MAX];
+    if (old && std[0] && cb_now_ms() < json_integer_value(json_object_get(sub, "old_until_ms")) &&
+        nt_sign_standard(old, f->id, ts, f->body, strlen(f->body), old_sig) == 0) {
+        size_t l = strlen(std);
+        snprintf(std + l, sizeof(std) - l, " %s", old_sig);
+    }
     const char *headers[][2] = {
         {"Content-Type", "application/json"},
         {"User-Agent", "casebus-notify/1"},
+        {"webhook-id", f->id},
+        {"webhook-timestamp", ts},
+        {"webhook-signature", std},
         {"X-Casebus-Event-Id", json_string_value(json_object_get(rec, "event_id"))},
         {"X-Casebus-Event-Type", json_string_value(json_object_get(rec, "type"))},
         {"X-Casebus-Delivery-Id", f->id},

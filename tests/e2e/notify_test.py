@@ -4,10 +4,12 @@ asked: answer at once, fail once with 500, time out once, refuse with 400,
 fail forever with 503, or never answer. Each organisation that reports a case
 gets `transfer_required` and `obligation_opened` addressed to it, so each
 scenario subscribes one organisation to one path."""
+import base64
 import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -301,6 +303,48 @@ try:
          "casebus status shows subscriptions, pending deliveries and dead letters", st)
     r = cli("verify")
     t.ok(r.returncode == 0 and "notify    ok" in r.stdout, "notify's log verifies", r.stdout)
+    # ---- Standard Webhooks, judged by the standardwebhooks npm package ----
+    r = cli("subscribe", "--org", "wy-nync", "--url", f"http://127.0.0.1:{rport}/sw")
+    sub_out = r
+    made = re.search(r"secret (whsec_[A-Za-z0-9+/=]+)", r.stdout)
+    t.ok(r.returncode == 0 and made, "subscribe without --secret makes a whsec_ secret and shows it once", r.stdout)
+    report(tok, "wy-nync")
+    wait_for(lambda: len(received("/sw")) >= 2, 10)
+    legacy = "whsec_" + base64.b64encode(SECRET.encode()).decode()  # the old secret's bytes as the key
+    with lock:
+        items = [{"secret": made.group(1) if p == "/sw" else legacy, "headers": h, "body": b.decode()}
+                 for p, h, b, _ in got]
+    tampered = dict(items[-1], body=items[-1]["body"].replace("}", ' }', 1))  # one byte changed: must fail
+    v = subprocess.run(["node", os.path.join(TOP, "tests/e2e/lib/verify_webhooks.js")],
+                       input=json.dumps(items + [tampered]), capture_output=True, text=True)
+    res = json.loads(v.stdout or "{}")
+    t.ok(res.get("verified") == len(items) >= 10 and [f["index"] for f in res.get("failed", [])] == [len(items)]
+         and any(i["secret"] != legacy for i in items),
+         f"every delivery ({len(items)}) verifies with the standardwebhooks library (webhook-id, "
+         "webhook-timestamp, webhook-signature), and a tampered body does not", (res, v.stderr[-500:]))
+    with lock:
+        ids = [(h["webhook-id"], h["X-Casebus-Delivery-Id"]) for _, h, _, _ in got]
+    t.ok(all(a == b for a, b in ids), "webhook-id is the delivery id, the same for every retry of it", ids[:3])
+    # rotation: for the overlap both secrets sign, then only the new one
+    sw_id = sub_out.stdout.split()[1].rstrip(":") if sub_out.returncode == 0 else "x"
+    r = cli("subscription", "rotate-secret", sw_id, "--overlap", "1h")
+    new = re.search(r"secret (whsec_[A-Za-z0-9+/=]+)", r.stdout)
+    t.ok(r.returncode == 0 and new and new.group(1) != made.group(1),
+         "subscription rotate-secret makes a new whsec_ secret and shows it once", r.stdout + r.stderr)
+    before = len(received("/sw"))
+    report(tok, "wy-nync")
+    wait_for(lambda: len(received("/sw")) >= before + 2, 10)
+    with lock:
+        late = [(h, b.decode()) for p, h, b, _ in got if p == "/sw"][before:]
+    both = [{"secret": sec, "headers": h, "body": body} for h, body in late for sec in (new.group(1), made.group(1))]
+    v = subprocess.run(["node", os.path.join(TOP, "tests/e2e/lib/verify_webhooks.js")], input=json.dumps(both),
+                       capture_output=True, text=True)
+    res = json.loads(v.stdout or "{}")
+    t.ok(late and res.get("verified") == len(both) and all(len(h["webhook-signature"].split()) == 2 for h, _ in late),
+         "during the overlap each delivery carries two signatures, and verifies with the new secret and the old",
+         (res, [h["webhook-signature"] for h, _ in late][:1]))
+    r = cli("subscribe", "--org", "wy-nync", "--url", f"http://127.0.0.1:{rport}/x", "--secret", "whsec_not*base64*at-all")
+    t.ok(r.returncode == 1 and "(secret)" in r.stderr, "a whsec_ secret that is not base64 is refused", r.stderr)
     t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
 
     # ---- where webhooks may go: public addresses, and the networks webhook_allow names ----

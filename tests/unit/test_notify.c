@@ -52,6 +52,20 @@ static void signature_is_hmac_sha256(void **state)
     assert_string_equal(sig, "v1=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23");
 }
 
+/* The Standard Webhooks example (the standardwebhooks package signs the same:
+ * new Webhook(secret).sign(id, 1614265330 s, payload)). */
+static void standard_webhooks_signature(void **state)
+{
+    (void)state;
+    char sig[NT_SIG_STANDARD_MAX];
+    assert_int_equal(nt_sign_standard("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                      "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+                                      "{\"test\": 2432232314}", 20, sig),
+                     0);
+    assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    assert_int_equal(nt_sign_standard("whsec_*not base64*", "m", "1", "", 0, sig), -1);
+}
+
 typedef struct fx {
     char *dir;
     notify_t n;
@@ -222,6 +236,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classify_and_backoff),
         cmocka_unit_test(signature_is_hmac_sha256),
+        cmocka_unit_test(standard_webhooks_signature),
         cmocka_unit_test_setup_teardown(order_retry_and_dead_letter, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
