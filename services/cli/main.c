@@ -360,6 +360,60 @@ static int verify(const cb_config_t *cfg)
     return worst;
 }
 
+static const char *const commands[] = {
+    "org",   "catalog", "calendar", "status", "subscribe", "unsubscribe", "subscriptions",
+    "deadletters", "redeliver", "subscription", "token", "report", "case", "submit", "tail",
+    "verify", "due", "keys", NULL};
+
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[32];
+    if (la >= 31 || lb >= 31)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* casebus CMD --help: that command's lines of the usage, on stdout. */
+static void command_help(const char *cmd)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return;
+    usage(f);
+    fclose(f);
+    size_t n = strlen(cmd);
+    bool in = false;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        bool starts = strncmp(line, "  ", 2) == 0 && line[2] != ' ';
+        if (starts)
+            in = strncmp(line + 2, cmd, n) == 0 && (line[2 + n] == ' ' || line[2 + n] == '\0');
+        else if (strncmp(line, "  ", 2) != 0)
+            in = false;
+        if (in)
+            printf("%s\n", line);
+    }
+    printf("\nSee docs/operations.md; casebus --help lists every command.\n");
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -372,6 +426,32 @@ int main(int argc, char **argv)
         usage(i >= argc ? stderr : stdout);
         return i >= argc ? 2 : 0;
     }
+    size_t known = 0;
+    while (commands[known] && strcmp(commands[known], argv[i]) != 0)
+        known++;
+    if (commands[known] == NULL) {
+        const char *best = NULL;
+        size_t bd = 3;
+        for (size_t k = 0; commands[k]; k++) {
+            size_t d = distance(argv[i], commands[k]);
+            if (d < bd) {
+                bd = d;
+                best = commands[k];
+            }
+        }
+        fprintf(stderr, "casebus: unknown command '%s'%s%s%s; casebus --help lists them\n",
+                argv[i], best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
+        return 2;
+    }
+    /* --help anywhere after a command shows its help and does nothing else
+     * (the commands with a help of their own answer it themselves). */
+    bool own_help = strcmp(argv[i], "tail") == 0 || strcmp(argv[i], "calendar") == 0 ||
+                    strcmp(argv[i], "keys") == 0 || strcmp(argv[i], "subscription") == 0;
+    for (int k = i + 1; k < argc && !own_help; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+            command_help(argv[i]);
+            return 0;
+        }
     cb_config_t *cfg = NULL;
     cb_error_t err;
     if (cb_config_load(&cfg, config ? config : default_config(), &err) != 0) {
