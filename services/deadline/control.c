@@ -45,6 +45,7 @@ static char *status_json(deadline_t *dl)
     cb_civil_t now;
     cb_time_to_cst(dl->now(), &now);
     int ny = now.year + 1;
+    bool alarm = dl_next_year_unannounced(dl, dl->now()) != 0;
     const char *counted = cb_cal_has_year(dl->cal, ny)         ? "notice"
                           : cb_cal_is_provisional(dl->cal, ny) ? "statutory_holidays"
                                                                : "weekdays";
@@ -63,7 +64,7 @@ static char *status_json(deadline_t *dl)
                  (unsigned long long)c.met_late, (unsigned long long)c.cancelled,
                  (unsigned long long)c.fired, next, years, missing, ny, counted,
                  strcmp(counted, "notice") ? "true" : "false",
-                 strcmp(counted, "notice") && now.month >= 11 ? "true" : "false",
+                 alarm ? "true" : "false",
                  (unsigned long long)dl->calendar_alarms) < 0)
         s = NULL;
     free(upstreams);

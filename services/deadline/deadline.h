@@ -272,6 +272,8 @@ int dl_open_periodic(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *e
 /* From 1 November, records CalendarMissing for next year once a day while its
  * notice is not loaded (the day raised is stored: a restart does not repeat it). */
 int dl_watch_calendar(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err);
+/* Next year when it is 1 November or later and its notice is not loaded, else 0. */
+int dl_next_year_unannounced(const deadline_t *dl, int64_t now_ms);
 /* A calendar year, loaded or corrected: stores it, recomputes the open
  * obligations whose clock crosses it, records CalendarLoaded. */
 int dl_calendar_import(deadline_t *dl, MDB_txn *txn, const char *text, size_t len,

@@ -235,14 +235,19 @@ static int calendar_missing(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *
                                   err);
 }
 
-int dl_watch_calendar(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err)
+int dl_next_year_unannounced(const deadline_t *dl, int64_t now_ms)
 {
     cb_civil_t c;
     cb_time_to_cst(now_ms, &c);
-    int next = c.year + 1;
     /* The State Council publishes next year's holidays in the autumn: from
-     * 1 November its absence is news, once a day until it is loaded. */
-    if (c.month < 11 || cb_cal_has_year(dl->cal, next))
+     * 1 November its absence is news. */
+    return c.month >= 11 && !cb_cal_has_year(dl->cal, c.year + 1) ? c.year + 1 : 0;
+}
+
+int dl_watch_calendar(deadline_t *dl, MDB_txn *txn, int64_t now_ms, cb_error_t *err)
+{
+    int next = dl_next_year_unannounced(dl, now_ms);
+    if (next == 0)
         return 0;
     int64_t today = cb_cst_day(now_ms), last = 0;
     int rc = dl_meta_i64(dl, txn, "calwatch", &last, err);

@@ -1153,11 +1153,12 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
     }
     /* A case referred to public security: the procuratorate is told of the
      * decision (seed 000 §四(三), 行刑衔接). */
-    char procuratorate[CB_ORG_ID_MAX + 1] = "";
+    char procuratorate[1][CB_ORG_ID_MAX + 1] = {""};
     if (json_is_true(json_object_get(view, "referred_to_police")))
-        intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE,
-                              procuratorate, sizeof(procuratorate));
-    const char *inform[] = {procuratorate, NULL};
+        intake_org_ids_of_kinds(&in->st, txn,
+                                (const int[]){CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE}, 1,
+                                procuratorate);
+    const char *inform[] = {procuratorate[0], NULL};
     if (ensure_meta(&d->meta) == NULL || set_string(&d->decision_id, id) ||
         set_string(&d->case_id, cmd->target_id) ||
         intake_inform_set(&in->st, txn, &d->inform, &d->n_inform, inform, d->by->org_id)) {
@@ -1448,13 +1449,13 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
     }
     /* Every step is copied to the procuratorate (抄送) and told to the other side
      * of the handover: public security, or the administrative organisation. */
-    char pro[CB_ORG_ID_MAX + 1], police[CB_ORG_ID_MAX + 1];
-    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE, pro,
-                          sizeof(pro));
-    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY, police,
-                          sizeof(police));
+    char other[2][CB_ORG_ID_MAX + 1];
+    intake_org_ids_of_kinds(&in->st, txn,
+                            (const int[]){CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE,
+                                          CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY},
+                            2, other);
     const char *holder = facts.holder && *facts.holder ? facts.holder : facts.finder;
-    const char *inform[] = {pro, police, json_str(view, "referred_by"), holder ? holder : "",
+    const char *inform[] = {other[0], other[1], json_str(view, "referred_by"), holder ? holder : "",
                             facts.competent ? facts.competent : "", NULL};
     if (ensure_meta(&s->meta) == NULL || set_string(&s->case_id, cmd->target_id) ||
         intake_inform_set(&in->st, txn, &s->inform, &s->n_inform, inform, o->org_id)) {
@@ -1611,9 +1612,10 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
     }
     /* The enforcement side: the county's enforcement bureau, and the
      * organisation competent for the case the approval concerns. */
-    char bureau[CB_ORG_ID_MAX + 1], competent[CB_ORG_ID_MAX + 1] = "";
-    intake_org_id_of_kind(&in->st, txn, CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU, bureau,
-                          sizeof(bureau));
+    char bureau[1][CB_ORG_ID_MAX + 1], competent[CB_ORG_ID_MAX + 1] = "";
+    intake_org_ids_of_kinds(&in->st, txn,
+                            (const int[]){CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU}, 1,
+                            bureau);
     if (!str_empty(a->case_id)) {
         json_t *view = case_or_404(in, txn, a->case_id, reply);
         if (view == NULL)
@@ -1626,7 +1628,7 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
         reply_store_error(reply, &e);
         return;
     }
-    const char *inform[] = {bureau, competent, NULL};
+    const char *inform[] = {bureau[0], competent, NULL};
     if (ensure_meta(&a->meta) == NULL || set_string(&a->approval_id, id) ||
         intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, inform, a->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");

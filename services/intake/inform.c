@@ -68,13 +68,3 @@ int intake_inform_set(intake_state_t *st, MDB_txn *txn, Casebus__V1__OrgRef ***f
     }
     return 0;
 }
-
-const char *intake_org_id_of_kind(intake_state_t *st, MDB_txn *txn, int kind, char *buf,
-                                  size_t size)
-{
-    Casebus__V1__Organisation *o = intake_org_of_kind(st, txn, kind);
-    snprintf(buf, size, "%s", o ? o->org_id : "");
-    if (o)
-        casebus__v1__organisation__free_unpacked(o, NULL);
-    return buf;
-}

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "orgs.h"
 #include "error.h"
 #include "evlog.h"
 #include "metrics.h"
@@ -130,8 +131,10 @@ int intake_idem_put(intake_state_t *st, MDB_txn *txn, const char *token_id, cons
 Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, const char *org_id);
 int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
                    cb_error_t *err);
-/* The first organisation of a kind (org_id order), or NULL; free as above. */
-Casebus__V1__Organisation *intake_org_of_kind(intake_state_t *st, MDB_txn *txn, int kind);
+/* ids[k]: the first organisation (org_id order) of kinds[k], "" when none; one
+ * pass over the replica. */
+void intake_org_ids_of_kinds(intake_state_t *st, MDB_txn *txn, const int *kinds, size_t n,
+                             char (*ids)[CB_ORG_ID_MAX + 1]);
 /* inform.c: sets *field (a repeated OrgRef of an unpacked event, freed with it;
  * what was there is freed) to the organisations named, less unknown ones,
  * repeats and except. ids end with NULL. Returns 0 or CB_ERR_NOMEM. */
@@ -139,9 +142,7 @@ int intake_inform_set(intake_state_t *st, MDB_txn *txn, Casebus__V1__OrgRef ***f
                       const char *const *ids, const char *except);
 /* An OrgRef of o that protobuf-c frees with the message it joins (NULL: no memory). */
 Casebus__V1__OrgRef *intake_owned_ref(const Casebus__V1__Organisation *o);
-/* The org_id of the first organisation of kind into buf ("" when none). */
-const char *intake_org_id_of_kind(intake_state_t *st, MDB_txn *txn, int kind, char *buf,
-                                  size_t size);
+
 /* Next number of a per-day counter ("C" + "20261123") — 1, 2, … */
 int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
                         cb_error_t *err);

@@ -14,6 +14,7 @@
 #include "bytes.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,23 +164,25 @@ Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, cons
     return casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
 }
 
-Casebus__V1__Organisation *intake_org_of_kind(intake_state_t *st, MDB_txn *txn, int kind)
+void intake_org_ids_of_kinds(intake_state_t *st, MDB_txn *txn, const int *kinds, size_t n,
+                             char (*ids)[CB_ORG_ID_MAX + 1])
 {
+    for (size_t k = 0; k < n; k++)
+        ids[k][0] = '\0';
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, st->orgs, &cur) != 0)
-        return NULL;
-    Casebus__V1__Organisation *found = NULL;
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && found == NULL;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        return;
+    MDB_val key, v;
+    for (int rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
         Casebus__V1__Organisation *o = casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
-        if (o && (int)o->kind == kind)
-            found = o;
-        else if (o)
+        for (size_t k = 0; o && k < n; k++)
+            if ((int)o->kind == kinds[k] && ids[k][0] == '\0')
+                snprintf(ids[k], CB_ORG_ID_MAX + 1, "%s", o->org_id);
+        if (o)
             casebus__v1__organisation__free_unpacked(o, NULL);
     }
     mdb_cursor_close(cur);
-    return found;
 }
 
 int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
