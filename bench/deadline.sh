@@ -49,7 +49,7 @@ log_level = warn
 CONF
 cli() { "$B/bin/casebus" --config "$dir/casebus.conf" "$@"; }
 ms() { date +%s%3N; }
-field() { cli status 2>/dev/null | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin)['deadline']; print(eval(sys.argv[1]))" "$1" 2>/dev/null; }
+field() { cli status --json 2>/dev/null | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin)['deadline']; print(eval(sys.argv[1]))" "$1" 2>/dev/null; }
 rss() { awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{printf "%d MiB (heap %d MiB)", r/1024, a/1024}' "/proc/$1/status"; }
 feed() { # feed MODE ARGS...: (re)start the stand-in router on the same log
     [ -n "$feed_pid" ] && { kill -TERM "$feed_pid"; wait "$feed_pid" 2>/dev/null || true; }

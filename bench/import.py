@@ -74,7 +74,7 @@ try:
 
     def read_tail():
         for line in tail.stdout:
-            e = json.loads(line)
+            e = json.loads(line)["data"]
             routed[e["case_id"]] = e["recorded_at_ms"]
     threading.Thread(target=read_tail, daemon=True).start()
     time.sleep(0.5)

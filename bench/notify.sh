@@ -26,6 +26,7 @@ orgs="wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl
 run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint dead
     local name=$1 hang=$2 conf="$dir/$1.conf"
     {
+        printf '[events]\ndivision_code = 330723\n'
         echo "[notify]"
         echo "data_dir = $dir/$name"
         echo "map_size = 8G"
@@ -49,7 +50,7 @@ run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint d
     echo "$pid" >> "$dir/notify.pids"
     while :; do
         local delivered
-        delivered=$( ("$B/bin/casebus" --config "$conf" status 2>/dev/null || true) | /usr/bin/python3 -c "
+        delivered=$( ("$B/bin/casebus" --config "$conf" status --json 2>/dev/null || true) | /usr/bin/python3 -c "
 import json,sys
 try:
     d=json.load(sys.stdin)['notify']

@@ -49,13 +49,13 @@ cli catalog import "$top/deploy/sample/catalog.csv" --effective-from 2024-06-01 
 for _ in $(seq 6000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
 t0=$(ms)
 while :; do
-    next=$(cli status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["router"]["upstreams"][0]["next_seq"])')
+    next=$(cli status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["router"]["upstreams"][0]["next_seq"])')
     [ "$next" -gt "$N" ] && break
     sleep 0.05
 done
 t1=$(ms)
 route_ms=$((t1 - t0))
-head=$(cli status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["router"]["log_head"])')
+head=$(cli status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["router"]["log_head"])')
 printf 'bench/router  (2 cores, fsync on every commit)\n'
 printf '  %-62s %10s\n' "10,000-matter catalogue import (casebus catalog import, end to end)" "${import_ms} ms"
 printf '  %-62s %10s\n' "  goal" "< 1000 ms"

@@ -465,7 +465,7 @@ typedef struct upstream {
     int64_t last_answer_ms;
     char problem[256];
     int64_t started_ms;
-    cb_metric_t *m_applied, *m_lag, *m_errors, *m_answer_age;
+    cb_metric_t *m_applied, *m_lag, *m_errors, *m_answer_age, *m_apply_latency;
 } upstream_t;
 
 struct cb_bus_consumer {
@@ -678,7 +678,10 @@ static void apply_batch(upstream_t *up, const Casebus__V1__BatchHeader *h, zmq_m
     MDB_txn *txn = NULL;
     if (cb_group_begin(c->group, &txn, &err) != 0)
         goto out_store_error;
+    int64_t now_ms = cb_now_ms();
     for (i = 0; i < n; i++) {
+        int64_t delay = now_ms - envs[i]->recorded_at_ms;
+        cb_metric_observe(up->m_apply_latency, delay > 0 ? (double)delay / 1000.0 : 0);
         cb_bus_event_t ev = {up->producer, up->expect_seq + i, envs[i],
                              zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i])};
         if (c->apply(c->ctx, txn, &ev, &err) != 0) {
@@ -998,6 +1001,10 @@ int cb_bus_consumer_add(cb_bus_consumer_t *c, const char *producer, const char *
     char name[200];
     snprintf(name, sizeof(name), "casebus_bus_events_applied_total{producer=\"%s\"}", producer);
     up->m_applied = cb_metrics_counter(c->metrics, name, "Events applied from a producer");
+    snprintf(name, sizeof(name), "casebus_bus_apply_latency_seconds{producer=\"%s\"}", producer);
+    up->m_apply_latency = cb_metrics_histogram(
+        c->metrics, name, "Seconds from an event's recording by its producer to its apply here",
+        cb_metrics_latency_buckets, CB_METRICS_LATENCY_BUCKETS);
     snprintf(name, sizeof(name), "casebus_bus_consumer_lag{producer=\"%s\"}", producer);
     up->m_lag = cb_metrics_gauge(c->metrics, name, "Events the producer has that are not applied");
     snprintf(name, sizeof(name), "casebus_bus_apply_errors_total{producer=\"%s\"}", producer);

@@ -2,6 +2,7 @@
  * daemon.c — shared daemon wiring (daemon.h).
  */
 #include "daemon.h"
+#include "promhttp.h"
 #include "curve.h"
 #include "cbtime.h"
 #include "log.h"
@@ -74,7 +75,20 @@ int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb
         log_info("curve keys_dir=%s", cb_curve_dir());
     snprintf(dflt, sizeof(dflt), "ipc://var/%s.bus", name);
     const char *bus_bind = cb_config_get(d->cfg, name, "bus_bind", dflt);
-    return cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err);
+    char label[96];
+    snprintf(label, sizeof(label), "casebus_store_used_bytes{daemon=\"%s\"}", name);
+    d->m_store_used = cb_metrics_gauge(d->metrics, label, "Bytes of the store's map in use");
+    snprintf(label, sizeof(label), "casebus_store_map_size_bytes{daemon=\"%s\"}", name);
+    d->m_store_map = cb_metrics_gauge(d->metrics, label,
+                                      "The store's map_size: the most it may grow to");
+    snprintf(label, sizeof(label), "casebus_log_head_seq{producer=\"%s\"}", name);
+    d->m_log_head = cb_metrics_gauge(d->metrics, label, "The last sequence number of the log");
+    snprintf(label, sizeof(label), "casebus_store_write_failing{daemon=\"%s\"}", name);
+    d->m_failing = cb_metrics_gauge(d->metrics, label,
+                                    "1 while the last group commit failed (until one succeeds)");
+    if ((rc = cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err)) != 0)
+        return rc;
+    return cb_promhttp_start(&d->promhttp, d, err);
 }
 
 int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t *err)
@@ -129,7 +143,52 @@ json_t *cb_daemon_upstreams_json(const cb_daemon_t *d)
 char *cb_daemon_metrics_text(cb_daemon_t *d, size_t *len)
 {
     cb_bus_consumer_update_metrics(d->upstream);
+    cb_metric_set(d->m_store_used, (double)cb_store_used(d->store));
+    cb_metric_set(d->m_store_map, (double)cb_store_map_size(d->store));
+    cb_metric_set(d->m_failing, cb_group_failing(d->group) ? 1 : 0);
+    MDB_txn *txn = NULL;
+    cb_log_head_t head = {0};
+    cb_error_t err;
+    if (cb_store_begin(d->store, false, &txn, &err) == 0 &&
+        cb_log_head(d->log, txn, &head, &err) == 0)
+        cb_metric_set(d->m_log_head, (double)head.seq);
+    cb_store_abort(&txn);
+    if (d->refresh_metrics)
+        d->refresh_metrics(d, d->hook_ctx);
     return cb_metrics_render(d->metrics, len);
+}
+
+json_t *cb_daemon_health(cb_daemon_t *d, bool *healthy)
+{
+    cb_error_t err;
+    MDB_txn *txn = NULL;
+    cb_log_head_t head = {0};
+    bool readable = cb_store_begin(d->store, false, &txn, &err) == 0 &&
+                    cb_log_head(d->log, txn, &head, &err) == 0;
+    cb_store_abort(&txn);
+    const cb_error_t *failing = d->group ? cb_group_failing(d->group) : NULL;
+    size_t used = cb_store_used(d->store), map = cb_store_map_size(d->store);
+    bool nearly_full = map > 0 && used >= map / 20 * 19;
+    const char *status = d->shutting_down        ? "shutting_down"
+                         : !readable             ? "store_error"
+                         : failing || nearly_full ? "degraded"
+                                                  : "ok";
+    *healthy = strcmp(status, "ok") == 0;
+    char why[300] = "";
+    if (!readable)
+        snprintf(why, sizeof(why), "the store cannot be read: %s", err.message);
+    else if (failing)
+        snprintf(why, sizeof(why), "the last write failed: %s", failing->message);
+    else if (nearly_full)
+        snprintf(why, sizeof(why), "the store is %zu%% full (map_size): raise map_size",
+                 used / (map / 100));
+    json_t *st = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o*}", "status", status, "daemon", d->name,
+                           "log_head", (json_int_t)head.seq, "store_used_bytes", (json_int_t)used,
+                           "store_map_size", (json_int_t)map, "upstreams",
+                           cb_daemon_upstreams_json(d));
+    if (st && why[0])
+        json_object_set_new(st, "reason", json_string(why));
+    return st;
 }
 
 static void on_exit_timer(uv_timer_t *t)
@@ -147,6 +206,7 @@ static void on_signal(uv_signal_t *s, int signum)
     cb_group_flush(d->group);          /* commit and answer what is in hand */
     if (d->on_stop)
         d->on_stop(d, d->hook_ctx);    /* the daemon's own doors */
+    cb_promhttp_stop(&d->promhttp);
     cb_bus_consumer_destroy(&d->upstream);
     cb_bus_producer_destroy(&d->bus);  /* answers parked fetches */
     cb_zap_stop();

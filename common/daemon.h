@@ -2,7 +2,8 @@
  * daemon.h — the wiring every casebus daemon shares, from its section of the
  * deployment file: log lines, the store (data_dir, map_size), its event log, the
  * group commit, the bus producer (bus_bind), consumers of the producers it pulls
- * (`pull = NAME ENDPOINT`, repeatable), and a clean stop on SIGTERM/SIGINT
+ * (`pull = NAME ENDPOINT`, repeatable), /metrics and /healthz on metrics_listen
+ * (promhttp.h), and a clean stop on SIGTERM/SIGINT
  * (stop doors, commit what is in hand, answer parked fetches, exit 0).
  */
 #ifndef CB_DAEMON_H
@@ -21,6 +22,7 @@
 #include "zloop.h"
 
 typedef struct cb_daemon cb_daemon_t;
+struct cb_promhttp;
 typedef void (*cb_daemon_hook_fn)(cb_daemon_t *d, void *ctx);
 
 struct cb_daemon {
@@ -37,9 +39,12 @@ struct cb_daemon {
     bool shutting_down;
     cb_daemon_hook_fn on_stop;     /* close the daemon's own doors */
     cb_daemon_hook_fn after_commit; /* after each group commit (e.g. start what it made ready) */
+    cb_daemon_hook_fn refresh_metrics; /* bring the daemon's own gauges up to date */
     void *hook_ctx;
     uv_signal_t sig_term, sig_int;
     uv_timer_t exit_timer;
+    struct cb_promhttp *promhttp;  /* metrics_listen, when configured */
+    cb_metric_t *m_store_used, *m_store_map, *m_log_head, *m_failing;
 };
 
 /* Loads the configuration, sets up log lines, opens the store and the log,
@@ -58,6 +63,10 @@ json_t *cb_daemon_upstreams_json(const cb_daemon_t *d);
 /* The daemon's metrics as Prometheus text (gauges brought up to date first);
  * the caller frees it. NULL when out of memory. */
 char *cb_daemon_metrics_text(cb_daemon_t *d, size_t *len);
+/* The daemon's health as /healthz answers it: status (ok, degraded,
+ * store_error, shutting_down), reason, log_head, store use, upstreams;
+ * *healthy is whether that is "ok". A new reference (NULL: out of memory). */
+json_t *cb_daemon_health(cb_daemon_t *d, bool *healthy);
 /* Runs the loop until a signal stops it; returns the exit status (0). */
 int cb_daemon_run(cb_daemon_t *d);
 /* Frees what open made (after run). */

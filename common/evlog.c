@@ -389,6 +389,16 @@ int cb_log_verify(cb_log_t *log, MDB_txn *txn, uint64_t *bad_seq, uint64_t *chec
     return ret;
 }
 
+bool cb_event_type_known(const char *name)
+{
+    const ProtobufCMessageDescriptor *d = &casebus__v1__envelope__descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            strcmp(d->fields[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 const char *cb_event_type(const Casebus__V1__Envelope *env)
 {
     const ProtobufCMessageDescriptor *d = &casebus__v1__envelope__descriptor;

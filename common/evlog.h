@@ -88,5 +88,7 @@ const uint8_t *cb_record_hash(const uint8_t *raw, size_t len);
 
 /* The name of an envelope's body ("case_reported", …); "unknown" when unset. */
 const char *cb_event_type(const Casebus__V1__Envelope *env);
+/* Whether name is an event type (a body of the Envelope), e.g. "transfer_routed". */
+bool cb_event_type_known(const char *name);
 
 #endif

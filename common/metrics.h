@@ -21,6 +21,15 @@ void cb_metrics_destroy(cb_metrics_t **m);
 cb_metric_t *cb_metrics_counter(cb_metrics_t *m, const char *name, const char *help);
 cb_metric_t *cb_metrics_gauge(cb_metrics_t *m, const char *name, const char *help);
 
+/* A histogram of observations (e.g. seconds) with upper bounds in increasing
+ * order; rendered as _bucket{le}, _sum and _count. */
+cb_metric_t *cb_metrics_histogram(cb_metrics_t *m, const char *name, const char *help,
+                                  const double *bounds, size_t nbounds);
+/* 0.5 ms to 60 s, for answer, apply, delivery and lateness times in seconds. */
+#define CB_METRICS_LATENCY_BUCKETS 16
+extern const double cb_metrics_latency_buckets[CB_METRICS_LATENCY_BUCKETS];
+void cb_metric_observe(cb_metric_t *h, double v);
+
 /* All of these accept NULL (a metric that failed to register is not fatal). */
 void cb_metric_inc(cb_metric_t *c);
 void cb_metric_add(cb_metric_t *c, double v);

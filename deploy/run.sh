@@ -26,6 +26,14 @@ if [ ! -f "$conf" ]; then
 elif [ -n "${HTTP_PORT:-}" ]; then
     sed -i "s|^http_listen = .*|http_listen = 127.0.0.1:$HTTP_PORT|" "$conf"
 fi
+if [ -n "${METRICS_PORT:-}" ]; then # metrics_listen: METRICS_PORT, +1, +2, +3 (intake … notify)
+    awk -v p="$METRICS_PORT" '/^metrics_listen = /{sub(/:[0-9]+$/, ":" p++)} {print}' "$conf" > "$conf.new" &&
+        mv "$conf.new" "$conf"
+fi
+# The local listener (casebus listen, below) is a webhook on the loopback.
+if ! grep -q '^webhook_allow = 127.0.0.1/32' "$conf"; then
+    sed -i 's|^\[notify\]$|[notify]\n; make run: the local listener (var/listen.log)\nwebhook_allow = 127.0.0.1/32|' "$conf"
+fi
 if [ -n "${ALLOW_PRIVATE_WEBHOOKS:-}" ]; then
     sed -i "s|^allow_private_webhooks = .*|allow_private_webhooks = $ALLOW_PRIVATE_WEBHOOKS|" "$conf"
 fi
@@ -63,13 +71,26 @@ trap 'kill -TERM $sup 2>/dev/null' INT TERM
 
 # First run: the sample county's registry and delegation catalogue.
 for _ in $(seq 100); do "$B/casebus" status >/dev/null 2>&1 && break; sleep 0.1; done
-if "$B/casebus" status 2>/dev/null | grep -q '"orgs":0,'; then
+if "$B/casebus" status --json 2>/dev/null | grep -q '"orgs":0,'; then
     "$B/casebus" org import deploy/sample/orgs.csv >>"$VAR/router.log" 2>&1 &&
         "$B/casebus" catalog import deploy/sample/catalog.csv --effective-from 2024-01-01 \
             >>"$VAR/router.log" 2>&1 ||
         echo "make run: importing the sample county failed (see $VAR/router.log)" >&2
 fi
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# A local receiver for the command platform (the enforcement bureau), so the
+# first case's deliveries are seen arriving: var/listen.log.
+# One listener: a subscription an earlier run could not remove goes first.
+lport=${LISTEN_PORT:-9110}
+for old in $("$B/casebus" subscriptions 2>/dev/null |
+    grep -o "\"id\":\"S[0-9]*\",\"org_id\":\"wy-zhzf\",\"channel\":\"webhook\",\"url\":\"http://127.0.0.1:$lport/\"" |
+    cut -d'"' -f4); do
+    "$B/casebus" unsubscribe "$old" >/dev/null 2>&1
+done
+"$B/casebus" listen --org wy-zhzf --port "$lport" >> "$VAR/listen.log" 2>&1 &
+listener=$!
+trap 'kill -TERM $listener 2>/dev/null; wait $listener 2>/dev/null; kill -TERM $sup 2>/dev/null' INT TERM
 
 cat <<BANNER
 
@@ -83,6 +104,8 @@ casebus is running — sample county 武义县 (27 organisations, 40 delegated m
                http://127.0.0.1:$port/v1/cases
   tail       $BUILD/bin/casebus tail          (every daemon's events, live; --json, --help)
   status     $BUILD/bin/casebus status
+  webhooks   $VAR/listen.log    (the command platform wy-zhzf's deliveries, verified)
+  metrics    http://127.0.0.1:9101/metrics … 9104 (Prometheus; /healthz too)
   logs       $VAR/{intake,router,deadline,notify}.log
 
 Ctrl-C stops everything.
@@ -94,5 +117,6 @@ while :; do
     rc=$?
     kill -0 $sup 2>/dev/null || break
 done
+kill -TERM $listener 2>/dev/null
 [ $rc = 0 ] || echo "make run: the supervisor ended with status $rc" >&2
 exit $rc

@@ -25,10 +25,11 @@ Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
 int cli_calendar(const cb_config_t *cfg, int argc, char **argv);
 int cli_due(const cb_config_t *cfg, int argc, char **argv);
 
-/* casebus status (status.c): every daemon's status as one JSON object, each
- * upstream marked current, catching_up, stalled or producer_down; exit 1 when
- * a daemon is down or an upstream stalled. */
-int cli_status(const cb_config_t *cfg);
+/* casebus status [--json] (status.c): every daemon's status, problems first,
+ * as a table (--json: one JSON object), each upstream marked current,
+ * catching_up, stalled or producer_down; exit 1 when a daemon is down or an
+ * upstream stalled. */
+int cli_status(const cb_config_t *cfg, int argc, char **argv);
 
 /* casebus tail … (tail.c); returns the exit status. */
 int cli_tail(const cb_config_t *cfg, int argc, char **argv);
@@ -49,6 +50,15 @@ int cli_report(const cb_config_t *cfg, int argc, char **argv);
 
 /* casebus keys init | gen | list (keys.c). */
 int cli_keys(const cb_config_t *cfg, int argc, char **argv);
+
+/* casebus subscribe | unsubscribe | subscriptions | deadletters | redeliver
+ * (what), and casebus subscription rotate-secret | update | test (subs.c). */
+int cli_notify(const cb_config_t *cfg, const char *what, int argc, char **argv);
+int cli_subscription(const cb_config_t *cfg, int argc, char **argv);
+
+/* casebus listen --org ID (listen.c): a local receiver that subscribes itself
+ * and prints each delivery, signature verified, until SIGINT/SIGTERM. */
+int cli_listen(const cb_config_t *cfg, int argc, char **argv);
 
 /* casebus token create | list | revoke (token.c). */
 int cli_token(const cb_config_t *cfg, int argc, char **argv);

@@ -28,8 +28,6 @@
 #include "config.h"
 #include "cli.h"
 
-#define WHSEC_MAX (6 + 45)
-
 #include <libgen.h>
 
 
@@ -53,16 +51,29 @@ static void usage(FILE *to)
             "  calendar show YYYY [--calendar DIR]       a year as casebus due counts it: its\n"
             "                                            file, or the provisional statutory table\n"
             "  subscribe --org ID (--url URL | --channel zmq) [--secret S] [--events T,T...]\n"
-            "            [--rate N]                      deliver an organisation's events to a\n"
-            "                                            webhook (signed with the secret), or\n"
-            "                                            keep them for its platform to pull\n"
+            "            [--rate N] [--batch N]          deliver an organisation's events to a\n"
+            "                                            webhook as CloudEvents (signed with the\n"
+            "                                            secret; --batch: up to N per request),\n"
+            "                                            or keep them for its platform to pull\n"
             "  unsubscribe ID                            remove a subscription\n"
             "  subscription rotate-secret ID [--secret S] [--overlap 24h]\n"
             "                                            a new signing secret; the old one\n"
             "                                            signs too for the overlap\n"
+            "  subscription update ID [--url URL] [--events T,T...|all] [--rate N] [--batch N]\n"
+            "                                            change a subscription in place\n"
+            "  subscription test ID                      send it a signed ping event\n"
             "  subscriptions                             list subscriptions (JSON)\n"
             "  deadletters                               list dead letters (JSON)\n"
             "  redeliver DELIVERY_ID                     send a dead letter again\n"
+            "  redeliver --dead --subscription ID        send every dead letter of a\n"
+            "                                            subscription again\n"
+            "  listen --org ID [--events T,T...] [--port N] [--json]\n"
+            "                                            receive an organisation's webhooks\n"
+            "                                            locally and print each, signature\n"
+            "                                            verified (Ctrl-C unsubscribes)\n"
+            "  deliveries --subscription ID [--limit N] [--json]\n"
+            "                                            a subscription's deliveries, newest\n"
+            "                                            first: state, attempts, status, latency\n"
             "  case ID [--json]                          one case's timeline across every daemon,\n"
             "                                            who is competent, transfers, time limits\n"
             "  submit FILE.json [--path /v1/...] [--token T]\n"
@@ -83,17 +94,22 @@ static void usage(FILE *to)
             "  token list [--json]                       every token: state, organisations,\n"
             "                                            created, expires (never a secret)\n"
             "  token revoke TOKEN_ID [--reason TEXT]     refuse a token from its next command on\n"
-            "  status                                    each daemon's status (JSON)\n"
+            "  status [--json]                           each daemon's state, upstreams, limits,\n"
+            "                                            deliveries and calendar as a table,\n"
+            "                                            problems first (--json: for scripts)\n"
             "  tail [--from beginning|now|SEQ|TIME] [--json] [--exit-at-end] ...\n"
             "                                            every daemon's events as one stream\n"
             "                                            (casebus tail --help)\n"
             "  verify                                    check every daemon's log (hash chain,\n"
             "                                            sequence, time); report the first\n"
             "                                            broken record\n"
+            "  completion bash                           a bash completion script for casebus\n"
             "  due --from TIME (--working-days N | --hours N | --days N) [--calendar DIR]\n"
             "                                            when a time limit falls due, by the\n"
             "                                            holiday calendar (default deploy/calendar)\n"
             "\n"
+            "exit status: 0 ok, 1 failed (a refusal, a daemon down or stalled), 2 usage,\n"
+            "3 warning (e.g. a limit counted with a provisional calendar).\n"
             "Imports are all or nothing: a bad row is reported by line and column and\n"
             "nothing changes. See docs/operations.md.\n");
 }
@@ -161,165 +177,6 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
     return rc;
 }
 
-/* Standard Webhooks: whsec_ + base64 of 24 random bytes. */
-static int make_whsec(char out[WHSEC_MAX])
-{
-    unsigned char key[24];
-    if (sodium_init() < 0) {
-        fprintf(stderr, "casebus: libsodium failed to start\n");
-        return -1;
-    }
-    randombytes_buf(key, sizeof(key));
-    memcpy(out, "whsec_", 6);
-    sodium_bin2base64(out + 6, WHSEC_MAX - 6, key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-    sodium_memzero(key, sizeof(key));
-    return 0;
-}
-
-/* casebus subscription rotate-secret ID [--secret S] [--overlap 24h]. */
-static int subscription_cmd(const cb_config_t *cfg, int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[0], "rotate-secret") != 0 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: casebus subscription rotate-secret ID [--secret whsec_…] "
-                        "[--overlap 24h]\n"
-                        "  a new secret (made when not given, shown once); the old one keeps "
-                        "signing too for the overlap (default 24h)\n");
-        return argc >= 1 && strcmp(argv[0], "--help") == 0 ? 0 : 2;
-    }
-    Casebus__V1__RotateSecret rs = CASEBUS__V1__ROTATE_SECRET__INIT;
-    char made[WHSEC_MAX] = "";
-    rs.subscription_id = argv[1];
-    rs.overlap_seconds = 86400;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc) {
-            rs.secret = argv[++i];
-        } else if (strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) {
-            int64_t until;
-            cb_error_t e;
-            if (cb_time_parse_after(argv[++i], 0, &until, &e) != 0 || until < 0 ||
-                until / 1000 > 30 * 86400) {
-                fprintf(stderr, "casebus: --overlap wants a span such as 90m, 24h or 7d (at most "
-                                "30d)\n");
-                return 2;
-            }
-            rs.overlap_seconds = (uint32_t)(until / 1000);
-        } else {
-            fprintf(stderr, "casebus: subscription rotate-secret: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (rs.secret == NULL || *rs.secret == '\0') {
-        if (make_whsec(made) != 0)
-            return 1;
-        rs.secret = made;
-    }
-    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-    req.request_id = "cli";
-    req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_ROTATE_SECRET;
-    req.rotate_secret = &rs;
-    Casebus__V1__ControlReply *rep = cli_call(cfg, "notify", &req);
-    if (rep == NULL)
-        return 1;
-    int rc = rep->ok ? 0 : 1;
-    if (!rep->ok)
-        fprintf(stderr, "casebus: rotate-secret refused (%s): %s\n", rep->error_field,
-                rep->message);
-    else
-        printf("%s\n%s%s%s", rep->message, made[0] ? "secret " : "", made,
-               made[0] ? "\n(shown this once)\n" : "");
-    casebus__v1__control_reply__free_unpacked(rep, NULL);
-    return rc;
-}
-
-/* notify's subscriptions and dead letters. */
-static int notify_cmd(const cb_config_t *cfg, const char *what, int argc, char **argv)
-{
-    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
-    Casebus__V1__Subscribe sub = CASEBUS__V1__SUBSCRIBE__INIT;
-    Casebus__V1__Unsubscribe uns = CASEBUS__V1__UNSUBSCRIBE__INIT;
-    Casebus__V1__ListSubscriptions ls = CASEBUS__V1__LIST_SUBSCRIPTIONS__INIT;
-    Casebus__V1__ListDeadLetters ld = CASEBUS__V1__LIST_DEAD_LETTERS__INIT;
-    Casebus__V1__Redeliver rd = CASEBUS__V1__REDELIVER__INIT;
-    char *types[32], events[1024] = "", made_secret[WHSEC_MAX] = "";
-    req.request_id = "cli";
-    if (strcmp(what, "subscribe") == 0) {
-        for (int i = 0; i + 1 < argc; i += 2) {
-            if (strcmp(argv[i], "--org") == 0)
-                sub.org_id = argv[i + 1];
-            else if (strcmp(argv[i], "--url") == 0)
-                sub.url = argv[i + 1];
-            else if (strcmp(argv[i], "--secret") == 0)
-                sub.secret = argv[i + 1];
-            else if (strcmp(argv[i], "--events") == 0)
-                snprintf(events, sizeof(events), "%s", argv[i + 1]);
-            else if (strcmp(argv[i], "--channel") == 0)
-                sub.channel = argv[i + 1];
-            else if (strcmp(argv[i], "--rate") == 0)
-                sub.rate_per_second = (uint32_t)strtoul(argv[i + 1], NULL, 10);
-            else {
-                usage(stderr);
-                return 2;
-            }
-        }
-        bool zmq = sub.channel && strcmp(sub.channel, "zmq") == 0;
-        if (argc % 2 != 0 || sub.org_id == NULL || (sub.url == NULL && !zmq)) {
-            fprintf(stderr, "casebus: subscribe needs --org and --url (or --channel zmq)\n");
-            return 2;
-        }
-        if (sub.secret == NULL || *sub.secret == '\0') {
-            if (make_whsec(made_secret) != 0)
-                return 1;
-            sub.secret = made_secret;
-        }
-        if (sub.url == NULL)
-            sub.url = "";
-        char *save = NULL;
-        for (char *t = strtok_r(events, ",", &save); t && sub.n_event_types < 32;
-             t = strtok_r(NULL, ",", &save))
-            types[sub.n_event_types++] = t;
-        sub.event_types = types;
-        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE;
-        req.subscribe = &sub;
-    } else if (strcmp(what, "unsubscribe") == 0 || strcmp(what, "redeliver") == 0) {
-        if (argc != 1) {
-            usage(stderr);
-            return 2;
-        }
-        if (what[0] == 'u') {
-            uns.subscription_id = argv[0];
-            req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_UNSUBSCRIBE;
-            req.unsubscribe = &uns;
-        } else {
-            rd.delivery_id = argv[0];
-            req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_REDELIVER;
-            req.redeliver = &rd;
-        }
-    } else if (strcmp(what, "subscriptions") == 0) {
-        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_SUBSCRIPTIONS;
-        req.list_subscriptions = &ls;
-    } else {
-        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_DEAD_LETTERS;
-        req.list_dead_letters = &ld;
-    }
-    Casebus__V1__ControlReply *rep =
-        cli_call(cfg, "notify", &req);
-    if (rep == NULL)
-        return 1;
-    int rc = rep->ok ? 0 : 1;
-    if (!rep->ok)
-        fprintf(stderr, "casebus: %s refused (%s): %s\n", what, rep->error_field, rep->message);
-    else if (rep->status_json && *rep->status_json)
-        printf("%s\n", rep->status_json);
-    else
-        printf("%s\n", rep->message);
-    if (rep->ok && made_secret[0])
-        printf("secret %s\n(shown this once: give it to the platform; it verifies the "
-               "webhook-signature header with any Standard Webhooks library)\n",
-               made_secret);
-    casebus__v1__control_reply__free_unpacked(rep, NULL);
-    return rc;
-}
-
 /* casebus verify: every daemon's log, opened read-only beside the running
  * daemon. Exit 1 when any chain is broken, 2 when a log cannot be read. */
 static int verify(const cb_config_t *cfg)
@@ -362,8 +219,61 @@ static int verify(const cb_config_t *cfg)
 
 static const char *const commands[] = {
     "org",   "catalog", "calendar", "status", "subscribe", "unsubscribe", "subscriptions",
-    "deadletters", "redeliver", "subscription", "token", "report", "case", "submit", "tail",
-    "verify", "due", "keys", NULL};
+    "deadletters", "redeliver", "deliveries", "listen", "subscription", "token", "report", "case", "submit", "tail",
+    "verify", "due", "keys", "completion", NULL};
+
+/* casebus completion bash: a bash completion script made from the commands
+ * table above and each command's options in its usage lines. */
+static int completion(int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "bash") != 0) {
+        fprintf(stderr, "usage: casebus completion bash   (e.g. source <(casebus completion bash))\n");
+        return 2;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return 1;
+    usage(f);
+    fclose(f);
+    printf("# bash completion for casebus (casebus completion bash)\n_casebus() {\n"
+           "    local cur=${COMP_WORDS[COMP_CWORD]} cmd=\"\" i\n"
+           "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+           "        case ${COMP_WORDS[i]} in --config) ((i++)) ;; -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac\n"
+           "    done\n    case $cmd in\n");
+    for (size_t k = 0; commands[k]; k++) {
+        /* the options named on the command's usage lines */
+        char opts[1024] = "";
+        size_t used = 0, n = strlen(commands[k]);
+        bool in = false;
+        char *copy = strdup(text), *save = NULL;
+        for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
+             line = strtok_r(NULL, "\n", &save)) {
+            if (strncmp(line, "  ", 2) == 0 && line[2] != ' ')
+                in = strncmp(line + 2, commands[k], n) == 0 && (line[2 + n] == ' ' || !line[2 + n]);
+            else if (strncmp(line, "  ", 2) != 0)
+                in = false;
+            for (char *p = in ? strstr(line, "--") : NULL; p; p = strstr(p + 2, "--")) {
+                size_t l = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-") + 2;
+                char word[64];
+                snprintf(word, sizeof(word), "%.*s ", (int)(l < 60 ? l : 60), p);
+                if (l > 2 && !strstr(opts, word) && used + strlen(word) < sizeof(opts)) {
+                    memcpy(opts + used, word, strlen(word) + 1);
+                    used += strlen(word);
+                }
+            }
+        }
+        free(copy);
+        printf("        %s) COMPREPLY=($(compgen -W \"%s--help\" -- \"$cur\")) ;;\n", commands[k], opts);
+    }
+    printf("        *) COMPREPLY=($(compgen -W \"");
+    for (size_t k = 0; commands[k]; k++)
+        printf("%s%s", k ? " " : "", commands[k]);
+    printf(" --config --help\" -- \"$cur\")) ;;\n    esac\n}\ncomplete -o default -F _casebus casebus\n");
+    free(text);
+    return 0;
+}
 
 static size_t distance(const char *a, const char *b)
 {
@@ -452,6 +362,8 @@ int main(int argc, char **argv)
             command_help(argv[i]);
             return 0;
         }
+    if (strcmp(argv[i], "completion") == 0) /* needs no configuration */
+        return completion(argc - i - 1, argv + i + 1);
     cb_config_t *cfg = NULL;
     cb_error_t err;
     if (cb_config_load(&cfg, config ? config : default_config(), &err) != 0) {
@@ -467,7 +379,8 @@ int main(int argc, char **argv)
      * commands that talk to a daemon over ZeroMQ. */
     static const char *const zmq_cmds[] = {"org", "catalog", "calendar", "status", "subscribe",
                                            "unsubscribe", "subscriptions", "deadletters",
-                                           "redeliver", "token", "tail", "subscription"};
+                                           "redeliver", "token", "tail", "subscription",
+                                           "deliveries", "listen"};
     bool talks = false;
     for (size_t k = 0; k < sizeof(zmq_cmds) / sizeof(zmq_cmds[0]); k++)
         talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
@@ -487,13 +400,15 @@ int main(int argc, char **argv)
     else if (strcmp(argv[i], "calendar") == 0)
         rc = cli_calendar(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "status") == 0)
-        rc = cli_status(cfg);
+        rc = cli_status(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "subscribe") == 0 || strcmp(argv[i], "unsubscribe") == 0 ||
              strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
-             strcmp(argv[i], "redeliver") == 0)
-        rc = notify_cmd(cfg, argv[i], argc - i - 1, argv + i + 1);
+             strcmp(argv[i], "redeliver") == 0 || strcmp(argv[i], "deliveries") == 0)
+        rc = cli_notify(cfg, argv[i], argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "listen") == 0)
+        rc = cli_listen(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "subscription") == 0)
-        rc = subscription_cmd(cfg, argc - i - 1, argv + i + 1);
+        rc = cli_subscription(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "token") == 0)
         rc = cli_token(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "report") == 0)

@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <stdarg.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -188,8 +190,181 @@ static int supervisor_status(const cb_config_t *cfg, json_t *all)
     return rc;
 }
 
-int cli_status(const cb_config_t *cfg)
+/* ---- the table for people ---- */
+
+typedef struct out {
+    bool colour;
+    int problems;
+} out_t;
+
+static void problem(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(out_t *o, const char *fmt, ...)
 {
+    if (o->problems++ == 0)
+        printf("%sPROBLEMS%s\n", o->colour ? "\033[1;31m" : "", o->colour ? "\033[0m" : "");
+    va_list ap;
+    va_start(ap, fmt);
+    printf("  %s", o->colour ? "\033[31m" : "");
+    vprintf(fmt, ap);
+    printf("%s\n", o->colour ? "\033[0m" : "");
+    va_end(ap);
+}
+
+static json_int_t num(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_integer_value(v);
+}
+
+static void problems(out_t *o, json_t *all)
+{
+    const char *name;
+    json_t *st;
+    json_object_foreach(all, name, st) {
+        if (strcmp(name, "supervisor") == 0) {
+            if (strcmp(json_string_value(json_object_get(st, "state")), "gone") == 0)
+                problem(o, "the supervisor (pid %lld) is gone: nothing restarts a daemon that dies",
+                        (long long)num(st, "pid", NULL));
+            continue;
+        }
+        if (json_is_false(json_object_get(st, "up"))) {
+            problem(o, "%s is down (its control socket does not answer)", name);
+            continue;
+        }
+        json_t *sup = json_object_get(st, "supervisor");
+        if (json_is_true(json_object_get(sup, "degraded")))
+            problem(o, "%s has been down %.1f s, longer than its backoff (last exit: %s)", name,
+                    (double)num(sup, "down_ms", NULL) / 1000.0,
+                    json_string_value(json_object_get(sup, "last_exit")));
+        json_t *up;
+        size_t k;
+        json_array_foreach(json_object_get(st, "upstreams"), k, up) {
+            const char *state = json_string_value(json_object_get(up, "state"));
+            const char *prod = json_string_value(json_object_get(up, "producer"));
+            if (state && strcmp(state, "stalled") == 0)
+                problem(o, "%s is stalled on %s: %lld events behind, no answer for %.1f s", name,
+                        prod, (long long)num(up, "lag", NULL),
+                        (double)num(up, "last_answer_age_ms", NULL) / 1000.0);
+            else if (json_is_string(json_object_get(up, "problem")))
+                problem(o, "%s on %s: %s", name, prod,
+                        json_string_value(json_object_get(up, "problem")));
+        }
+        if (strcmp(name, "notify") == 0 && num(st, "dead_letters", NULL) > 0)
+            problem(o, "notify: %lld dead letters (casebus deadletters; casebus redeliver ID)",
+                    (long long)num(st, "dead_letters", NULL));
+        json_t *ny = json_object_get(st, "calendar_next_year");
+        if (strcmp(name, "deadline") == 0 && json_is_true(json_object_get(ny, "alarm")))
+            problem(o, "deadline: no State Council notice for %lld: limits into it are counted by "
+                       "%s (casebus calendar import FILE)",
+                    (long long)num(ny, "year", NULL),
+                    json_string_value(json_object_get(ny, "counted_by")));
+    }
+    if (o->problems)
+        printf("\n");
+}
+
+static void upstreams_cell(json_t *st, char *cell, size_t size)
+{
+    size_t used = 0;
+    json_t *up;
+    size_t k;
+    cell[0] = '\0';
+    json_array_foreach(json_object_get(st, "upstreams"), k, up) {
+        int n = snprintf(cell + used, size - used, "%s%s %s lag %lld, %.1fs", used ? "; " : "",
+                         json_string_value(json_object_get(up, "producer")),
+                         json_string_value(json_object_get(up, "state")),
+                         (long long)num(up, "lag", NULL),
+                         (double)num(up, "last_answer_age_ms", NULL) / 1000.0);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    if (used == 0)
+        snprintf(cell, size, "-");
+}
+
+static void detail_cell(const char *name, json_t *st, char *cell, size_t size)
+{
+    cell[0] = '\0';
+    if (strcmp(name, "deadline") == 0) {
+        json_t *y = json_object_get(st, "calendar_years"), *v;
+        size_t k, n = json_array_size(y);
+        json_int_t first = 0, last = 0;
+        json_array_foreach(y, k, v) {
+            if (k == 0)
+                first = json_integer_value(v);
+            last = json_integer_value(v);
+        }
+        json_t *ny = json_object_get(st, "calendar_next_year");
+        snprintf(cell, size,
+                 "limits open %lld, yellow %lld, red %lld, paused %lld; calendar %lld-%lld (%zu "
+                 "years), %lld by %s",
+                 (long long)num(st, "obligations", "open"), (long long)num(st, "obligations", "yellow"),
+                 (long long)num(st, "obligations", "red"), (long long)num(st, "obligations", "paused"),
+                 (long long)first, (long long)last, n, (long long)num(ny, "year", NULL),
+                 json_string_value(json_object_get(ny, "counted_by")));
+    } else if (strcmp(name, "notify") == 0) {
+        snprintf(cell, size, "subscriptions %lld, pending %lld, in flight %lld, dead letters %lld",
+                 (long long)num(st, "subscriptions", NULL),
+                 (long long)num(st, "pending_deliveries", NULL),
+                 (long long)num(st, "in_flight", NULL), (long long)num(st, "dead_letters", NULL));
+    } else if (strcmp(name, "intake") == 0 && json_is_string(json_object_get(st, "http"))) {
+        snprintf(cell, size, "http %s", json_string_value(json_object_get(st, "http")));
+    }
+    json_t *sup = json_object_get(st, "supervisor");
+    if (sup && num(sup, "restarts", NULL) > 0) {
+        size_t used = strlen(cell);
+        snprintf(cell + used, size - used, "%srestarted %lld times", used ? "; " : "",
+                 (long long)num(sup, "restarts", NULL));
+    }
+}
+
+static void print_table(json_t *all, bool colour)
+{
+    out_t o = {colour, 0};
+    problems(&o, all);
+    printf("%-9s %-5s %-9s %-44s %s\n", "DAEMON", "STATE", "LOG HEAD", "UPSTREAMS (state, lag, last answer)",
+           "DETAIL");
+    const char *name;
+    json_t *st;
+    json_object_foreach(all, name, st) {
+        if (strcmp(name, "supervisor") == 0)
+            continue;
+        bool up = !json_is_false(json_object_get(st, "up"));
+        char ups[512], detail[512], head[24];
+        if (up) {
+            upstreams_cell(st, ups, sizeof(ups));
+            detail_cell(name, st, detail, sizeof(detail));
+            snprintf(head, sizeof(head), "%lld", (long long)num(st, "log_head", NULL));
+        } else {
+            snprintf(ups, sizeof(ups), "-");
+            snprintf(detail, sizeof(detail), "-");
+            snprintf(head, sizeof(head), "-");
+        }
+        printf("%-9s %s%-5s%s %-9s %-44s %s\n", name, !up && colour ? "\033[31m" : "",
+               up ? "up" : "DOWN", !up && colour ? "\033[0m" : "", head, ups, detail);
+    }
+    json_t *sup = json_object_get(all, "supervisor");
+    if (sup)
+        printf("\nsupervisor pid %lld: %s\n", (long long)num(sup, "pid", NULL),
+               json_string_value(json_object_get(sup, "state")));
+    if (o.problems == 0)
+        printf("\nno problems\n");
+}
+
+int cli_status(const cb_config_t *cfg, int argc, char **argv)
+{
+    bool as_json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else {
+            fprintf(stderr, "usage: casebus status [--json]\n");
+            return 2;
+        }
+    }
     static const char *daemons[] = {"intake", "router", "deadline", "notify"};
     json_t *all = json_object();
     if (all == NULL)
@@ -218,6 +393,11 @@ int cli_status(const cb_config_t *cfg)
     }
     if (supervisor_status(cfg, all) != 0)
         rc = 1;
+    if (!as_json) {
+        print_table(all, isatty(STDOUT_FILENO));
+        json_decref(all);
+        return rc;
+    }
     char *text = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(all);
     if (text == NULL)

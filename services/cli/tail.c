@@ -16,6 +16,7 @@
 #include "cbtime.h"
 #include "curve.h"
 #include "evlog.h"
+#include "cloudevent.h"
 #include "pbjson.h"
 #include "casebus/v1/bus.pb-c.h"
 
@@ -31,6 +32,7 @@
 #define MAX_PRODUCERS 4
 #define FETCH_MAX 512
 #define WAIT_MS 1000
+#define NO_ANSWER_MS 2000 /* a producer silent this long while catching up is named */
 
 typedef struct upstream {
     const char *name;
@@ -57,6 +59,7 @@ typedef struct tail {
     int64_t until;
     uint64_t count, printed, last;
     bool json, exit_at_end, personal, colour;
+    cb_cloudevents_t ce; /* --json prints CloudEvents */
     item_t *items;
     size_t nitems, cap;
 } tail_t;
@@ -209,6 +212,14 @@ void cli_print_event(json_t *doc, bool colour_on)
     const char *receiver = str_at(ev, "receiver", "org_id");
     if (receiver && !ob)
         printf(" receiver=%s", receiver);
+    const char *competent = str_at(ev, "competent", "org_id");
+    if (competent && *competent)
+        printf(" competent=%s", competent);
+    const char *from = str_at(ev, "from_state", NULL), *to = str_at(ev, "to_state", NULL);
+    if (from && to)
+        printf(" %s->%s", from, to);
+    else if (str_at(ev, "state", NULL) && receiver)
+        printf(" state=%s", str_at(ev, "state", NULL));
     printf("%s\n", *colour ? "\033[0m" : "");
 }
 
@@ -217,7 +228,10 @@ static void emit(tail_t *t, json_t *doc)
     if (t->count && t->printed >= t->count)
         return;
     if (t->json) {
-        char *s = json_dumps(doc, JSON_COMPACT);
+        /* The same CloudEvent a webhook carries (its data is doc). */
+        json_t *ce = cb_cloudevent_wrap(json_incref(doc), &t->ce);
+        char *s = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
+        json_decref(ce);
         if (s)
             printf("%s\n", s);
         free(s);
@@ -424,7 +438,8 @@ static void tail_usage(FILE *to)
             "\n"
             "Every daemon's log as one live stream in time order (default: from now,\n"
             "following). --exit-at-end stops once caught up; --cursor-file resumes\n"
-            "where the last run stopped. Reporters' personal data is masked unless\n"
+            "where the last run stopped. --json prints each event as a CloudEvent, one\n"
+            "per line (docs/events.md). Reporters' personal data is masked unless\n"
             "--show-personal-data is given. Behind CURVE (make run) the daemons decide\n"
             "by this program's key: an operator's (keys_dir/operators, or $CASEBUS_KEY)\n"
             "reads it, an observer's gets it masked. Without CURVE, --show-personal-data\n"
@@ -471,8 +486,21 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(a, "--producer") == 0 && nnames < MAX_PRODUCERS) {
+            bool known = false;
+            for (size_t k = 0; k < 4; k++)
+                known = known || strcmp(v, all_producers[k]) == 0;
+            if (!known) {
+                fprintf(stderr, "casebus: --producer '%s' is not a producer: intake, router, "
+                                "deadline or notify\n", v);
+                return 2;
+            }
             names[nnames++] = v;
         } else if (strcmp(a, "--type") == 0) {
+            if (!cb_event_type_known(v)) {
+                fprintf(stderr, "casebus: --type '%s' is not an event type (docs/events.md lists "
+                                "them, e.g. transfer_routed, deadline_warning)\n", v);
+                return 2;
+            }
             t.type = v;
         } else if (strcmp(a, "--case") == 0) {
             t.case_id = v;
@@ -506,6 +534,10 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
     if (t.last && strcmp(from, "now") == 0)
         from = "beginning"; /* the last N of what is there */
     t.colour = !t.json && isatty(STDOUT_FILENO);
+    if (t.json && cb_cloudevents_conf(&t.ce, cfg, &err) != 0) {
+        fprintf(stderr, "casebus: %s\n", err.message);
+        return 2;
+    }
     void *zctx = zmq_ctx_new();
     int rc = 0;
     for (size_t i = 0; i < 4 && rc == 0; i++) {
@@ -541,15 +573,22 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
         }
         if (rc != 0)
             break;
-        int n = waiting ? zmq_poll(items, t.n, catching_up ? 10000 : 2 * WAIT_MS + 1000) : 0;
+        int n = waiting ? zmq_poll(items, t.n, catching_up ? NO_ANSWER_MS : 2 * WAIT_MS + 1000) : 0;
         if (n < 0) {
             rc = errno == EINTR ? 0 : 1;
             break;
         }
-        if (n == 0 && waiting && catching_up) {
-            fprintf(stderr, "casebus: a producer stopped answering\n");
-            rc = 1;
-            break;
+        if (n == 0 && waiting) {
+            for (int i = 0; i < t.n; i++)
+                if (t.up[i].waiting)
+                    fprintf(stderr, "casebus: %s at %s does not answer within %d s: is it "
+                                    "running?\n",
+                            t.up[i].name, t.up[i].endpoint,
+                            (catching_up ? NO_ANSWER_MS : 2 * WAIT_MS + 1000) / 1000);
+            if (catching_up) {
+                rc = 1;
+                break;
+            }
         }
         for (int i = 0; i < t.n && n > 0; i++) {
             upstream_t *u = &t.up[i];
@@ -577,6 +616,9 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
             rc = 1;
         }
         if (catching_up && t.exit_at_end)
+            break;
+        /* --until: once every producer is read past it, nothing more can match. */
+        if (t.until && cb_now_ms() > t.until)
             break;
         catching_up = false;
     }

@@ -71,6 +71,52 @@ static char *status_json(deadline_t *dl)
     return s;
 }
 
+static void refresh_metrics(cb_daemon_t *d, void *ctx)
+{
+    (void)d;
+    deadline_t *dl = ctx;
+    cb_error_t e;
+    MDB_txn *txn = NULL;
+    dl_counts_t c = {0};
+    if (cb_store_begin(dl->d.store, false, &txn, &e) == 0 && dl_counts_get(dl, txn, &c, &e) == 0) {
+        const uint64_t v[7] = {c.open, c.paused, c.yellow, c.red, c.met_on_time, c.met_late,
+                               c.cancelled};
+        for (size_t i = 0; i < 7; i++)
+            cb_metric_set(dl->m_obligations[i], (double)v[i]);
+    }
+    cb_store_abort(&txn);
+    cb_metric_set(dl->m_fired, (double)dl->fired_total);
+    cb_metric_set(dl->m_late, (double)dl->late_total);
+    cb_metric_set(dl->m_cal_alarms, (double)dl->calendar_alarms);
+    cb_metric_set(dl->m_next_year_missing, dl_next_year_unannounced(dl, dl->now()) ? 1 : 0);
+}
+
+void dl_metrics_init(deadline_t *dl)
+{
+    static const char *const states[7] = {"open", "paused", "yellow", "red", "met_on_time",
+                                          "met_late", "cancelled"};
+    cb_metrics_t *m = dl->d.metrics;
+    for (size_t i = 0; i < 7; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "casebus_deadline_obligations{state=\"%s\"}", states[i]);
+        dl->m_obligations[i] = cb_metrics_gauge(m, name, "Time limits by state");
+    }
+    dl->m_lateness = cb_metrics_histogram(
+        m, "casebus_deadline_alert_lateness_seconds",
+        "Seconds between an alert's due instant and its firing", cb_metrics_latency_buckets,
+        CB_METRICS_LATENCY_BUCKETS);
+    dl->m_fired = cb_metrics_counter(m, "casebus_deadline_alerts_fired_total",
+                                     "Warnings, breaches and escalations fired since start");
+    dl->m_late = cb_metrics_counter(m, "casebus_deadline_alerts_late_total",
+                                    "Alerts fired later than late_after_ms since start");
+    dl->m_cal_alarms = cb_metrics_counter(m, "casebus_deadline_calendar_alarms_total",
+                                          "calendar_missing alarms raised since start");
+    dl->m_next_year_missing = cb_metrics_gauge(
+        m, "casebus_deadline_calendar_next_year_missing",
+        "1 from 1 November while next year's State Council holiday notice is not loaded");
+    dl->d.refresh_metrics = refresh_metrics;
+}
+
 static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
 {
     deadline_t *dl = ctx;

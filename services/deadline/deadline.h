@@ -204,6 +204,9 @@ typedef struct deadline {
     int64_t late_after_ms;               /* a point fired later than this is "late" */
     uint64_t fired_total, late_total;
     uint64_t calendar_alarms;            /* CalendarMissing events raised since start */
+    /* metrics (control.c brings the gauges up to date at each scrape) */
+    cb_metric_t *m_lateness, *m_fired, *m_late, *m_cal_alarms, *m_next_year_missing;
+    cb_metric_t *m_obligations[7];       /* by state: dl_counts_t's first seven */
     int64_t (*now)(void);                /* the clock (tests may replace it) */
 } deadline_t;
 
@@ -255,6 +258,8 @@ int dl_meta_i64(deadline_t *dl, MDB_txn *txn, const char *key, int64_t *value, c
 int dl_meta_i64_put(deadline_t *dl, MDB_txn *txn, const char *key, int64_t value, cb_error_t *err);
 /* Years still missing, written as a JSON array into buf. */
 void dl_missing_json(deadline_t *dl, MDB_txn *txn, char *buf, size_t size);
+/* Registers deadline's own metrics and their refresh (control.c). */
+void dl_metrics_init(deadline_t *dl);
 int dl_counts_get(deadline_t *dl, MDB_txn *txn, dl_counts_t *c, cb_error_t *err);
 int dl_counts_put(deadline_t *dl, MDB_txn *txn, const dl_counts_t *c, cb_error_t *err);
 

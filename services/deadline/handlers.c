@@ -577,6 +577,7 @@ int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t
         ai.remaining_ms = o.due_ms - now_ms;
         ai.late_by_ms = now_ms - a.fire_at_ms;
         ai.late = ai.late_by_ms > dl->late_after_ms;
+        cb_metric_observe(dl->m_lateness, ai.late_by_ms > 0 ? (double)ai.late_by_ms / 1000.0 : 0);
         ai.repeat = a.repeat;
         /* Yellow: the responsible party; red: it and the supervisors; 督办: both. */
         size_t n = 0;

@@ -101,6 +101,7 @@ int main(int argc, char **argv)
         fatalx("control_failed error=\"%s\"", err.message);
     dl.d.on_stop = stop_doors;
     dl.d.hook_ctx = &dl;
+    dl_metrics_init(&dl);
     log_info("rules=%s control=%s batch=%u", rules, control, dl.batch);
     int rc = cb_daemon_run(&dl.d);
     if (dl.orgs)

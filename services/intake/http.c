@@ -13,6 +13,7 @@
  * (tls_cert, tls_key) through h2o's OpenSSL binding.
  */
 #include "intake.h"
+#include "cbtime.h"
 #include "log.h"
 
 #include <h2o.h>
@@ -46,6 +47,8 @@ typedef struct http_pending {
     h2o_req_t *req;              /* NULL once h2o disposed of the request */
     struct http_pending **slot;  /* in req->pool */
     intake_reply_t reply;
+    cb_metric_t *answer_seconds;
+    uint64_t started_ns;
 } http_pending_t;
 
 static void send_json(h2o_req_t *req, int status, const char *body)
@@ -88,6 +91,7 @@ static void on_committed(void *arg, int status, const cb_error_t *err)
             send_error(p->req, 503, "unavailable", "",
                        err ? err->message : "the store could not commit");
     }
+    cb_metric_observe(p->answer_seconds, (double)(cb_mono_ns() - p->started_ns) / 1e9);
     intake_reply_free(&p->reply);
     free(p);
 }
@@ -244,6 +248,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
                         const char *target)
 {
     intake_t *in = http->in;
+    uint64_t started_ns = cb_mono_ns();
     cb_error_t err;
     char ctype[128] = "";
     if (!header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) || !json_media_type(ctype)) {
@@ -302,6 +307,8 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     }
     /* Answered once the group is on disk (accepted or an idempotent replay). */
     p->req = req;
+    p->answer_seconds = in->m_answer_http;
+    p->started_ns = started_ns;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
     *p->slot = p;
     bool accepted = intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p);
@@ -310,6 +317,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         *p->slot = NULL;
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         send_json(req, p->reply.status, p->reply.body);
+        cb_metric_observe(in->m_answer_http, (double)(cb_mono_ns() - started_ns) / 1e9);
         intake_reply_free(&p->reply);
         free(p);
         return;
@@ -337,42 +345,17 @@ static void handle_get_case(intake_http_t *http, h2o_req_t *req, const char *cas
 
 static void handle_health(intake_http_t *http, h2o_req_t *req)
 {
-    intake_t *in = http->in;
-    cb_error_t err;
-    MDB_txn *txn = NULL;
-    cb_log_head_t head = {0};
-    bool ok = cb_store_begin(in->st.store, false, &txn, &err) == 0 &&
-              cb_log_head(in->d.log, txn, &head, &err) == 0;
-    cb_store_abort(&txn);
     /* degraded: the last write failed (until one succeeds), or the store is
      * 95 % full; either way commands may be refused with 503. */
-    const cb_error_t *failing = cb_group_failing(in->d.group);
-    size_t used = cb_store_used(in->d.store), map = cb_store_map_size(in->d.store);
-    bool nearly_full = used >= map / 20 * 19;
-    const char *status = in->d.shutting_down       ? "shutting_down"
-                         : !ok                     ? "store_error"
-                         : failing || nearly_full ? "degraded"
-                                                   : "ok";
-    ok = ok && strcmp(status, "ok") == 0;
-    char why[300] = "";
-    if (failing)
-        snprintf(why, sizeof(why), "the last write failed: %s", failing->message);
-    else if (nearly_full)
-        snprintf(why, sizeof(why), "the store is %zu%% full (map_size): raise map_size",
-                 used / (map / 100));
-    json_t *st = json_pack("{s:s,s:I,s:I,s:I,s:o*}", "status", status, "log_head",
-                           (json_int_t)head.seq, "store_used_bytes", (json_int_t)used,
-                           "store_map_size", (json_int_t)map, "upstreams",
-                           cb_daemon_upstreams_json(&in->d));
-    if (st && why[0])
-        json_object_set_new(st, "reason", json_string(why));
+    bool ok = false;
+    json_t *st = cb_daemon_health(&http->in->d, &ok);
     char *body = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
     if (body == NULL) {
         send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
-    send_json(req, ok && !in->d.shutting_down ? 200 : 503, body);
+    send_json(req, ok ? 200 : 503, body);
     free(body);
 }
 

@@ -270,6 +270,10 @@ int main(int argc, char **argv)
         cb_config_get_u64(in.d.cfg, SECTION, "idle_timeout", 10, 1, 3600, &http.idle_timeout_s,
                           &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
+    in.m_answer_http = cb_metrics_histogram(
+        in.d.metrics, "casebus_intake_answer_seconds{door=\"http\"}",
+        "Seconds from a command's arrival to its answer (after its fsync when accepted)",
+        cb_metrics_latency_buckets, CB_METRICS_LATENCY_BUCKETS);
     in.m_commands_ok = cb_metrics_counter(in.d.metrics,
                                           "casebus_intake_commands_total{result=\"accepted\"}",
                                           "Commands by result");

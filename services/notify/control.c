@@ -39,6 +39,51 @@ static int list_dead(void *ctx, const char *id, json_t *rec)
     return 0;
 }
 
+typedef struct deliveries_ctx {
+    const char *sub;
+    json_t *out; /* newest last while collecting */
+    size_t limit;
+} deliveries_ctx_t;
+
+static int list_delivery(void *ctx, const char *id, json_t *rec)
+{
+    (void)id;
+    deliveries_ctx_t *d = ctx;
+    if (rec == NULL || strcmp(json_string_value(json_object_get(rec, "sub")), d->sub) != 0)
+        return 0;
+    static const char *const keep[] = {"id", "type", "event_id", "case_id", "state", "attempt",
+                                       "last_status", "last_error", "last_latency_ms",
+                                       "first_at_ms", "last_at_ms"};
+    json_t *row = json_object();
+    for (size_t i = 0; row && i < sizeof(keep) / sizeof(keep[0]); i++) {
+        json_t *v = json_object_get(rec, keep[i]);
+        if (v)
+            json_object_set(row, keep[i], v);
+    }
+    json_array_append_new(d->out, row);
+    if (json_array_size(d->out) > d->limit)
+        json_array_remove(d->out, 0); /* ids grow with time: keep the newest */
+    return 0;
+}
+
+typedef struct dead_of_ctx {
+    notify_t *n;
+    MDB_txn *txn;
+    const char *sub;
+    json_t *ids;
+} dead_of_ctx_t;
+
+static int dead_of(void *ctx, const char *id, json_t *rec)
+{
+    (void)rec;
+    dead_of_ctx_t *d = ctx;
+    json_t *del = nt_get(d->n, d->txn, d->n->db_deliveries, id);
+    if (del && strcmp(json_string_value(json_object_get(del, "sub")), d->sub) == 0)
+        json_array_append_new(d->ids, json_string(id));
+    json_decref(del);
+    return 0;
+}
+
 static char *status_json(notify_t *n)
 {
     cb_error_t e;
@@ -63,6 +108,42 @@ static char *status_json(notify_t *n)
     char *s = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
     return s;
+}
+
+static void refresh_metrics(cb_daemon_t *d, void *ctx)
+{
+    (void)d;
+    notify_t *n = ctx;
+    cb_error_t e;
+    MDB_txn *txn = NULL;
+    if (cb_store_begin(n->d.store, false, &txn, &e) == 0) {
+        cb_metric_set(n->m_dead, (double)nt_count(n, txn, n->db_dead));
+        cb_metric_set(n->m_pending, (double)nt_count(n, txn, n->db_ready));
+        cb_metric_set(n->m_subs, (double)nt_count(n, txn, n->db_subs));
+    }
+    cb_store_abort(&txn);
+    cb_metric_set(n->m_in_flight, (double)nt_sender_in_flight(n));
+}
+
+void nt_metrics_init(notify_t *n)
+{
+    cb_metrics_t *m = n->d.metrics;
+    n->m_webhook_seconds = cb_metrics_histogram(
+        m, "casebus_notify_webhook_seconds", "Seconds from a webhook request's start to its answer",
+        cb_metrics_latency_buckets, CB_METRICS_LATENCY_BUCKETS);
+    static const char *const outcomes[3] = {"delivered", "retry", "refused"}; /* nt_outcome_t */
+    for (size_t i = 0; i < 3; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "casebus_notify_attempts_total{outcome=\"%s\"}", outcomes[i]);
+        n->m_attempts[i] = cb_metrics_counter(m, name, "Delivery attempts by outcome");
+    }
+    n->m_dead = cb_metrics_gauge(m, "casebus_notify_dead_letters",
+                                 "Deliveries given up on, waiting for casebus redeliver");
+    n->m_pending = cb_metrics_gauge(m, "casebus_notify_pending_deliveries",
+                                    "Deliveries ready or waiting for a retry");
+    n->m_in_flight = cb_metrics_gauge(m, "casebus_notify_in_flight", "Webhook requests in flight");
+    n->m_subs = cb_metrics_gauge(m, "casebus_notify_subscriptions", "Subscriptions");
+    n->d.refresh_metrics = refresh_metrics;
 }
 
 static void after_change(void *ctx, cb_control_req_t *cr)
@@ -99,10 +180,37 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
             return rc;
         return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     }
+    case CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_DELIVERIES: {
+        const Casebus__V1__ListDeliveries *l = req->list_deliveries;
+        if ((rc = cb_store_begin(n->d.store, false, &txn, err)) != 0)
+            return rc;
+        json_t *sub = nt_get(n, txn, n->db_subs, l->subscription_id);
+        if (sub == NULL) {
+            cb_store_abort(&txn);
+            return cb_error_set(err, CB_ERR_NOT_FOUND, "subscription_id", "no subscription %.64s",
+                                l->subscription_id);
+        }
+        json_decref(sub);
+        deliveries_ctx_t d = {l->subscription_id, json_array(),
+                              l->limit == 0 ? 50 : l->limit > 1000 ? 1000 : l->limit};
+        rc = nt_each(n, txn, n->db_deliveries, list_delivery, &d, err);
+        cb_store_abort(&txn);
+        json_t *newest_first = json_array();
+        for (size_t i = json_array_size(d.out); i > 0; i--)
+            json_array_append(newest_first, json_array_get(d.out, i - 1));
+        json_decref(d.out);
+        cr->status_json = rc == 0 ? json_dumps(newest_first, JSON_COMPACT) : NULL;
+        json_decref(newest_first);
+        if (rc != 0)
+            return rc;
+        return cr->status_json ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    }
     case CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE:
     case CASEBUS__V1__CONTROL_REQUEST__KIND_UNSUBSCRIBE:
     case CASEBUS__V1__CONTROL_REQUEST__KIND_REDELIVER:
     case CASEBUS__V1__CONTROL_REQUEST__KIND_ROTATE_SECRET:
+    case CASEBUS__V1__CONTROL_REQUEST__KIND_UPDATE_SUBSCRIPTION:
+    case CASEBUS__V1__CONTROL_REQUEST__KIND_TEST_SUBSCRIPTION:
         break;
     default:
         return cb_error_set(err, CB_ERR_INVALID, "kind",
@@ -113,12 +221,20 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
     char id[NT_ID_MAX] = "";
     if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE) {
         const Casebus__V1__Subscribe *s = req->subscribe;
-        rc = nt_subscribe(n, txn, s->org_id, s->channel, s->url, s->secret,
-                          (const char *const *)s->event_types, s->n_event_types,
-                          s->rate_per_second, id, err);
+        rc = nt_subscribe(n, txn, s, id, err);
         if (rc == 0)
             snprintf(cr->message, sizeof(cr->message), "subscription %s: %s -> %s", id,
                      s->org_id, s->url);
+    } else if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_UPDATE_SUBSCRIPTION) {
+        snprintf(id, sizeof(id), "%s", req->update_subscription->subscription_id);
+        rc = nt_update_subscription(n, txn, req->update_subscription, err);
+        if (rc == 0)
+            snprintf(cr->message, sizeof(cr->message), "subscription %s changed", id);
+    } else if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_TEST_SUBSCRIPTION) {
+        rc = nt_test_subscription(n, txn, req->test_subscription->subscription_id, id, err);
+        if (rc == 0)
+            snprintf(cr->message, sizeof(cr->message), "ping queued for subscription %s as delivery %s",
+                     req->test_subscription->subscription_id, id);
     } else if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_UNSUBSCRIBE) {
         snprintf(id, sizeof(id), "%s", req->unsubscribe->subscription_id);
         rc = nt_unsubscribe(n, txn, id, err);
@@ -132,6 +248,27 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
             snprintf(cr->message, sizeof(cr->message),
                      "subscription %s: new secret; the old one signs too for %u s", id,
                      rs->overlap_seconds);
+    } else if (req->redeliver->dead_of_subscription && *req->redeliver->dead_of_subscription) {
+        const char *sub_id = req->redeliver->dead_of_subscription;
+        json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
+        dead_of_ctx_t d = {n, txn, sub_id, json_array()};
+        rc = sub == NULL ? cb_error_set(err, CB_ERR_NOT_FOUND, "dead_of_subscription",
+                                        "no subscription %.64s", sub_id)
+                         : nt_each(n, txn, n->db_dead, dead_of, &d, err);
+        json_decref(sub);
+        size_t i;
+        json_t *v;
+        json_array_foreach(d.ids, i, v) {
+            if (rc != 0)
+                break;
+            rc = nt_redeliver(n, txn, json_string_value(v), err);
+        }
+        if (rc == 0)
+            snprintf(cr->message, sizeof(cr->message),
+                     "%zu dead letters of subscription %s will be sent again",
+                     json_array_size(d.ids), sub_id);
+        snprintf(id, sizeof(id), "%s", sub_id);
+        json_decref(d.ids);
     } else {
         snprintf(id, sizeof(id), "%s", req->redeliver->delivery_id);
         rc = nt_redeliver(n, txn, id, err);

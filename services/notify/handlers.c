@@ -16,6 +16,7 @@
  * none gets an Undeliverable event, so operators see it: nothing is dropped.
  */
 #include "notify.h"
+#include "cbtime.h"
 #include "log.h"
 #include "pbjson.h"
 
@@ -195,35 +196,93 @@ static int match_one(void *ctx, const char *id, json_t *rec)
 
 /* ---- deliveries ---- */
 
-static int new_delivery(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, const char *type,
-                        const char *org_id, json_t *sub, const char *body, cb_error_t *err)
+typedef struct source {
+    const char *type, *event_id, *producer, *case_id, *case_key;
+    uint64_t seq;
+} source_t;
+
+static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const char *org_id,
+                        json_t *sub, const char *body, char id[NT_ID_MAX], cb_error_t *err)
 {
     uint64_t num;
     int rc = nt_next(n, txn, "delivery", &num, err);
     if (rc != 0)
         return rc;
-    char id[NT_ID_MAX];
-    snprintf(id, sizeof(id), "D%012llu", (unsigned long long)num);
+    snprintf(id, NT_ID_MAX, "D%012llu", (unsigned long long)num);
     const char *sub_id = json_string_value(json_object_get(sub, "id"));
-    const char *case_key = ev->env->case_id && *ev->env->case_id ? ev->env->case_id : "-";
     int64_t now = n->now();
     json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:i,s:I,s:I,"
                             "s:i,s:s,s:b}",
                             "id", id, "sub", sub_id, "org_id", org_id, "url",
-                            json_string_value(json_object_get(sub, "url")), "type", type,
-                            "event_id", ev->env->event_id ? ev->env->event_id : "", "producer",
-                            ev->producer, "seq", (json_int_t)ev->seq, "case_id",
-                            ev->env->case_id ? ev->env->case_id : "", "case_key", case_key,
-                            "order", (json_int_t)num, "body", body, "state", "pending",
-                            "attempt", 0, "first_at_ms", (json_int_t)now, "next_at_ms",
-                            (json_int_t)now, "last_status", 0, "last_error", "", "queued", 1);
+                            json_string_value(json_object_get(sub, "url")), "type", src->type,
+                            "event_id", src->event_id, "producer", src->producer, "seq",
+                            (json_int_t)src->seq, "case_id", src->case_id, "case_key",
+                            src->case_key, "order", (json_int_t)num, "body", body, "state",
+                            "pending", "attempt", 0, "first_at_ms", (json_int_t)now,
+                            "next_at_ms", (json_int_t)now, "last_status", 0, "last_error", "",
+                            "queued", 1);
     if (rec == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     bool head = false;
-    if ((rc = nt_queue_push(n, txn, sub_id, case_key, num, id, &head, err)) == 0 &&
+    if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
         (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 && head)
         rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
     json_decref(rec);
+    return rc;
+}
+
+static int new_delivery(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, const char *type,
+                        const char *org_id, json_t *sub, const char *body, cb_error_t *err)
+{
+    const char *case_id = ev->env->case_id ? ev->env->case_id : "";
+    source_t src = {type, ev->env->event_id ? ev->env->event_id : "", ev->producer, case_id,
+                    *case_id ? case_id : "-", ev->seq};
+    char id[NT_ID_MAX];
+    return put_delivery(n, txn, &src, org_id, sub, body, id, err);
+}
+
+int nt_test_subscription(notify_t *n, MDB_txn *txn, const char *sub_id, char id[NT_ID_MAX],
+                         cb_error_t *err)
+{
+    json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
+    if (sub == NULL)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "subscription_id", "no subscription %.64s",
+                            sub_id);
+    if (strcmp(json_string_value(json_object_get(sub, "channel")), "webhook") != 0) {
+        json_decref(sub);
+        return cb_error_set(err, CB_ERR_INVALID, "subscription_id",
+                            "subscription %.64s is a zmq stream: only webhooks are tested", sub_id);
+    }
+    const char *org = json_string_value(json_object_get(sub, "org_id"));
+    int64_t now = n->now();
+    unsigned char rnd[8];
+    randombytes_buf(rnd, sizeof(rnd));
+    char event_id[40], when[40], source[64], type[sizeof(n->ce.type_prefix) + 8], key[80];
+    snprintf(event_id, sizeof(event_id), "ping_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    cb_time_format_cst(now, when, sizeof(when));
+    snprintf(source, sizeof(source), "/casebus/%s/notify", n->ce.division_code);
+    snprintf(type, sizeof(type), "%s.ping", n->ce.type_prefix);
+    snprintf(key, sizeof(key), "ping:%s", event_id); /* its own queue: behind nobody */
+    json_t *ce = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:{s:s,s:s,s:s,s:s,s:O,s:s,s:s}}",
+                           "specversion", CB_CE_SPECVERSION, "id", event_id, "source", source,
+                           "type", type, "time", when, "datacontenttype", "application/json",
+                           "producer", "notify", "subscription", json_object_get(sub, "id"), "addressee", org, "data",
+                           "type", "ping", "event_id", event_id, "producer", "notify",
+                           "recorded_at", when,
+                           "subscription_id", json_object_get(sub, "id"), "org_id", org,
+                           "message", "casebus subscription test: signed as every delivery is");
+    char *body = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
+    json_decref(ce);
+    int rc;
+    if (body == NULL) {
+        rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    } else {
+        source_t src = {"ping", event_id, "notify", "", key, 0};
+        rc = put_delivery(n, txn, &src, org, sub, body, id, err);
+    }
+    free(body);
+    json_decref(sub);
     return rc;
 }
 
@@ -260,10 +319,8 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
     if (a.n == 0)
         return 0;
     const char *type = cb_event_type(ev->env);
-    json_t *doc = cb_envelope_to_json(ev->env, 0);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (body == NULL)
+    json_t *doc = cb_envelope_to_cloudevent(ev->env, 0, &n->ce);
+    if (doc == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     int rc = 0;
     for (size_t i = 0; i < a.n && rc == 0; i++) {
@@ -282,15 +339,23 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
             if (rc != 0)
                 break;
             const char *channel = json_string_value(json_object_get(sub, "channel"));
-            if (channel && strcmp(channel, "zmq") == 0) /* pulled: the stream keeps it */
+            if (channel && strcmp(channel, "zmq") == 0) { /* pulled: the stream keeps it */
                 rc = nt_stream_append(n, txn, json_string_value(json_object_get(sub, "id")),
                                       ev->raw, ev->len, err);
-            else
-                rc = new_delivery(n, txn, ev, type, a.ids[i], sub, body, err);
+                continue;
+            }
+            /* Whom this copy is for: one URL may serve several organisations,
+             * each de-duplicating by (addressee, id). */
+            json_object_set(doc, "subscription", json_object_get(sub, "id"));
+            json_object_set_new(doc, "addressee", json_string(a.ids[i]));
+            char *body = json_dumps(doc, JSON_COMPACT);
+            rc = body ? new_delivery(n, txn, ev, type, a.ids[i], sub, body, err)
+                      : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+            free(body);
         }
         json_decref(m.subs);
     }
-    free(body);
+    json_decref(doc);
     return rc;
 }
 
@@ -383,6 +448,8 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, co
     json_object_set_new(rec, "attempt", json_integer(attempt));
     json_object_set_new(rec, "last_status", json_integer(status));
     json_object_set_new(rec, "last_error", json_string(error ? error : ""));
+    json_object_set_new(rec, "last_latency_ms", json_integer(latency_ms));
+    json_object_set_new(rec, "last_at_ms", json_integer(now));
     const char *sub = json_string_value(json_object_get(rec, "sub"));
     if ((rc = nt_ready_put(n, txn, sub, was_at, id, true, err)) != 0)
         goto out;
@@ -452,6 +519,7 @@ static int subscription_event(notify_t *n, MDB_txn *txn, json_t *sub, bool remov
     sc.url = (char *)json_string_value(json_object_get(sub, "url"));
     sc.removed = removed;
     sc.rate_per_second = (uint32_t)json_integer_value(json_object_get(sub, "rate_per_second"));
+    sc.batch_max = (uint32_t)json_integer_value(json_object_get(sub, "batch_max"));
     json_t *types = json_object_get(sub, "event_types");
     const char *tv[32];
     size_t i;
@@ -465,10 +533,50 @@ static int subscription_event(notify_t *n, MDB_txn *txn, json_t *sub, bool remov
     return emit(n, txn, &env, NULL, err);
 }
 
-int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *channel,
-                 const char *url, const char *secret, const char *const *types, size_t ntypes,
-                 uint32_t rate, char id[NT_ID_MAX], cb_error_t *err)
+static int check_url(notify_t *n, const char *url, cb_error_t *err)
 {
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+        strlen(url) > 2000 || strchr(url, ' '))
+        return cb_error_set(err, CB_ERR_INVALID, "url",
+                            "url must be an http:// or https:// address without spaces, at most "
+                            "2000 characters");
+    return nt_webhook_url_check(n, url, err);
+}
+
+/* A new array of the event type names, each one notify delivers. */
+static int check_types(char *const *types, size_t ntypes, json_t **out, cb_error_t *err)
+{
+    json_t *tv = json_array();
+    if (tv == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    for (size_t i = 0; i < ntypes; i++) {
+        if (!nt_type_known(types[i])) {
+            json_decref(tv);
+            return cb_error_set(err, CB_ERR_INVALID, "event_types",
+                                "'%.64s' is not an event type notify delivers (casebus subscribe "
+                                "--help lists them)",
+                                types[i]);
+        }
+        json_array_append_new(tv, json_string(types[i]));
+    }
+    *out = tv;
+    return 0;
+}
+
+static int check_batch(uint32_t batch, cb_error_t *err)
+{
+    if (batch > NT_BATCH_MAX)
+        return cb_error_set(err, CB_ERR_INVALID, "batch_max",
+                            "batch_max is 0 (one event per request) to %d events per request",
+                            NT_BATCH_MAX);
+    return 0;
+}
+
+int nt_subscribe(notify_t *n, MDB_txn *txn, const Casebus__V1__Subscribe *req,
+                 char id[NT_ID_MAX], cb_error_t *err)
+{
+    const char *org_id = req->org_id, *channel = req->channel, *url = req->url,
+               *secret = req->secret;
     if (org_id == NULL || *org_id == '\0' || strlen(org_id) > 64)
         return cb_error_set(err, CB_ERR_INVALID, "org_id", "org_id is required (at most 64 characters)");
     if (channel == NULL || *channel == '\0')
@@ -479,45 +587,84 @@ int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *chan
     if (zmq && url && *url)
         return cb_error_set(err, CB_ERR_INVALID, "url",
                             "a zmq subscription has no url: the platform pulls from stream_bind");
+    if (zmq && req->batch_max)
+        return cb_error_set(err, CB_ERR_INVALID, "batch_max",
+                            "a zmq subscription has no batches: the platform fetches as many as "
+                            "it asks for");
+    int rc;
     if (zmq)
         url = "";
-    else if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
-        strlen(url) > 2000 || strchr(url, ' '))
-        return cb_error_set(err, CB_ERR_INVALID, "url",
-                            "url must be an http:// or https:// address without spaces, at most 2000 characters");
-    if (!zmq && nt_webhook_url_check(n, url, err) != 0)
-        return -1;
+    else if ((rc = check_url(n, url, err)) != 0)
+        return rc;
+    if ((rc = check_batch(req->batch_max, err)) != 0)
+        return rc;
     if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256)
         return cb_error_set(err, CB_ERR_INVALID, "secret",
                             "secret must be 16 to 256 characters (it keys the HMAC signature)");
-    char probe[NT_SIG_STANDARD_MAX];
-    if (strncmp(secret, "whsec_", 6) == 0 && nt_sign_standard(secret, "", "", "", 0, probe) != 0)
+    char probe[CB_WHSIG_MAX];
+    if (strncmp(secret, "whsec_", 6) == 0 && cb_whsig_sign(secret, "", "", "", 0, probe) != 0)
         return cb_error_set(err, CB_ERR_INVALID, "secret",
                             "a secret starting whsec_ is base64 after the prefix (Standard "
                             "Webhooks), of at most 256 bytes");
-    json_t *tv = json_array();
-    for (size_t i = 0; i < ntypes; i++) {
-        if (!nt_type_known(types[i])) {
-            json_decref(tv);
-            return cb_error_set(err, CB_ERR_INVALID, "event_types",
-                                "'%s' is not an event type notify delivers", types[i]);
-        }
-        json_array_append_new(tv, json_string(types[i]));
-    }
+    json_t *tv;
+    rc = check_types(req->event_types, req->n_event_types, &tv, err);
+    if (rc != 0)
+        return rc;
     uint64_t num;
-    int rc = nt_next(n, txn, "sub", &num, err);
-    if (rc != 0) {
+    if ((rc = nt_next(n, txn, "sub", &num, err)) != 0) {
         json_decref(tv);
         return rc;
     }
     snprintf(id, NT_ID_MAX, "S%06llu", (unsigned long long)num);
-    json_t *sub = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:i,s:I}", "id", id, "org_id", org_id,
+    json_t *sub = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:i,s:i,s:I}", "id", id, "org_id", org_id,
                             "channel", channel, "url", url, "secret", secret, "event_types", tv,
-                            "rate_per_second", (int)rate, "created_at_ms",
-                            (json_int_t)n->now());
+                            "rate_per_second", (int)req->rate_per_second, "batch_max",
+                            (int)req->batch_max, "created_at_ms", (json_int_t)n->now());
     if (sub == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     if ((rc = nt_put(n, txn, n->db_subs, id, sub, err)) == 0)
+        rc = subscription_event(n, txn, sub, false, err);
+    json_decref(sub);
+    return rc;
+}
+
+int nt_update_subscription(notify_t *n, MDB_txn *txn, const Casebus__V1__UpdateSubscription *u,
+                           cb_error_t *err)
+{
+    json_t *sub = nt_get(n, txn, n->db_subs, u->subscription_id);
+    if (sub == NULL)
+        return cb_error_set(err, CB_ERR_NOT_FOUND, "subscription_id", "no subscription %.64s",
+                            u->subscription_id);
+    bool zmq = strcmp(json_string_value(json_object_get(sub, "channel")), "zmq") == 0;
+    json_t *tv = NULL;
+    int rc = 0;
+    if (!u->set_event_types && !u->set_rate && !u->set_batch && !(u->url && *u->url))
+        rc = cb_error_set(err, CB_ERR_INVALID, "subscription_id",
+                          "nothing to change: give a url, event types, a rate or a batch size");
+    else if (u->url && *u->url && zmq)
+        rc = cb_error_set(err, CB_ERR_INVALID, "url", "a zmq subscription has no url");
+    else if (u->url && *u->url && (rc = check_url(n, u->url, err)) != 0)
+        ;
+    else if (u->set_batch && zmq && u->batch_max)
+        rc = cb_error_set(err, CB_ERR_INVALID, "batch_max", "a zmq subscription has no batches");
+    else if (u->set_batch && (rc = check_batch(u->batch_max, err)) != 0)
+        ;
+    else if (u->set_event_types)
+        rc = check_types(u->event_types, u->n_event_types, &tv, err);
+    if (rc != 0) {
+        json_decref(sub);
+        return rc;
+    }
+    if (u->url && *u->url)
+        json_object_set_new(sub, "url", json_string(u->url));
+    if (tv)
+        json_object_set_new(sub, "event_types", tv);
+    if (u->set_rate)
+        json_object_set_new(sub, "rate_per_second", json_integer(u->rate_per_second));
+    if (u->set_batch)
+        json_object_set_new(sub, "batch_max", json_integer(u->batch_max));
+    json_object_set_new(sub, "updated_at_ms", json_integer(n->now()));
+    if ((rc = nt_put(n, txn, n->db_subs, u->subscription_id, sub, err)) == 0)
         rc = subscription_event(n, txn, sub, false, err);
     json_decref(sub);
     return rc;
@@ -538,9 +685,9 @@ int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
 int nt_rotate_secret(notify_t *n, MDB_txn *txn, const char *id, const char *secret,
                      uint32_t overlap_s, cb_error_t *err)
 {
-    char probe[NT_SIG_STANDARD_MAX];
+    char probe[CB_WHSIG_MAX];
     if (secret == NULL || strlen(secret) < 16 || strlen(secret) > 256 ||
-        nt_sign_standard(secret, "", "", "", 0, probe) != 0)
+        cb_whsig_sign(secret, "", "", "", 0, probe) != 0)
         return cb_error_set(err, CB_ERR_INVALID, "secret",
                             "secret must be 16 to 256 characters (whsec_ + base64 for Standard "
                             "Webhooks)");

@@ -77,15 +77,21 @@ static int seed_subscriptions(notify_t *n, cb_error_t *err)
         seen_ctx_t s = {org, url, false};
         if ((rc = nt_each(n, txn, n->db_subs, seen, &s, err)) != 0 || s.found)
             continue;
-        const char *tv[32];
+        char *tv[32];
         size_t nt = 0;
         char *save = NULL;
         for (char *t = strtok_r(types, ",", &save); t && nt < 32; t = strtok_r(NULL, ",", &save))
             tv[nt++] = t;
         char id[NT_ID_MAX];
         bool zmq = strcmp(url, "zmq") == 0; /* "subscribe = ORG zmq SECRET": the stream channel */
-        if ((rc = nt_subscribe(n, txn, org, zmq ? "zmq" : "webhook", zmq ? "" : url, secret, tv,
-                               nt, 0, id, err)) != 0) {
+        Casebus__V1__Subscribe req = CASEBUS__V1__SUBSCRIBE__INIT;
+        req.org_id = org;
+        req.channel = zmq ? "zmq" : "webhook";
+        req.url = zmq ? "" : url;
+        req.secret = secret;
+        req.event_types = (char **)tv;
+        req.n_event_types = nt;
+        if ((rc = nt_subscribe(n, txn, &req, id, err)) != 0) {
             char field[64];
             snprintf(field, sizeof(field), "%s", err->field);
             rc = cb_error_set(err, CB_ERR_CONFIG, "subscribe", "[notify] subscribe = '%s': %s: %s",
@@ -158,7 +164,7 @@ int main(int argc, char **argv)
         fatalx("config_failed error=\"%s\"", err.message);
     if (cb_config_get_bool(cfg, "notify", "allow_private_webhooks", false,
                            &n.allow_private_webhooks, &err) != 0 ||
-        webhook_allow(&n, &err) != 0)
+        webhook_allow(&n, &err) != 0 || cb_cloudevents_conf(&n.ce, cfg, &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
     n.timeout_ms = (int64_t)timeout;
     n.retry_base_ms = (int64_t)base;
@@ -178,6 +184,7 @@ int main(int argc, char **argv)
     n.d.after_commit = kick_sender;
     n.d.on_stop = stop_doors;
     n.d.hook_ctx = &n;
+    nt_metrics_init(&n);
     log_info("control=%s horizon_ms=%lld", control, (long long)n.horizon_ms);
     int rc = cb_daemon_run(&n.d);
     cb_daemon_close(&n.d);

@@ -20,12 +20,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cloudevent.h"
 #include "control.h"
 #include "daemon.h"
 #include "netaddr.h"
+#include "whsig.h"
 
 #define NT_ID_MAX 64
 #define NT_ALLOW_MAX 32
+#define NT_BATCH_MAX 100 /* events per request for a batch subscription */
 
 typedef struct notify_sender notify_sender_t;
 
@@ -42,6 +45,9 @@ typedef struct notify {
     bool allow_private_webhooks;
     cb_cidr_t allow[NT_ALLOW_MAX];
     size_t nallow;
+    cb_cloudevents_t ce; /* [events]: what every body names as its source and type */
+    /* metrics: the gauges are brought up to date at each scrape (control.c) */
+    cb_metric_t *m_webhook_seconds, *m_attempts[3], *m_dead, *m_pending, *m_in_flight, *m_subs;
     int64_t (*now)(void);
 } notify_t;
 
@@ -96,11 +102,17 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long http_statu
 /* The delay before attempt `attempt` (1 = the first retry): exponential with
  * jitter (±20%), capped at retry_max_ms. */
 int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random);
-/* Control: a subscription added / removed (recorded as SubscriptionChanged). */
-int nt_subscribe(notify_t *n, MDB_txn *txn, const char *org_id, const char *channel,
-                 const char *url, const char *secret, const char *const *types, size_t ntypes,
-                 uint32_t rate, char id[NT_ID_MAX], cb_error_t *err);
+/* Control: a subscription added / changed / removed (recorded as
+ * SubscriptionChanged); refusals name the field and write nothing. */
+int nt_subscribe(notify_t *n, MDB_txn *txn, const Casebus__V1__Subscribe *req,
+                 char id[NT_ID_MAX], cb_error_t *err);
+int nt_update_subscription(notify_t *n, MDB_txn *txn, const Casebus__V1__UpdateSubscription *u,
+                           cb_error_t *err);
 int nt_unsubscribe(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
+/* A `ping` CloudEvent queued for webhook subscription sub_id; id gets the
+ * delivery's id. */
+int nt_test_subscription(notify_t *n, MDB_txn *txn, const char *sub_id, char id[NT_ID_MAX],
+                         cb_error_t *err);
 /* A dead letter sent again (ready at now). */
 int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err);
 
@@ -116,12 +128,7 @@ void nt_sender_kick(notify_t *n);
 void nt_sender_stop(notify_t *n);
 size_t nt_sender_in_flight(const notify_t *n);
 /* The signature header's value: "v1=" + hex HMAC-SHA256(secret, timestamp "." body). */
-/* Standard Webhooks 1.0: "v1," + base64 HMAC-SHA256 of id "." timestamp "." body,
- * keyed by the base64 after "whsec_" (or the secret's bytes). -1: a whsec_
- * secret that is not base64. */
-#define NT_SIG_STANDARD_MAX (3 + 45)
-int nt_sign_standard(const char *secret, const char *id, const char *timestamp, const char *body,
-                     size_t len, char out[NT_SIG_STANDARD_MAX]);
+
 /* A subscription's new secret; the old one also signs for overlap_s seconds. */
 int nt_rotate_secret(notify_t *n, MDB_txn *txn, const char *id, const char *secret,
                      uint32_t overlap_s, cb_error_t *err);
@@ -143,6 +150,7 @@ void nt_stream_wake(notify_t *n);
 void nt_stream_stop(notify_t *n);
 
 /* ---- control.c ---- */
+void nt_metrics_init(notify_t *n);
 int nt_control_start(notify_t *n, const char *endpoint, cb_error_t *err);
 void nt_control_stop(notify_t *n);
 

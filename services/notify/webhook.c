@@ -40,7 +40,9 @@ typedef struct flight {
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    char id[NT_ID_MAX], sub[NT_ID_MAX];
+    char id[NT_ID_MAX], sub[NT_ID_MAX]; /* id: the first delivery's, or the batch's */
+    char (*ids)[NT_ID_MAX];             /* the deliveries this request carries */
+    size_t nids;
     uint64_t started_ns;
     char errbuf[CURL_ERROR_SIZE];
     char blocked[160]; /* why the resolved address was refused, when it was */
@@ -89,38 +91,6 @@ void nt_sign(const char *secret, const char *timestamp, const char *body, size_t
     sodium_bin2hex(out + 3, 65, mac, sizeof(mac));
 }
 
-int nt_sign_standard(const char *secret, const char *id, const char *timestamp, const char *body,
-                     size_t len, char out[NT_SIG_STANDARD_MAX])
-{
-    unsigned char key[256];
-    size_t klen = 0;
-    size_t slen = strlen(secret);
-    if (strncmp(secret, "whsec_", 6) == 0) {
-        if (sodium_base642bin(key, sizeof(key), secret + 6, slen - 6, NULL, &klen, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            klen == 0)
-            return -1;
-    } else {
-        if (slen > sizeof(key))
-            return -1;
-        memcpy(key, secret, slen);
-        klen = slen;
-    }
-    crypto_auth_hmacsha256_state st;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_init(&st, key, klen);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)timestamp, strlen(timestamp));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    sodium_memzero(key, sizeof(key));
-    memcpy(out, "v1,", 3);
-    sodium_bin2base64(out + 3, NT_SIG_STANDARD_MAX - 3, mac, sizeof(mac),
-                      sodium_base64_VARIANT_ORIGINAL);
-    return 0;
-}
 
 /* ---- curl on the loop ---- */
 
@@ -213,8 +183,8 @@ static bool in_flight(const notify_sender_t *s, const char *id, const char *sub,
     *for_sub = 0;
     bool found = false;
     for (const flight_t *f = s->flights; f; f = f->next) {
-        if (*id && strcmp(f->id, id) == 0)
-            found = true;
+        for (size_t i = 0; *id && i < f->nids; i++)
+            found = found || strcmp(f->ids[i], id) == 0;
         if (sub && strcmp(f->sub, sub) == 0)
             (*for_sub)++;
     }
@@ -303,51 +273,101 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     return socket(a->family, a->socktype, a->protocol);
 }
 
-static int start(notify_sender_t *s, json_t *rec, json_t *sub)
+static void flight_free(flight_t *f)
+{
+    if (f->easy)
+        curl_easy_cleanup(f->easy);
+    curl_slist_free_all(f->headers);
+    free(f->body);
+    free(f->ids);
+    free(f);
+}
+
+/* The request body: one CloudEvent, or for a batch subscription a JSON array
+ * of them (recs are the deliveries' records, each holding its event). */
+static char *request_body(json_t *const *recs, size_t n, bool batch)
+{
+    if (!batch)
+        return strdup(json_string_value(json_object_get(recs[0], "body")));
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(json_string_value(json_object_get(recs[i], "body"))) + 1;
+    char *b = malloc(len + 1), *p = b;
+    if (b == NULL)
+        return NULL;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        const char *one = json_string_value(json_object_get(recs[i], "body"));
+        size_t l = strlen(one);
+        if (i)
+            *p++ = ',';
+        memcpy(p, one, l);
+        p += l;
+    }
+    *p++ = ']';
+    *p = '\0';
+    return b;
+}
+
+/* One POST carrying recs (one delivery, or up to the subscription's batch). */
+static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *sub)
 {
     flight_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
+    bool batch = json_integer_value(json_object_get(sub, "batch_max")) > 0;
+    json_t *rec = recs[0];
     f->s = s;
-    snprintf(f->id, sizeof(f->id), "%s", json_string_value(json_object_get(rec, "id")));
-    snprintf(f->sub, sizeof(f->sub), "%s", json_string_value(json_object_get(rec, "sub")));
-    f->body = strdup(json_string_value(json_object_get(rec, "body")));
+    f->ids = calloc(nrecs, sizeof(*f->ids));
+    f->body = request_body(recs, nrecs, batch);
     f->easy = curl_easy_init();
-    if (f->body == NULL || f->easy == NULL) {
-        free(f->body);
-        if (f->easy)
-            curl_easy_cleanup(f->easy);
-        free(f);
+    if (f->ids == NULL || f->body == NULL || f->easy == NULL) {
+        flight_free(f);
         return -1;
     }
-    char ts[32], sig[3 + 64 + 1], h[512], std[2 * NT_SIG_STANDARD_MAX + 1];
+    for (size_t i = 0; i < nrecs; i++)
+        snprintf(f->ids[i], sizeof(f->ids[i]), "%s",
+                 json_string_value(json_object_get(recs[i], "id")));
+    f->nids = nrecs;
+    /* A batch's id is stable for the same deliveries sent again. */
+    if (batch)
+        snprintf(f->id, sizeof(f->id), "batch_%s_%zu", f->ids[0], nrecs);
+    else
+        snprintf(f->id, sizeof(f->id), "%s", f->ids[0]);
+    snprintf(f->sub, sizeof(f->sub), "%s", json_string_value(json_object_get(rec, "sub")));
+    char ts[32], sig[3 + 64 + 1], h[512], std[2 * CB_WHSIG_MAX + 1];
     snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() / 1000));
     const char *secret = json_string_value(json_object_get(sub, "secret"));
     nt_sign(secret, ts, f->body, strlen(f->body), sig);
-    if (nt_sign_standard(secret, f->id, ts, f->body, strlen(f->body), std) != 0)
+    if (cb_whsig_sign(secret, f->id, ts, f->body, strlen(f->body), std) != 0)
         std[0] = '\0'; /* a whsec_ secret that is not base64 is refused when made */
     /* A rotated secret: the old one signs too until its overlap ends. */
     const char *old = json_string_value(json_object_get(sub, "old_secret"));
-    char old_sig[NT_SIG_STANDARD_MAX];
+    char old_sig[CB_WHSIG_MAX];
     if (old && std[0] && cb_now_ms() < json_integer_value(json_object_get(sub, "old_until_ms")) &&
-        nt_sign_standard(old, f->id, ts, f->body, strlen(f->body), old_sig) == 0) {
+        cb_whsig_sign(old, f->id, ts, f->body, strlen(f->body), old_sig) == 0) {
         size_t l = strlen(std);
         snprintf(std + l, sizeof(std) - l, " %s", old_sig);
     }
     const char *headers[][2] = {
-        {"Content-Type", "application/json"},
+        {"Content-Type", batch ? CB_CE_BATCH_CONTENT_TYPE : CB_CE_CONTENT_TYPE},
         {"User-Agent", "casebus-notify/1"},
         {"webhook-id", f->id},
         {"webhook-timestamp", ts},
         {"webhook-signature", std},
-        {"X-Casebus-Event-Id", json_string_value(json_object_get(rec, "event_id"))},
-        {"X-Casebus-Event-Type", json_string_value(json_object_get(rec, "type"))},
+        {"webhook-subscription", f->sub},
+        {"webhook-addressee", json_string_value(json_object_get(rec, "org_id"))},
         {"X-Casebus-Delivery-Id", f->id},
         {"X-Casebus-Timestamp", ts},
         {"X-Casebus-Signature", sig},
-        {"Expect", ""},
+        {"Expect", NULL},
+        /* one event's own (deprecated; a batch names each inside) */
+        {"X-Casebus-Event-Id", batch ? NULL : json_string_value(json_object_get(rec, "event_id"))},
+        {"X-Casebus-Event-Type", batch ? NULL : json_string_value(json_object_get(rec, "type"))},
     };
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if (headers[i][1] == NULL && strcmp(headers[i][0], "Expect") != 0)
+            continue;
         snprintf(h, sizeof(h), "%s: %s", headers[i][0], headers[i][1] ? headers[i][1] : "");
         if (strcmp(headers[i][0], "Expect") == 0)
             snprintf(h, sizeof(h), "Expect:");
@@ -381,10 +401,7 @@ static int start(notify_sender_t *s, json_t *rec, json_t *sub)
 #endif
     f->started_ns = cb_mono_ns();
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
-        curl_slist_free_all(f->headers);
-        curl_easy_cleanup(e);
-        free(f->body);
-        free(f);
+        flight_free(f);
         return -1;
     }
     f->next = s->flights;
@@ -455,18 +472,17 @@ static void check_done(notify_sender_t *s)
             error[0] = '\0';
         uint32_t latency = (uint32_t)((cb_mono_ns() - f->started_ns) / 1000000);
         curl_multi_remove_handle(s->multi, m->easy_handle);
-        curl_easy_cleanup(m->easy_handle);
-        curl_slist_free_all(f->headers);
         for (flight_t **p = &s->flights; *p; p = &(*p)->next)
             if (*p == f) {
                 *p = f->next;
                 break;
             }
         s->in_flight--;
-        if (!s->stopping)
-            record(s, f->id, status, error, latency);
-        free(f->body);
-        free(f);
+        cb_metric_observe(s->n->m_webhook_seconds, (double)(cb_mono_ns() - f->started_ns) / 1e9);
+        cb_metric_add(s->n->m_attempts[nt_classify(status)], (double)f->nids);
+        for (size_t i = 0; i < f->nids && !s->stopping; i++)
+            record(s, f->ids[i], status, error, latency);
+        flight_free(f);
     }
 }
 
@@ -495,13 +511,30 @@ static void scan(notify_sender_t *s)
         in_flight(s, "", sub_id, &busy);
         json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
         size_t room = sub && busy < n->per_endpoint ? n->per_endpoint - busy : 0;
-        int want = (int)(busy + (sub ? room : 64));
+        size_t per = sub ? (size_t)json_integer_value(json_object_get(sub, "batch_max")) : 0;
+        if (per > NT_BATCH_MAX)
+            per = NT_BATCH_MAX;
+        int want = (int)((busy + (sub ? room : 64)) * (per ? per : 1));
         int64_t next_at = 0;
         int count = nt_ready_due(n, txn, sub_id, now, keys, want < SCAN_MAX ? want : SCAN_MAX,
                                  &next_at, &err);
         if (next_at && next_at < wake)
             wake = next_at;
-        for (int i = 0; i < count && s->in_flight < n->max_in_flight; i++) {
+        json_t *recs[NT_BATCH_MAX];
+        size_t nrecs = 0;
+        for (int i = 0; i <= count && s->in_flight < n->max_in_flight; i++) {
+            /* A request goes when it is full, or at the end of what is due. */
+            if (nrecs > 0 && (i == count || nrecs >= (per ? per : 1))) {
+                log_debug("webhook_start sub=%s deliveries=%zu due=%d", sub_id, nrecs, count);
+                if (start(s, recs, nrecs, sub) == 0)
+                    room--;
+                else
+                    log_error("webhook_start_failed delivery=%s", keys[i - 1].id);
+                while (nrecs)
+                    json_decref(recs[--nrecs]);
+            }
+            if (i == count)
+                break;
             size_t ignore;
             if (in_flight(s, keys[i].id, NULL, &ignore))
                 continue;
@@ -513,17 +546,18 @@ static void scan(notify_sender_t *s)
             if (room == 0)
                 break;
             unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
-            if (!rate_allows(s, sub_id, rate, now)) {
+            if (nrecs == 0 && !rate_allows(s, sub_id, rate, now)) {
                 limited = true;
                 break;
             }
             json_t *rec = nt_get(n, txn, n->db_deliveries, keys[i].id);
-            if (rec && start(s, rec, sub) == 0)
-                room--;
+            if (rec)
+                recs[nrecs++] = rec;
             else
                 log_error("webhook_start_failed delivery=%s", keys[i].id);
-            json_decref(rec);
         }
+        while (nrecs)
+            json_decref(recs[--nrecs]);
         json_decref(sub);
     }
     cb_store_abort(&txn);
@@ -588,10 +622,7 @@ void nt_sender_stop(notify_t *n)
         flight_t *f = s->flights;
         s->flights = f->next;
         curl_multi_remove_handle(s->multi, f->easy);
-        curl_easy_cleanup(f->easy);
-        curl_slist_free_all(f->headers);
-        free(f->body);
-        free(f);
+        flight_free(f);
     }
     uv_timer_stop(&s->curl_timer);
     uv_timer_stop(&s->scan_timer);

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from cbtest import (Http, Tap, WebhookReceiver, Workdir, binary, faketime_env, free_port,  # noqa: E402
-                    import_sample_county, system_config, wait_for, TOP)
+                    import_sample_county, scrape, system_config, wait_for, TOP)
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 START = datetime.datetime(2026, 12, 30, 10, 0, 0, tzinfo=CST)
@@ -32,7 +32,8 @@ if env is None:
     t.done()
 w = Workdir("calendar")
 port = free_port()
-conf = system_config(w, port)
+mport = free_port()
+conf = system_config(w, port, {"deadline": f"metrics_listen = 127.0.0.1:{mport}"})
 http = Http(port)
 CLI = binary("bin/casebus")
 hook = WebhookReceiver()
@@ -45,11 +46,11 @@ def cli(*args):
 def tail(*args):
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
     assert r.returncode == 0, r.stderr
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
 
 def status():
-    r = cli("status")
+    r = cli("status", "--json")
     try:
         return json.loads(r.stdout)
     except ValueError:
@@ -97,6 +98,11 @@ try:
     t.ok(st.get("calendar_next_year") == {"year": 2027, "counted_by": "statutory_holidays", "provisional": True,
                                           "alarm": True} and 2027 in st.get("calendar_missing", []),
          "casebus status shows next year counted by its statutory holidays, with the alarm on", st)
+    _, m, lint = scrape(mport)
+    t.ok(m.get("casebus_deadline_calendar_next_year_missing") == 1 and m.get("casebus_deadline_calendar_alarms_total", 0) >= 2
+         and lint[0] == 0,
+         "deadline's /metrics: casebus_deadline_calendar_next_year_missing 1 (the CasebusNextYearCalendarMissing "
+         "rule's series), the alarms counted, and promtool check metrics passes", (lint, {k: v for k, v in m.items() if "calendar" in k}))
     r = cli("due", "--from", "2026-12-30T10:00:00+08:00", "--working-days", "3")
     t.ok(r.returncode == 3 and "24:00 on 2027-01-05  PROVISIONAL" in r.stdout and "2027: PROVISIONAL" in r.stdout
          and "no State Council notice for 2027" in r.stderr,
@@ -128,6 +134,8 @@ try:
     t.ok(st.get("calendar_next_year", {}).get("counted_by") == "notice"
          and st["calendar_next_year"]["alarm"] is False and 2027 not in st.get("calendar_missing", [2027]),
          "casebus status: 2027 by its notice, the alarm off", st.get("calendar_next_year"))
+    t.eq(scrape(mport)[1].get("casebus_deadline_calendar_next_year_missing"), 0.0,
+         "with the notice loaded the metric goes back to 0: the alert resolves")
 
     bad = w.p("bad.json")
     with open(bad, "w") as f:
@@ -137,6 +145,7 @@ try:
          "a bad JSON calendar is refused naming the element, and nothing changes", r.stderr)
     r = cli("calendar", "import", ICS, "--year", "2030")
     t.ok(r.returncode == 1 and "no dates in 2030" in r.stderr, "--year names a year the file lacks: refused", r.stderr)
+    hook.check_cloudevents(t, "calendar")
 finally:
     w.cleanup()
 t.done()

@@ -18,4 +18,14 @@ check "org import --help shows its help instead of opening a file named --help" 
     '[ $rc = 0 ] && echo "$out" | grep -q "org import FILE.csv" && ! echo "$out" | grep -q "cannot open"'
 out=$("$cli" --config deploy/casebus.conf calendar --help 2>&1); rc=$?
 check "calendar --help shows the calendar commands" '[ $rc = 0 ] && echo "$out" | grep -q "calendar import FILE"'
+comp() { # words of a command line being typed -> what bash would offer
+    bash -c 'source <("$0" completion bash); COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _casebus; echo "${COMPREPLY[*]}"' "$cli" "$@"
+}
+out="$(comp casebus subsc) | $(comp casebus tail --fr) | $(comp casebus --config x stat)"
+check "casebus completion bash completes commands and each command's options from the same table" \
+    '[ "$out" = "subscribe subscriptions subscription | --from | status" ]'
+out=$(cd /tmp && "$cli" completion bash 2>&1 | bash -n 2>&1 && echo parsed)
+check "the completion script is valid bash and needs no configuration" '[ "$out" = parsed ]'
+out=$("$cli" --help 2>&1)
+check "casebus --help documents the exit codes" 'echo "$out" | grep -q "exit status: 0 ok, 1 failed" && echo "$out" | grep -q "2 usage" && echo "$out" | grep -q "^3 warning"'
 echo "1..$n"

@@ -90,7 +90,7 @@ try:
     tok = subprocess.run([BIN["intake"], "token", "create", "--config", conf, "--org", "wy-scjg"],
                          capture_output=True, text=True).stdout.strip()
     procs = {d: w.start([BIN[d], "--config", conf], f"{d}.log") for d in BIN}
-    wait_for(lambda: cli("status").returncode in (0, 1) and "router" in cli("status").stdout, 10)
+    wait_for(lambda: cli("status", "--json").returncode in (0, 1) and "router" in cli("status", "--json").stdout, 10)
     import_sample_county(cli, w, "deadline")
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
     st, doc = http.post("/v1/cases", {"source": "citizen_report", "reporter": {"name": "李四", "phone": "13900000000"},
@@ -132,7 +132,7 @@ try:
     def reporters(key):
         r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--type", "case_reported",
                 "--case", case_id, "--show-personal-data", key=key)
-        return [json.loads(line)["event"]["reporter"]["name"] for line in r.stdout.splitlines() if line]
+        return [json.loads(line)["data"]["event"]["reporter"]["name"] for line in r.stdout.splitlines() if line]
 
     t.eq(reporters(observer), ["***"], "an observer's tail gets the reporter masked by intake itself, even with --show-personal-data")
     t.eq(reporters(None), ["李四"], "the operator's tail with --show-personal-data reads the reporter")

@@ -68,7 +68,7 @@ def tail(*args):
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
 
 def deadline_events(case_id=None):
@@ -322,7 +322,7 @@ try:
     st_, doc = http.post("/v1/filings", {"kind": "case_file_catalogue", "by": "wy-scjg", "period": "2025"}, tok)
     t.eq(st_, 201, "a yearly filing is recorded")
 
-    st = json.loads(cli("status").stdout)["deadline"]
+    st = json.loads(cli("status", "--json").stdout)["deadline"]
     t.ok(st["obligations"]["open"] >= 2 and st["obligations"]["red"] >= 2
          and st["calendar_years"] == sorted({2024, 2025, 2026, int(day[:4])}),
          "casebus status reports open obligations, how many are red, and the calendar years", st)

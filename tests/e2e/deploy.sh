@@ -24,6 +24,15 @@ done
 units=$(mktemp -d)
 for u in deploy/systemd/*; do sed "s|/usr/local/bin/|$PWD/$B/bin/|" "$u" > "$units/$(basename "$u")"; done
 out=$(systemd-analyze verify "$units"/*.service "$units"/casebus.target 2>&1); ok $? "systemd-analyze verify accepts every unit (binaries at the built paths) ${out:+($out)}"
+scores=""; worst=ok
+for u in "$units"/casebus-*.service; do
+    sc=$(systemd-analyze security --offline=yes "$u" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+    scores="$scores $(basename "$u" .service)=$sc"
+    awk -v s="${sc:-99}" 'BEGIN { exit !(s < 4.0) }' || worst=bad
+done
+[ "$worst" = ok ] && grep -q "^StateDirectory=casebus" "$units/casebus-notify.service" &&
+    grep -q "^StartLimitBurst=" "$units/casebus-intake.service"
+ok $? "systemd-analyze security scores every unit under 4.0 (casebus user, StateDirectory, no capabilities, restart limited):$scores"
 grep -q "^Requires=casebus-keys.service" deploy/systemd/casebus-intake.service && grep -q "keys init" deploy/systemd/casebus-keys.service &&
     grep -q "^keys_dir = " deploy/docker/casebus.conf && grep -q "^keys_dir = " deploy/casebus.conf
 ok $? "compose, systemd and make run all run behind CURVE keys (keys_dir set; the daemons need the keys unit)"

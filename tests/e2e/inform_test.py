@@ -44,7 +44,7 @@ def received(org, type_, pred=lambda e: True, timeout=20):
 
 def deadline_events(case_id):
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "deadline", "--case", case_id)
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
 
 try:
@@ -137,6 +137,7 @@ try:
     got = received("wy-jcy", "decision_recorded", lambda e: e["case_id"] == case)
     t.ok(st == 201 and got and got[0]["summary"] == "公安不予立案后罚款",
          "a decision on a case referred to public security reaches the procuratorate", got or doc)
+    hook.check_cloudevents(t, "inform")
 finally:
     w.cleanup()
 t.done()

@@ -33,7 +33,7 @@ def cli(*args):
 
 
 def status():
-    r = cli("status")
+    r = cli("status", "--json")
     try:
         return json.loads(r.stdout)
     except ValueError:
@@ -127,7 +127,7 @@ try:
 
     def all_opened():
         r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "deadline")
-        evs = [json.loads(x) for x in r.stdout.splitlines()]
+        evs = [json.loads(x)["data"] for x in r.stdout.splitlines()]
         opened = [e["case_id"] for e in evs if e["type"] == "obligation_opened"
                   and e["event"]["obligation"]["rule_id"] == "transfer"]
         return opened if set(opened) >= set(reported) else None
@@ -136,7 +136,7 @@ try:
          f"every one of {len(reported)} cases had its transfer limit opened, and only once",
          (len(reported), len(opened), len(set(opened))))
     st = status()
-    t.ok(cli("status").returncode == 0 and wait_for(lambda: caught_up(ALL_PAIRS), 5),
+    t.ok(cli("status", "--json").returncode == 0 and wait_for(lambda: caught_up(ALL_PAIRS), 5),
          "at the end casebus status shows all four up, nothing stalled, lag 0", st)
 
     st_, text = http.get("/metrics")
@@ -171,7 +171,7 @@ try:
     stalled = wait_for(lambda: (lambda u: u if u and u.get("state") == "stalled" else None)(
         upstream(status(), "notify", "router")), 10)
     took = time.time() - t0
-    r = cli("status")
+    r = cli("status", "--json")
     t.ok(stalled and stalled["lag"] > 0 and stalled["last_answer_age_ms"] > 3 * 500
          and r.returncode == 1 and "notify is stalled on router" in r.stderr,
          "a producer that is up and ahead but silent for over 3 x max_wait marks its consumer "

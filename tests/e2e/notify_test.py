@@ -16,10 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, pb, unpb, wait_for, write_config, TOP  # noqa: E402
+from cbtest import (Http, ReceiverServer, Tap, Workdir, binary, ce_data, check_cloudevents, free_port, pb, scrape,  # noqa: E402
+                    unpb, wait_for,
+                    write_config, TOP)
 import zmq  # noqa: E402
 
 SECRET = "s3cret-for-the-test-0123456789"
@@ -59,7 +61,7 @@ class Receiver(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+srv = ReceiverServer(("127.0.0.1", 0), Receiver)
 srv.daemon_threads = True
 rport = srv.server_address[1]
 threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -70,6 +72,7 @@ closed_port = closed.getsockname()[1]   # bound, never listening: connection ref
 t = Tap()
 w = Workdir("notify")
 port = free_port()
+mport = free_port()
 conf = w.p("casebus.conf")
 write_config(conf, f"""[intake]
 data_dir = {w.p('intake')}
@@ -102,6 +105,7 @@ timeout_ms = 1000
 retry_base_ms = 300
 retry_max_ms = 1000
 horizon = 4s
+metrics_listen = 127.0.0.1:{mport}
 subscribe = wy-scjg http://127.0.0.1:{rport}/ok/scjg {SECRET}
 """)
 http = Http(port)
@@ -130,15 +134,14 @@ def report(tok, by):
 
 def notify_events():
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "notify")
-    return [json.loads(x) for x in r.stdout.splitlines()]
+    return [json.loads(x)["data"] for x in r.stdout.splitlines()]
 
 
 def received(path):
     """What path received about cases (the date rules' yearly and monthly
     filings, which have no case, come and go with the calendar)."""
     with lock:
-        return [(h, b, ts) for h, b, ts in ((h, json.loads(b), ts) for p, h, b, ts in got if p == path)
-                if b.get("case_id")]
+        return [(h, d, ts) for p, h, b, ts in got if p == path for d in ce_data(b) if d.get("case_id")]
 
 
 def subscribe(org, path, *extra):
@@ -221,12 +224,27 @@ try:
     t.ok(r.returncode == 1 and "(delivery_id)" in r.stderr, "redelivering an unknown delivery is refused", r.stderr)
 
     # ---- 503 for ever: dead letter after the horizon ----
-    subscribe("wy-nync", "/down", "--events", "transfer_required")
+    down_sub = subscribe("wy-nync", "/down", "--events", "transfer_required")
     report(tok, "wy-nync")
     ev = wait_for(lambda: [e for e in notify_events() if e["type"] == "dead_lettered"
                            and e["event"]["delivery"]["org_id"] == "wy-nync"], 15) or []
     t.ok(ev and ev[0]["event"]["attempts"] >= 3 and "503" in ev[0]["event"]["last_error"],
          "an endpoint that keeps failing is retried with backoff, then dead-lettered after the horizon", ev)
+    r = cli("deliveries", "--subscription", down_sub)
+    rows = json.loads(cli("deliveries", "--subscription", down_sub, "--json").stdout or "[]")
+    t.ok(r.returncode == 0 and r.stdout.startswith("DELIVERY") and " dead " in r.stdout and len(rows) == 1
+         and rows[0]["state"] == "dead" and rows[0]["attempt"] >= 3 and rows[0]["last_status"] == 503
+         and "last_latency_ms" in rows[0],
+         "casebus deliveries shows the subscription's history: state, attempts, status, latency", (r.stdout, rows))
+    r = cli("redeliver", "--dead", "--subscription", down_sub)
+    again = json.loads(cli("deliveries", "--subscription", down_sub, "--json").stdout or "[]")
+    ev2 = wait_for(lambda: (lambda x: x if len(x) >= 2 else None)(
+        [e for e in notify_events() if e["type"] == "dead_lettered" and e["event"]["delivery"]["org_id"] == "wy-nync"]), 15) or []
+    t.ok(r.returncode == 0 and "1 dead letters" in r.stdout and again and again[0]["state"] != "dead" and len(ev2) == 2,
+         "redeliver --dead --subscription sends every dead letter of it again (still failing: dead again after the horizon)",
+         (r.stdout, r.stderr, again[:1], len(ev2)))
+    r = cli("deliveries", "--subscription", "S999999")
+    t.ok(r.returncode == 1 and "(subscription_id)" in r.stderr, "deliveries of an unknown subscription is refused", r.stderr)
 
     # ---- a dead endpoint does not delay a live one ----
     r = cli("subscribe", "--org", "wy-jtys", "--url", f"http://127.0.0.1:{rport}/hang", "--secret", SECRET)
@@ -298,9 +316,17 @@ try:
     ids = {b["event_id"] for h, b, ts in rec}
     t.ok(len(ids) == 6 and {b["case_id"] for h, b, ts in rec} == set(cases),
          "after kill -9 mid-retry every outstanding delivery arrives (6 events of 3 cases)", len(ids))
-    st = json.loads(cli("status").stdout)["notify"]
+    st = json.loads(cli("status", "--json").stdout)["notify"]
     t.ok(st["subscriptions"] >= 8 and st["dead_letters"] >= 1 and "pending_deliveries" in st,
          "casebus status shows subscriptions, pending deliveries and dead letters", st)
+    _, m, lint = scrape(mport)
+    t.ok(m.get("casebus_notify_dead_letters") == st["dead_letters"] >= 1
+         and m.get('casebus_notify_attempts_total{outcome="delivered"}', 0) >= 1
+         and m.get("casebus_notify_webhook_seconds_count", 0) >= 1
+         and 'casebus_notify_webhook_seconds_bucket{le="0.0005"}' in m
+         and m.get('casebus_bus_consumer_lag{producer="router"}') is not None and lint[0] == 0,
+         "notify's /metrics: the dead letters (the CasebusDeadLettersIncreasing rule's series), attempts by outcome, "
+         "webhook latency, consumer lag; promtool check metrics passes", (lint, {k: v for k, v in m.items() if "notify" in k}))
     r = cli("verify")
     t.ok(r.returncode == 0 and "notify    ok" in r.stdout, "notify's log verifies", r.stdout)
     # ---- Standard Webhooks, judged by the standardwebhooks npm package ----
@@ -343,6 +369,55 @@ try:
     t.ok(late and res.get("verified") == len(both) and all(len(h["webhook-signature"].split()) == 2 for h, _ in late),
          "during the overlap each delivery carries two signatures, and verifies with the new secret and the old",
          (res, [h["webhook-signature"] for h, _ in late][:1]))
+    # ---- CloudEvents: whom a copy is for, batched mode, update in place, ping ----
+    with lock:
+        h0 = [h for p, h, b, _ in got if p == "/sw"][0]
+    t.ok(h0.get("webhook-subscription") == sw_id and h0.get("webhook-addressee") == "wy-nync"
+         and h0.get("Content-Type") == "application/cloudevents+json",
+         "each delivery names its subscription and addressee (webhook-subscription, webhook-addressee) and is "
+         "a structured CloudEvent", h0)
+    r = cli("subscribe", "--org", "wy-jtys", "--url", f"http://127.0.0.1:{rport}/batch", "--secret", SECRET,
+            "--batch", "10")
+    batch_sub = r.stdout.split()[1].rstrip(":") if r.returncode == 0 else "x"
+    t.ok(r.returncode == 0, "subscribe --batch 10 makes a batched-mode subscription", r.stderr)
+    t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops while three cases come in")
+    batched = [report(tok, "wy-jtys") for _ in range(3)]
+
+    def routed_all():
+        r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "router",
+                "--type", "transfer_required")
+        return {json.loads(x)["subject"] for x in r.stdout.splitlines()} >= set(batched)
+    wait_for(routed_all, 10)  # so notify finds all three waiting when it starts
+    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify-batch.log")
+    wait_for(lambda: len(received("/batch")) >= 6, 15)
+    with lock:
+        reqs = [(h, json.loads(b)) for p, h, b, _ in got if p == "/batch"]
+    t.ok(len(received("/batch")) == 6 and {d["case_id"] for _, d, _ in received("/batch")} == set(batched)
+         and all(h["Content-Type"] == "application/cloudevents-batch+json" and isinstance(b, list) for h, b in reqs)
+         and max(len(b) for h, b in reqs) >= 2,
+         "a batched subscription gets arrays of CloudEvents (application/cloudevents-batch+json), every event once",
+         [(h.get("Content-Type"), len(b)) for h, b in reqs])
+    r = cli("subscription", "update", batch_sub, "--url", f"http://127.0.0.1:{rport}/single", "--batch", "0",
+            "--events", "transfer_required")
+    t.ok(r.returncode == 0 and "changed" in r.stdout, "subscription update changes url, batch size and event types", r.stderr)
+    c_up = report(tok, "wy-jtys")
+    wait_for(lambda: received("/single"), 10)
+    time.sleep(0.5)
+    t.ok([d["type"] for _, d, _ in received("/single")] == ["transfer_required"]
+         and received("/single")[0][1]["case_id"] == c_up and len(received("/batch")) == 6,
+         "after the update: the new url, one event per request, and only the types now asked for",
+         [d["type"] for _, d, _ in received("/single")])
+    r = cli("subscription", "update", batch_sub)
+    t.ok(r.returncode == 1 and "nothing to change" in r.stderr, "an update that changes nothing is refused", r.stderr)
+    r = cli("subscription", "update", "S999999", "--rate", "5")
+    t.ok(r.returncode == 1 and "(subscription_id)" in r.stderr, "an update of an unknown subscription is refused", r.stderr)
+    r = cli("subscription", "test", batch_sub)
+    ping = wait_for(lambda: [b for p, h, b, _ in list(got) if p == "/single" and b"\"ping\"" in b], 10)
+    t.ok(r.returncode == 0 and ping and json.loads(ping[0])["type"] == "cn.gov.330723.casebus.v1.ping",
+         "subscription test sends a signed ping CloudEvent", (r.stdout + r.stderr, ping))
+    with lock:
+        everything = [(h, b) for p, h, b, _ in got]
+    check_cloudevents(t, everything, "notify")
     r = cli("subscribe", "--org", "wy-nync", "--url", f"http://127.0.0.1:{rport}/x", "--secret", "whsec_not*base64*at-all")
     t.ok(r.returncode == 1 and "(secret)" in r.stderr, "a whsec_ secret that is not base64 is refused", r.stderr)
     t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
@@ -373,7 +448,23 @@ try:
                            and e["event"]["delivery"]["org_id"] == "wy-wsj"], 10) or []
     t.ok(ev and "loopback address" in ev[0]["error"] and ev[0]["http_status"] == 0 and not received("/named"),
          "localhost resolves to loopback: the connection is refused and the failure says why", ev[:1])
+    # ---- the tail's filters and ends ----
+    r = cli("tail", "--type", "no_such_event")
+    t.ok(r.returncode == 2 and "not an event type" in r.stderr, "tail --type naming no event type is refused", r.stderr)
+    r = cli("tail", "--producer", "nope")
+    t.ok(r.returncode == 2 and "not a producer" in r.stderr, "tail --producer naming no producer is refused", r.stderr)
+    cut = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() - 5 + 8 * 3600))
+    t0 = time.time()
+    r = subprocess.run([CLI, "--config", conf, "tail", "--json", "--from", "beginning", "--until", cut,
+                        "--producer", "notify"], capture_output=True, text=True, timeout=20)
+    t.ok(r.returncode == 0 and time.time() - t0 < 10 and r.stdout.count("\n") > 0,
+         "tail --until a past instant prints what came before it and ends (no --exit-at-end needed)",
+         (r.returncode, time.time() - t0, r.stderr[-200:]))
     t.eq(w.kill(procs["notify"], signal.SIGTERM), 0, "notify stops cleanly on SIGTERM")
+    t0 = time.time()
+    r = cli("tail", "--from", "beginning", "--exit-at-end", "--producer", "notify")
+    t.ok(r.returncode == 1 and "notify at" in r.stderr and "does not answer within 2 s" in r.stderr
+         and time.time() - t0 < 4, "tail names a daemon it cannot reach within 2 s", (r.stderr, time.time() - t0))
     for name in ("intake", "deadline", "router"):
         w.kill(procs[name], signal.SIGTERM)
 except Exception as e:

@@ -37,7 +37,7 @@ def token(*orgs):
 
 def events(case_id, producer):
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", producer, "--case", case_id)
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
 
 def obligations(case_id, kind):
@@ -208,6 +208,7 @@ try:
                         {"by": "wy-lt", "reason": "x", "kind": "duty_division"}, town)
     t.ok(st == 400 and doc["error"]["code"] == "not_duty_division" and doc["error"]["field"] == "kind",
          "a duty-division dispute between others (public security and a township) is refused", doc)
+    hook.check_cloudevents(t, "referral")
 finally:
     w.cleanup()
 t.done()

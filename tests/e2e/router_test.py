@@ -45,7 +45,7 @@ def token(*orgs):
 
 def status():
     import json
-    return json.loads(cli("status").stdout)["router"]
+    return json.loads(cli("status", "--json").stdout)["router"]
 
 
 def days_ago(days, fmt="%Y-%m-%dT%H:%M:%S+08:00"):

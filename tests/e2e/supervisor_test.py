@@ -47,7 +47,7 @@ def cli(*args):
 
 
 def status():
-    r = cli("status")
+    r = cli("status", "--json")
     try:
         return r.returncode, json.loads(r.stdout), r.stderr
     except ValueError:
@@ -200,7 +200,7 @@ try:
     def routed():
         r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "router",
                 "--type", "jurisdiction_resolved")
-        got = [json.loads(x)["case_id"] for x in r.stdout.splitlines()]
+        got = [json.loads(x)["subject"] for x in r.stdout.splitlines()]
         return got if set(got) >= set(reported) else None
     got = wait_for(routed, 20, step=0.5) or []
     t.ok(len(reported) > 100 and set(got) >= set(reported) and len(got) == len(set(got)),
@@ -209,8 +209,8 @@ try:
     def opened():
         r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "deadline",
                 "--type", "obligation_opened")
-        got = [json.loads(x)["case_id"] for x in r.stdout.splitlines()
-               if json.loads(x)["event"]["obligation"]["rule_id"] == "transfer"]
+        got = [json.loads(x)["subject"] for x in r.stdout.splitlines()
+               if json.loads(x)["data"]["event"]["obligation"]["rule_id"] == "transfer"]
         return got if set(got) >= set(reported) else None
     got = wait_for(opened, 20, step=0.5) or []
     t.ok(set(got) >= set(reported) and len(got) == len(set(got)),

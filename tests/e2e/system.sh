@@ -9,7 +9,20 @@ var=$(mktemp -d "${TMPDIR:-/tmp}/casebus-system.XXXXXX")
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 n=0; fail=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
-VAR_DIR=$var HTTP_PORT=$port setsid bash deploy/run.sh "$B" > "$var/run.out" 2>&1 &
+# four free ports in a row for the daemons' metrics_listen
+mport=$(/usr/bin/python3 -c '
+import random, socket
+for _ in range(200):
+    b = random.randint(20000, 60000); ss = []
+    try:
+        for i in range(5):
+            s = socket.socket(); s.bind(("127.0.0.1", b + i)); ss.append(s)
+        print(b); break
+    except OSError:
+        pass
+    finally:
+        for s in ss: s.close()')
+VAR_DIR=$var HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$B" > "$var/run.out" 2>&1 &
 sup=$!
 for _ in $(seq 200); do grep -q "Ctrl-C stops everything" "$var/run.out" && break; sleep 0.1; done
 grep -q "http://127.0.0.1:$port" "$var/run.out" && grep -q "token      in $var/token" "$var/run.out" &&
@@ -74,8 +87,31 @@ echo "$before" | grep -q " 200$" && echo "$expired" | grep -q "expired.* 401$" &
 ok $? "a token made with --expires works until then and is refused as expired after; an expiry in the past is refused (${before##* } then ${expired##* })"
 pkill -KILL -f "casebus-deadline --config $var/casebus.conf"
 for _ in $(seq 50); do grep -q "deadline exited" "$var/run.out" && break; sleep 0.1; done
-for _ in $(seq 50); do cli status 2>/dev/null | grep -q '"daemon":"deadline"' && break; sleep 0.1; done
-cli status 2>/dev/null | grep -q '"daemon":"deadline"'; ok $? "a daemon killed with -9 is restarted by the supervisor"
+for _ in $(seq 50); do cli status --json 2>/dev/null | grep -q '"daemon":"deadline"' && break; sleep 0.1; done
+lsub=$(sed -n 's/.* as subscription \(S[0-9]*\) .*/\1/p' "$var/listen.log" | tail -1)
+cli subscription test "$lsub" >/dev/null 2>&1
+for _ in $(seq 100); do grep -q " ping " "$var/listen.log" 2>/dev/null && break; sleep 0.1; done
+grep -q " ping " "$var/listen.log" && grep -q "listening on http://127.0.0.1:$((mport + 4))/ for wy-zhzf" "$var/listen.log" &&
+    grep -q "signature ok" "$var/listen.log" && ! grep -q "SIGNATURE INVALID" "$var/listen.log"
+ok $? "make run's local listener (casebus listen --org wy-zhzf) shows the command platform's deliveries, signatures verified, in var/listen.log ($(grep -c 'signature ok' "$var/listen.log" 2>/dev/null) so far)"
+table=$(cli status 2>&1)
+echo "$table" | grep -q "^DAEMON *STATE *LOG HEAD" && echo "$table" | grep -q "^deadline *up *[0-9]" &&
+    echo "$table" | grep -q "^notify *up .*dead letters 0" && echo "$table" | grep -q "router current lag"
+ok $? "casebus status prints a table: each daemon up, its log head, its upstreams' state and lag, limits and deliveries ($(echo "$table" | grep -c .) lines)"
+promres=""
+for i in 0 1 2 3; do
+    d=$(echo intake router deadline notify | cut -d' ' -f$((i + 1)))
+    curl -sf "http://127.0.0.1:$((mport + i))/metrics" > "$var/$d.prom" &&
+        curl -sf "http://127.0.0.1:$((mport + i))/healthz" | grep -q "\"status\":\"ok\",\"daemon\":\"$d\"" &&
+        grep -q "^casebus_store_used_bytes{daemon=\"$d\"}" "$var/$d.prom" &&
+        promtool check metrics < "$var/$d.prom" > "$var/$d.promtool" 2>&1 || promres="$promres $d"
+done
+[ -z "$promres" ] && grep -q '^casebus_intake_answer_seconds_bucket{door="http",le="+Inf"} [1-9]' "$var/intake.prom" &&
+    grep -q '^casebus_bus_apply_latency_seconds_count{producer="intake"} [1-9]' "$var/router.prom" &&
+    grep -q '^casebus_deadline_obligations{state="open"}' "$var/deadline.prom" &&
+    grep -q '^casebus_notify_dead_letters ' "$var/notify.prom"
+ok $? "every daemon serves /metrics and /healthz on its metrics_listen, and promtool check metrics passes on each (failed:${promres:- none}; $(cat "$var"/*.promtool 2>/dev/null | head -3))"
+cli status --json 2>/dev/null | grep -q '"daemon":"deadline"'; ok $? "a daemon killed with -9 is restarted by the supervisor"
 kill -TERM $sup; wait $sup; rc=$?
 [ $rc = 0 ]; ok $? "SIGTERM stops the whole system (status $rc)"
 left=$(pgrep -f "casebus-[a-z]* --config $var/casebus.conf" | wc -l)

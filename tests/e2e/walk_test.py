@@ -16,12 +16,13 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, binary, free_port, wait_for, TOP  # noqa: E402
+from cbtest import Http, ReceiverServer, Tap, binary, ce_data, check_cloudevents, free_port, wait_for, TOP  # noqa: E402
 
 got = []
+raw = []   # (headers, body) per request
 lock = threading.Lock()
 
 
@@ -34,13 +35,14 @@ class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with lock:
-            got.append((self.path, json.loads(body)))
+            raw.append((dict(self.headers), body))
+            got.extend((self.path, d) for d in ce_data(body))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+srv = ReceiverServer(("127.0.0.1", 0), Receiver)
 srv.daemon_threads = True
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 rport = srv.server_address[1]
@@ -63,7 +65,7 @@ def cli(*args):
 
 def tail(*args):
     r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
-    return [json.loads(x) for x in r.stdout.splitlines()]
+    return [json.loads(x)["data"] for x in r.stdout.splitlines()]
 
 
 def at_receiver(org, typ, case_id):
@@ -177,11 +179,14 @@ try:
     # the operator's views
     r = cli("case", c4)
     t.ok(r.returncode == 0 and "transfer   " in r.stdout and "wy-dt" in r.stdout, "casebus case shows the disputed case end to end", r.stdout[-600:])
-    st = json.loads(cli("status").stdout)
+    st = json.loads(cli("status", "--json").stdout)
     t.ok(all(st[d].get("daemon") == d for d in ("intake", "router", "deadline", "notify")) and st["notify"]["dead_letters"] == 0,
          "casebus status: every daemon up, no dead letters", st)
     r = cli("verify")
     t.ok(r.returncode == 0 and r.stdout.count(" ok: ") == 4, "casebus verify: all four logs intact", r.stdout)
+    with lock:
+        requests = list(raw)
+    check_cloudevents(t, requests, "the walk")
 except Exception as e:
     import traceback
     t.ok(False, f"the walk ran to its end ({e!r})", traceback.format_exc())

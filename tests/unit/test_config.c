@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloudevent.h"
 #include "config.h"
 #include "metrics.h"
 
@@ -93,12 +94,76 @@ static void metrics_render_as_prometheus_text(void **state)
     cb_metrics_destroy(&m);
 }
 
+static void histograms_render_cumulative_buckets_with_labels(void **state)
+{
+    (void)state;
+    cb_metrics_t *m = cb_metrics_new();
+    const double bounds[] = {0.01, 0.1};
+    cb_metric_t *h = cb_metrics_histogram(m, "casebus_answer_seconds{door=\"http\"}",
+                                          "Answers.", bounds, 2);
+    cb_metric_t *plain = cb_metrics_histogram(m, "casebus_lateness_seconds", "Late.", bounds, 2);
+    cb_metric_observe(h, 0.005);
+    cb_metric_observe(h, 0.01); /* on a bound: counted in it (le) */
+    cb_metric_observe(h, 0.05);
+    cb_metric_observe(h, 3);
+    cb_metric_observe(plain, 0.2);
+    cb_metric_observe(NULL, 1);
+    char *text = cb_metrics_render(m, NULL);
+    assert_string_equal(text, "# HELP casebus_answer_seconds Answers.\n"
+                              "# TYPE casebus_answer_seconds histogram\n"
+                              "casebus_answer_seconds_bucket{door=\"http\",le=\"0.01\"} 2\n"
+                              "casebus_answer_seconds_bucket{door=\"http\",le=\"0.1\"} 3\n"
+                              "casebus_answer_seconds_bucket{door=\"http\",le=\"+Inf\"} 4\n"
+                              "casebus_answer_seconds_sum{door=\"http\"} 3.0649999999999999\n"
+                              "casebus_answer_seconds_count{door=\"http\"} 4\n"
+                              "# HELP casebus_lateness_seconds Late.\n"
+                              "# TYPE casebus_lateness_seconds histogram\n"
+                              "casebus_lateness_seconds_bucket{le=\"0.01\"} 0\n"
+                              "casebus_lateness_seconds_bucket{le=\"0.1\"} 0\n"
+                              "casebus_lateness_seconds_bucket{le=\"+Inf\"} 1\n"
+                              "casebus_lateness_seconds_sum 0.20000000000000001\n"
+                              "casebus_lateness_seconds_count 1\n");
+    free(text);
+    cb_metrics_destroy(&m);
+}
+
+static void events_name_the_county(void **state)
+{
+    (void)state;
+    cb_config_t *cfg;
+    cb_error_t err;
+    cb_cloudevents_t ce;
+    assert_int_equal(cb_config_parse(&cfg, "[events]\ndivision_code = 330723\n", &err), 0);
+    assert_int_equal(cb_cloudevents_conf(&ce, cfg, &err), 0);
+    assert_string_equal(ce.type_prefix, "cn.gov.330723.casebus.v1");
+    cb_config_destroy(&cfg);
+    const char *bad[][2] = {{"[notify]\n", "division_code"},
+                            {"[events]\ndivision_code = 33072\n", "division_code"},
+                            {"[events]\ndivision_code = 330723\ntype_prefix = Cn.gov\n", "type_prefix"},
+                            {"[events]\ndivision_code = 330723\ntype_prefix = cn..x\n", "type_prefix"},
+                            {"[events]\ndivision_code = 330723\ntype_prefix = cn.x-\n", "type_prefix"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(cb_config_parse(&cfg, bad[i][0], &err), 0);
+        assert_int_equal(cb_cloudevents_conf(&ce, cfg, &err), CB_ERR_CONFIG);
+        assert_string_equal(err.field, bad[i][1]);
+        cb_config_destroy(&cfg);
+    }
+    assert_int_equal(cb_config_parse(&cfg, "[events]\ndivision_code = 330723101000\n"
+                                           "type_prefix = cn.gov.wuyi.casebus.v1\n", &err), 0);
+    assert_int_equal(cb_cloudevents_conf(&ce, cfg, &err), 0);
+    assert_string_equal(ce.division_code, "330723101000");
+    assert_string_equal(ce.type_prefix, "cn.gov.wuyi.casebus.v1");
+    cb_config_destroy(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_values_sizes_and_repeated_keys),
         cmocka_unit_test(errors_name_section_key_and_rule),
         cmocka_unit_test(metrics_render_as_prometheus_text),
+        cmocka_unit_test(histograms_render_cumulative_buckets_with_labels),
+        cmocka_unit_test(events_name_the_county),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

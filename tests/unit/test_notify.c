@@ -57,13 +57,13 @@ static void signature_is_hmac_sha256(void **state)
 static void standard_webhooks_signature(void **state)
 {
     (void)state;
-    char sig[NT_SIG_STANDARD_MAX];
-    assert_int_equal(nt_sign_standard("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    char sig[CB_WHSIG_MAX];
+    assert_int_equal(cb_whsig_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                                       "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
                                       "{\"test\": 2432232314}", 20, sig),
                      0);
     assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    assert_int_equal(nt_sign_standard("whsec_*not base64*", "m", "1", "", 0, sig), -1);
+    assert_int_equal(cb_whsig_sign("whsec_*not base64*", "m", "1", "", 0, sig), -1);
 }
 
 typedef struct fx {
@@ -165,13 +165,18 @@ static void order_retry_and_dead_letter(void **state)
     MDB_txn *txn = begin(f);
     char id[NT_ID_MAX];
     cb_error_t err;
-    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", "webhook", "http://127.0.0.1:1/a",
-                                  "0123456789abcdef", NULL, 0, 0, id, &err),
-                     0);
-    assert_int_equal(nt_subscribe(&f->n, txn, "wy-scjg", NULL, "ftp://x", "0123456789abcdef", NULL, 0,
-                                  0, id, &err),
-                     CB_ERR_INVALID);
+    Casebus__V1__Subscribe req = CASEBUS__V1__SUBSCRIBE__INIT;
+    req.org_id = "wy-scjg";
+    req.url = "http://127.0.0.1:1/a";
+    req.secret = "0123456789abcdef";
+    assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), 0);
+    req.url = "ftp://x";
+    assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), CB_ERR_INVALID);
     assert_string_equal(err.field, "url");
+    req.url = "http://127.0.0.1:1/b";
+    req.batch_max = 101;
+    assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), CB_ERR_INVALID);
+    assert_string_equal(err.field, "batch_max");
     commit(txn);
 
     /* Two events of case C1 and one of C2: C1's second waits behind its first. */

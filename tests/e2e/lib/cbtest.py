@@ -106,12 +106,20 @@ def faketime_env(instant):
             "FAKETIME_NO_CACHE": "1", "ASAN_OPTIONS": asan}
 
 
+class ReceiverServer(ThreadingHTTPServer):
+    """http.server with a listen backlog that takes a burst of connections
+    (the default, 5, drops SYNs: a 1 s retransmit reads as a slow endpoint)."""
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class WebhookReceiver:
     """A loopback webhook endpoint that answers 200 and keeps what it got:
-    (path, headers, JSON body) in .got."""
+    (path, headers, event document) in .got, one per CloudEvent (a batch gives
+    several), and (headers, raw body) per request in .raw."""
 
     def __init__(self):
-        self.got, self.lock = [], threading.Lock()
+        self.got, self.raw, self.lock = [], [], threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,12 +131,13 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer.lock:
-                    outer.got.append((self.path, dict(self.headers), json.loads(body or b"null")))
+                    outer.raw.append((dict(self.headers), body))
+                    outer.got.extend((self.path, dict(self.headers), d) for d in ce_data(body))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv = ReceiverServer(("127.0.0.1", 0), Handler)
         self.srv.daemon_threads = True
         self.port = self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
@@ -139,6 +148,11 @@ class WebhookReceiver:
     def bodies(self, path):
         with self.lock:
             return [b for p, _, b in self.got if p == path]
+
+    def check_cloudevents(self, t, what):
+        with self.lock:
+            raw = list(self.raw)
+        return check_cloudevents(t, raw, what)
 
 
 # Decree 310 第六条: the dossier a handover to public security carries.
@@ -313,9 +327,57 @@ def _read_varint(data, i):
         shift += 7
 
 
+DIVISION_CODE = "330723"   # the sample county (deploy/casebus.conf [events])
+TYPE_PREFIX = f"cn.gov.{DIVISION_CODE}.casebus.v1"
+
+
 def write_config(path, text):
+    """A deployment file; every deployment names its county ([events]), so one
+    is added when text has none."""
+    if "[events]" not in text:
+        text = f"[events]\ndivision_code = {DIVISION_CODE}\n" + text
     with open(path, "w") as f:
         f.write(text)
+
+
+def scrape(port):
+    """A daemon's metrics_listen: (the /metrics text, {series: value}, promtool
+    check metrics' (exit status, output))."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            series[name] = float(value)
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    return text, series, (p.returncode, p.stdout + p.stderr)
+
+
+def ce_data(body):
+    """The casebus event documents inside a webhook body (a CloudEvent, or a
+    batch of them): each one's data."""
+    doc = json.loads(body or b"null")
+    return [e["data"] for e in doc] if isinstance(doc, list) else [doc["data"]] if doc else [None]
+
+
+def check_cloudevents(t, requests, what):
+    """Every (headers, raw body) of requests parsed by the cloudevents npm SDK
+    (tests/e2e/lib/parse_cloudevents.js) and its attributes checked; one TAP
+    line. Returns the SDK's answer."""
+    items = [{"headers": h, "body": b.decode() if isinstance(b, bytes) else b} for h, b in requests]
+    v = subprocess.run(["node", os.path.join(TOP, "tests/e2e/lib/parse_cloudevents.js")],
+                       input=json.dumps({"type_prefix": TYPE_PREFIX, "division_code": DIVISION_CODE,
+                                         "requests": items}),
+                       capture_output=True, text=True)
+    res = json.loads(v.stdout or "{}")
+    t.ok(items and res.get("requests") == len(items) and not res.get("failed") and res.get("events", 0) >= len(items),
+         f"{what}: every webhook ({len(items)} requests, {res.get('events')} events) parses with the cloudevents "
+         "SDK as a valid CloudEvent whose id, type, source, subject, time, seq, hash and addressee match its data",
+         (res.get("failed", [])[:3], v.stderr[-300:]))
+    return res
 
 
 def system_config(w, port, extra=None):
