@@ -83,7 +83,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&
 # first case's deliveries are seen arriving: var/listen.log.
 # One listener: a subscription an earlier run could not remove goes first.
 lport=${LISTEN_PORT:-9110}
-for old in $("$B/casebus" subscriptions 2>/dev/null |
+for old in $("$B/casebus" subscriptions --json 2>/dev/null |
     grep -o "\"id\":\"S[0-9]*\",\"org_id\":\"wy-zhzf\",\"channel\":\"webhook\",\"url\":\"http://127.0.0.1:$lport/\"" |
     cut -d'"' -f4); do
     "$B/casebus" unsubscribe "$old" >/dev/null 2>&1
@@ -102,6 +102,7 @@ casebus is running — sample county 武义县 (27 organisations, 40 delegated m
                -d '{"source":"patrol","matter_code":"330217001","township_code":"330723101000",
                     "discovered_at":"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)","discovered_by":"wy-scjg","description":"占道经营"}' \\
                http://127.0.0.1:$port/v1/cases
+$( [ "$VAR" != var ] && printf '  config     export CASEBUS_CONFIG=%s   (so the casebus commands below find this system)\n' "$conf")
   tail       $BUILD/bin/casebus tail          (every daemon's events, live; --json, --help)
   status     $BUILD/bin/casebus status
   webhooks   $VAR/listen.log    (the command platform wy-zhzf's deliveries, verified)

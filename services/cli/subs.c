@@ -195,8 +195,95 @@ static int deliveries(const cb_config_t *cfg, int argc, char **argv)
     return rc;
 }
 
+static void print_subscriptions(json_t *rows)
+{
+    json_t *r;
+    size_t i;
+    printf("%-8s %-14s %-8s %-40s %-6s %-6s %s\n", "ID", "ORG", "CHANNEL", "URL", "RATE", "BATCH",
+           "EVENTS");
+    json_array_foreach(rows, i, r) {
+        char types[512] = "all";
+        size_t used = 0, k;
+        json_t *t;
+        json_array_foreach(json_object_get(r, "event_types"), k, t) {
+            int n = snprintf(types + used, sizeof(types) - used, "%s%s", k ? "," : "",
+                             json_string_value(t));
+            if (n < 0 || (size_t)n >= sizeof(types) - used)
+                break;
+            used += (size_t)n;
+        }
+        const char *url = json_string_value(json_object_get(r, "url"));
+        printf("%-8s %-14s %-8s %-40s %-6lld %-6lld %s\n", json_string_value(json_object_get(r, "id")),
+               json_string_value(json_object_get(r, "org_id")),
+               json_string_value(json_object_get(r, "channel")), url && *url ? url : "-",
+               (long long)json_integer_value(json_object_get(r, "rate_per_second")),
+               (long long)json_integer_value(json_object_get(r, "batch_max")), types);
+    }
+    if (json_array_size(rows) == 0)
+        printf("(no subscriptions)\n");
+}
+
+static void print_dead_letters(json_t *rows)
+{
+    json_t *r;
+    size_t i;
+    printf("%-14s %-8s %-14s %-22s %-20s %7s %6s  %s\n", "DELIVERY", "SUB", "ORG", "TYPE", "CASE",
+           "ATTEMPT", "STATUS", "LAST ERROR");
+    json_array_foreach(rows, i, r) {
+        const char *c = json_string_value(json_object_get(r, "case_id"));
+        printf("%-14s %-8s %-14s %-22s %-20s %7lld %6lld  %s\n",
+               json_string_value(json_object_get(r, "id")),
+               json_string_value(json_object_get(r, "sub")),
+               json_string_value(json_object_get(r, "org_id")),
+               json_string_value(json_object_get(r, "type")), c && *c ? c : "-",
+               (long long)json_integer_value(json_object_get(r, "attempt")),
+               (long long)json_integer_value(json_object_get(r, "last_status")),
+               json_string_value(json_object_get(r, "last_error")));
+    }
+    if (json_array_size(rows) == 0)
+        printf("(no dead letters)\n");
+    else
+        printf("\ncasebus redeliver DELIVERY, or --dead --subscription SUB for all of one\n");
+}
+
+/* subscriptions / deadletters: a table, or with --json the list as notify gives it. */
+static int list(const cb_config_t *cfg, const char *what, bool as_json)
+{
+    Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
+    Casebus__V1__ListSubscriptions ls = CASEBUS__V1__LIST_SUBSCRIPTIONS__INIT;
+    Casebus__V1__ListDeadLetters ld = CASEBUS__V1__LIST_DEAD_LETTERS__INIT;
+    bool subs = strcmp(what, "subscriptions") == 0;
+    req.request_id = "cli";
+    if (subs) {
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_SUBSCRIPTIONS;
+        req.list_subscriptions = &ls;
+    } else {
+        req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_DEAD_LETTERS;
+        req.list_dead_letters = &ld;
+    }
+    if (as_json)
+        return ask(cfg, &req, what, NULL);
+    Casebus__V1__ControlReply *rep = cli_call(cfg, "notify", &req);
+    if (rep == NULL)
+        return 1;
+    int rc = rep->ok ? 0 : 1;
+    json_t *rows = rep->ok ? json_loads(rep->status_json, 0, NULL) : NULL;
+    if (!rep->ok)
+        fprintf(stderr, "casebus: %s refused (%s): %s\n", what, rep->error_field, rep->message);
+    else if (subs)
+        print_subscriptions(rows);
+    else
+        print_dead_letters(rows);
+    json_decref(rows);
+    casebus__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
 int cli_notify(const cb_config_t *cfg, const char *what, int argc, char **argv)
 {
+    if ((strcmp(what, "subscriptions") == 0 || strcmp(what, "deadletters") == 0) &&
+        (argc == 0 || (argc == 1 && strcmp(argv[0], "--json") == 0)))
+        return list(cfg, what, argc == 1);
     if (strcmp(what, "subscribe") == 0)
         return subscribe(cfg, argc, argv);
     if (strcmp(what, "deliveries") == 0)

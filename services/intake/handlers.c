@@ -1868,9 +1868,21 @@ int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, siz
     if (norgs > INTAKE_MAX_TOKEN_ORGS)
         return cb_error_set(err, CB_ERR_INVALID, "org", "a token acts for at most %d organisations",
                             INTAKE_MAX_TOKEN_ORGS);
-    for (size_t i = 0; i < norgs; i++)
+    /* Once the registry is replicated, a token acts only for organisations in it. */
+    MDB_stat ms;
+    bool registry = mdb_stat(txn, in->st.orgs, &ms) == 0 && ms.ms_entries > 0;
+    for (size_t i = 0; i < norgs; i++) {
         if ((rc = cb_check_org_id(orgs[i], "org", err)) != 0)
             return rc;
+        Casebus__V1__Organisation *o = registry ? intake_org_get(&in->st, txn, orgs[i]) : NULL;
+        if (registry && o == NULL)
+            return cb_error_set(err, CB_ERR_INVALID, "org",
+                                "organisation '%.64s' is not in the registry (casebus org import; "
+                                "the registry has %zu organisations)",
+                                orgs[i], (size_t)ms.ms_entries);
+        if (o)
+            casebus__v1__organisation__free_unpacked(o, NULL);
+    }
     uint8_t idb[8], sec[32];
     randombytes_buf(idb, sizeof(idb));
     randombytes_buf(sec, sizeof(sec));

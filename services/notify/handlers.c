@@ -314,6 +314,16 @@ static int undeliverable(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, co
 int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     notify_t *n = ctx;
+    if (ev->env->body_case == B(ORGS_IMPORTED) && ev->env->orgs_imported) {
+        /* The registry's ids, so a subscription names a real organisation. */
+        json_t *ids = json_array();
+        for (size_t i = 0; ids && i < ev->env->orgs_imported->n_orgs; i++)
+            json_array_append_new(ids, json_string(ev->env->orgs_imported->orgs[i]->org_id));
+        int rc = ids ? nt_put(n, txn, n->db_meta, "orgs", ids, err)
+                     : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+        json_decref(ids);
+        return rc;
+    }
     addressees_t a;
     address(ev->env, &a);
     if (a.n == 0)
@@ -579,6 +589,17 @@ int nt_subscribe(notify_t *n, MDB_txn *txn, const Casebus__V1__Subscribe *req,
                *secret = req->secret;
     if (org_id == NULL || *org_id == '\0' || strlen(org_id) > 64)
         return cb_error_set(err, CB_ERR_INVALID, "org_id", "org_id is required (at most 64 characters)");
+    json_t *registry = nt_get(n, txn, n->db_meta, "orgs"), *known;
+    bool found = registry == NULL; /* before the first import nothing can be judged */
+    size_t k;
+    json_array_foreach(registry, k, known) found = found || strcmp(json_string_value(known), org_id) == 0;
+    size_t count = json_array_size(registry);
+    json_decref(registry);
+    if (!found)
+        return cb_error_set(err, CB_ERR_INVALID, "org_id",
+                            "organisation '%.64s' is not in the registry (%zu organisations; "
+                            "casebus org import)",
+                            org_id, count);
     if (channel == NULL || *channel == '\0')
         channel = "webhook";
     bool zmq = strcmp(channel, "zmq") == 0;

@@ -165,6 +165,9 @@ try:
     t.ok(r.returncode == 1 and "(url)" in r.stderr, "a subscription with a non-HTTP url is refused naming the field", r.stderr)
     r = cli("subscribe", "--org", "wy-zrzy", "--url", f"http://127.0.0.1:{rport}/x", "--secret", "short")
     t.ok(r.returncode == 1 and "(secret)" in r.stderr, "a short secret is refused", r.stderr)
+    r = cli("subscribe", "--org", "wy-nosuch", "--url", f"http://127.0.0.1:{rport}/x", "--secret", SECRET)
+    t.ok(r.returncode == 1 and "(org_id)" in r.stderr and "not in the registry" in r.stderr,
+         "a subscription for an organisation the registry does not have is refused", r.stderr)
     r = cli("subscribe", "--org", "wy-zrzy", "--url", f"http://127.0.0.1:{rport}/x", "--secret", SECRET, "--events", "nonsense")
     t.ok(r.returncode == 1 and "(event_types)" in r.stderr, "an unknown event type is refused", r.stderr)
 
@@ -208,18 +211,22 @@ try:
     # ---- 400: permanent, dead letter, redeliver ----
     subscribe("wy-sw", "/bad", "--events", "transfer_required")
     report(tok, "wy-sw")
-    dead = wait_for(lambda: json.loads(cli("deadletters").stdout or "[]"), 10) or []
+    dead = wait_for(lambda: json.loads(cli("deadletters", "--json").stdout or "[]"), 10) or []
     ev = notify_events()
     perm = [e["event"] for e in ev if e["type"] == "delivery_failed" and e["event"]["delivery"]["org_id"] == "wy-sw"]
     t.ok(perm and perm[0]["permanent"] and perm[0]["http_status"] == 400 and len(perm) == 1,
          "a 400 is a permanent failure: no retry", perm)
     t.ok(len(dead) == 1 and dead[0]["org_id"] == "wy-sw" and dead[0]["last_status"] == 400,
          "and a dead letter that casebus deadletters lists", dead)
+    r, rs = cli("deadletters"), cli("subscriptions")
+    t.ok(r.stdout.startswith("DELIVERY") and "wy-sw" in r.stdout and " 400 " in r.stdout
+         and rs.stdout.startswith("ID") and "/bad" in rs.stdout and "transfer_required" in rs.stdout,
+         "casebus deadletters and subscriptions print tables (--json for scripts)", r.stdout + rs.stdout)
     mode["/bad"] = 200
     r = cli("redeliver", dead[0]["id"] if dead else "x")
     t.ok(r.returncode == 0, "casebus redeliver sends it again", r.stderr)
     rec = wait_for(lambda: received("/bad"), 10) or []
-    t.ok(len(rec) == 1 and json.loads(cli("deadletters").stdout) == [], "the redelivered letter arrives and leaves the dead letters")
+    t.ok(len(rec) == 1 and json.loads(cli("deadletters", "--json").stdout) == [], "the redelivered letter arrives and leaves the dead letters")
     r = cli("redeliver", "D999999")
     t.ok(r.returncode == 1 and "(delivery_id)" in r.stderr, "redelivering an unknown delivery is refused", r.stderr)
 

@@ -28,6 +28,8 @@ for _ in $(seq 200); do grep -q "Ctrl-C stops everything" "$var/run.out" && brea
 grep -q "http://127.0.0.1:$port" "$var/run.out" && grep -q "token      in $var/token" "$var/run.out" &&
     [ -s "$var/token" ] && ! grep -qF "$(cat "$var/token")" "$var/run.out"
 ok $? "the banner shows the API address and where the sample token is, not the token itself"
+grep -q "export CASEBUS_CONFIG=$var/casebus.conf" "$var/run.out"
+ok $? "with VAR_DIR the banner prints the exact CASEBUS_CONFIG line the casebus commands need"
 loose=$(find "$var" -mindepth 1 \( -type d ! -perm 700 -o ! -type d ! -perm 600 \) -printf '%m %p\n' | grep -v "$var/run.out")
 sockets=$(find "$var" -type s | wc -l)
 [ "$(stat -c %a "$var")" = 700 ] && [ -z "$loose" ] && [ "$sockets" -ge 8 ]
@@ -66,6 +68,9 @@ ok $? "the report on screen ranks townships and county organisations apart"
 live=$(cli token create --org wy-tx --label "桐琴镇平台" 2>&1)
 case "$live" in cbt_*) st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $live" "http://127.0.0.1:$port/v1/cases/$case_id") ;; *) st=none ;; esac
 [ "$st" = 404 ]; ok $? "casebus token create works while intake runs, and intake knows the new token at once (GET of a case it has no part in answered $st, not 401)"
+nope=$(cli token create --org wy-nope 2>&1); rc=$?
+[ $rc != 0 ] && echo "$nope" | grep -q "not in the registry"
+ok $? "casebus token create refuses an organisation the registry does not have ($nope)"
 get() { curl -s -w ' %{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$port/v1/cases/$case_id"; }
 live_id=$(echo "$live" | cut -d_ -f2)
 table=$(cli token list 2>&1)
