@@ -28,7 +28,9 @@ static void calendar_usage(FILE *to)
             "  convert  print what import would load, as .cal text, loading nothing\n"
             "  show     print a year as `casebus due` counts it: the shipped file of\n"
             "           DIR (default deploy/calendar), else the provisional table of the\n"
-            "           statutory holidays (2025-2040), else nothing (exit 3).\n");
+            "           statutory holidays (2025-2040), else nothing (exit 3).\n"
+            "\n"
+            "example: casebus calendar import node_modules/chinese-days/dist/holidays.ics\n");
 }
 
 static int import_one(const cb_config_t *cfg, const char *file, const cb_cal_text_t *t)

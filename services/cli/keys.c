@@ -15,7 +15,8 @@
     "       casebus keys gen GROUP/NAME [--dir DIR] [--force]\n"                               \
     "                                              a new key pair: GROUP is daemons,\n"         \
     "                                              operators, observers or platforms\n"         \
-    "       casebus keys list [--dir DIR]          every key: group, name, public key\n"
+    "       casebus keys list [--dir DIR]          every key: group, name, public key\n"   \
+    "example: casebus keys gen platforms/wy-lt\n"
 
 static const char *const groups[] = {"daemons", "operators", "observers", "platforms"};
 

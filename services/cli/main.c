@@ -299,6 +299,28 @@ static size_t distance(const char *a, const char *b)
     return row[lb];
 }
 
+/* One worked example per command, shown by `casebus CMD --help`. */
+static const char *const examples[][2] = {
+    {"org", "casebus org import deploy/sample/orgs.csv"},
+    {"catalog", "casebus catalog import deploy/sample/catalog.csv --effective-from 2024-01-01"},
+    {"status", "casebus status            (casebus status --json | jq .notify.dead_letters)"},
+    {"subscribe", "casebus subscribe --org wy-lt --url https://platform.example/casebus "
+                  "--events transfer_routed,deadline_warning"},
+    {"unsubscribe", "casebus unsubscribe S000003"},
+    {"subscriptions", "casebus subscriptions --json"},
+    {"deadletters", "casebus deadletters"},
+    {"redeliver", "casebus redeliver --dead --subscription S000003"},
+    {"deliveries", "casebus deliveries --subscription S000003 --limit 20"},
+    {"listen", "casebus listen --org wy-zhzf --events routing_failed,escalated"},
+    {"token", "casebus token create --org wy-lt --label 履坦镇平台 --expires 90d"},
+    {"report", "casebus report --quarter 2026Q4 --csv > 2026Q4.csv"},
+    {"case", "casebus case C20261203-000001"},
+    {"submit", "casebus submit case.json --path /v1/cases"},
+    {"verify", "casebus verify"},
+    {"due", "casebus due --from 2026-12-30T10:00:00+08:00 --working-days 3"},
+    {"completion", "source <(casebus completion bash)"},
+};
+
 /* casebus CMD --help: that command's lines of the usage, on stdout. */
 static void command_help(const char *cmd)
 {
@@ -320,6 +342,9 @@ static void command_help(const char *cmd)
         if (in)
             printf("%s\n", line);
     }
+    for (size_t k = 0; k < sizeof(examples) / sizeof(examples[0]); k++)
+        if (strcmp(examples[k][0], cmd) == 0)
+            printf("\nexample: %s\n", examples[k][1]);
     printf("\nSee docs/operations.md; casebus --help lists every command.\n");
     free(text);
 }
@@ -386,6 +411,8 @@ int main(int argc, char **argv)
         talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
     if (strcmp(argv[i], "calendar") == 0) /* show works from files alone */
         talks = argc - i >= 2 && strcmp(argv[i + 1], "import") == 0;
+    for (int k = i + 1; k < argc; k++) /* a command's own help asks no daemon */
+        talks = talks && strcmp(argv[k], "--help") != 0 && strcmp(argv[k], "-h") != 0;
     if (talks && cb_curve_setup(cfg, "operators/operator", getenv("CASEBUS_KEY"), &err) != 0) {
         fprintf(stderr, "casebus: %s\n", err.message);
         cb_config_destroy(&cfg);

@@ -444,7 +444,9 @@ static void tail_usage(FILE *to)
             "by this program's key: an operator's (keys_dir/operators, or $CASEBUS_KEY)\n"
             "reads it, an observer's gets it masked. Without CURVE, --show-personal-data\n"
             "needs the key in $CASEBUS_OPERATOR_KEY whose SHA-256 is [cli]\n"
-            "operator_key_sha256.\n");
+            "operator_key_sha256.\n"
+            "\n"
+            "example: casebus tail --producer deadline --level red --json\n");
 }
 
 int cli_tail(const cb_config_t *cfg, int argc, char **argv)

@@ -89,7 +89,7 @@ typedef struct intake {
     uint64_t max_body;
     uint64_t max_age_days;        /* discovered_at older than this is refused */
     cb_metric_t *m_commands_ok, *m_commands_refused, *m_commands_failed;
-    cb_metric_t *m_answer_http; /* seconds from a command's arrival to its answer */
+    cb_metric_t *m_answer_http, *m_answer_zmq; /* a command's arrival to its answer, s */
 } intake_t;
 
 /* ---- commands.c ---- */

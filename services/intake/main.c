@@ -274,6 +274,10 @@ int main(int argc, char **argv)
         in.d.metrics, "casebus_intake_answer_seconds{door=\"http\"}",
         "Seconds from a command's arrival to its answer (after its fsync when accepted)",
         cb_metrics_latency_buckets, CB_METRICS_LATENCY_BUCKETS);
+    in.m_answer_zmq = cb_metrics_histogram(
+        in.d.metrics, "casebus_intake_answer_seconds{door=\"zmq\"}",
+        "Seconds from a command's arrival to its answer (after its fsync when accepted)",
+        cb_metrics_latency_buckets, CB_METRICS_LATENCY_BUCKETS);
     in.m_commands_ok = cb_metrics_counter(in.d.metrics,
                                           "casebus_intake_commands_total{result=\"accepted\"}",
                                           "Commands by result");

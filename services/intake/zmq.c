@@ -5,6 +5,7 @@
  * The routing envelope (identity, and REQ's empty delimiter) is kept and echoed.
  */
 #include "intake.h"
+#include "cbtime.h"
 #include "log.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@ typedef struct zpending {
     cb_zenvelope_t env;
     char request_id[64];
     intake_reply_t reply;
+    uint64_t started_ns;
 } zpending_t;
 
 /* A string member of a JSON object, "" when absent. */
@@ -40,6 +42,7 @@ static void send_reply(zpending_t *p)
     intake_zmq_t *z = p->z;
     if (!z->open)
         return;
+    cb_metric_observe(z->in->m_answer_zmq, (double)(cb_mono_ns() - p->started_ns) / 1e9);
     Casebus__V1__CommandReply r = CASEBUS__V1__COMMAND_REPLY__INIT;
     Casebus__V1__ErrorDetail e = CASEBUS__V1__ERROR_DETAIL__INIT;
     r.status = (uint32_t)p->reply.status;
@@ -88,6 +91,7 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
     intake_t *in = z->in;
     cb_error_t err;
     Casebus__V1__Command *cmd = NULL;
+    p->started_ns = cb_mono_ns();
     if (len > in->max_body + 4096) {
         cb_metric_inc(in->m_commands_refused);
         char msg[160];

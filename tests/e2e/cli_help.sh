@@ -28,4 +28,11 @@ out=$(cd /tmp && "$cli" completion bash 2>&1 | bash -n 2>&1 && echo parsed)
 check "the completion script is valid bash and needs no configuration" '[ "$out" = parsed ]'
 out=$("$cli" --help 2>&1)
 check "casebus --help documents the exit codes" 'echo "$out" | grep -q "exit status: 0 ok, 1 failed" && echo "$out" | grep -q "2 usage" && echo "$out" | grep -q "^3 warning"'
+missing=""
+for c in org catalog calendar status subscribe unsubscribe subscriptions deadletters redeliver deliveries \
+    listen subscription token report case submit tail verify due keys completion; do
+    "$cli" --config deploy/casebus.conf $c --help 2>&1 | grep -q "^example: " || missing="$missing $c"
+done
+out="missing:${missing:- none}"
+check "every command's --help has a worked example and asks no daemon" '[ -z "$missing" ]'
 echo "1..$n"
