@@ -79,6 +79,7 @@ static void serve(int fd, const char *secret, bool as_json)
     static char head[HEAD_MAX + 1];
     size_t used = 0;
     char *end = NULL;
+    head[0] = '\0'; /* not the last request's */
     while (used < HEAD_MAX && (end = strstr(head, "\r\n\r\n")) == NULL) {
         ssize_t n = read(fd, head + used, HEAD_MAX - used);
         if (n <= 0)

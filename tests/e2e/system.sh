@@ -95,8 +95,9 @@ for _ in $(seq 50); do grep -q "deadline exited" "$var/run.out" && break; sleep 
 for _ in $(seq 50); do cli status --json 2>/dev/null | grep -q '"daemon":"deadline"' && break; sleep 0.1; done
 lsub=$(sed -n 's/.* as subscription \(S[0-9]*\) .*/\1/p' "$var/listen.log" | tail -1)
 cli subscription test "$lsub" >/dev/null 2>&1
-for _ in $(seq 100); do grep -q " ping " "$var/listen.log" 2>/dev/null && break; sleep 0.1; done
-grep -q " ping " "$var/listen.log" && grep -q "listening on http://127.0.0.1:$((mport + 4))/ for wy-zhzf" "$var/listen.log" &&
+cli subscription test "$lsub" >/dev/null 2>&1
+for _ in $(seq 100); do [ "$(grep -c " ping " "$var/listen.log" 2>/dev/null)" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c " ping .*signature ok" "$var/listen.log")" -ge 2 ] && grep -q "listening on http://127.0.0.1:$((mport + 4))/ for wy-zhzf" "$var/listen.log" &&
     grep -q "signature ok" "$var/listen.log" && ! grep -q "SIGNATURE INVALID" "$var/listen.log"
 ok $? "make run's local listener (casebus listen --org wy-zhzf) shows the command platform's deliveries, signatures verified, in var/listen.log ($(grep -c 'signature ok' "$var/listen.log" 2>/dev/null) so far)"
 table=$(cli status 2>&1)
