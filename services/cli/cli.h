@@ -55,6 +55,14 @@ int cli_keys(const cb_config_t *cfg, int argc, char **argv);
  * (what), and casebus subscription rotate-secret | update | test (subs.c). */
 int cli_notify(const cb_config_t *cfg, const char *what, int argc, char **argv);
 int cli_subscription(const cb_config_t *cfg, int argc, char **argv);
+/* A Standard Webhooks secret: whsec_ + base64 of 24 random bytes (-1 after
+ * saying why). */
+#define CLI_WHSEC_MAX (6 + 45)
+int cli_make_whsec(char out[CLI_WHSEC_MAX]);
+/* "a,b,c" into types (pointing into buf, at most CLI_MAX_TYPES); "all" or ""
+ * is none (every type). */
+#define CLI_MAX_TYPES 32
+size_t cli_split_types(char *buf, char **types);
 
 /* casebus listen --org ID (listen.c): a local receiver that subscribes itself
  * and prints each delivery, signature verified, until SIGINT/SIGTERM. */

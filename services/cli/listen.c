@@ -187,28 +187,20 @@ int cli_listen(const cb_config_t *cfg, int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    unsigned char key[24];
-    char secret[64], url[64];
-    if (sodium_init() < 0)
+    char secret[CLI_WHSEC_MAX], url[64];
+    if (cli_make_whsec(secret) != 0) {
+        close(fd);
         return 1;
-    randombytes_buf(key, sizeof(key));
-    memcpy(secret, "whsec_", 6);
-    sodium_bin2base64(secret + 6, sizeof(secret) - 6, key, sizeof(key),
-                      sodium_base64_VARIANT_ORIGINAL);
+    }
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
     Casebus__V1__Subscribe s = CASEBUS__V1__SUBSCRIBE__INIT;
-    char *types[32], buf[1024];
+    char *types[CLI_MAX_TYPES], buf[1024];
     s.org_id = (char *)org;
     s.url = url;
     s.secret = secret;
-    if (events) {
-        snprintf(buf, sizeof(buf), "%s", events);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t && s.n_event_types < 32;
-             t = strtok_r(NULL, ",", &save))
-            types[s.n_event_types++] = t;
-        s.event_types = types;
-    }
+    snprintf(buf, sizeof(buf), "%s", events ? events : "");
+    s.n_event_types = cli_split_types(buf, types);
+    s.event_types = types;
     Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
     req.request_id = "cli";
     req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE;

@@ -11,11 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHSEC_MAX (6 + 45)
-#define MAX_TYPES 32
 
-/* Standard Webhooks: whsec_ + base64 of 24 random bytes. */
-static int make_whsec(char out[WHSEC_MAX])
+int cli_make_whsec(char out[CLI_WHSEC_MAX])
 {
     unsigned char key[24];
     if (sodium_init() < 0) {
@@ -24,7 +21,7 @@ static int make_whsec(char out[WHSEC_MAX])
     }
     randombytes_buf(key, sizeof(key));
     memcpy(out, "whsec_", 6);
-    sodium_bin2base64(out + 6, WHSEC_MAX - 6, key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(out + 6, CLI_WHSEC_MAX - 6, key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
     sodium_memzero(key, sizeof(key));
     return 0;
 }
@@ -42,14 +39,13 @@ static int count_arg(const char *opt, const char *v, unsigned long max, uint32_t
     return 0;
 }
 
-/* "a,b,c" into types (pointing into buf); "all" or "" is none (every type). */
-static size_t split_types(char *buf, char **types)
+size_t cli_split_types(char *buf, char **types)
 {
     size_t n = 0;
     if (strcmp(buf, "all") == 0)
         return 0;
     char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t && n < MAX_TYPES; t = strtok_r(NULL, ",", &save))
+    for (char *t = strtok_r(buf, ",", &save); t && n < CLI_MAX_TYPES; t = strtok_r(NULL, ",", &save))
         types[n++] = t;
     return n;
 }
@@ -81,7 +77,7 @@ static int subscribe(const cb_config_t *cfg, int argc, char **argv)
 {
     Casebus__V1__ControlRequest req = CASEBUS__V1__CONTROL_REQUEST__INIT;
     Casebus__V1__Subscribe sub = CASEBUS__V1__SUBSCRIBE__INIT;
-    char *types[MAX_TYPES], events[1024] = "", made[WHSEC_MAX] = "";
+    char *types[CLI_MAX_TYPES], events[1024] = "", made[CLI_WHSEC_MAX] = "";
     for (int i = 0; i < argc; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
@@ -115,13 +111,13 @@ static int subscribe(const cb_config_t *cfg, int argc, char **argv)
         return 2;
     }
     if (sub.secret == NULL || *sub.secret == '\0') {
-        if (make_whsec(made) != 0)
+        if (cli_make_whsec(made) != 0)
             return 1;
         sub.secret = made;
     }
     if (sub.url == NULL)
         sub.url = "";
-    sub.n_event_types = split_types(events, types);
+    sub.n_event_types = cli_split_types(events, types);
     sub.event_types = types;
     req.kind_case = CASEBUS__V1__CONTROL_REQUEST__KIND_SUBSCRIBE;
     req.subscribe = &sub;
@@ -331,7 +327,7 @@ int cli_notify(const cb_config_t *cfg, const char *what, int argc, char **argv)
 static int rotate(const cb_config_t *cfg, const char *id, int argc, char **argv)
 {
     Casebus__V1__RotateSecret rs = CASEBUS__V1__ROTATE_SECRET__INIT;
-    char made[WHSEC_MAX] = "";
+    char made[CLI_WHSEC_MAX] = "";
     rs.subscription_id = (char *)id;
     rs.overlap_seconds = 86400;
     for (int i = 0; i < argc; i++) {
@@ -353,7 +349,7 @@ static int rotate(const cb_config_t *cfg, const char *id, int argc, char **argv)
         }
     }
     if (rs.secret == NULL || *rs.secret == '\0') {
-        if (make_whsec(made) != 0)
+        if (cli_make_whsec(made) != 0)
             return 1;
         rs.secret = made;
     }
@@ -366,7 +362,7 @@ static int rotate(const cb_config_t *cfg, const char *id, int argc, char **argv)
 static int update(const cb_config_t *cfg, const char *id, int argc, char **argv)
 {
     Casebus__V1__UpdateSubscription u = CASEBUS__V1__UPDATE_SUBSCRIPTION__INIT;
-    char *types[MAX_TYPES], events[1024];
+    char *types[CLI_MAX_TYPES], events[1024];
     u.subscription_id = (char *)id;
     for (int i = 0; i < argc; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -378,7 +374,7 @@ static int update(const cb_config_t *cfg, const char *id, int argc, char **argv)
         } else if (strcmp(o, "--events") == 0) {
             snprintf(events, sizeof(events), "%s", v);
             u.set_event_types = true;
-            u.n_event_types = split_types(events, types);
+            u.n_event_types = cli_split_types(events, types);
             u.event_types = types;
         } else if (strcmp(o, "--rate") == 0) {
             if (count_arg("--rate", v, 100000, &u.rate_per_second) != 0)
