@@ -55,6 +55,9 @@ typedef enum dl_rule_id {
     DL_RULE_APPROVAL_NOTICE_URGENT, /* an urgent approval: told at once (hours) */
     DL_RULE_RECONSIDERATION_ANSWER, /* Decree 310: 3 days to answer a reconsideration */
     DL_RULE_EXHIBITS_HANDOVER,      /* Decree 310: 3 days to hand over the exhibits */
+    DL_RULE_DISPATCH_SIGN,          /* sign for a case the command platform dispatched */
+    DL_RULE_RETURN_REVIEW,          /* the platform reviews a dispatch's return (退单审核) */
+    DL_RULE_SUPERVISION_ANSWER,     /* answer a 督办 order */
     DL_NRULES
 } dl_rule_id_t;
 

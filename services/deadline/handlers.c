@@ -550,6 +550,74 @@ out:
 
 /* ---- firing ---- */
 
+/* ---- 督办 orders ---- */
+
+#define ANSWER_PREFIX "answer:"
+#define MAX_ORDERS 64
+
+/* The order an escalation of obligation id is: while the last order on it is
+ * unanswered, the same order restated; otherwise a new one, whose answer is an
+ * obligation of its own (supervision_answer). An escalation of that answer
+ * restates the order it answers. sid gets the order's id, *answer_due when its
+ * answer is due (0 when the rule is off). */
+static int supervision_order(deadline_t *dl, MDB_txn *txn, const dl_ob_t *o,
+                             const Casebus__V1__Obligation *msg, const char *id, int64_t now_ms,
+                             char *sid, size_t size, int64_t *answer_due, bool *open_answer,
+                             cb_error_t *err)
+{
+    *answer_due = 0;
+    *open_answer = false;
+    if (strcmp(msg->rule_id ? msg->rule_id : "", dl_rule_name(DL_RULE_SUPERVISION_ANSWER)) == 0 &&
+        strncmp(id, ANSWER_PREFIX, strlen(ANSWER_PREFIX)) == 0) {
+        snprintf(sid, size, "%s", id + strlen(ANSWER_PREFIX));
+        *answer_due = o->due_ms;
+        return 0;
+    }
+    char key[ID_MAX + 32];
+    uint32_t n = 0;
+    dl_ob_t last = {0};
+    for (uint32_t k = 1; k <= MAX_ORDERS; k++) {
+        snprintf(key, sizeof(key), ANSWER_PREFIX "SV-%s-%u", id, k);
+        dl_ob_t b;
+        int rc = load(dl, txn, key, &b, NULL, err);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            break;
+        n = k;
+        last = b;
+    }
+    if (n > 0 && (last.status == DL_OPEN || last.status == DL_PAUSED || n == MAX_ORDERS)) {
+        snprintf(sid, size, "SV-%s-%u", id, n); /* unanswered: the same order */
+        *answer_due = last.due_ms;
+        return 0;
+    }
+    snprintf(sid, size, "SV-%s-%u", id, n + 1);
+    const dl_rule_t *rule = &dl->rules.rule[DL_RULE_SUPERVISION_ANSWER];
+    if (!rule->enabled)
+        return 0;
+    int missing_year;
+    *answer_due = dl_due(dl->cal, rule->unit, rule->length, now_ms, rule->move, &missing_year);
+    *open_answer = true;
+    return 0;
+}
+
+/* Opens the answer to a new order sid (after the order itself is recorded). */
+static int open_answer_obligation(deadline_t *dl, MDB_txn *txn, const char *sid,
+                                  const Casebus__V1__Obligation *msg, int64_t now_ms,
+                                  cb_error_t *err)
+{
+    char key[ID_MAX + 40];
+    snprintf(key, sizeof(key), ANSWER_PREFIX "%s", sid);
+    open_args_t a = {.rule = DL_RULE_SUPERVISION_ANSWER,
+                     .id = key,
+                     .cs = msg->case_,
+                     .transfer_id = msg->transfer_id,
+                     .responsible = msg->responsible,
+                     .start_ms = now_ms};
+    return open_obligation(dl, txn, &a, err);
+}
+
 int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t now_ms,
             cb_error_t *err)
 {
@@ -569,6 +637,8 @@ int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t
     uint64_t fired = 0;
     Casebus__V1__OrgRef notify_buf[1 + DL_MAX_ESC_KINDS];
     Casebus__V1__OrgRef *notify[1 + DL_MAX_ESC_KINDS];
+    char sid[ID_MAX + 32];
+    bool open_answer = false;
     while (rc == 0 && dl_take_due(dl->cal, &o, now_ms, &a)) {
         Casebus__V1__AlertInfo ai = CASEBUS__V1__ALERT_INFO__INIT;
         ai.level = a.level;
@@ -611,10 +681,18 @@ int dl_fire(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, int64_t
         } else {
             es.obligation = msg;
             es.alert = &ai;
+            if ((rc = supervision_order(dl, txn, &o, msg, id, now_ms, sid, sizeof(sid),
+                                        &es.answer_due_ms, &open_answer, err)) != 0)
+                break;
+            es.supervision_id = sid;
             env.body_case = B(ESCALATED);
             env.escalated = &es;
         }
         rc = emit(dl, txn, &env, msg, err);
+        if (rc == 0 && open_answer) {
+            rc = open_answer_obligation(dl, txn, sid, msg, now_ms, err);
+            open_answer = false;
+        }
         fired++;
         dl->fired_total++;
         if (ai.late)
@@ -990,6 +1068,13 @@ static int on_intake(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         snprintf(id, sizeof(id), "%s:%s:%s", rules[fr->kind], fr->by->org_id, fr->period);
         return close_obligation(dl, txn, id, DL_MET, now, ev, NULL, NULL, err);
     }
+    case B(SUPERVISION_ANSWERED): {
+        const Casebus__V1__SupervisionAnswered *sa = env->supervision_answered;
+        if (sa->supervision_id == NULL || *sa->supervision_id == '\0')
+            return 0;
+        snprintf(id, sizeof(id), "answer:%s", sa->supervision_id);
+        return close_obligation(dl, txn, id, DL_MET, now, ev, sa->by, NULL, err);
+    }
     case B(EXTENSION_REQUESTED):
         return on_extension_requested(dl, txn, ev, err);
     case B(EXTENSION_DECIDED):
@@ -1031,13 +1116,18 @@ static int on_transfer_routed(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t
             return rc;
     }
     route_count_key(id, sizeof(id), t->transfer_id, t->route_count);
-    open_args_t a = {.rule = DL_RULE_SIGN,
+    open_args_t a = {.rule = t->dispatched ? DL_RULE_DISPATCH_SIGN : DL_RULE_SIGN,
                      .id = id,
                      .cs = t->case_,
                      .transfer_id = t->transfer_id,
                      .responsible = t->receiver,
                      .start_ms = at};
     return open_obligation(dl, txn, &a, err);
+}
+
+static int review_key(char *buf, size_t size, const char *transfer_id, uint32_t returns)
+{
+    return snprintf(buf, size, "review:%s:%u", transfer_id, returns);
 }
 
 /* Which sign-for obligation is current: the highest route count opened. */
@@ -1065,15 +1155,49 @@ static int on_state_changed(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *
     char id[ID_MAX], transfer[ID_MAX];
     int rc;
     make_id(transfer, "transfer", case_id);
-    if (sc->from_state == S(SENT)) {
-        /* The receiver answered (signed, accepted, returned or disputed). */
+    bool review_ended = sc->from_state == S(RETURN_REQUESTED);
+    bool withdrawn = sc->to_state == S(WITHDRAWN);
+    if (sc->from_state == S(SENT) && sc->to_state != S(RETURN_REQUESTED) && !withdrawn) {
+        /* The receiver answered (signed, accepted, returned or disputed); a
+         * dispatch's return stops nothing until it is approved. */
         if ((rc = current_sign(dl, txn, sc->transfer_id, id, err)) < 0)
             return rc;
         if (rc == 0 && (rc = close_obligation(dl, txn, id, DL_MET, now, ev, NULL, NULL, err)) != 0)
             return rc;
     }
+    if (review_ended || withdrawn) {
+        review_key(id, sizeof(id), sc->transfer_id, sc->returns);
+        if ((rc = close_obligation(dl, txn, id, review_ended ? DL_MET : DL_CANCELLED, now, ev,
+                                   sc->by, "the case was reassigned", err)) != 0)
+            return rc;
+    }
+    if (withdrawn || (review_ended && sc->to_state == S(RETURNED))) {
+        if ((rc = current_sign(dl, txn, sc->transfer_id, id, err)) < 0)
+            return rc;
+        if (rc == 0 &&
+            (rc = close_obligation(dl, txn, id, DL_CANCELLED, now, ev, sc->by,
+                                   withdrawn ? "the command platform reassigned the case"
+                                             : "the return was approved: the case is back with "
+                                               "the command platform",
+                                   err)) != 0)
+            return rc;
+    }
     switch (sc->to_state) {
+    case S(RETURN_REQUESTED): {
+        review_key(id, sizeof(id), sc->transfer_id, sc->returns);
+        open_args_t a = {.rule = DL_RULE_RETURN_REVIEW,
+                         .id = id,
+                         .cs = sc->case_,
+                         .transfer_id = sc->transfer_id,
+                         .responsible = sc->reviewer,
+                         .start_ms = now};
+        return sc->reviewer ? open_obligation(dl, txn, &a, err) : 0;
+    }
+    case S(WITHDRAWN):
+        return 0;
     case S(RETURNED):
+        if (review_ended)
+            return 0; /* a dispatch back with the platform: the finder's duty was done */
         return resume_obligation(dl, txn, transfer, now, true, sc->by,
                                  "the transfer was returned: the clock resumes with the time it "
                                  "had left",

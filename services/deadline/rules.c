@@ -46,6 +46,9 @@ static const char *const rule_names[DL_NRULES] = {
     [DL_RULE_APPROVAL_NOTICE_URGENT] = "approval_notice_urgent",
     [DL_RULE_RECONSIDERATION_ANSWER] = "reconsideration_answer",
     [DL_RULE_EXHIBITS_HANDOVER] = "exhibits_handover",
+    [DL_RULE_DISPATCH_SIGN] = "dispatch_sign",
+    [DL_RULE_RETURN_REVIEW] = "return_review",
+    [DL_RULE_SUPERVISION_ANSWER] = "supervision_answer",
 };
 
 static const char *const known_keys[] = {"title",          "source",         "enabled",

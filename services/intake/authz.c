@@ -15,6 +15,8 @@
  *   decider    the organisation that recorded the decision it is about
  *   addressee  the organisation an assistance request was made of
  *   bureau     the county enforcement bureau, which runs the command platform
+ *   office     the leading-group office (reviews a case's third return, supervises)
+ *   responsible  the organisation a 督办 order is addressed to
  */
 #include "intake.h"
 
@@ -34,6 +36,8 @@ enum {
     R_ADDRESSEE = 1 << 6,
     R_BUREAU = 1 << 7,
     R_POLICE = 1 << 8,
+    R_OFFICE = 1 << 9,
+    R_RESPONSIBLE = 1 << 10,
 };
 
 static const struct rule {
@@ -59,6 +63,13 @@ static const struct rule {
     {CMD_CANCEL_CASE, R_FINDER | R_BUREAU, "not_allowed",
      "only the organisation that reported the case, or the county command platform (the "
      "enforcement bureau),"},
+    {CMD_DISPATCH_CASE, R_BUREAU, "not_platform",
+     "only the county command platform (the enforcement bureau)"},
+    {CMD_REVIEW_RETURN, R_BUREAU | R_OFFICE, "not_reviewer",
+     "only the county command platform (or, from a case's third return, the leading-group "
+     "office)"},
+    {CMD_ANSWER_SUPERVISION, R_RESPONSIBLE, "not_responsible",
+     "only the organisation the order is addressed to"},
     {CMD_CRIME_STEP, R_FINDER | R_HOLDER | R_COMPETENT | R_POLICE, "not_allowed",
      "only the organisation that found or is handling the case (public security: only its "
      "answer)"},
@@ -82,6 +93,8 @@ static unsigned roles_of(const intake_facts_t *f, const char *org, int org_kind)
     r |= same(org, f->addressee) ? R_ADDRESSEE : 0;
     r |= org_kind == K(ENFORCEMENT_BUREAU) ? R_BUREAU : 0;
     r |= org_kind == K(PUBLIC_SECURITY) ? R_POLICE : 0;
+    r |= org_kind == K(LEADING_GROUP_OFFICE) ? R_OFFICE : 0;
+    r |= same(org, f->responsible) ? R_RESPONSIBLE : 0;
     return r;
 }
 

@@ -24,6 +24,8 @@ static const char *cmd_names[] = {
     [CMD_CANCEL_CASE] = "cancel_case",           [CMD_CRIME_STEP] = "crime_step",
     [CMD_FILE_DECISION] = "file_decision",
     [CMD_APPLY_JOINT_OPERATION] = "apply_joint_operation", [CMD_RECORD_FILING] = "record_filing",
+    [CMD_DISPATCH_CASE] = "dispatch_case",       [CMD_REVIEW_RETURN] = "review_return",
+    [CMD_ANSWER_SUPERVISION] = "answer_supervision",
 };
 
 const char *intake_cmd_name(intake_cmd_kind_t kind)
@@ -282,6 +284,46 @@ static Casebus__V1__OrgRef *org_ref(dec_t *d, json_t *obj, const char *prefix, c
     r->division_code = empty();
     r->parent_id = empty();
     return r;
+}
+
+/* "key": ["org-id", …]: at most max organisation ids, each a non-empty string. */
+static Casebus__V1__OrgRef **org_refs(dec_t *d, json_t *obj, const char *key, size_t max,
+                                      size_t *count)
+{
+    *count = 0;
+    json_t *arr = get_array(d, obj, "", key, max);
+    if (arr == NULL || d->rc)
+        return NULL;
+    size_t n = json_array_size(arr);
+    Casebus__V1__OrgRef **out = calloc(n ? n : 1, sizeof(*out));
+    if (out == NULL) {
+        d->rc = cb_error_set(d->err, CB_ERR_NOMEM, key, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n && !d->rc; i++) {
+        char f[64];
+        snprintf(f, sizeof(f), "%s[%zu]", key, i);
+        const char *id = json_string_value(json_array_get(arr, i));
+        if (id == NULL || *id == '\0' || strlen(id) > 64) {
+            fail(d, f, "%s must be an organisation id (a string of 1 to 64 bytes)", f);
+            break;
+        }
+        Casebus__V1__OrgRef *r = malloc(sizeof(*r));
+        char *copy = strdup(id);
+        if (r == NULL || copy == NULL) {
+            free(r);
+            free(copy);
+            d->rc = cb_error_set(d->err, CB_ERR_NOMEM, f, "out of memory");
+            break;
+        }
+        casebus__v1__org_ref__init(r);
+        r->org_id = copy;
+        r->name = empty();
+        r->division_code = empty();
+        r->parent_id = empty();
+        out[(*count)++] = r;
+    }
+    return out;
 }
 
 /* ---- the shapes ---- */
@@ -839,6 +881,59 @@ static void small(dec_t *d, json_t *o, Casebus__V1__Command *cmd, intake_cmd_kin
         r->by = org_ref(d, o, "", "by", true);
         set_str(d, &r->period, o, "", "period", 7, true);
         set_str(d, &r->note, o, "", "note", 4000, false);
+        return;
+    }
+    case CMD_DISPATCH_CASE: {
+        static const char *const keys[] = {"by", "lead", "helpers", "reason", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__CaseDispatched *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__case_dispatched__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_DISPATCH_CASE;
+        cmd->dispatch_case = r;
+        r->transfer_id = empty();
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        r->lead = org_ref(d, o, "", "lead", true);
+        r->helpers = org_refs(d, o, "helpers", INTAKE_MAX_HELPERS, &r->n_helpers);
+        set_str(d, &r->reason, o, "", "reason", 4000, true);
+        return;
+    }
+    case CMD_REVIEW_RETURN: {
+        static const char *const keys[] = {"by", "approved", "reason", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__ReturnReviewed *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__return_reviewed__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_REVIEW_RETURN;
+        cmd->review_return = r;
+        r->transfer_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        if (json_object_get(o, "approved") == NULL)
+            fail_missing(d, "approved");
+        r->approved = get_bool(d, o, "", "approved");
+        set_str(d, &r->reason, o, "", "reason", 4000, true);
+        return;
+    }
+    case CMD_ANSWER_SUPERVISION: {
+        static const char *const keys[] = {"by", "answer", NULL};
+        only_keys(d, o, "", keys);
+        Casebus__V1__SupervisionAnswered *r = malloc(sizeof(*r));
+        if (!r)
+            break;
+        casebus__v1__supervision_answered__init(r);
+        cmd->kind_case = CASEBUS__V1__COMMAND__KIND_ANSWER_SUPERVISION;
+        cmd->answer_supervision = r;
+        r->supervision_id = empty();
+        r->obligation_id = empty();
+        r->case_id = empty();
+        r->meta = meta(d);
+        r->by = org_ref(d, o, "", "by", true);
+        set_str(d, &r->answer, o, "", "answer", 16000, true);
         return;
     }
     default:

@@ -628,6 +628,12 @@ static void facts_of(json_t *view, const char *transfer_id, json_t *ref, intake_
             f->parties[f->nparties++] = sender;
             f->parties[f->nparties++] = receiver;
         }
+        size_t h;
+        json_t *helper;
+        json_array_foreach(json_object_get(t, "helpers"), h, helper) {
+            if (f->nparties < INTAKE_MAX_PARTIES && json_is_string(helper))
+                f->parties[f->nparties++] = json_string_value(helper);
+        }
     }
     size_t i;
     json_t *p;
@@ -642,6 +648,8 @@ static void facts_of(json_t *view, const char *transfer_id, json_t *ref, intake_
         f->decider = json_str(ref, "by");
     else if (strcmp(kind, "assistance") == 0)
         f->addressee = json_str(ref, "to");
+    else if (strcmp(kind, "supervision") == 0)
+        f->responsible = json_str(ref, "responsible");
 }
 
 /* intake_authorize, its refusal put in reply naming field. */
@@ -754,6 +762,22 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
         return;
     }
     bool may = authorized(CMD_SEND_TRANSFER, sender, 0, &facts, "sender", reply);
+    /* One transfer of a case at a time (router, the authority, refuses it too). */
+    static const char *const open_states[] = {"sent", "received", "disputed", "decided",
+                                              "return_requested", NULL};
+    const char *tid;
+    json_t *tv;
+    json_object_foreach(json_object_get(view, "transfers"), tid, tv) {
+        for (size_t i = 0; may && open_states[i]; i++)
+            if (strcmp(json_str(tv, "state"), open_states[i]) == 0) {
+                snprintf(msg, sizeof(msg),
+                         "transfer %s of this case is %s (to %s): one transfer at a time; wait "
+                         "for it to be accepted, concluded or returned",
+                         tid, open_states[i], json_str(tv, "receiver"));
+                intake_reply_error(reply, 409, "transfer_open", "case_id", msg);
+                may = false;
+            }
+    }
     json_decref(view);
     casebus__v1__organisation__free_unpacked(sender, NULL);
     if (!may)
@@ -1656,6 +1680,200 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
     reply_ok(reply, 201, "approval_id", id, a->case_id, &env);
 }
 
+/* ---------- the command platform: dispatch, return review, 督办 answers ---------- */
+
+static bool unit_kind(int kind)
+{
+    return kind == CASEBUS__V1__ORG_KIND__ORG_KIND_INTERNAL_UNIT ||
+           kind == CASEBUS__V1__ORG_KIND__ORG_KIND_DISPATCHED_UNIT;
+}
+
+/* A lead or helper of a dispatch: registered, not a unit, not the platform. */
+static bool dispatch_party_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref,
+                              const char *field, const char *platform, const intake_actor_t *actor,
+                              intake_reply_t *reply)
+{
+    char msg[300];
+    Casebus__V1__Organisation *o = resolve_org(in, txn, ref, field, actor, false, reply);
+    if (o == NULL)
+        return false;
+    bool unit = unit_kind(o->kind), self = strcmp(o->org_id, platform) == 0;
+    if (unit)
+        snprintf(msg, sizeof(msg),
+                 "%s: %s (%s) is a unit of %s and takes no case in its own name; dispatch to %s",
+                 field, o->name, o->org_id, o->parent_id, o->parent_id);
+    else if (self)
+        snprintf(msg, sizeof(msg),
+                 "%s: the command platform dispatches to another organisation, not to itself",
+                 field);
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    if (unit || self) {
+        intake_reply_error(reply, 400, "invalid_field", field, msg);
+        return false;
+    }
+    return true;
+}
+
+static void do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseDispatched *d,
+                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                             intake_reply_t *reply)
+{
+    char msg[400], field[32];
+    cb_error_t e;
+    json_t *view = case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    intake_facts_t facts;
+    facts_of(view, NULL, NULL, &facts);
+    bool may = org_may(in, txn, d->by, "by", actor, CMD_DISPATCH_CASE, 0, &facts, reply);
+    json_decref(view);
+    if (!may || !dispatch_party_ok(in, txn, d->lead, "lead", d->by->org_id, actor, reply))
+        return;
+    for (size_t i = 0; i < d->n_helpers; i++) {
+        snprintf(field, sizeof(field), "helpers[%zu]", i);
+        if (!dispatch_party_ok(in, txn, d->helpers[i], field, d->by->org_id, actor, reply))
+            return;
+        bool twice = strcmp(d->helpers[i]->org_id, d->lead->org_id) == 0;
+        for (size_t k = 0; k < i && !twice; k++)
+            twice = strcmp(d->helpers[i]->org_id, d->helpers[k]->org_id) == 0;
+        if (twice) {
+            snprintf(msg, sizeof(msg), "%s: '%s' is named twice (as lead or helper)", field,
+                     d->helpers[i]->org_id);
+            intake_reply_error(reply, 400, "invalid_field", field, msg);
+            return;
+        }
+    }
+    char id[48];
+    if (new_id(in, txn, "T", now, id, sizeof(id), &e) != 0) {
+        reply_store_error(reply, &e);
+        return;
+    }
+    if (ensure_meta(&d->meta) == NULL || set_string(&d->transfer_id, id) ||
+        set_string(&d->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = d->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_DISPATCHED;
+    env.case_dispatched = d;
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind", "transfer", "case_id", d->case_id,
+                            "sender", d->by->org_id, "proposed_receiver", d->lead->org_id,
+                            "dispatched", 1);
+    snprintf(msg, sizeof(msg), "dispatched as %s to %s (lead)%s%zu helpers by %s", id,
+             d->lead->name, d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
+    record(in, txn, &env, d->meta, cmd, actor, now, 202, "transfer_id", id, ref, msg, reply);
+    json_decref(ref);
+}
+
+static void do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__ReturnReviewed *rv,
+                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                             intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "transfer", reply);
+    if (ref == NULL)
+        return;
+    if (!json_is_true(json_object_get(ref, "dispatched"))) {
+        snprintf(msg, sizeof(msg),
+                 "transfer %s is not a dispatch of the command platform: its return needs no "
+                 "review (the sender sends it again or disputes it)",
+                 cmd->target_id);
+        intake_reply_error(reply, 409, "not_a_dispatch", "transfer_id", msg);
+        goto out;
+    }
+    const char *case_id = json_str(ref, "case_id");
+    json_t *view = intake_case_get(&in->st, txn, case_id);
+    intake_facts_t facts;
+    facts_of(view ? view : json_object(), cmd->target_id, ref, &facts);
+    bool may = org_may(in, txn, rv->by, "by", actor, CMD_REVIEW_RETURN, 0, &facts, reply);
+    json_decref(view);
+    if (!may)
+        goto out;
+    if (ensure_meta(&rv->meta) == NULL || set_string(&rv->transfer_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = (char *)case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_RETURN_REVIEWED;
+    env.return_reviewed = rv;
+    snprintf(msg, sizeof(msg), "return of %s %s by %s", cmd->target_id,
+             rv->approved ? "approved (back to the command platform)"
+                          : "rejected (stays with the receiver)",
+             rv->by->name);
+    record(in, txn, &env, rv->meta, cmd, actor, now, 202, "transfer_id", cmd->target_id, NULL, msg,
+           reply);
+out:
+    json_decref(ref);
+}
+
+static void do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__SupervisionAnswered *a,
+                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                  int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, "supervision", reply);
+    if (ref == NULL)
+        return;
+    intake_facts_t facts;
+    json_t *none = json_object();
+    facts_of(none, NULL, ref, &facts);
+    bool may = org_may(in, txn, a->by, "by", actor, CMD_ANSWER_SUPERVISION, 0, &facts, reply);
+    json_decref(none);
+    if (!may)
+        goto out;
+    if (json_is_true(json_object_get(ref, "answered"))) {
+        snprintf(msg, sizeof(msg), "supervision order %s was answered already (%s)",
+                 cmd->target_id, json_str(ref, "answered_at"));
+        intake_reply_error(reply, 409, "already_answered", "supervision_id", msg);
+        goto out;
+    }
+    /* Who issued the order learns the answer: the supervisors of the limit. */
+    const char *ids[INTAKE_MAX_PARTIES + 1];
+    size_t n = 0, i;
+    json_t *sup;
+    json_array_foreach(json_object_get(ref, "supervisors"), i, sup) {
+        if (n < INTAKE_MAX_PARTIES && json_is_string(sup))
+            ids[n++] = json_string_value(sup);
+    }
+    ids[n] = NULL;
+    if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, ids, a->by->org_id) != 0 ||
+        ensure_meta(&a->meta) == NULL || set_string(&a->supervision_id, cmd->target_id) ||
+        set_string(&a->obligation_id, json_str(ref, "obligation_id")) ||
+        set_string(&a->case_id, json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    char when[40];
+    cb_time_format_cst(now, when, sizeof(when));
+    json_object_set_new(ref, "answered", json_true());
+    json_object_set_new(ref, "answered_at", json_string(when));
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_SUPERVISION_ANSWERED;
+    env.supervision_answered = a;
+    snprintf(msg, sizeof(msg), "supervision order %s (督办) answered by %s", cmd->target_id,
+             a->by->name);
+    record(in, txn, &env, a->meta, cmd, actor, now, 201, "supervision_id", cmd->target_id, ref,
+           msg, reply);
+    if (reply->status == 201) {
+        json_t *view = intake_case_get(&in->st, txn, a->case_id);
+        json_t *sv = json_object_get(
+            json_object_get(json_object_get(view, "obligations"), a->obligation_id), "supervision");
+        cb_error_t e;
+        if (json_is_object(sv) && strcmp(json_str(sv, "id"), cmd->target_id) == 0) {
+            json_object_set_new(sv, "state", json_string("answered"));
+            json_object_set_new(sv, "answered_at", json_time(now));
+            if (intake_case_put(&in->st, txn, a->case_id, view, &e) != 0)
+                reply_store_error(reply, &e);
+        }
+        json_decref(view);
+    }
+out:
+    json_decref(ref);
+}
+
 void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd,
                     const intake_actor_t *actor, const uint8_t req_hash[32],
                     intake_reply_t *reply)
@@ -1737,6 +1955,15 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         break;
     case CASEBUS__V1__COMMAND__KIND_RECORD_FILING:
         do_record_filing(in, txn, cmd->record_filing, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DISPATCH_CASE:
+        do_dispatch_case(in, txn, cmd->dispatch_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REVIEW_RETURN:
+        do_review_return(in, txn, cmd->review_return, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_ANSWER_SUPERVISION:
+        do_answer_supervision(in, txn, cmd->answer_supervision, cmd, actor, now, reply);
         break;
     default:
         intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
@@ -2023,6 +2250,31 @@ static const char *state_word(int s, char out[ENUM_WORD_MAX])
     return enum_word(&casebus__v1__transfer_state__descriptor, s, "TRANSFER_STATE_", out);
 }
 
+/* The 督办 order an escalation issued, kept so that its answer can be checked
+ * at the door (who answers, once). A restated order keeps its first record. */
+static int supervision_ref(intake_t *in, MDB_txn *txn, const Casebus__V1__Envelope *env,
+                           const Casebus__V1__Escalated *es, cb_error_t *err)
+{
+    json_t *known = intake_ref_get(&in->st, txn, es->supervision_id);
+    if (known) {
+        json_decref(known);
+        return 0;
+    }
+    const Casebus__V1__Obligation *o = es->obligation;
+    json_t *sup = json_array();
+    for (size_t i = 0; sup && o && i < o->n_supervisors; i++)
+        json_array_append_new(sup, json_string(o->supervisors[i]->org_id));
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I}", "kind", "supervision", "case_id",
+                            env->case_id, "obligation_id", o ? o->obligation_id : "",
+                            "responsible", o && o->responsible ? o->responsible->org_id : "",
+                            "supervisors", sup ? sup : json_array(), "answer_due_ms",
+                            (json_int_t)es->answer_due_ms);
+    int rc = ref ? intake_ref_put(&in->st, txn, es->supervision_id, ref, err)
+                 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    json_decref(ref);
+    return rc;
+}
+
 int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     intake_t *in = ctx;
@@ -2049,8 +2301,15 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         json_object_set_new(view, "jurisdiction_rule",
                             json_string(enum_word(&casebus__v1__jurisdiction_rule__descriptor,
                                                   j->rule, "JURISDICTION_RULE_", w1)));
-        json_object_set_new(view, "state", json_string(j->transfer_needed ? "transfer_required"
-                                                                           : "with_competent"));
+        bool platform = j->rule == CASEBUS__V1__JURISDICTION_RULE__JURISDICTION_RULE_MANUAL_DISPATCH &&
+                        j->competent &&
+                        j->competent->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU;
+        if (platform) /* with the command platform, to dispatch */
+            json_object_set_new(view, "holder", json_org(j->competent));
+        json_object_set_new(view, "state",
+                            json_string(platform ? "manual_dispatch"
+                                        : j->transfer_needed ? "transfer_required"
+                                                             : "with_competent"));
         if (j->case_ && !str_empty(j->case_->matter_name))
             json_object_set_new(view, "matter_name", json_string(j->case_->matter_name));
         snprintf(summary, sizeof(summary), "jurisdiction: %s%s",
@@ -2091,6 +2350,14 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         json_object_set_new(tv, "sender", json_string(t->sender ? t->sender->org_id : ""));
         json_object_set_new(tv, "receiver", json_string(t->receiver ? t->receiver->org_id : ""));
         json_object_set_new(tv, "sign_due", json_time(t->sign_due_ms));
+        if (t->dispatched) {
+            json_t *hs = json_array();
+            for (size_t i = 0; hs && i < t->n_helpers; i++)
+                json_array_append_new(hs, json_string(t->helpers[i]->org_id));
+            json_object_set_new(tv, "dispatched", json_true());
+            json_object_set_new(tv, "helpers", hs ? hs : json_array());
+            json_object_set_new(tv, "returns", json_integer(t->returns));
+        }
         json_object_set_new(view, "holder", json_org(t->receiver));
         json_object_set_new(view, "state", json_string("transfer_routed"));
         snprintf(summary, sizeof(summary), "transfer %s routed to %s", t->transfer_id,
@@ -2101,19 +2368,41 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         const Casebus__V1__TransferStateChanged *t = env->transfer_state_changed;
         json_t *tv = view_transfer(view, t->transfer_id);
         json_object_set_new(tv, "state", json_string(state_word(t->to_state, w1)));
-        if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED)
-            json_object_set_new(view, "holder", json_org(t->receiver));
-        else if (t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURNED ||
-                 t->to_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_CONCLUDED)
-            json_object_set_new(view, "holder", json_org(t->sender)); /* back with the finder */
         json_object_set_new(tv, "receiver", json_string(t->receiver ? t->receiver->org_id : ""));
-        json_object_set_new(view, "state",
-                            json_pack("s", t->to_state ==
-                                                   CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED
-                                               ? "with_competent"
-                                               : "transfer_in_progress"));
-        snprintf(summary, sizeof(summary), "transfer %s: %s -> %s", t->transfer_id,
-                 state_word(t->from_state, w1), state_word(t->to_state, w2));
+        const char *state = "transfer_in_progress";
+        switch (t->to_state) {
+        case CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_ACCEPTED:
+            json_object_set_new(view, "holder", json_org(t->receiver));
+            state = "with_competent";
+            break;
+        case CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURNED:
+            json_object_set_new(view, "holder", json_org(t->sender)); /* back with the sender */
+            state = t->dispatched ? "manual_dispatch" : state;
+            break;
+        case CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_CONCLUDED:
+            /* the judicial bureau decided for the finder: it is competent and holds it */
+            json_object_set_new(view, "holder", json_org(t->sender));
+            json_object_set_new(view, "competent", json_org(t->sender));
+            state = "with_competent";
+            break;
+        case CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURN_REQUESTED:
+            json_object_set_new(tv, "reviewer", json_org(t->reviewer));
+            json_object_set_new(tv, "returns", json_integer(t->returns));
+            state = "return_review";
+            break;
+        case CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_WITHDRAWN:
+            state = NULL; /* the new dispatch that replaces it says where the case is */
+            break;
+        default:
+            break;
+        }
+        if (t->from_state == CASEBUS__V1__TRANSFER_STATE__TRANSFER_STATE_RETURN_REQUESTED)
+            json_object_del(tv, "reviewer");
+        if (state)
+            json_object_set_new(view, "state", json_string(state));
+        snprintf(summary, sizeof(summary), "transfer %s: %s -> %s%s%s", t->transfer_id,
+                 state_word(t->from_state, w1), state_word(t->to_state, w2),
+                 t->reviewer ? "; reviewed by " : "", t->reviewer ? t->reviewer->name : "");
         break;
     }
     case CASEBUS__V1__ENVELOPE__BODY_TRANSFER_REJECTED: {
@@ -2174,12 +2463,28 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         snprintf(summary, sizeof(summary), "red: limit passed: %s",
                  env->deadline_breached->obligation->rule_title);
         break;
-    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED:
-        json_object_set_new(view_obligation(view, env->escalated->obligation), "level",
-                            json_string("escalated"));
-        snprintf(summary, sizeof(summary), "escalated for supervision (督办): %s",
-                 env->escalated->obligation->rule_title);
+    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED: {
+        const Casebus__V1__Escalated *es = env->escalated;
+        json_t *ob = view_obligation(view, es->obligation);
+        json_object_set_new(ob, "level", json_string("escalated"));
+        if (!str_empty(es->supervision_id)) {
+            json_t *sv = json_object_get(ob, "supervision");
+            if (!json_is_object(sv) ||
+                strcmp(json_str(sv, "id"), es->supervision_id) != 0) {
+                sv = json_pack("{s:s,s:s,s:o}", "id", es->supervision_id, "state", "open",
+                               "answer_due", json_time(es->answer_due_ms));
+                json_object_set_new(ob, "supervision", sv ? sv : json_object());
+            }
+            if ((rc = supervision_ref(in, txn, env, es, err)) != 0) {
+                json_decref(view);
+                return rc;
+            }
+        }
+        snprintf(summary, sizeof(summary), "escalated for supervision (督办%s%s): %s",
+                 str_empty(es->supervision_id) ? "" : " order ",
+                 es->supervision_id ? es->supervision_id : "", es->obligation->rule_title);
         break;
+    }
     case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_CHANGED: {
         const Casebus__V1__ObligationChanged *oc = env->obligation_changed;
         if (oc->obligation == NULL || str_empty(oc->obligation->obligation_id))

@@ -187,6 +187,9 @@ static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
         {"cases", "decision-filing", CMD_FILE_DECISION},
         {"obligations", "extension-request", CMD_REQUEST_EXTENSION},
         {"obligations", "extension-decision", CMD_DECIDE_EXTENSION},
+        {"cases", "dispatch", CMD_DISPATCH_CASE},
+        {"transfers", "return-review", CMD_REVIEW_RETURN},
+        {"supervisions", "answer", CMD_ANSWER_SUPERVISION},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(segs[1], table[i].coll) == 0 && strcmp(segs[3], table[i].action) == 0)

@@ -57,7 +57,12 @@ typedef enum intake_cmd_kind {
     CMD_FILE_DECISION = CASEBUS__V1__COMMAND__KIND_FILE_DECISION,
     CMD_APPLY_JOINT_OPERATION = CASEBUS__V1__COMMAND__KIND_APPLY_JOINT_OPERATION,
     CMD_RECORD_FILING = CASEBUS__V1__COMMAND__KIND_RECORD_FILING,
+    CMD_DISPATCH_CASE = CASEBUS__V1__COMMAND__KIND_DISPATCH_CASE,
+    CMD_REVIEW_RETURN = CASEBUS__V1__COMMAND__KIND_REVIEW_RETURN,
+    CMD_ANSWER_SUPERVISION = CASEBUS__V1__COMMAND__KIND_ANSWER_SUPERVISION,
 } intake_cmd_kind_t;
+
+#define INTAKE_MAX_HELPERS 8 /* 协办 of one dispatch */
 
 /* An authenticated caller. */
 typedef struct intake_actor {
@@ -169,6 +174,7 @@ typedef struct intake_facts {
     const char *finder, *holder, *competent;
     const char *transfer_sender, *transfer_receiver;
     const char *decider, *addressee;
+    const char *responsible; /* of the limit a 督办 order is about */
     bool referral_made; /* handed to public security (Decree 310) */
     const char *parties[INTAKE_MAX_PARTIES]; /* every other organisation with a role */
     size_t nparties;

@@ -3,9 +3,12 @@
  * of each attempt. Never touches a socket.
  *
  * Addressing (who an event is for):
- *   transfer_routed          the receiver and its copies (the procuratorate for a crime)
+ *   transfer_routed          the receiver, its copies (the procuratorate for a crime) and
+ *                            a dispatch's helpers (协办)
  *   transfer_required        the finder, who must transfer
- *   transfer_state_changed   the sender and the receiver
+ *   transfer_state_changed   the sender, the receiver, a dispatch's helpers, and whoever
+ *                            reviews a return (the platform or the leading-group office)
+ *   supervision_answered     the supervisors who issued the 督办 order
  *   transfer_rejected        the organisation whose command was refused
  *   dispute_escalated        the judicial bureau and both parties
  *   routing_failed           the county command platform it was assigned to
@@ -33,7 +36,8 @@ static const char *const deliverable[] = {
     "dispute_escalated", "routing_failed",     "obligation_opened",      "obligation_met",
     "obligation_changed", "deadline_warning",  "deadline_breached",      "escalated",
     "calendar_missing",  "assistance_requested", "assistance_answered", "feedback_given",
-    "approval_recorded", "decision_recorded",  "crime_referral_step",    NULL};
+    "approval_recorded", "decision_recorded",  "crime_referral_step",    "supervision_answered",
+    NULL};
 
 typedef struct addressees {
     const char *ids[MAX_ADDRESSEES];
@@ -59,6 +63,8 @@ static void address(const Casebus__V1__Envelope *env, addressees_t *a)
         add(a, env->transfer_routed->receiver);
         for (size_t i = 0; i < env->transfer_routed->n_copies; i++)
             add(a, env->transfer_routed->copies[i]);
+        for (size_t i = 0; i < env->transfer_routed->n_helpers; i++)
+            add(a, env->transfer_routed->helpers[i]);
         break;
     case B(TRANSFER_REQUIRED):
         add(a, env->transfer_required->from);
@@ -66,6 +72,9 @@ static void address(const Casebus__V1__Envelope *env, addressees_t *a)
     case B(TRANSFER_STATE_CHANGED):
         add(a, env->transfer_state_changed->sender);
         add(a, env->transfer_state_changed->receiver);
+        add(a, env->transfer_state_changed->reviewer);
+        for (size_t i = 0; i < env->transfer_state_changed->n_helpers; i++)
+            add(a, env->transfer_state_changed->helpers[i]);
         break;
     case B(TRANSFER_REJECTED):
         add(a, env->transfer_rejected->by);
@@ -125,6 +134,10 @@ static void address(const Casebus__V1__Envelope *env, addressees_t *a)
     case B(CRIME_REFERRAL_STEP):
         for (size_t i = 0; i < env->crime_referral_step->n_inform; i++)
             add(a, env->crime_referral_step->inform[i]);
+        break;
+    case B(SUPERVISION_ANSWERED):
+        for (size_t i = 0; i < env->supervision_answered->n_inform; i++)
+            add(a, env->supervision_answered->inform[i]);
         break;
     case B(CALENDAR_MISSING):
         for (size_t i = 0; i < env->calendar_missing->n_notify; i++)

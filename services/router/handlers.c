@@ -8,6 +8,10 @@
  *                    -> TransferStateChanged [+ DisputeEscalated] [+ TransferRouted],
  *                       or TransferRejected with the reason and the state
  *   CrimeReferralStep (declined, sent back) -> TransferRouted from public security
+ *   CaseDispatched   -> [TransferStateChanged to withdrawn] JurisdictionResolved
+ *                       TransferRouted (dispatched), or TransferRejected
+ *   ReturnReviewed   -> TransferStateChanged [+ JurisdictionResolved: back with the platform]
+ * One transfer of a case is open at a time (transfer_open).
  * A case is never dropped: an unknown matter or township goes to the county
  * command platform (the enforcement bureau) with RoutingFailed. Without any
  * registry router cannot route at all: apply fails loudly and the bus retries,
@@ -150,6 +154,51 @@ static void to_machine(const Casebus__V1__TransferRouted *t, router_transfer_t *
     snprintf(m->receiver, sizeof(m->receiver), "%s", t->receiver ? t->receiver->org_id : "");
     m->state = t->state;
     m->route_count = t->route_count;
+    m->dispatched = t->dispatched;
+    m->returns = t->returns;
+    m->state_before_return = t->state_before_return;
+    snprintf(m->reviewer, sizeof(m->reviewer), "%s", t->reviewer_id ? t->reviewer_id : "");
+}
+
+/* A refusal when the case has an open transfer (or NULL: there is none). The
+ * returned message is static. */
+static const char *open_transfer(router_t *r, MDB_txn *txn, const char *case_id, char *msg,
+                                 size_t size)
+{
+    Casebus__V1__TransferRouted *latest = router_case_latest_transfer(r, txn, case_id);
+    if (latest == NULL)
+        return NULL;
+    router_transfer_t m;
+    to_machine(latest, &m);
+    bool open = router_transfer_open(&m);
+    if (open)
+        snprintf(msg, size,
+                 "transfer %s of this case is %s (to %s): one transfer at a time; wait for it to "
+                 "be accepted, concluded or returned",
+                 m.transfer_id, router_state_name(m.state), m.receiver);
+    casebus__v1__transfer_routed__free_unpacked(latest, NULL);
+    return open ? msg : NULL;
+}
+
+/* Says who has jurisdiction now, and keeps it: every replica follows (the case
+ * view's competent party). */
+static int jurisdiction_now(router_t *r, MDB_txn *txn, Casebus__V1__JurisdictionResolved *j,
+                            const Casebus__V1__Organisation *competent, int rule, bool transfer,
+                            cb_error_t *err)
+{
+    Casebus__V1__OrgRef ref;
+    Casebus__V1__JurisdictionResolved updated = *j;
+    updated.competent = ref_of(competent, &ref);
+    if (updated.competent == NULL)
+        return 0;
+    if (rule)
+        updated.rule = rule;
+    updated.transfer_needed = transfer;
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_JURISDICTION_RESOLVED;
+    env.jurisdiction_resolved = &updated;
+    int rc = emit(r, txn, &env, j->case_ ? j->case_->case_id : "", err);
+    return rc ? rc : router_case_put(r, txn, &updated, err);
 }
 
 static int store_and_route(router_t *r, MDB_txn *txn, Casebus__V1__TransferRouted *out,
@@ -209,6 +258,12 @@ static int on_transfer_sent(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev,
                         "not_holder", msg, S(UNSPECIFIED), err);
             goto out;
         }
+        char msg[400];
+        if (open_transfer(r, txn, t->case_id, msg, sizeof(msg))) {
+            rc = reject(r, txn, ev, t->transfer_id, t->case_id, "transfer_sent", t->sender,
+                        "transfer_open", msg, S(UNSPECIFIED), err);
+            goto out;
+        }
         casebus__v1__transfer_routed__init(&out);
         out.transfer_id = t->transfer_id;
         out.case_ = j->case_;
@@ -247,6 +302,23 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
     router_transfer_t m;
     router_verdict_t v;
     to_machine(stored, &m);
+    if (step == STEP_RETURN && m.dispatched) {
+        const Casebus__V1__Organisation *office =
+            router_org_of_kind(r->reg, CASEBUS__V1__ORG_KIND__ORG_KIND_LEADING_GROUP_OFFICE);
+        decided = office ? office->org_id : NULL;
+    }
+    if (step == STEP_DISPUTE && m.state == S(RETURNED)) {
+        Casebus__V1__TransferRouted *latest = router_case_latest_transfer(r, txn, case_id);
+        bool superseded = latest && strcmp(latest->transfer_id, transfer_id) != 0;
+        if (latest)
+            casebus__v1__transfer_routed__free_unpacked(latest, NULL);
+        if (superseded) {
+            rc = reject(r, txn, ev, transfer_id, case_id, router_step_name(step), by,
+                        "superseded", "the case was transferred again since this return: "
+                        "dispute the later transfer", m.state, err);
+            goto out;
+        }
+    }
     router_transfer_step(&m, step, by ? by->org_id : "", decided, &v);
     if (!v.ok) {
         rc = reject(r, txn, ev, transfer_id, case_id, router_step_name(step), by, v.code,
@@ -255,9 +327,12 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
     }
     cb_metric_inc(r->m_transitions);
     Casebus__V1__TransferRouted out = *stored;
-    Casebus__V1__OrgRef new_receiver;
+    Casebus__V1__OrgRef new_receiver, reviewer;
     out.state = m.state;
     out.route_count = m.route_count;
+    out.returns = m.returns;
+    out.reviewer_id = m.reviewer;
+    out.state_before_return = m.state_before_return;
     if (v.rerouted) {
         const Casebus__V1__Organisation *o = router_org(r->reg, m.receiver);
         if (o == NULL) {
@@ -279,6 +354,12 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
     sc.receiver = out.receiver;
     sc.reason = (char *)(reason ? reason : "");
     sc.command_seq = ev->seq;
+    sc.dispatched = m.dispatched;
+    sc.returns = m.returns;
+    sc.helpers = stored->helpers;
+    sc.n_helpers = stored->n_helpers;
+    if (m.state == S(RETURN_REQUESTED))
+        sc.reviewer = ref_of(router_org(r->reg, m.reviewer), &reviewer);
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_STATE_CHANGED;
     env.transfer_state_changed = &sc;
@@ -316,13 +397,27 @@ static int on_step(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev, router_s
         env.transfer_state_changed = &sc2;
         if ((rc = emit(r, txn, &env, case_id, err)) != 0)
             goto out;
+        /* The decision settles jurisdiction: said, so the case view follows it
+         * (concluded: the finder; otherwise the decided organisation). */
         Casebus__V1__JurisdictionResolved *j = router_case_get(r, txn, case_id);
         if (j) {
-            Casebus__V1__OrgRef decided_ref;
-            Casebus__V1__OrgRef *keep = j->competent;
-            j->competent = ref_of(router_org(r->reg, decided), &decided_ref);
-            rc = j->competent ? router_case_put(r, txn, j, err) : 0;
-            j->competent = keep;
+            const char *finder = j->case_ && j->case_->discovered_by
+                                     ? j->case_->discovered_by->org_id
+                                     : "";
+            rc = jurisdiction_now(r, txn, j, router_org(r->reg, decided), 0,
+                                  strcmp(decided, finder) != 0, err);
+            casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
+            if (rc != 0)
+                goto out;
+        }
+    }
+    if (step == STEP_APPROVE_RETURN) {
+        /* 退单 approved: the case is back with the command platform, to dispatch anew. */
+        Casebus__V1__JurisdictionResolved *j = router_case_get(r, txn, case_id);
+        if (j) {
+            rc = jurisdiction_now(r, txn, j, router_org(r->reg, m.sender),
+                                  CASEBUS__V1__JURISDICTION_RULE__JURISDICTION_RULE_MANUAL_DISPATCH,
+                                  false, err);
             casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
             if (rc != 0)
                 goto out;
@@ -448,6 +543,142 @@ out:
     return rc;
 }
 
+/* ---- the command platform's dispatch (分流交办, seed 003 §三(一)) ---- */
+
+#define MAX_HELPERS 8
+
+/* The platform may dispatch a case it holds (routing failed, a matter the
+ * bureau keeps, a return it approved), and reassign (改派) one it dispatched
+ * before: that dispatch is withdrawn and the new one routed. Anything else
+ * another organisation holds, or a transfer still open, is refused. */
+static int on_case_dispatched(router_t *r, MDB_txn *txn, const cb_bus_event_t *ev,
+                              cb_error_t *err)
+{
+    const Casebus__V1__CaseDispatched *d = ev->env->case_dispatched;
+    const char *case_id = d->case_id;
+    int rc = 0;
+    char msg[400];
+    Casebus__V1__JurisdictionResolved *j = router_case_get(r, txn, case_id);
+    if (j == NULL || j->case_ == NULL) {
+        if (j)
+            casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
+        return reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by,
+                      "unknown_case", "router has no such case", S(UNSPECIFIED), err);
+    }
+    Casebus__V1__TransferRouted *latest = router_case_latest_transfer(r, txn, case_id);
+    const Casebus__V1__Organisation *platform =
+        router_org_of_kind(r->reg, CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU);
+    const Casebus__V1__Organisation *lead = d->lead ? router_org(r->reg, d->lead->org_id) : NULL;
+    Casebus__V1__OrgRef platform_ref, lead_ref, helper_refs[MAX_HELPERS];
+    Casebus__V1__OrgRef *helpers[MAX_HELPERS];
+    size_t nhelpers = 0;
+    if (platform == NULL || d->by == NULL || strcmp(d->by->org_id, platform->org_id) != 0) {
+        rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by, "not_platform",
+                    "only the county command platform (the enforcement bureau) dispatches",
+                    S(UNSPECIFIED), err);
+        goto out;
+    }
+    if (lead == NULL) {
+        rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by,
+                    "unknown_organisation", "the lead organisation is not registered",
+                    S(UNSPECIFIED), err);
+        goto out;
+    }
+    for (size_t i = 0; i < d->n_helpers && nhelpers < MAX_HELPERS; i++) {
+        const Casebus__V1__Organisation *h = router_org(r->reg, d->helpers[i]->org_id);
+        if (h == NULL) {
+            snprintf(msg, sizeof(msg), "helper '%s' is not registered", d->helpers[i]->org_id);
+            rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by,
+                        "unknown_organisation", msg, S(UNSPECIFIED), err);
+            goto out;
+        }
+        helpers[nhelpers] = ref_of(h, &helper_refs[nhelpers]);
+        nhelpers++;
+    }
+    uint32_t returns = 0;
+    bool reassign = false;
+    if (latest) {
+        router_transfer_t m;
+        router_verdict_t v;
+        to_machine(latest, &m);
+        if (m.dispatched)
+            returns = m.returns;
+        if (router_transfer_open(&m) || (m.dispatched && m.state == S(ACCEPTED))) {
+            if (!m.dispatched) {
+                open_transfer(r, txn, case_id, msg, sizeof(msg));
+                rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by,
+                            "transfer_open", msg, m.state, err);
+                goto out;
+            }
+            router_transfer_step(&m, STEP_WITHDRAW, d->by->org_id, NULL, &v);
+            if (!v.ok) {
+                rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by, v.code,
+                            v.message, m.state, err);
+                goto out;
+            }
+            Casebus__V1__TransferStateChanged sc = CASEBUS__V1__TRANSFER_STATE_CHANGED__INIT;
+            sc.transfer_id = latest->transfer_id;
+            sc.case_ = latest->case_;
+            sc.from_state = v.from;
+            sc.to_state = v.to;
+            sc.by = d->by;
+            sc.sender = latest->sender;
+            sc.receiver = latest->receiver;
+            sc.reason = d->reason;
+            sc.command_seq = ev->seq;
+            sc.dispatched = true;
+            sc.returns = m.returns;
+            sc.helpers = latest->helpers;
+            sc.n_helpers = latest->n_helpers;
+            Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+            env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_STATE_CHANGED;
+            env.transfer_state_changed = &sc;
+            latest->state = m.state;
+            if ((rc = emit(r, txn, &env, case_id, err)) != 0 ||
+                (rc = router_transfer_put(r, txn, latest, err)) != 0)
+                goto out;
+            reassign = true;
+        }
+    }
+    if (!reassign && (j->competent == NULL || strcmp(j->competent->org_id, platform->org_id) != 0)) {
+        snprintf(msg, sizeof(msg),
+                 "the case is with %s (%s): the command platform dispatches the cases it holds "
+                 "(failed routing, kept by the bureau, a return it approved) and reassigns its "
+                 "own dispatches",
+                 j->competent && j->competent->name ? j->competent->name : "?",
+                 j->competent ? j->competent->org_id : "?");
+        rc = reject(r, txn, ev, d->transfer_id, case_id, "case_dispatched", d->by, "not_held", msg,
+                    S(UNSPECIFIED), err);
+        goto out;
+    }
+    /* The lead is now the organisation the case belongs to; then the dispatch. */
+    if ((rc = jurisdiction_now(r, txn, j, lead,
+                               CASEBUS__V1__JURISDICTION_RULE__JURISDICTION_RULE_MANUAL_DISPATCH,
+                               true, err)) != 0)
+        goto out;
+    Casebus__V1__TransferRouted out = CASEBUS__V1__TRANSFER_ROUTED__INIT;
+    out.transfer_id = d->transfer_id;
+    out.case_ = j->case_;
+    out.sender = ref_of(platform, &platform_ref);
+    out.receiver = ref_of(lead, &lead_ref);
+    out.helpers = helpers;
+    out.n_helpers = nhelpers;
+    out.reason = d->reason;
+    out.sent_at_ms = ev->env->recorded_at_ms;
+    out.state = S(SENT);
+    out.route_count = 1;
+    out.dispatched = true;
+    out.returns = returns;
+    log_info("case_dispatched case=%s transfer=%s lead=%s helpers=%zu%s", case_id,
+             d->transfer_id, lead->org_id, nhelpers, reassign ? " reassigned=1" : "");
+    rc = store_and_route(r, txn, &out, err);
+out:
+    if (latest)
+        casebus__v1__transfer_routed__free_unpacked(latest, NULL);
+    casebus__v1__jurisdiction_resolved__free_unpacked(j, NULL);
+    return rc;
+}
+
 int router_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     router_t *r = ctx;
@@ -478,6 +709,13 @@ int router_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *
                        e->dispute_decided->reasoning, e->dispute_decided->dispute_id, err);
     case CASEBUS__V1__ENVELOPE__BODY_CRIME_REFERRAL_STEP:
         return on_crime_step(r, txn, ev, err);
+    case CASEBUS__V1__ENVELOPE__BODY_CASE_DISPATCHED:
+        return on_case_dispatched(r, txn, ev, err);
+    case CASEBUS__V1__ENVELOPE__BODY_RETURN_REVIEWED:
+        return on_step(r, txn, ev, e->return_reviewed->approved ? STEP_APPROVE_RETURN
+                                                                : STEP_REJECT_RETURN,
+                       e->return_reviewed->transfer_id, e->return_reviewed->by, NULL,
+                       e->return_reviewed->reason, NULL, err);
     default:
         return 0; /* assistance, decisions, approvals, tokens: deadline's and intake's */
     }

@@ -27,7 +27,7 @@
 typedef struct router {
     cb_daemon_t d;
     router_registry_t *reg;
-    MDB_dbi db_meta, db_catalogs, db_cases, db_transfers;
+    MDB_dbi db_meta, db_catalogs, db_cases, db_transfers, db_case_transfer;
     cb_control_t *control;
     cb_metric_t *m_routed, *m_manual, *m_rejected, *m_transitions;
 } router_t;
@@ -49,8 +49,12 @@ int router_case_put(router_t *r, MDB_txn *txn, const Casebus__V1__JurisdictionRe
                     cb_error_t *err);
 /* The latest routed message of a transfer (NULL when unknown). */
 Casebus__V1__TransferRouted *router_transfer_get(router_t *r, MDB_txn *txn, const char *id);
+/* Stores t, and makes it its case's latest transfer. */
 int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRouted *t,
                         cb_error_t *err);
+/* The case's latest transfer (NULL when none). */
+Casebus__V1__TransferRouted *router_case_latest_transfer(router_t *r, MDB_txn *txn,
+                                                         const char *case_id);
 
 /* ---- handlers.c ---- */
 /* Apply function for intake's events. */

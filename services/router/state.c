@@ -6,6 +6,7 @@
  *   catalogs   be32 version -> CatalogImported
  *   cases      case_id -> JurisdictionResolved (the case summary and who is competent)
  *   transfers  transfer_id -> TransferRouted (the transfer as last routed, with its state)
+ *   case_transfer  case_id -> transfer_id of the case's latest transfer (transfer_open)
  */
 #include "router.h"
 #include "bytes.h"
@@ -21,7 +22,8 @@ int router_state_open(router_t *r, cb_error_t *err)
     if ((rc = cb_store_dbi(s, "meta", 0, &r->db_meta, err)) ||
         (rc = cb_store_dbi(s, "catalogs", 0, &r->db_catalogs, err)) ||
         (rc = cb_store_dbi(s, "cases", 0, &r->db_cases, err)) ||
-        (rc = cb_store_dbi(s, "transfers", 0, &r->db_transfers, err)))
+        (rc = cb_store_dbi(s, "transfers", 0, &r->db_transfers, err)) ||
+        (rc = cb_store_dbi(s, "case_transfer", 0, &r->db_case_transfer, err)))
         return rc;
     return 0;
 }
@@ -130,5 +132,24 @@ int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRo
                         cb_error_t *err)
 {
     MDB_val k = cb_store_key(t->transfer_id);
-    return cb_store_put_msg(txn, r->db_transfers, &k, &t->base, "store transfer", err);
+    int rc = cb_store_put_msg(txn, r->db_transfers, &k, &t->base, "store transfer", err);
+    if (rc != 0 || t->case_ == NULL || t->case_->case_id == NULL || *t->case_->case_id == '\0')
+        return rc;
+    MDB_val ck = cb_store_key(t->case_->case_id), cv = cb_store_key(t->transfer_id);
+    if ((rc = mdb_put(txn, r->db_case_transfer, &ck, &cv, 0)) != 0)
+        return cb_store_error(rc, "store the case's transfer", err);
+    return 0;
+}
+
+Casebus__V1__TransferRouted *router_case_latest_transfer(router_t *r, MDB_txn *txn,
+                                                         const char *case_id)
+{
+    MDB_val k = cb_store_key(case_id), v;
+    char id[ROUTER_ID_MAX];
+    if (case_id == NULL || *case_id == '\0' || mdb_get(txn, r->db_case_transfer, &k, &v) != 0 ||
+        v.mv_size >= sizeof(id))
+        return NULL;
+    memcpy(id, v.mv_data, v.mv_size);
+    id[v.mv_size] = '\0';
+    return router_transfer_get(r, txn, id);
 }

@@ -58,13 +58,16 @@ cli_keys=$(find "$var/keys" -name '*.key' | wc -l)
 grep -q "curve keys_dir=$var/keys" "$var/intake.log" && [ "$cli_keys" -ge 6 ]
 ok $? "make run puts every ZeroMQ socket behind CURVE with keys it made ($cli_keys key pairs under var/keys)"
 today=$(TZ=Asia/Shanghai date +%F)
-csv=$(cli report --from "$today" --to "$today" --csv 2>&1)
-echo "$csv" | head -1 | grep -q "^group,rank,org_id,name,sent,received,on_time,late,open," &&
-    echo "$csv" | grep -qE '^county,[0-9]+,wy-scjg,"[^"]*",0,0,0,0,[2-9],'
-ok $? "casebus report --csv lists the finder with its time limits still open"
+later=$(TZ=Asia/Shanghai date -d "+60 days" +%F)
+csv=$(cli report --from "$today" --to "$later" --csv 2>&1)
+echo "$csv" | head -1 | grep -q "^group,rank,org_id,name,sent,received,fell_due,on_time,late,open_not_yet_due,on_time_share," &&
+    echo "$csv" | grep -qE '^county,[0-9]+,wy-scjg,"[^"]*",0,0,0,0,0,[2-9],,'
+ok $? "casebus report --csv lists the finder with its time limits open and not yet due, and no share while nothing fell due"
 cli report --quarter 2026Q5 >/dev/null 2>&1; [ $? = 2 ]; ok $? "a quarter that does not exist is refused"
 cli report --quarter "$(TZ=Asia/Shanghai date +%Y)Q$(( ($(TZ=Asia/Shanghai date +%-m) + 2) / 3 ))" | grep -q "Townships (handling of enforcement)"
 ok $? "the report on screen ranks townships and county organisations apart"
+cli report --from "$today" --to "$later" | grep -q "on-time share = limits met on time / limits that fell due"
+ok $? "the report states its formula in its header"
 live=$(cli token create --org wy-tx --label "桐琴镇平台" 2>&1)
 case "$live" in cbt_*) st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $live" "http://127.0.0.1:$port/v1/cases/$case_id") ;; *) st=none ;; esac
 [ "$st" = 404 ]; ok $? "casebus token create works while intake runs, and intake knows the new token at once (GET of a case it has no part in answered $st, not 401)"

@@ -484,6 +484,10 @@ static void extension_requested_then_approved(void **state)
     e = expect(f, B(ESCALATED)); /* grace 0: 督办 at the limit */
     assert_int_equal(e->escalated->alert->repeat, 1);
     assert_int_equal(e->escalated->alert->n_notify, 3);
+    assert_string_equal(e->escalated->supervision_id, "SV-transfer:C1-1");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED)); /* the order's answer */
+    assert_string_equal(e->obligation_opened->obligation->rule_id, "supervision_answer");
     casebus__v1__envelope__free_unpacked(e, NULL);
     fire_at(f, at("2026-11-10T00:00:00+08:00"));
     expect_none(f); /* fired once, whatever happens */
@@ -493,6 +497,81 @@ static void extension_requested_then_approved(void **state)
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_non_null(strstr(e->obligation_changed->reason, "before the limit"));
     casebus__v1__envelope__free_unpacked(e, NULL);
+}
+
+/* The events from now on until one of type body_case (freed); fails if none. */
+static Casebus__V1__Envelope *skip_to(fx_t *f, int body_case)
+{
+    Casebus__V1__Envelope *e;
+    while ((e = next_event(f)) != NULL && (int)e->body_case != body_case)
+        casebus__v1__envelope__free_unpacked(e, NULL);
+    if (e == NULL)
+        fail_msg("no event of type %d", body_case);
+    return e;
+}
+
+static void supervision_orders_are_answered(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    /* Discovered Mon 2026-11-02 09:00: due 24:00 Thu Nov 5; 督办 at the limit. */
+    transfer_required(f, "C9", at("2026-11-02T09:00:00+08:00"),
+                      CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    fire_at(f, at("2026-11-06T00:00:00+08:00"));
+    Casebus__V1__Envelope *e = skip_to(f, B(ESCALATED));
+    assert_string_equal(e->escalated->supervision_id, "SV-transfer:C9-1");
+    /* 3 working days from Fri Nov 6: Mon 9, Tue 10, Wed 11 -> 24:00 Wed Nov 11. */
+    assert_int_equal(e->escalated->answer_due_ms, at("2026-11-12T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    e = expect(f, B(OBLIGATION_OPENED));
+    const Casebus__V1__Obligation *ob = e->obligation_opened->obligation;
+    assert_string_equal(ob->obligation_id, "answer:SV-transfer:C9-1");
+    assert_string_equal(ob->rule_id, "supervision_answer");
+    assert_string_equal(ob->responsible->org_id, "wy-scjg");
+    assert_int_equal(ob->due_at_ms, at("2026-11-12T00:00:00+08:00"));
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* A day later, unanswered: the same order is restated, no second answer opens. */
+    fire_at(f, at("2026-11-07T00:00:00+08:00"));
+    e = expect(f, B(ESCALATED));
+    assert_int_equal(e->escalated->alert->repeat, 2);
+    assert_string_equal(e->escalated->supervision_id, "SV-transfer:C9-1");
+    casebus__v1__envelope__free_unpacked(e, NULL);
+    expect_none(f);
+
+    /* Answered on Monday: on time. */
+    Casebus__V1__SupervisionAnswered sa = CASEBUS__V1__SUPERVISION_ANSWERED__INIT;
+    sa.supervision_id = "SV-transfer:C9-1";
+    sa.obligation_id = "transfer:C9";
+    sa.case_id = "C9";
+    sa.by = ref("wy-scjg");
+    sa.answer = "已补齐材料, 当日移送";
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.body_case = B(SUPERVISION_ANSWERED);
+    env.supervision_answered = &sa;
+    env.case_id = "C9";
+    apply(f, "intake", &env, at("2026-11-09T10:00:00+08:00"));
+    e = expect(f, B(OBLIGATION_MET));
+    assert_string_equal(e->obligation_met->obligation->obligation_id, "answer:SV-transfer:C9-1");
+    assert_true(e->obligation_met->on_time);
+    casebus__v1__envelope__free_unpacked(e, NULL);
+
+    /* Still not transferred: the next escalation is a new order, with its own answer. */
+    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    size_t orders = 0, answers = 0;
+    while ((e = next_event(f)) != NULL) {
+        if (e->body_case == B(ESCALATED)) {
+            assert_string_equal(e->escalated->supervision_id, "SV-transfer:C9-2");
+            orders++;
+        } else if (e->body_case == B(OBLIGATION_OPENED)) {
+            assert_string_equal(e->obligation_opened->obligation->obligation_id,
+                                "answer:SV-transfer:C9-2");
+            answers++;
+        }
+        casebus__v1__envelope__free_unpacked(e, NULL);
+    }
+    assert_true(orders >= 1);
+    assert_int_equal(answers, 1);
 }
 
 static void calendar_missing_then_loaded_recomputes(void **state)
@@ -800,6 +879,7 @@ int main(void)
         cmocka_unit_test(recount_after_a_calendar_import),
         cmocka_unit_test(clock_points_and_missed_escalations),
         cmocka_unit_test_setup_teardown(extension_requested_then_approved, setup, teardown),
+        cmocka_unit_test_setup_teardown(supervision_orders_are_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
         cmocka_unit_test_setup_teardown(next_years_calendar_is_watched_from_november, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_case_closes_its_obligations, setup, teardown),

@@ -124,11 +124,111 @@ static void dispute_decision_reroutes_to_the_decided_organisation(void **state)
     assert_int_equal(t.state, S(ACCEPTED));
 }
 
+#define PLATFORM "wy-zhzf"
+#define OFFICE "wy-ldxz"
+
+static router_transfer_t dispatch(int state)
+{
+    router_transfer_t t = fresh(state);
+    snprintf(t.sender, sizeof(t.sender), PLATFORM);
+    t.dispatched = true;
+    return t;
+}
+
+static void dispatch_returns_are_reviewed_and_the_third_goes_to_the_office(void **state)
+{
+    (void)state;
+    router_transfer_t t = dispatch(S(SENT));
+    router_verdict_t v;
+    /* 1st return, rejected: back where it was, with the receiver. */
+    router_transfer_step(&t, STEP_RETURN, RECEIVER, OFFICE, &v);
+    assert_true(v.ok);
+    assert_int_equal(t.state, S(RETURN_REQUESTED));
+    assert_string_equal(t.reviewer, PLATFORM);
+    assert_int_equal(t.returns, 1);
+    router_transfer_step(&t, STEP_ACCEPT, RECEIVER, NULL, &v);
+    assert_false(v.ok); /* awaiting review */
+    assert_string_equal(v.code, "wrong_state");
+    router_transfer_step(&t, STEP_REJECT_RETURN, RECEIVER, NULL, &v);
+    assert_false(v.ok);
+    assert_string_equal(v.code, "not_reviewer");
+    router_transfer_step(&t, STEP_REJECT_RETURN, PLATFORM, NULL, &v);
+    assert_true(v.ok);
+    assert_int_equal(t.state, S(SENT));
+    /* 2nd, after signing for it: a rejection leads back to received. */
+    router_transfer_step(&t, STEP_RECEIVE, RECEIVER, NULL, &v);
+    router_transfer_step(&t, STEP_RETURN, RECEIVER, OFFICE, &v);
+    assert_true(v.ok);
+    assert_string_equal(t.reviewer, PLATFORM);
+    router_transfer_step(&t, STEP_REJECT_RETURN, PLATFORM, NULL, &v);
+    assert_int_equal(t.state, S(RECEIVED));
+    /* 3rd: the leading-group office reviews, not the platform. */
+    router_transfer_step(&t, STEP_RETURN, RECEIVER, OFFICE, &v);
+    assert_true(v.ok);
+    assert_int_equal(t.returns, 3);
+    assert_string_equal(t.reviewer, OFFICE);
+    router_transfer_step(&t, STEP_APPROVE_RETURN, PLATFORM, NULL, &v);
+    assert_false(v.ok);
+    assert_string_equal(v.code, "not_reviewer");
+    router_transfer_step(&t, STEP_APPROVE_RETURN, OFFICE, NULL, &v);
+    assert_true(v.ok);
+    assert_int_equal(t.state, S(RETURNED));
+    assert_false(router_transfer_open(&t)); /* back with the platform: closed */
+    router_transfer_step(&t, STEP_DISPUTE, PLATFORM, NULL, &v);
+    assert_false(v.ok); /* the platform does not dispute a return it approved */
+    router_transfer_step(&t, STEP_RESEND, PLATFORM, NULL, &v);
+    assert_false(v.ok); /* it dispatches anew instead */
+}
+
+static void reassignment_withdraws_a_dispatch(void **state)
+{
+    (void)state;
+    static const int from[] = {S(SENT), S(RECEIVED), S(ACCEPTED), S(RETURN_REQUESTED), S(RETURNED)};
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        router_transfer_t t = dispatch(from[i]);
+        router_verdict_t v;
+        router_transfer_step(&t, STEP_WITHDRAW, RECEIVER, NULL, &v);
+        assert_false(v.ok);
+        assert_string_equal(v.code, "not_dispatcher");
+        router_transfer_step(&t, STEP_WITHDRAW, PLATFORM, NULL, &v);
+        assert_true(v.ok);
+        assert_int_equal(t.state, S(WITHDRAWN));
+        assert_false(router_transfer_open(&t));
+    }
+    router_transfer_t t = dispatch(S(DISPUTED));
+    router_verdict_t v;
+    router_transfer_step(&t, STEP_WITHDRAW, PLATFORM, NULL, &v);
+    assert_false(v.ok);
+    assert_string_equal(v.code, "wrong_state");
+    t = fresh(S(SENT)); /* an ordinary transfer is never withdrawn */
+    router_transfer_step(&t, STEP_WITHDRAW, SENDER, NULL, &v);
+    assert_false(v.ok);
+}
+
+static void one_open_transfer_per_case(void **state)
+{
+    (void)state;
+    static const struct {
+        int state;
+        bool open;
+    } rows[] = {{S(SENT), true},      {S(RECEIVED), true},  {S(DISPUTED), true},
+                {S(DECIDED), true},   {S(RETURN_REQUESTED), true},
+                {S(ACCEPTED), false}, {S(CONCLUDED), false}, {S(RETURNED), false},
+                {S(WITHDRAWN), false}};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        router_transfer_t t = fresh(rows[i].state);
+        assert_int_equal(router_transfer_open(&t), rows[i].open);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_transition_allowed_and_refused),
         cmocka_unit_test(dispute_decision_reroutes_to_the_decided_organisation),
+        cmocka_unit_test(dispatch_returns_are_reviewed_and_the_third_goes_to_the_office),
+        cmocka_unit_test(reassignment_withdraws_a_dispatch),
+        cmocka_unit_test(one_open_transfer_per_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
