@@ -10,3 +10,4 @@ echo "== router"; bash "$here/router.sh" "$build"; echo
 echo "== import"; /usr/bin/python3 "$here/import.py" "$build" 100000; /usr/bin/python3 "$here/import.py" "$build" 45000; echo
 echo "== deadline"; bash "$here/deadline.sh" "$build" "${DEADLINE_N:-1000000}"; echo
 echo "== notify"; bash "$here/notify.sh" "$build"; echo
+echo "== lists"; bash "$here/lists.sh" "$build" "${LISTS_N:-1000000}"; echo

@@ -68,6 +68,11 @@ size_t cli_split_types(char *buf, char **types);
  * and prints each delivery, signature verified, until SIGINT/SIGTERM. */
 int cli_listen(const cb_config_t *cfg, int argc, char **argv);
 
+/* casebus cases [filters], casebus overdue | due-soon [filters] (lists.c):
+ * intake's lists, read-only from its store. */
+int cli_cases(const cb_config_t *cfg, int argc, char **argv);
+int cli_obligations(const cb_config_t *cfg, const char *cmd, int argc, char **argv);
+
 /* casebus token create | list | revoke (token.c). */
 int cli_token(const cb_config_t *cfg, int argc, char **argv);
 

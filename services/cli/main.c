@@ -76,6 +76,15 @@ static void usage(FILE *to)
             "                                            first: state, attempts, status, latency\n"
             "  case ID [--json]                          one case's timeline across every daemon,\n"
             "                                            who is competent, transfers, time limits\n"
+            "  cases [--township CODE] [--org ID] [--holder ID] [--state S] [--level L]\n"
+            "        [--overdue] [--matter CODE] [--from DATE] [--to DATE] [--limit N]\n"
+            "        [--cursor C] [--json]               the cases, newest first, as a table\n"
+            "  overdue [--responsible ID] [--township CODE] [--rule R] [--limit N] [--json]\n"
+            "                                            open time limits past due, most late\n"
+            "                                            first, with their 督办 orders\n"
+            "  due-soon [--within 2d] [--responsible ID] [--township CODE] [--rule R] [--json]\n"
+            "                                            open time limits not yet due, by time\n"
+            "                                            remaining (breaching soon first)\n"
             "  submit FILE.json [--path /v1/...] [--token T]\n"
             "                                            send a command to intake's HTTP API\n"
             "                                            (token: --token, $CASEBUS_TOKEN, or the\n"
@@ -219,7 +228,8 @@ static int verify(const cb_config_t *cfg)
 
 static const char *const commands[] = {
     "org",   "catalog", "calendar", "status", "subscribe", "unsubscribe", "subscriptions",
-    "deadletters", "redeliver", "deliveries", "listen", "subscription", "token", "report", "case", "submit", "tail",
+    "deadletters", "redeliver", "deliveries", "listen", "subscription", "token", "report", "case", "cases",
+    "overdue", "due-soon", "submit", "tail",
     "verify", "due", "keys", "completion", NULL};
 
 /* casebus completion bash: a bash completion script made from the commands
@@ -315,6 +325,9 @@ static const char *const examples[][2] = {
     {"token", "casebus token create --org wy-lt --label 履坦镇平台 --expires 90d"},
     {"report", "casebus report --quarter 2026Q4 --csv > 2026Q4.csv"},
     {"case", "casebus case C20261203-000001"},
+    {"cases", "casebus cases --township 330723101000 --level red"},
+    {"overdue", "casebus overdue --responsible wy-lt"},
+    {"due-soon", "casebus due-soon --within 4h"},
     {"submit", "casebus submit case.json --path /v1/cases"},
     {"verify", "casebus verify"},
     {"due", "casebus due --from 2026-12-30T10:00:00+08:00 --working-days 3"},
@@ -442,6 +455,10 @@ int main(int argc, char **argv)
         rc = cli_report(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "case") == 0)
         rc = cli_case(cfg, argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "cases") == 0)
+        rc = cli_cases(cfg, argc - i - 1, argv + i + 1);
+    else if (strcmp(argv[i], "overdue") == 0 || strcmp(argv[i], "due-soon") == 0)
+        rc = cli_obligations(cfg, argv[i], argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "submit") == 0)
         rc = cli_submit(cfg, argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "tail") == 0)

@@ -2289,6 +2289,8 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
                      env->orgs_imported->n_orgs);
         return rc;
     }
+    if ((rc = intake_list_obligation(&in->st, txn, env, err)) != 0)
+        return rc;
     if (str_empty(env->case_id))
         return 0;
     json_t *view = intake_case_get(&in->st, txn, env->case_id);
@@ -2312,6 +2314,8 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
                                                              : "with_competent"));
         if (j->case_ && !str_empty(j->case_->matter_name))
             json_object_set_new(view, "matter_name", json_string(j->case_->matter_name));
+        if (j->case_ && !str_empty(j->case_->township_name))
+            json_object_set_new(view, "township_name", json_string(j->case_->township_name));
         snprintf(summary, sizeof(summary), "jurisdiction: %s%s",
                  j->competent ? j->competent->name : "?",
                  j->transfer_needed ? " (transfer required)" : "");

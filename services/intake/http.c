@@ -12,7 +12,7 @@
  * caps, overall and per address, enforced at accept (admit.c). Optional TLS
  * (tls_cert, tls_key) through h2o's OpenSSL binding.
  */
-#include "intake.h"
+#include "http.h"
 #include "cbtime.h"
 #include "log.h"
 
@@ -25,17 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct intake_http {
-    intake_t *in;
-    h2o_globalconf_t config;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    uv_tcp_t listener;
-    bool listening;
-    intake_admit_t admit;
-    SSL_CTX *ssl_ctx; /* NULL: plain HTTP */
-    cb_metric_t *m_requests, *m_conn, *m_conn_refused;
-} intake_http_t;
 
 typedef struct intake_handler {
     h2o_handler_t super;
@@ -51,7 +40,7 @@ typedef struct http_pending {
     uint64_t started_ns;
 } http_pending_t;
 
-static void send_json(h2o_req_t *req, int status, const char *body)
+void intake_http_send_json(h2o_req_t *req, int status, const char *body)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
@@ -64,12 +53,12 @@ static void send_json(h2o_req_t *req, int status, const char *body)
     h2o_send(req, &buf, 1, 1);
 }
 
-static void send_error(h2o_req_t *req, int status, const char *code, const char *field,
+void intake_http_send_error(h2o_req_t *req, int status, const char *code, const char *field,
                        const char *message)
 {
     intake_reply_t r = {0};
     intake_reply_error(&r, status, code, field, message);
-    send_json(req, status, r.body);
+    intake_http_send_json(req, status, r.body);
     intake_reply_free(&r);
 }
 
@@ -86,9 +75,9 @@ static void on_committed(void *arg, int status, const cb_error_t *err)
     if (p->req) {
         *p->slot = NULL;
         if (status == 0)
-            send_json(p->req, p->reply.status, p->reply.body);
+            intake_http_send_json(p->req, p->reply.status, p->reply.body);
         else
-            send_error(p->req, 503, "unavailable", "",
+            intake_http_send_error(p->req, 503, "unavailable", "",
                        err ? err->message : "the store could not commit");
     }
     cb_metric_observe(p->answer_seconds, (double)(cb_mono_ns() - p->started_ns) / 1e9);
@@ -102,7 +91,7 @@ static bool method_is(h2o_req_t *req, const char *m)
 }
 
 /* Copies header name's value into out (NUL-terminated); false when absent or too long. */
-static bool header(h2o_req_t *req, const h2o_token_t *token, const char *name, char *out,
+bool intake_http_header(h2o_req_t *req, const h2o_token_t *token, const char *name, char *out,
                    size_t size)
 {
     ssize_t i = token ? h2o_find_header(&req->headers, token, -1)
@@ -118,7 +107,7 @@ static bool header(h2o_req_t *req, const h2o_token_t *token, const char *name, c
 }
 
 /* Splits "/v1/a/{id}/b" into segments; returns how many (at most max). */
-static size_t segments(const char *path, size_t len, char segs[][80], size_t max)
+size_t intake_http_segments(const char *path, size_t len, char segs[][80], size_t max)
 {
     size_t n = 0, i = 0;
     while (i < len && n < max + 1) {
@@ -197,21 +186,21 @@ static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
     return CMD_NONE;
 }
 
-static int authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intake_actor_t *actor)
+int intake_http_authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intake_actor_t *actor)
 {
     char auth[200];
     cb_error_t err;
     const char *token = NULL;
-    if (header(req, H2O_TOKEN_AUTHORIZATION, NULL, auth, sizeof(auth)) &&
+    if (intake_http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, auth, sizeof(auth)) &&
         strncasecmp(auth, "Bearer ", 7) == 0)
         token = auth + 7;
     if (intake_authenticate(http->in, txn, token, actor, &err) != 0) {
         if (err.code == CB_ERR_AUTH) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                            H2O_STRLIT("Bearer realm=\"casebus\""));
-            send_error(req, 401, "unauthenticated", "Authorization", err.message);
+            intake_http_send_error(req, 401, "unauthenticated", "Authorization", err.message);
         } else {
-            send_error(req, 503, "unavailable", "", err.message);
+            intake_http_send_error(req, 503, "unavailable", "", err.message);
         }
         return -1;
     }
@@ -254,18 +243,18 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     uint64_t started_ns = cb_mono_ns();
     cb_error_t err;
     char ctype[128] = "";
-    if (!header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) || !json_media_type(ctype)) {
-        send_error(req, 415, "unsupported_media_type", "Content-Type",
+    if (!intake_http_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) || !json_media_type(ctype)) {
+        intake_http_send_error(req, 415, "unsupported_media_type", "Content-Type",
                    "send the command as Content-Type: application/json (charset, if given, utf-8)");
         return;
     }
     MDB_txn *txn = NULL;
     if (cb_group_txn(in->d.group, &txn, &err) != 0) {
-        send_error(req, 503, "unavailable", "", err.message);
+        intake_http_send_error(req, 503, "unavailable", "", err.message);
         return;
     }
     intake_actor_t actor;
-    if (authenticate(http, req, txn, &actor) != 0) {
+    if (intake_http_authenticate(http, req, txn, &actor) != 0) {
         return;
     }
     Casebus__V1__Command *cmd = NULL;
@@ -275,14 +264,14 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
                            : err.code == CB_ERR_MISSING ? "missing_field"
                            : err.field[0]               ? "invalid_field"
                                                         : "invalid_body";
-        send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400, code, err.field, err.message);
+        intake_http_send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400, code, err.field, err.message);
         return;
     }
     char idem[INTAKE_IDEM_KEY_MAX + 2] = "";
     if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1) >= 0 &&
-        !header(req, NULL, "idempotency-key", idem, sizeof(idem))) {
+        !intake_http_header(req, NULL, "idempotency-key", idem, sizeof(idem))) {
         casebus__v1__command__free_unpacked(cmd, NULL);
-        send_error(req, 400, "invalid_field", "Idempotency-Key",
+        intake_http_send_error(req, 400, "invalid_field", "Idempotency-Key",
                    "Idempotency-Key is longer than 128 characters");
         return;
     }
@@ -305,7 +294,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     if (p == NULL || cmd->idempotency_key == NULL) {
         free(p);
         casebus__v1__command__free_unpacked(cmd, NULL);
-        send_error(req, 503, "unavailable", "", "out of memory");
+        intake_http_send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
     /* Answered once the group is on disk (accepted or an idempotent replay). */
@@ -319,7 +308,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     if (!accepted) {
         *p->slot = NULL;
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
-        send_json(req, p->reply.status, p->reply.body);
+        intake_http_send_json(req, p->reply.status, p->reply.body);
         cb_metric_observe(in->m_answer_http, (double)(cb_mono_ns() - started_ns) / 1e9);
         intake_reply_free(&p->reply);
         free(p);
@@ -333,14 +322,42 @@ static void handle_get_case(intake_http_t *http, h2o_req_t *req, const char *cas
     cb_error_t err;
     MDB_txn *txn = NULL;
     if (cb_store_begin(http->in->st.store, false, &txn, &err) != 0) {
-        send_error(req, 503, "unavailable", "", err.message);
+        intake_http_send_error(req, 503, "unavailable", "", err.message);
         return;
     }
     intake_actor_t actor;
-    if (authenticate(http, req, txn, &actor) == 0) {
+    if (intake_http_authenticate(http, req, txn, &actor) == 0) {
         intake_reply_t r;
         intake_case_view(http->in, txn, case_id, &actor, &r);
-        send_json(req, r.status, r.body);
+        intake_http_send_json(req, r.status, r.body);
+        intake_reply_free(&r);
+    }
+    cb_store_abort(&txn);
+}
+
+/* GET /v1/cases?… and /v1/obligations?… : the lists (lists.c). */
+static void handle_list(intake_http_t *http, h2o_req_t *req, bool obligations)
+{
+    cb_error_t err;
+    MDB_txn *txn = NULL;
+    if (cb_store_begin(http->in->st.store, false, &txn, &err) != 0) {
+        intake_http_send_error(req, 503, "unavailable", "", err.message);
+        return;
+    }
+    intake_actor_t actor;
+    if (intake_http_authenticate(http, req, txn, &actor) == 0) {
+        const char *q = "";
+        size_t qlen = 0;
+        if (req->query_at != SIZE_MAX && req->query_at < req->path.len) {
+            q = req->path.base + req->query_at + 1;
+            qlen = req->path.len - req->query_at - 1;
+        }
+        intake_reply_t r;
+        if (obligations)
+            intake_list_obligations(http->in, txn, &actor, q, qlen, &r);
+        else
+            intake_list_cases(http->in, txn, &actor, q, qlen, &r);
+        intake_http_send_json(req, r.status, r.body);
         intake_reply_free(&r);
     }
     cb_store_abort(&txn);
@@ -355,10 +372,10 @@ static void handle_health(intake_http_t *http, h2o_req_t *req)
     char *body = st ? json_dumps(st, JSON_COMPACT) : NULL;
     json_decref(st);
     if (body == NULL) {
-        send_error(req, 503, "unavailable", "", "out of memory");
+        intake_http_send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
-    send_json(req, ok ? 200 : 503, body);
+    intake_http_send_json(req, ok ? 200 : 503, body);
     free(body);
 }
 
@@ -369,7 +386,7 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
     size_t len;
     char *text = cb_daemon_metrics_text(&http->in->d, &len);
     if (text == NULL) {
-        send_error(req, 503, "unavailable", "", "out of memory");
+        intake_http_send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
     req->res.status = 200;
@@ -388,25 +405,32 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     intake_http_t *http = ((intake_handler_t *)self)->http;
     cb_metric_inc(http->m_requests);
     char segs[6][80];
-    size_t n = segments(req->path_normalized.base, req->path_normalized.len, segs, 6);
+    size_t n = intake_http_segments(req->path_normalized.base, req->path_normalized.len, segs, 6);
     bool get = method_is(req, "GET"), post = method_is(req, "POST");
     if (n == 1 && strcmp(segs[0], "healthz") == 0) {
         if (get)
             handle_health(http, req);
         else
-            send_error(req, 405, "method_not_allowed", "", "use GET");
+            intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
         return 0;
     }
     if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         if (get)
             handle_metrics(http, req);
         else
-            send_error(req, 405, "method_not_allowed", "", "use GET");
+            intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
+        return 0;
+    }
+    if (intake_board_route(http, req, segs, n))
+        return 0;
+    if (n == 2 && strcmp(segs[0], "v1") == 0 &&
+        (strcmp(segs[1], "cases") == 0 || strcmp(segs[1], "obligations") == 0) && get) {
+        handle_list(http, req, segs[1][0] == 'o');
         return 0;
     }
     if (n == 3 && strcmp(segs[0], "v1") == 0 && strcmp(segs[1], "cases") == 0 && get) {
         if (!id_ok(segs[2]))
-            send_error(req, 404, "not_found", "case_id", "no such case");
+            intake_http_send_error(req, 404, "not_found", "case_id", "no such case");
         else
             handle_get_case(http, req, segs[2]);
         return 0;
@@ -414,15 +438,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *target;
     intake_cmd_kind_t kind = n <= 4 ? route(segs, n, &target) : CMD_NONE;
     if (kind == CMD_NONE) {
-        send_error(req, 404, "not_found", "", "no such endpoint (see docs/api.md)");
+        intake_http_send_error(req, 404, "not_found", "", "no such endpoint (see docs/api.md)");
         return 0;
     }
     if (!post) {
-        send_error(req, 405, "method_not_allowed", "", "use POST");
+        intake_http_send_error(req, 405, "method_not_allowed", "", "use POST");
         return 0;
     }
     if (http->in->d.shutting_down) {
-        send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
+        intake_http_send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
         return 0;
     }
     handle_post(http, req, kind, target);
@@ -530,6 +554,8 @@ int intake_http_start(intake_t *in, const intake_http_opts_t *o, cb_error_t *err
                             o->host, o->port, uv_strerror(rc));
     }
     http->listening = true;
+    if ((rc = intake_board_start(http, o->board_dir ? o->board_dir : "deploy/board", err)) != 0)
+        return rc;
     http->m_requests = cb_metrics_counter(in->d.metrics, "casebus_intake_http_requests_total",
                                           "HTTP requests received");
     http->m_conn = cb_metrics_gauge(in->d.metrics, "casebus_intake_http_connections",
@@ -549,5 +575,6 @@ void intake_http_stop(intake_t *in)
     if (http->listening && !uv_is_closing((uv_handle_t *)&http->listener))
         uv_close((uv_handle_t *)&http->listener, NULL);
     http->listening = false;
+    intake_board_stop(http);
     h2o_context_request_shutdown(&http->ctx);
 }

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "bus.h"
+#include "caselist.h"
 #include "casebus/v1/intake.pb-c.h"
 #include "config.h"
 #include "control.h"
@@ -82,6 +83,8 @@ typedef struct intake_reply {
 typedef struct intake_state {
     cb_store_t *store;
     MDB_dbi tokens, revoked, idem, orgs, cases, timeline, refs, counters;
+    cb_lists_t lists; /* case and obligation lists (lists.c) */
+    uint64_t changes; /* list updates since start: the board refreshes when it moves */
 } intake_state_t;
 
 typedef struct intake {
@@ -137,6 +140,9 @@ int intake_idem_put(intake_state_t *st, MDB_txn *txn, const char *token_id, cons
 Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, const char *org_id);
 int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
                    cb_error_t *err);
+/* Calls fn for every organisation of the replica (o is freed after the call). */
+typedef void (*intake_org_fn)(void *ctx, const Casebus__V1__Organisation *o);
+void intake_org_each(intake_state_t *st, MDB_txn *txn, intake_org_fn fn, void *ctx);
 /* ids[k]: the first organisation (org_id order) of kinds[k], "" when none; one
  * pass over the replica. */
 void intake_org_ids_of_kinds(intake_state_t *st, MDB_txn *txn, const int *kinds, size_t n,
@@ -163,6 +169,32 @@ json_t *intake_timeline_get(intake_state_t *st, MDB_txn *txn, const char *case_i
 json_t *intake_ref_get(intake_state_t *st, MDB_txn *txn, const char *id);
 int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref,
                    cb_error_t *err);
+
+/* Calls fn for every case view; *n counts them. */
+typedef int (*intake_case_fn)(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *view,
+                              cb_error_t *err);
+int intake_case_each(intake_state_t *st, MDB_txn *txn, intake_case_fn fn, size_t *n,
+                     cb_error_t *err);
+/* No case rows yet (a store from before the lists). */
+bool intake_lists_empty(intake_state_t *st, MDB_txn *txn);
+
+/* ---- lists.c ---- */
+
+/* The list row of a case view. */
+void intake_case_row(json_t *view, const char *case_id, cb_case_row_t *row);
+/* Keeps the case's row (intake_case_put calls it with every view it stores). */
+int intake_list_case(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *view,
+                     cb_error_t *err);
+/* Keeps an open limit's row from deadline's obligation events (others: nothing). */
+int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Envelope *env,
+                           cb_error_t *err);
+/* GET /v1/cases?… and GET /v1/obligations?… (query: the text after '?'). */
+void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor,
+                       const char *query, size_t qlen, intake_reply_t *reply);
+void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *actor,
+                             const char *query, size_t qlen, intake_reply_t *reply);
+/* Builds the lists from the case views when the store has none (upgrade). */
+int intake_lists_rebuild(intake_t *in, cb_error_t *err);
 
 /* ---- authz.c ---- */
 
@@ -289,6 +321,7 @@ typedef struct intake_http_opts {
     uint64_t max_per_address;   /* open connections from one client address */
     uint64_t idle_timeout_s;    /* a connection with no complete request is closed after it */
     const char *tls_cert, *tls_key; /* PEM files; both or neither */
+    const char *board_dir;      /* the command board's page (deploy/board) */
 } intake_http_opts_t;
 
 int intake_http_start(intake_t *in, const intake_http_opts_t *opts, cb_error_t *err);

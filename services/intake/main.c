@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 
     cb_error_t err;
     if (cb_daemon_open(&in.d, SECTION, config, &err) != 0 ||
-        intake_state_open(&in.st, in.d.store, &err) != 0)
+        intake_state_open(&in.st, in.d.store, &err) != 0 || intake_lists_rebuild(&in, &err) != 0)
         fatalx("start_failed error=\"%s\"", err.message);
     /* At most 2 MiB: the event of such a body stays under the 4 MiB record cap,
      * so no command can fail for size after it has begun writing. */
@@ -292,6 +292,7 @@ int main(int argc, char **argv)
                  sizeof(http.host), &http.port);
     http.tls_cert = cb_config_get(in.d.cfg, SECTION, "tls_cert", NULL);
     http.tls_key = cb_config_get(in.d.cfg, SECTION, "tls_key", NULL);
+    http.board_dir = cb_config_get(in.d.cfg, SECTION, "board_dir", "deploy/board");
     if (intake_http_start(&in, &http, &err) != 0)
         fatalx("http_failed error=\"%s\"", err.message);
     const char *zbind = cb_config_get(in.d.cfg, SECTION, "zmq_bind", "ipc://var/intake.cmd");

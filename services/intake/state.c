@@ -29,7 +29,8 @@ int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
         (rc = cb_store_dbi(store, "cases", 0, &st->cases, err)) ||
         (rc = cb_store_dbi(store, "timeline", 0, &st->timeline, err)) ||
         (rc = cb_store_dbi(store, "refs", 0, &st->refs, err)) ||
-        (rc = cb_store_dbi(store, "counters", 0, &st->counters, err)))
+        (rc = cb_store_dbi(store, "counters", 0, &st->counters, err)) ||
+        (rc = cb_lists_open(&st->lists, store, err)))
         return rc;
     return 0;
 }
@@ -185,6 +186,23 @@ void intake_org_ids_of_kinds(intake_state_t *st, MDB_txn *txn, const int *kinds,
     mdb_cursor_close(cur);
 }
 
+void intake_org_each(intake_state_t *st, MDB_txn *txn, intake_org_fn fn, void *ctx)
+{
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, st->orgs, &cur) != 0)
+        return;
+    MDB_val key, v;
+    for (int rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+        Casebus__V1__Organisation *o = casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
+        if (o) {
+            fn(ctx, o);
+            casebus__v1__organisation__free_unpacked(o, NULL);
+        }
+    }
+    mdb_cursor_close(cur);
+}
+
 int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisation *org,
                    cb_error_t *err)
 {
@@ -244,7 +262,43 @@ json_t *intake_case_get(intake_state_t *st, MDB_txn *txn, const char *case_id)
 int intake_case_put(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *view,
                     cb_error_t *err)
 {
-    return put_json(txn, st->cases, case_id, strlen(case_id), view, "store case view", err);
+    int rc = put_json(txn, st->cases, case_id, strlen(case_id), view, "store case view", err);
+    return rc ? rc : intake_list_case(st, txn, case_id, view, err);
+}
+
+int intake_case_each(intake_state_t *st, MDB_txn *txn, intake_case_fn fn, size_t *n,
+                     cb_error_t *err)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    char id[CB_CASE_ID_MAX + 1];
+    int rc = mdb_cursor_open(txn, st->cases, &cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open case cursor", err);
+    int mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size > CB_CASE_ID_MAX)
+            continue;
+        memcpy(id, k.mv_data, k.mv_size);
+        id[k.mv_size] = '\0';
+        json_t *view = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        if (view == NULL)
+            continue;
+        rc = fn(st, txn, id, view, err);
+        json_decref(view);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && mrc != MDB_NOTFOUND)
+        rc = cb_store_error(mrc, "read case views", err);
+    return rc;
+}
+
+bool intake_lists_empty(intake_state_t *st, MDB_txn *txn)
+{
+    MDB_stat s;
+    return mdb_stat(txn, st->lists.case_rows, &s) == 0 && s.ms_entries == 0;
 }
 
 int intake_timeline_add(intake_state_t *st, MDB_txn *txn, const char *case_id, json_t *entry,

@@ -14,7 +14,9 @@ webhook receiver:
   a third organisation found competent;
 - a 督办 order has an id, reaches the responsible organisation and is answered
   once, by it alone; the answer reaches the supervisors; casebus report counts
-  orders and answers."""
+  orders and answers;
+- the lists: GET /v1/cases and /v1/obligations with filters and stable cursor
+  pages, scoped to a token's organisations; casebus cases, overdue, due-soon."""
 import json
 import os
 import signal
@@ -306,6 +308,73 @@ try:
     lines = [json.loads(line)["data"] for line in r.stdout.splitlines()]
     t.ok(len(lines) == 4 and lines[0]["event"]["lead"]["org_id"] == "wy-lt",
          "every dispatch is on the tail", r.stdout[:400] + r.stderr)
+
+    # ---- lists ----
+    def listing(path, tok):
+        st, doc = http.get(path, tok)
+        assert st == 200, (path, st, doc)
+        return doc
+
+    all_cases = listing("/v1/cases?limit=200", platform)["cases"]
+    ids = [c["case_id"] for c in all_cases]
+    t.ok(len(ids) >= 7 and c1 in ids and c3 in ids and [c["reported_at"] for c in all_cases]
+         == sorted([c["reported_at"] for c in all_cases], reverse=True),
+         "GET /v1/cases lists every case for the command platform, newest first", ids)
+    paged, cursor = [], None
+    for _ in range(20):
+        doc = listing("/v1/cases?limit=3" + (f"&cursor={cursor}" if cursor else ""), platform)
+        paged += [c["case_id"] for c in doc["cases"]]
+        cursor = doc["next_cursor"]
+        if not cursor:
+            break
+    t.eq(paged, ids, "pages of 3 with next_cursor give the same list, each case once")
+    mine = [c["case_id"] for c in listing("/v1/cases?limit=200", tx)["cases"]]
+    t.ok(mine == [c1], "a township's token lists only the cases it has a role in", mine)
+    st, doc = http.get("/v1/cases?org=wy-lt", tx)
+    t.ok(st == 403 and doc["error"]["field"] == "org", "nor may it list another organisation's (403)", doc)
+    lt_cases = listing("/v1/cases?org=wy-lt&limit=200", platform)["cases"]
+    tx_cases = [c["case_id"] for c in listing("/v1/cases?org=wy-tx&limit=200", platform)["cases"]]
+    t.ok(c1 in [c["case_id"] for c in lt_cases] and c_held in [c["case_id"] for c in lt_cases]
+         and tx_cases == [c1], "org= lists the cases an organisation has a role in (for the platform)",
+         [[c["case_id"] for c in lt_cases], tx_cases])
+    red = listing("/v1/cases?overdue=true&limit=200", platform)["cases"]
+    t.ok(c3 in [c["case_id"] for c in red] and all(c["overdue"] for c in red),
+         "overdue=true lists the case whose limit passed", [c["case_id"] for c in red])
+    esc = listing("/v1/cases?level=escalated&township=330723101000", platform)["cases"]
+    t.ok(c3 in [c["case_id"] for c in esc] and all(c["level"] == "escalated" for c in esc),
+         "filters combine: escalated cases in one township", esc)
+    st, doc = http.get("/v1/cases?state=with_competent&matter=999000111", platform)
+    t.ok(st == 200 and [c["case_id"] for c in doc["cases"]] == [c1], "state and matter", doc)
+    for q, field in (("colour=red", "colour"), ("level=purple", "level"), ("limit=0", "limit"),
+                     ("cursor=xyz", "cursor"), ("from=yesterday", "from"), ("state=lost", "state")):
+        st, doc = http.get(f"/v1/cases?{q}", platform)
+        t.ok(st == 400 and doc["error"]["field"] == field, f"a bad list parameter is refused naming it ({q})", doc)
+    today = ago(0)[:10]
+    t.eq(len(listing(f"/v1/cases?from={today}&to={today}&limit=200", platform)["cases"]), len(ids),
+         "from/to by China date: every case was reported today")
+    obs = listing("/v1/obligations?state=overdue&responsible=wy-scjg", dept)["obligations"]
+    t.ok(any(o["obligation_id"] == f"transfer:{c3}" and o["overdue"] and o["remaining_ms"] < 0
+             and o["supervision_id"] == sid for o in obs),
+         "GET /v1/obligations?state=overdue shows the overdue limit, how late, and its 督办 order", obs)
+    soon = listing("/v1/obligations?state=due_soon&limit=200", platform)["obligations"]
+    t.ok(soon and [o["due_at"] for o in soon] == sorted(o["due_at"] for o in soon)
+         and all(o["remaining_ms"] >= 0 for o in soon),
+         "state=due_soon lists open limits by time remaining, soonest first", [o["due_at"] for o in soon])
+    st, doc = http.get("/v1/obligations?responsible=wy-lt", dept)
+    t.eq(st, 403, "a token lists only its own organisations' limits")
+    r = cli("cases", "--township", "330723101000", "--level", "escalated")
+    t.ok(r.returncode == 0 and c3 in r.stdout and "escalated" in r.stdout.splitlines()[1],
+         "casebus cases prints the list as a table", r.stdout + r.stderr)
+    r = cli("overdue", "--responsible", "wy-scjg")
+    t.ok(r.returncode == 0 and c3 in r.stdout and "late " in r.stdout and sid in r.stdout,
+         "casebus overdue prints the late limits with how late and the 督办 order", r.stdout + r.stderr)
+    r = cli("due-soon", "--within", "30d", "--json")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    t.ok(r.returncode == 0 and rows and all(x["remaining_ms"] >= 0 for x in rows)
+         and [x["due_at_ms"] for x in rows] == sorted(x["due_at_ms"] for x in rows),
+         "casebus due-soon lists what breaches soonest first", r.stdout[:300] + r.stderr)
+    r = cli("cases", "--level", "purple")
+    t.ok(r.returncode == 2 and "--level" in r.stderr, "a bad option is refused naming it", r.stderr)
 except Exception as e:
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())

@@ -257,7 +257,7 @@ try:
     st, doc = http.post("/v1/cases", token=tok_dept, raw=b"{}", headers={"Content-Type": "text/plain"})
     t.eq(st, 415, "a body that is not JSON by Content-Type is 415")
     t.eq(http.get("/v1/nothing")[0], 404, "an unknown endpoint is 404")
-    t.eq(http.get("/v1/cases")[0], 405, "GET on a command endpoint is 405")
+    t.eq(http.get("/v1/approvals")[0], 405, "GET on a command endpoint is 405")
     t.eq(log_head(), before, "none of the malformed requests wrote anything")
 
     # ---- the ZeroMQ door ----

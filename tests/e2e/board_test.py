@@ -1,0 +1,110 @@
+"""The command board (指挥大屏) in a real browser. The whole system runs; Debian's
+chromium, driven by the playwright-core npm package, signs in at /board with the
+command platform's token and reads the page itself:
+- every township has a light; a case a township must transfer, discovered 12
+  days ago, is overdue the moment it is reported, and its township's light turns
+  red within 2 s (the overdue list names it);
+- intake is restarted; the page reconnects by itself (EventSource, Last-Event-ID)
+  and stays right, and the next overdue case turns another township red;
+- the board answers no stranger (401), nor a township's token (403); the token
+  travels as an HttpOnly cookie and appears in no log.
+A screenshot is saved under BUILD/artifacts/board.png."""
+import http.client as http_client
+import json
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from cbtest import (BUILD, Http, Tap, Workdir, binary, cli_for, free_port, import_sample_county,  # noqa: E402
+                    make_token, system_config, wait_for, TOP)
+
+t = Tap()
+w = Workdir("board")
+port = free_port()
+conf = system_config(w, port, {"intake": f"board_dir = {os.path.join(TOP, 'deploy/board')}"})
+http = Http(port)
+cli = cli_for(conf)
+shot = os.path.join(TOP, BUILD, "artifacts", "board.png")
+os.makedirs(os.path.dirname(shot), exist_ok=True)
+if os.path.exists(shot):
+    os.unlink(shot)
+browser = None
+try:
+    procs = {d: w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log")
+             for d in ("intake", "router", "deadline", "notify")}
+    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
+    import_sample_county(cli, w, "deadline")
+    platform, lt, tx, dept = make_token(cli, "wy-zhzf"), make_token(cli, "wy-lt"), make_token(cli, "wy-tx"), \
+        make_token(cli, "wy-scjg")
+
+    st, doc = http.get("/v1/board")
+    t.eq(st, 401, "the board's data answers no stranger")
+    st, doc = http.get("/v1/board", dept)
+    t.ok(st == 403 and doc["error"]["code"] == "forbidden", "nor a department's token: the board shows every case", doc)
+    st, doc = http.get("/v1/board", platform)
+    t.ok(st == 200 and len(doc["townships"]) == 8 and all(x["light"] == "green" for x in doc["townships"]),
+         "the command platform's token gets the board: every township, all green", doc)
+    conn = http_client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/board?token={platform}")
+    r = conn.getresponse()
+    st, headers = r.status, {k.lower(): v for k, v in r.getheaders()}
+    r.read()
+    conn.close()
+    cookie = headers.get("set-cookie", "")
+    t.ok(st == 303 and headers.get("location") == "/board" and "HttpOnly" in cookie and "SameSite=Strict" in cookie,
+         "signing in by URL sets an HttpOnly cookie and sends the browser on without the token", (st, headers))
+
+    browser = subprocess.Popen(["node", os.path.join(TOP, "tests/e2e/lib/board_browser.js"),
+                                f"http://127.0.0.1:{port}", platform, lt, tx, shot],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    steps = {}
+    for line in browser.stdout:
+        step = json.loads(line)
+        steps[step["step"]] = step
+        if step["step"] == "restart_intake":
+            t.eq(w.kill(procs["intake"], signal.SIGTERM), 0, "intake stops cleanly with a board stream open")
+            procs["intake"] = w.start([binary("bin/casebus-intake"), "--config", conf], "intake.log")
+            wait_for(lambda: http.get("/healthz")[0] == 200, 10)
+            browser.stdin.write("go\n")
+            browser.stdin.flush()
+        if step["step"] in ("screenshot", "error"):
+            break
+    browser.wait(timeout=60)
+    t.ok("error" not in steps, "the browser session ran to its end", steps.get("error", {}).get("error", "")
+         + browser.stderr.read()[-2000:])
+    s = steps.get("login_page", {})
+    t.ok(s.get("status") == 401 and s.get("has_form"), "/board without a token shows the login form", s)
+    s = steps.get("signed_in", {})
+    t.ok(s.get("url", "").endswith("/board") and any(c["name"] == "cb_board" and c["httpOnly"]
+                                                     for c in s.get("cookies", [])),
+         "the login form signs in: an HttpOnly cookie, back on /board", s)
+    s = steps.get("board", {})
+    t.ok(s.get("light") == "green" and s.get("townships") == 8 and "指挥大屏" in s.get("heading", ""),
+         "the page shows every township's light (履坦镇 green), labelled in Chinese", s)
+    s = steps.get("red", {})
+    t.ok(s.get("report") == 201 and s.get("red_after_ms") is not None and s["red_after_ms"] <= 2000,
+         f"an overdue case turns 履坦镇's light red on the page within 2 s ({s.get('red_after_ms')} ms)", s)
+    s = steps.get("overdue_list", {})
+    t.ok(any(steps.get("red", {}).get("case_id", "?") in row for row in s.get("rows", [])),
+         "the overdue list names the case, with how late", s)
+    s = steps.get("reconnected", {})
+    t.ok(s.get("light") == "red", "after intake restarts, the page reconnects by itself and still shows red", s)
+    s = steps.get("red_after_restart", {})
+    t.ok(s.get("report") == 201 and s.get("red_after_ms") is not None and s["red_after_ms"] <= 2000,
+         f"and keeps updating: 桃溪镇 turns red within 2 s ({s.get('red_after_ms')} ms)", s)
+    t.ok(steps.get("today", {}).get("total") == "2", "today's new cases count both", steps.get("today"))
+    t.ok(os.path.getsize(shot) > 10000 if os.path.exists(shot) else False,
+         f"a screenshot of the board is saved: {shot}")
+    print(f"# board screenshot: {shot}")
+    logs = "".join(open(w.p(f"{d}.log"), errors="replace").read() for d in ("intake", "router", "deadline", "notify"))
+    t.ok(platform not in logs and platform.split("_")[-1] not in logs, "the board's token appears in no daemon's log")
+except Exception as e:
+    import traceback
+    t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
+finally:
+    if browser and browser.poll() is None:
+        browser.kill()
+    w.cleanup()
+t.done()
