@@ -105,6 +105,8 @@ casebus is running — sample county 武义县 (27 organisations, 40 delegated m
 $( [ "$VAR" != var ] && printf '  config     export CASEBUS_CONFIG=%s   (so the casebus commands below find this system)\n' "$conf")
   tail       $BUILD/bin/casebus tail          (every daemon's events, live; --json, --help)
   status     $BUILD/bin/casebus status
+  board      http://127.0.0.1:$port/board      (指挥大屏: paste the token from $VAR/token to sign in)
+  lists      $BUILD/bin/casebus cases | overdue | due-soon
   webhooks   $VAR/listen.log    (the command platform wy-zhzf's deliveries, verified)
   metrics    http://127.0.0.1:9101/metrics … 9104 (Prometheus; /healthz too)
   logs       $VAR/{intake,router,deadline,notify}.log

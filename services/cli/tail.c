@@ -215,6 +215,14 @@ void cli_print_event(json_t *doc, bool colour_on)
     const char *competent = str_at(ev, "competent", "org_id");
     if (competent && *competent)
         printf(" competent=%s", competent);
+    const char *lead = str_at(ev, "lead", "org_id"), *reviewer = str_at(ev, "reviewer", "org_id");
+    if (lead && *lead)
+        printf(" lead=%s helpers=%zu", lead, json_array_size(json_object_get(ev, "helpers")));
+    if (reviewer && *reviewer)
+        printf(" reviewer=%s", reviewer);
+    const char *order = str_at(ev, "supervision_id", NULL);
+    if (order && *order)
+        printf(" order=%s", order);
     const char *from = str_at(ev, "from_state", NULL), *to = str_at(ev, "to_state", NULL);
     if (from && to)
         printf(" %s->%s", from, to);
