@@ -286,15 +286,6 @@ static void add_tile(void *ctx, const Casebus__V1__Organisation *o)
         t->rc = -1;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    char buf[40];
-    if (ms == 0)
-        return json_null();
-    cb_time_format_cst(ms, buf, sizeof(buf));
-    return json_string(buf);
-}
-
 typedef struct rows {
     json_t *items;
     int64_t now;
@@ -306,7 +297,7 @@ static int add_overdue(void *ctx, const cb_ob_row_t *r)
     json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:o,s:I,s:s,s:o}", "obligation_id",
                              r->obligation_id, "case_id", r->case_id, "rule_id", r->rule_id,
                              "title", r->title, "responsible", "org_id", r->responsible, "name",
-                             r->responsible_name, "due_at", time_json(r->due_ms), "late_ms",
+                             r->responsible_name, "due_at", intake_json_time(r->due_ms), "late_ms",
                              (json_int_t)(x->now - r->due_ms), "level", cb_level_name(r->level),
                              "supervision_id",
                              r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
@@ -317,7 +308,7 @@ static int add_today(void *ctx, const cb_case_row_t *r)
 {
     rows_t *x = ctx;
     json_t *item = json_pack("{s:s,s:o,s:s,s:s,s:s,s:s,s:s}", "case_id", r->case_id,
-                             "reported_at", time_json(r->reported_ms), "township",
+                             "reported_at", intake_json_time(r->reported_ms), "township",
                              r->township_name[0] ? r->township_name : r->township, "matter",
                              r->matter_name[0] ? r->matter_name : r->matter, "state", r->state,
                              "holder", r->holder, "description", r->description);
@@ -382,7 +373,7 @@ static char *snapshot(intake_board_t *b, const char *id)
     char date[16];
     cb_date_format(cb_cst_day(now), date, sizeof(date));
     json_t *doc = rc == 0 ? json_pack("{s:s,s:o,s:s,s:o,s:o,s:{s:I,s:o},s:{s:I,s:o}}", "id", id,
-                                      "generated_at", time_json(now), "date", date, "townships",
+                                      "generated_at", intake_json_time(now), "date", date, "townships",
                                       sorted(t.towns, by_division), "departments",
                                       sorted(t.depts, by_id), "overdue", "total",
                                       (json_int_t)n_overdue, "items", overdue.items, "today",

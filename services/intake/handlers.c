@@ -1098,21 +1098,37 @@ out:
     json_decref(view);
 }
 
+/* The ref a command names (404 otherwise), when by may give the command on it
+ * (the refusal in reply otherwise); the caller frees it. */
+static json_t *ref_for_command(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
+                               const char *kind, Casebus__V1__OrgRef *by,
+                               const intake_actor_t *actor, intake_cmd_kind_t cmd_kind,
+                               intake_reply_t *reply)
+{
+    json_t *ref = ref_or_404(in, txn, cmd->target_id, kind, reply);
+    if (ref == NULL)
+        return NULL;
+    intake_facts_t facts;
+    json_t *none = json_object();
+    facts_of(none, NULL, ref, &facts);
+    bool may = org_may(in, txn, by, "by", actor, cmd_kind, 0, &facts, reply);
+    json_decref(none);
+    if (!may) {
+        json_decref(ref);
+        return NULL;
+    }
+    return ref;
+}
+
 static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
                                  int64_t now, intake_reply_t *reply)
 {
     char msg[300];
-    json_t *ref = ref_or_404(in, txn, cmd->target_id, "assistance", reply);
+    json_t *ref = ref_for_command(in, txn, cmd, "assistance", a->by, actor, CMD_ANSWER_ASSISTANCE,
+                                  reply);
     if (ref == NULL)
         return;
-    intake_facts_t facts;
-    json_t *none = json_object();
-    facts_of(none, NULL, ref, &facts);
-    bool may = org_may(in, txn, a->by, "by", actor, CMD_ANSWER_ASSISTANCE, 0, &facts, reply);
-    json_decref(none);
-    if (!may)
-        goto out;
     /* The answer goes to whoever asked, with the question (seed 002 §五(二)). */
     Casebus__V1__Organisation *asker = intake_org_get(&in->st, txn, json_str(ref, "requested_by"));
     if (a->requested_by)
@@ -1813,16 +1829,10 @@ static void do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Super
                                   int64_t now, intake_reply_t *reply)
 {
     char msg[300];
-    json_t *ref = ref_or_404(in, txn, cmd->target_id, "supervision", reply);
+    json_t *ref = ref_for_command(in, txn, cmd, "supervision", a->by, actor,
+                                  CMD_ANSWER_SUPERVISION, reply);
     if (ref == NULL)
         return;
-    intake_facts_t facts;
-    json_t *none = json_object();
-    facts_of(none, NULL, ref, &facts);
-    bool may = org_may(in, txn, a->by, "by", actor, CMD_ANSWER_SUPERVISION, 0, &facts, reply);
-    json_decref(none);
-    if (!may)
-        goto out;
     if (json_is_true(json_object_get(ref, "answered"))) {
         snprintf(msg, sizeof(msg), "supervision order %s was answered already (%s)",
                  cmd->target_id, json_str(ref, "answered_at"));

@@ -180,6 +180,8 @@ bool intake_lists_empty(intake_state_t *st, MDB_txn *txn);
 
 /* ---- lists.c ---- */
 
+/* An instant as the API shows it: RFC 3339 in China time; null for 0. */
+json_t *intake_json_time(int64_t ms);
 /* The list row of a case view. */
 void intake_case_row(json_t *view, const char *case_id, cb_case_row_t *row);
 /* Keeps the case's row (intake_case_put calls it with every view it stores). */

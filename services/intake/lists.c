@@ -325,7 +325,7 @@ static json_t *org_json(const char *id)
     return id && *id ? json_string(id) : json_null();
 }
 
-static json_t *time_json(int64_t ms)
+json_t *intake_json_time(int64_t ms)
 {
     char buf[40];
     if (ms == 0)
@@ -344,11 +344,11 @@ static int add_case(void *ctx, const cb_case_row_t *r)
     collect_t *c = ctx;
     json_t *item = json_pack(
         "{s:s,s:o,s:o,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:i,s:o,s:o,s:o,s:o,s:s}", "case_id",
-        r->case_id, "reported_at", time_json(r->reported_ms), "discovered_at",
-        time_json(r->discovered_ms), "township", "code", r->township, "name", r->township_name,
+        r->case_id, "reported_at", intake_json_time(r->reported_ms), "discovered_at",
+        intake_json_time(r->discovered_ms), "township", "code", r->township, "name", r->township_name,
         "matter", "code", r->matter, "name", r->matter_name, "state", r->state, "level",
         cb_level_name(r->level), "overdue", r->overdue, "open_limits", (int)r->open, "next_due",
-        time_json(r->next_due_ms), "finder", org_json(r->finder), "competent",
+        intake_json_time(r->next_due_ms), "finder", org_json(r->finder), "competent",
         org_json(r->competent), "holder", org_json(r->holder), "description", r->description);
     return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
 }
@@ -361,16 +361,27 @@ static int add_obligation(void *ctx, const cb_ob_row_t *r)
                              "obligation_id", r->obligation_id, "case_id", r->case_id, "rule_id",
                              r->rule_id, "title", r->title, "responsible", "org_id",
                              r->responsible, "name", r->responsible_name, "township", r->township,
-                             "due_at", time_json(r->due_ms), "remaining_ms",
+                             "due_at", intake_json_time(r->due_ms), "remaining_ms",
                              (json_int_t)remaining, "overdue", remaining < 0, "level",
                              cb_level_name(r->level), "paused", r->paused, "supervision_id",
                              r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
     return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
 }
 
-static void answer(intake_reply_t *reply, const char *key, json_t *items, const char *next,
-                   double ms)
+/* The page (takes items), or the refusal when the list could not be read. */
+static void answer(intake_reply_t *reply, int rc, const cb_error_t *e, const char *key,
+                   json_t *items, const char *next, uint64_t t0)
 {
+    if (rc != 0) {
+        json_decref(items);
+        if (rc == CB_ERR_INVALID)
+            reply_error(reply, 400, "invalid_field", e->field, e->message);
+        else
+            reply_error(reply, 503, "unavailable", "",
+                        rc == CB_ERR_NOMEM ? "out of memory" : e->message);
+        return;
+    }
+    double ms = (double)(cb_mono_ns() - t0) / 1e6;
     json_t *doc = json_pack("{s:o,s:i,s:o,s:f}", key, items, "count", (int)json_array_size(items),
                             "next_cursor", next[0] ? json_string(next) : json_null(),
                             "took_ms", ms);
@@ -391,6 +402,19 @@ static bool limit_of(const char *value, unsigned *limit, intake_reply_t *reply)
     }
     *limit = (unsigned)v;
     return true;
+}
+
+/* cursor= and limit=: 1 taken, 0 not one of them, -1 refused (in reply). */
+static int page_param(const char *k, const char *v, const char **cursor, unsigned *limit,
+                      intake_reply_t *reply)
+{
+    if (strcmp(k, "cursor") == 0) {
+        *cursor = v;
+        return 1;
+    }
+    if (strcmp(k, "limit") == 0)
+        return limit_of(v, limit, reply) ? 1 : -1;
+    return 0;
 }
 
 static bool bool_of(const char *key, const char *value, int *out, intake_reply_t *reply)
@@ -446,26 +470,47 @@ static bool org_param(const char *key, const char *value, const char *const *sco
     return true;
 }
 
+/* What both lists start with: the parameters and the caller's scope. */
+typedef struct list_req {
+    param_t p[MAX_PARAMS];
+    size_t np;
+    const char *scope[CB_LIST_MAX_ORGS];
+    size_t nscope;
+    bool scoped;
+    uint64_t t0;
+} list_req_t;
+
+static bool list_begin(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, const char *query,
+                       size_t qlen, list_req_t *r, intake_reply_t *reply)
+{
+    cb_error_t e;
+    memset(reply, 0, sizeof(*reply));
+    r->t0 = cb_mono_ns();
+    if (parse_query(query, qlen, r->p, &r->np, &e) != 0) {
+        reply_error(reply, 400, "invalid_field", e.field, e.message);
+        return false;
+    }
+    r->scoped = scope_of(&in->st, txn, actor, r->scope, &r->nscope);
+    return true;
+}
+
 void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, const char *query,
                        size_t qlen, intake_reply_t *reply)
 {
-    memset(reply, 0, sizeof(*reply));
-    uint64_t t0 = cb_mono_ns();
-    param_t p[MAX_PARAMS];
-    size_t np;
-    cb_error_t e;
-    if (parse_query(query, qlen, p, &np, &e) != 0) {
-        reply_error(reply, 400, "invalid_field", e.field, e.message);
+    list_req_t r;
+    if (!list_begin(in, txn, actor, query, qlen, &r, reply))
         return;
-    }
-    const char *scope[CB_LIST_MAX_ORGS];
-    size_t nscope;
-    bool scoped = scope_of(&in->st, txn, actor, scope, &nscope);
+    param_t *p = r.p;
+    size_t np = r.np, nscope = r.nscope;
+    const char *const *scope = r.scope;
+    bool scoped = r.scoped;
+    cb_error_t e;
     cb_case_query_t q = {.level = -1, .overdue = -1, .limit = 50};
     if (scoped) {
         q.scope = scope;
         q.nscope = nscope;
     }
+    int page;
     for (size_t i = 0; i < np; i++) {
         const char *k = p[i].key, *v = p[i].value;
         if (strcmp(k, "township") == 0)
@@ -503,10 +548,8 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
         } else if (strcmp(k, "to") == 0) {
             if (!parse_instant(k, v, true, &q.to_ms, reply))
                 return;
-        } else if (strcmp(k, "cursor") == 0) {
-            q.cursor = v;
-        } else if (strcmp(k, "limit") == 0) {
-            if (!limit_of(v, &q.limit, reply))
+        } else if ((page = page_param(k, v, &q.cursor, &q.limit, reply)) != 0) {
+            if (page < 0)
                 return;
         } else {
             unknown_param(reply, k, "township, org, holder, state, level, overdue, matter, from, "
@@ -517,38 +560,27 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
     collect_t c = {.items = json_array(), .now = cb_now_ms()};
     char next[CB_LIST_CURSOR_MAX];
     int rc = c.items ? cb_lists_cases(&in->st.lists, txn, &q, add_case, &c, next, &e) : CB_ERR_NOMEM;
-    if (rc != 0) {
-        json_decref(c.items);
-        if (rc == CB_ERR_INVALID)
-            reply_error(reply, 400, "invalid_field", e.field, e.message);
-        else
-            reply_error(reply, 503, "unavailable", "", rc == CB_ERR_NOMEM ? "out of memory" : e.message);
-        return;
-    }
-    answer(reply, "cases", c.items, next, (double)(cb_mono_ns() - t0) / 1e6);
+    answer(reply, rc, &e, "cases", c.items, next, r.t0);
 }
 
 void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *actor,
                              const char *query, size_t qlen, intake_reply_t *reply)
 {
-    memset(reply, 0, sizeof(*reply));
-    uint64_t t0 = cb_mono_ns();
-    param_t p[MAX_PARAMS];
-    size_t np;
-    cb_error_t e;
-    if (parse_query(query, qlen, p, &np, &e) != 0) {
-        reply_error(reply, 400, "invalid_field", e.field, e.message);
+    list_req_t r;
+    if (!list_begin(in, txn, actor, query, qlen, &r, reply))
         return;
-    }
-    const char *scope[CB_LIST_MAX_ORGS];
-    size_t nscope;
-    bool scoped = scope_of(&in->st, txn, actor, scope, &nscope);
+    param_t *p = r.p;
+    size_t np = r.np, nscope = r.nscope;
+    const char *const *scope = r.scope;
+    bool scoped = r.scoped;
+    cb_error_t e;
     int64_t now = cb_now_ms();
     cb_ob_query_t q = {.level = -1, .limit = 50};
     if (scoped) {
         q.scope = scope;
         q.nscope = nscope;
     }
+    int page;
     for (size_t i = 0; i < np; i++) {
         const char *k = p[i].key, *v = p[i].value;
         if (strcmp(k, "responsible") == 0) {
@@ -580,10 +612,8 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
         } else if (strcmp(k, "due_before") == 0) {
             if (!parse_instant(k, v, true, &q.due_to_ms, reply))
                 return;
-        } else if (strcmp(k, "cursor") == 0) {
-            q.cursor = v;
-        } else if (strcmp(k, "limit") == 0) {
-            if (!limit_of(v, &q.limit, reply))
+        } else if ((page = page_param(k, v, &q.cursor, &q.limit, reply)) != 0) {
+            if (page < 0)
                 return;
         } else {
             unknown_param(reply, k, "state, level, responsible, township, rule, case, "
@@ -595,15 +625,7 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
     char next[CB_LIST_CURSOR_MAX];
     int rc = c.items ? cb_lists_obligations(&in->st.lists, txn, &q, add_obligation, &c, next, &e)
                      : CB_ERR_NOMEM;
-    if (rc != 0) {
-        json_decref(c.items);
-        if (rc == CB_ERR_INVALID)
-            reply_error(reply, 400, "invalid_field", e.field, e.message);
-        else
-            reply_error(reply, 503, "unavailable", "", rc == CB_ERR_NOMEM ? "out of memory" : e.message);
-        return;
-    }
-    answer(reply, "obligations", c.items, next, (double)(cb_mono_ns() - t0) / 1e6);
+    answer(reply, rc, &e, "obligations", c.items, next, r.t0);
 }
 
 /* A case's row and its open limits' rows, from its view alone. */
