@@ -20,13 +20,13 @@ function ago(seconds) {
 
 // A case found by a township in its own area whose matter a county department
 // keeps: the township must transfer it within 3 working days of discovery;
-// discovered 12 days ago, the limit has passed the moment it is reported.
+// discovered 30 days ago (longer than any holiday), the limit has passed the moment it is reported.
 async function reportOverdue(token, by, township) {
   const res = await fetch(`${base}/v1/cases`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ source: 'patrol', matter_code: '330220001', township_code: township,
-      discovered_at: ago(12 * 86400), discovered_by: by, description: '大屏测试 超时案件' }),
+      discovered_at: ago(30 * 86400), discovered_by: by, description: '大屏测试 超时案件' }),
   });
   return { status: res.status, body: await res.json() };
 }
@@ -72,7 +72,8 @@ async function turnsRed(page, org, token, township) {
     await page.waitForSelector('#link[data-state="live"]', { timeout: 10000 });
     say({ step: 'reconnected', light: await light(page, 'wy-lt'), board_id: await page.getAttribute('body', 'data-board-id') });
     say(Object.assign({ step: 'red_after_restart' }, await turnsRed(page, 'wy-tx', txToken, '330723102000')));
-    say({ step: 'today', total: await page.textContent('#today-total') });
+    say({ step: 'today', total: await page.textContent('#today-total'),
+      rows: await page.$$eval('#today tbody tr', (rows) => rows.map((r) => r.textContent)) });
     await page.screenshot({ path: shot, fullPage: true });
     say({ step: 'screenshot', path: shot });
   } catch (e) {
