@@ -534,11 +534,6 @@ static void open_stream(intake_board_t *b, h2o_req_t *req)
     c->gen.stop = sse_stop;
     c->req = req;
     c->board = b;
-    c->next = b->clients;
-    if (b->clients)
-        b->clients->prev = c;
-    b->clients = c;
-    b->nclients++;
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -546,7 +541,12 @@ static void open_stream(intake_board_t *b, h2o_req_t *req)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
     h2o_start_response(req, &c->gen);
-    refresh(b, b->snapshot == NULL);
+    refresh(b, b->snapshot == NULL); /* before c is listed: c gets it below, once */
+    c->next = b->clients;
+    if (b->clients)
+        b->clients->prev = c;
+    b->clients = c;
+    b->nclients++;
     char last[64];
     bool current = intake_http_header(req, NULL, "last-event-id", last, sizeof(last)) &&
                    strcmp(last, b->id) == 0;

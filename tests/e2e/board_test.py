@@ -13,8 +13,10 @@ import http.client as http_client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from cbtest import (BUILD, Http, Tap, Workdir, binary, cli_for, free_port, import_sample_county,  # noqa: E402
@@ -55,6 +57,34 @@ try:
     cookie = headers.get("set-cookie", "")
     t.ok(st == 303 and headers.get("location") == "/board" and "HttpOnly" in cookie and "SameSite=Strict" in cookie,
          "signing in by URL sets an HttpOnly cookie and sends the browser on without the token", (st, headers))
+
+    def stream(last_id=None, seconds=1.5):
+        """What /v1/board/stream sends in the first seconds (text)."""
+        sock = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+        extra = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
+        sock.sendall((f"GET /v1/board/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {platform}\r\n"
+                      f"{extra}\r\n").encode())
+        got, end = b"", time.time() + seconds
+        try:
+            while time.time() < end:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        sock.close()
+        return got.decode(errors="replace")
+
+    first = stream()
+    ids = [line[4:] for line in first.splitlines() if line.startswith("id: ")]
+    t.ok("text/event-stream" in first and first.count("event: board") == 1 and ids,
+         "the stream sends the board once on connect, with an event id", first[:300])
+    again = stream(ids[0] if ids else "x")
+    t.ok("event: board" not in again and "retry:" in again,
+         "a browser reconnecting with the Last-Event-ID it shows gets nothing until the next change", again[:300])
+    stale = stream("1.0")
+    t.ok(stale.count("event: board") == 1, "one with an older id gets the board at once", stale[:300])
 
     browser = subprocess.Popen(["node", os.path.join(TOP, "tests/e2e/lib/board_browser.js"),
                                 f"http://127.0.0.1:{port}", platform, lt, tx, shot],
