@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/notify — webhook deliveries per second: notify pulls a preloaded router
-# log of N events addressed to 10 organisations, each subscribed to a loopback
-# receiver (bench/webhook_sink.c, h2o) that answers 200 at once; then again with
-# 1 of the 10 endpoints never answering (its deliveries time out and wait),
-# counting the other 9. Every delivery is recorded (fsync'd) before the next
-# of its queue.
+# log of N events addressed to 10 organisations, each subscribed to its own
+# loopback endpoint (bench/webhook_sink.c, h2o, one port each) that answers 200
+# at once; then again with 1 of the 10 endpoints never answering (its
+# deliveries time out and wait), counting the other 9. Every outcome is
+# recorded (fsync'd) before the next delivery of its queue. The clock runs
+# from notify's start to the receiver's last answer; the receiver counts the
+# connections each endpoint saw and the most open at once.
 # Usage: bench/notify.sh [BUILD] [N]
 set -euo pipefail
 BUILD=${1:-build}
@@ -15,16 +17,24 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-notify.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}" $(cat "$dir/notify.pids" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_TMP:-}" ] && echo "kept $dir" || rm -rf "$dir"; }
 trap cleanup EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ports=($(/usr/bin/python3 -c '
+import socket
+ss=[socket.socket() for _ in range(10)]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))'))
 ms() { date +%s%3N; }
-"$B/bench/webhook_sink" "$port" > "$dir/sink.out" & pids+=($!)
 "$B/bench/deadline_feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" spread "$N" \
     > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
 for _ in $(seq 2000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
-orgs="wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl"
+orgs=(wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl)
+per_endpoint=${PER_ENDPOINT:-8}
 
-run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint dead
-    local name=$1 hang=$2 conf="$dir/$1.conf"
+run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl's endpoint dead
+    local name=$1 hang=$2 conf="$dir/$1.conf" want=$N
+    [ "$hang" = 1 ] && want=$((N - N / 10))
+    "$B/bench/webhook_sink" --expect "$want" "${ports[@]}" > "$dir/$name.sink" &
+    local sink=$!
+    for _ in $(seq 200); do grep -q ready "$dir/$name.sink" 2>/dev/null && break; sleep 0.05; done
     {
         printf '[events]\ndivision_code = 330723\n'
         echo "[notify]"
@@ -35,37 +45,62 @@ run() { # run NAME HANG: a fresh notify store; HANG=1 makes wy-yjgl's endpoint d
         echo "stream_bind = ipc://$dir/$name.stream"
         echo "pull = router ipc://$dir/router.bus"
         echo "timeout_ms = 2000"
+        echo "per_endpoint = $per_endpoint"
         echo "allow_private_webhooks = yes"
         echo "log_level = warn"
-        for o in $orgs; do
-            path="/ok/$o"; [ "$hang" = 1 ] && [ "$o" = wy-yjgl ] && path="/hang/$o"
-            echo "subscribe = $o http://127.0.0.1:$port$path bench-secret-0123456789 transfer_required"
+        for i in "${!orgs[@]}"; do
+            o=${orgs[$i]} path="/ok/${orgs[$i]}"
+            [ "$hang" = 1 ] && [ "$o" = wy-yjgl ] && path="/hang/$o"
+            echo "subscribe = $o http://127.0.0.1:${ports[$i]}$path bench-secret-0123456789 transfer_required"
         done
     } > "$conf"
-    local t0 t1 want=$N
-    [ "$hang" = 1 ] && want=$((N - N / 10))
+    # the receiver may not notice a client's close while a request hangs, so
+    # open connections are sampled from the kernel: ESTABLISHED on the port
+    local hex watcher
+    hex=$(printf '%04X' "${ports[9]}")
+    (m=0; while :; do
+        c=$(awk -v p=":$hex" '$2 ~ p"$" && $4 == "01"' /proc/net/tcp | wc -l)
+        [ "$c" -gt "$m" ] && m=$c && echo "$m" > "$dir/$name.open"
+        sleep 0.05
+    done) & watcher=$!
+    local t0 t1
     t0=$(ms)
     "$B/bin/casebus-notify" --config "$conf" 2>>"$dir/notify.log" &
     local pid=$!
     echo "$pid" >> "$dir/notify.pids"
-    while :; do
-        local delivered
-        delivered=$( ("$B/bin/casebus" --config "$conf" status --json 2>/dev/null || true) | /usr/bin/python3 -c "
+    until grep -q '^reached' "$dir/$name.sink"; do sleep 0.02; done
+    t1=$(awk '/^reached/ {print $3}' "$dir/$name.sink")
+    # every answer recorded too (a few group commits behind the last answer)
+    local recorded=0
+    for _ in $(seq 100); do
+        recorded=$( ("$B/bin/casebus" --config "$conf" status --json 2>/dev/null || true) | /usr/bin/python3 -c "
 import json,sys
 try:
-    d=json.load(sys.stdin)['notify']
-    print(d['deliveries'] - d['pending_deliveries'] - d['dead_letters'] if d['upstreams'] and d['upstreams'][0]['next_seq'] > $N + 1 else 0)
+    d=json.load(sys.stdin)['notify']; print(d['deliveries'] - d['pending_deliveries'] - d['dead_letters'])
 except Exception:
     print(0)")
-        [ "$delivered" -ge "$want" ] && break
+        [ "$recorded" -ge "$want" ] && break
         sleep 0.1
     done
-    t1=$(ms)
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-    echo "$want $((t1 - t0))"
+    kill -TERM "$sink"; wait "$sink" 2>/dev/null || true
+    kill "$watcher"; wait "$watcher" 2>/dev/null || true
+    # per endpoint: the live ones' most connections, and the hanging one's peak
+    local live_conns live_peak hang_peak answered
+    answered=$(awk '/^answered/ {print $2}' "$dir/$name.sink")
+    live_conns=$(awk -v h="$hang" -v p="${ports[9]}" '/^port/ && !(h==1 && $2==p) {if ($6>m) m=$6} END {print m+0}' "$dir/$name.sink")
+    live_peak=$(awk -v h="$hang" -v p="${ports[9]}" '/^port/ && !(h==1 && $2==p) {if ($8>m) m=$8} END {print m+0}' "$dir/$name.sink")
+    hang_peak=$(cat "$dir/$name.open" 2>/dev/null || echo 0)
+    echo "$want $((t1 - t0)) $recorded $answered $live_conns $live_peak $hang_peak"
 }
-read -r n1 t1 < <(if [ -z "${ONLY_HANG:-}" ]; then run fast 0; else echo 1 1; fi)
-read -r n2 t2 < <(run hang 1)
-printf 'bench/notify  (2 cores, loopback receiver on h2o, every outcome fsync'\''d; N=%s events to 10 endpoints)\n' "$N"
-printf '  %-64s %10s\n' "deliveries per second, 10 endpoints answering at once" "$((n1 * 1000 / t1))/s"
-printf '  %-64s %10s\n' "deliveries per second to the 9 live endpoints, 1 of 10 hanging" "$((n2 * 1000 / t2))/s"
+read -r n1 t1 r1 a1 c1 p1 _ < <(run fast 0)
+read -r n2 t2 r2 a2 c2 p2 h2 < <(run hang 1)
+rate1=$((n1 * 1000 / t1)) rate2=$((n2 * 1000 / t2))
+printf 'bench/notify  (2 cores, loopback receiver on h2o, every outcome fsync'\''d; N=%s events to 10 endpoints, per_endpoint %s)\n' "$N" "$per_endpoint"
+printf '  %-70s %10s\n' "deliveries per second, 10 endpoints answering at once" "$rate1/s"
+printf '  %-70s %10s\n' "  connections per endpoint (most of the 10) / most open at once" "$c1 / $p1"
+printf '  %-70s %10s\n' "  requests answered / deliveries recorded" "$a1 / $r1"
+printf '  %-70s %10s\n' "deliveries per second to the 9 live endpoints, 1 of 10 hanging" "$rate2/s"
+printf '  %-70s %10s\n' "  lost to the hanging endpoint" "$(awk -v a="$rate1" -v b="$rate2" 'BEGIN {l = (a - b) * 100 / a; printf "%.1f%%", l < 0 ? 0 : l}')"
+printf '  %-70s %10s\n' "  live endpoints: connections (most) / most open at once" "$c2 / $p2"
+printf '  %-70s %10s\n' "  hanging endpoint: most open at once (established, from /proc/net/tcp)" "$h2"

@@ -1,21 +1,53 @@
 /*
- * webhook_sink — a loopback webhook receiver for bench/notify.sh, on h2o's
- * libuv binding: answers every POST 200 at once, except paths under /hang/,
- * which it never answers (a dead endpoint). Counts what it answered and, on
- * SIGTERM, prints the count.
+ * webhook_sink — a loopback webhook receiver for the benches, on h2o's libuv
+ * binding: answers every POST 200 at once, except paths under /hang/, which it
+ * never answers (a dead endpoint). Listens on every port given, one per
+ * endpoint, and counts per port the requests answered, the connections opened
+ * and the most open at once. With --expect N it prints "reached N MS" (the
+ * wall clock in ms, as date +%s%3N) when N requests have been answered; on SIGTERM it
+ * prints the counts:
  *
- *   webhook_sink PORT
+ *   webhook_sink [--expect N] PORT...
+ *   answered TOTAL
+ *   port PORT answered N connections C peak P
  */
 #include <h2o.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define PORTS_MAX 64
+
+typedef struct endpoint {
+    uv_tcp_t listener;
+    int port;
+    unsigned long answered, connections, open, peak;
+} endpoint_t;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    endpoint_t *ep;
+} conn_t;
 
 static h2o_globalconf_t config;
 static h2o_context_t ctx;
 static h2o_accept_ctx_t accept_ctx;
-static unsigned long answered;
+static endpoint_t endpoints[PORTS_MAX];
+static size_t nendpoints;
+static unsigned long answered, expect;
+
+static endpoint_t *endpoint_of(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_sockname(req->conn, (struct sockaddr *)&ss);
+    int port = len ? ntohs(((struct sockaddr_in *)&ss)->sin_port) : 0;
+    for (size_t i = 0; i < nendpoints; i++)
+        if (endpoints[i].port == port)
+            return &endpoints[i];
+    return NULL;
+}
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
@@ -28,43 +60,67 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     req->res.content_length = 0;
     h2o_start_response(req, &generator);
     h2o_send(req, NULL, 0, 1);
-    answered++;
+    endpoint_t *ep = endpoint_of(req);
+    if (ep)
+        ep->answered++;
+    if (++answered == expect) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        printf("reached %lu %lld\n", answered, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        fflush(stdout);
+    }
     return 0;
 }
 
 static void on_closed(uv_handle_t *h)
 {
-    free(h);
+    conn_t *c = (conn_t *)h;
+    c->ep->open--;
+    free(c);
 }
 
 static void on_accept(uv_stream_t *listener, int status)
 {
     if (status != 0)
         return;
-    uv_tcp_t *c = calloc(1, sizeof(*c));
-    if (c == NULL || uv_tcp_init(listener->loop, c) != 0) {
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL || uv_tcp_init(listener->loop, &c->tcp) != 0) {
         free(c);
         return;
     }
-    if (uv_accept(listener, (uv_stream_t *)c) != 0) {
-        uv_close((uv_handle_t *)c, on_closed);
+    c->ep = listener->data;
+    c->ep->connections++;
+    if (++c->ep->open > c->ep->peak)
+        c->ep->peak = c->ep->open;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
         return;
     }
-    h2o_accept(&accept_ctx, h2o_uv_socket_create((uv_stream_t *)c, on_closed));
+    h2o_accept(&accept_ctx, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_closed));
 }
 
 static void on_term(uv_signal_t *s, int signum)
 {
     (void)signum;
     printf("answered %lu\n", answered);
+    for (size_t i = 0; i < nendpoints; i++)
+        printf("port %d answered %lu connections %lu peak %lu\n", endpoints[i].port,
+               endpoints[i].answered, endpoints[i].connections, endpoints[i].peak);
     fflush(stdout);
     uv_stop(s->loop);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2)
+    int i = 1;
+    if (argc > 2 && strcmp(argv[1], "--expect") == 0) {
+        expect = strtoul(argv[2], NULL, 10);
+        i = 3;
+    }
+    if (i >= argc || argc - i > PORTS_MAX) {
+        fprintf(stderr, "usage: webhook_sink [--expect N] PORT...\n");
         return 2;
+    }
     uv_loop_t *loop = uv_default_loop();
     h2o_config_init(&config);
     h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -74,14 +130,18 @@ int main(int argc, char **argv)
     h2o_context_init(&ctx, loop, &config);
     accept_ctx.ctx = &ctx;
     accept_ctx.hosts = config.hosts;
-    static uv_tcp_t listener;
-    struct sockaddr_in addr;
-    uv_tcp_init(loop, &listener);
-    uv_ip4_addr("127.0.0.1", atoi(argv[1]), &addr);
-    if (uv_tcp_bind(&listener, (struct sockaddr *)&addr, 0) != 0 ||
-        uv_listen((uv_stream_t *)&listener, 511, on_accept) != 0) {
-        fprintf(stderr, "webhook_sink: cannot listen on %s\n", argv[1]);
-        return 1;
+    for (; i < argc; i++) {
+        endpoint_t *ep = &endpoints[nendpoints++];
+        struct sockaddr_in addr;
+        ep->port = atoi(argv[i]);
+        ep->listener.data = ep;
+        uv_tcp_init(loop, &ep->listener);
+        uv_ip4_addr("127.0.0.1", ep->port, &addr);
+        if (uv_tcp_bind(&ep->listener, (struct sockaddr *)&addr, 0) != 0 ||
+            uv_listen((uv_stream_t *)&ep->listener, 511, on_accept) != 0) {
+            fprintf(stderr, "webhook_sink: cannot listen on %s\n", argv[i]);
+            return 1;
+        }
     }
     static uv_signal_t term;
     uv_signal_init(loop, &term);

@@ -224,13 +224,13 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
     snprintf(id, NT_ID_MAX, "D%012llu", (unsigned long long)num);
     const char *sub_id = json_string_value(json_object_get(sub, "id"));
     int64_t now = n->now();
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:i,s:I,s:I,"
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:i,s:I,s:I,"
                             "s:i,s:s,s:b}",
                             "id", id, "sub", sub_id, "org_id", org_id, "url",
                             json_string_value(json_object_get(sub, "url")), "type", src->type,
                             "event_id", src->event_id, "producer", src->producer, "seq",
                             (json_int_t)src->seq, "case_id", src->case_id, "case_key",
-                            src->case_key, "order", (json_int_t)num, "body", body, "state",
+                            src->case_key, "order", (json_int_t)num, "state",
                             "pending", "attempt", 0, "first_at_ms", (json_int_t)now,
                             "next_at_ms", (json_int_t)now, "last_status", 0, "last_error", "",
                             "queued", 1);
@@ -238,7 +238,8 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
-        (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 && head)
+        (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 &&
+        (rc = nt_body_put(n, txn, id, body, err)) == 0 && head)
         rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
     json_decref(rec);
     return rc;
@@ -352,7 +353,7 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
             rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
             break;
         }
-        rc = nt_each(n, txn, n->db_subs, match_one, &m, err);
+        rc = nt_subs_each_shared(n, txn, match_one, &m, err);
         if (rc == 0 && json_array_size(m.subs) == 0)
             rc = undeliverable(n, txn, ev, type, a.ids[i], err);
         size_t k;

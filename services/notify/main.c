@@ -188,5 +188,6 @@ int main(int argc, char **argv)
     log_info("control=%s horizon_ms=%lld", control, (long long)n.horizon_ms);
     int rc = cb_daemon_run(&n.d);
     cb_daemon_close(&n.d);
+    nt_state_close(&n);
     return rc;
 }

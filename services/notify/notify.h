@@ -34,8 +34,9 @@ typedef struct notify_sender notify_sender_t;
 
 typedef struct notify {
     cb_daemon_t d;
-    MDB_dbi db_meta, db_subs, db_deliveries, db_queue, db_ready, db_dead, db_stream;
+    MDB_dbi db_meta, db_subs, db_deliveries, db_bodies, db_queue, db_ready, db_dead, db_stream;
     struct notify_stream *stream;
+    struct nt_subcache *subcache; /* state.c */
     cb_control_t *control;
     notify_sender_t *sender;
     /* delivery policy */
@@ -53,13 +54,25 @@ typedef struct notify {
 
 /* ---- state.c ---- */
 int nt_state_open(notify_t *n, cb_error_t *err);
+void nt_state_close(notify_t *n);
 /* A JSON record of db under id (NULL when absent); caller decrefs. */
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id);
 int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err);
+/* A delivery's request body is kept apart from its record (which is read and
+ * rewritten at each attempt): delivery id -> the CloudEvent's JSON. Records of
+ * stores written before carry it as "body". */
+int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const char *body, cb_error_t *err);
+bool nt_body_get(notify_t *n, MDB_txn *txn, const char *id, MDB_val *out);
 int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *err);
 /* Ids of every record of db, visited in key order (visit may not write db). */
 typedef int (*nt_each_fn)(void *ctx, const char *id, json_t *rec);
 int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, cb_error_t *err);
+/* Subscriptions as every event and every scan read them: each record parsed
+ * once per content (its bytes are compared at each read, so a change made in
+ * any transaction is seen). The records are shared: read them, never change
+ * them (nt_get gives a private copy to change). */
+json_t *nt_sub_shared(notify_t *n, MDB_txn *txn, const char *id);
+int nt_subs_each_shared(notify_t *n, MDB_txn *txn, nt_each_fn visit, void *ctx, cb_error_t *err);
 /* Next number for ids ("sub", "delivery"). */
 int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err);
 /* Per subscription and case, deliveries wait in a FIFO: only its head is ready. */

@@ -30,6 +30,7 @@ int nt_state_open(notify_t *n, cb_error_t *err)
     if ((rc = cb_store_dbi(s, "meta", 0, &n->db_meta, err)) ||
         (rc = cb_store_dbi(s, "subs", 0, &n->db_subs, err)) ||
         (rc = cb_store_dbi(s, "deliveries", 0, &n->db_deliveries, err)) ||
+        (rc = cb_store_dbi(s, "bodies", 0, &n->db_bodies, err)) ||
         (rc = cb_store_dbi(s, "queue", 0, &n->db_queue, err)) ||
         (rc = cb_store_dbi(s, "ready", 0, &n->db_ready, err)) ||
         (rc = cb_store_dbi(s, "dead", 0, &n->db_dead, err)) ||
@@ -45,6 +46,19 @@ json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
     if (id == NULL || *id == '\0' || mdb_get(txn, db, &k, &v) != 0)
         return NULL;
     return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+}
+
+int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const char *body, cb_error_t *err)
+{
+    MDB_val k = cb_store_key(id), v = {strlen(body), (void *)body};
+    int rc = mdb_put(txn, n->db_bodies, &k, &v, 0);
+    return rc ? cb_store_error(rc, "store body", err) : 0;
+}
+
+bool nt_body_get(notify_t *n, MDB_txn *txn, const char *id, MDB_val *out)
+{
+    MDB_val k = cb_store_key(id);
+    return mdb_get(txn, n->db_bodies, &k, out) == 0;
 }
 
 int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err)
@@ -67,15 +81,79 @@ int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *er
     return rc && rc != MDB_NOTFOUND ? cb_store_error(rc, "delete record", err) : 0;
 }
 
-int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, cb_error_t *err)
+/* ---- subscriptions parsed once per content ---- */
+
+typedef struct shared_sub {
+    char id[NT_ID_MAX];
+    char *raw;
+    size_t len;
+    json_t *rec;
+} shared_sub_t;
+
+struct nt_subcache {
+    shared_sub_t *v;
+    size_t n, cap;
+};
+
+/* The parsed record for (id, raw), parsing only when the bytes changed. */
+static json_t *shared(notify_t *n, const char *id, const MDB_val *raw, size_t *hint)
 {
-    (void)n;
+    struct nt_subcache *c = n->subcache;
+    if (c == NULL && (c = n->subcache = calloc(1, sizeof(*c))) == NULL)
+        return NULL;
+    shared_sub_t *e = NULL;
+    for (size_t i = 0; i < c->n && e == NULL; i++) {
+        size_t j = (*hint + i) % c->n;
+        if (strcmp(c->v[j].id, id) == 0) {
+            e = &c->v[j];
+            *hint = j + 1;
+        }
+    }
+    if (e && e->len == raw->mv_size && memcmp(e->raw, raw->mv_data, e->len) == 0)
+        return e->rec;
+    json_t *rec = json_loadb(raw->mv_data, raw->mv_size, 0, NULL);
+    char *copy = malloc(raw->mv_size ? raw->mv_size : 1);
+    if (rec == NULL || copy == NULL) {
+        json_decref(rec);
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, raw->mv_data, raw->mv_size);
+    if (e == NULL) {
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 16;
+            shared_sub_t *grown = realloc(c->v, cap * sizeof(*grown));
+            if (grown == NULL) {
+                json_decref(rec);
+                free(copy);
+                return NULL;
+            }
+            c->v = grown;
+            c->cap = cap;
+        }
+        e = &c->v[c->n++];
+        snprintf(e->id, sizeof(e->id), "%s", id);
+    } else {
+        json_decref(e->rec);
+        free(e->raw);
+    }
+    e->raw = copy;
+    e->len = raw->mv_size;
+    e->rec = rec;
+    return rec;
+}
+
+/* Every record of db in key order; shared: the subscriptions' parsed records. */
+static int each(notify_t *n, MDB_txn *txn, MDB_dbi db, bool is_shared, nt_each_fn visit, void *ctx,
+                cb_error_t *err)
+{
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, db, &cur);
     if (rc != 0)
         return cb_store_error(rc, "open cursor", err);
     MDB_val k, v;
     int vrc = 0;
+    size_t hint = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && vrc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         char id[NT_ID_MAX];
@@ -83,12 +161,47 @@ int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, 
             continue;
         memcpy(id, k.mv_data, k.mv_size);
         id[k.mv_size] = '\0';
-        json_t *rec = v.mv_size ? json_loadb(v.mv_data, v.mv_size, 0, NULL) : NULL;
+        json_t *rec = v.mv_size == 0 ? NULL
+                      : is_shared    ? json_incref(shared(n, id, &v, &hint))
+                                     : json_loadb(v.mv_data, v.mv_size, 0, NULL);
         vrc = visit(ctx, id, rec);
         json_decref(rec);
     }
     mdb_cursor_close(cur);
     return vrc;
+}
+
+int nt_each(notify_t *n, MDB_txn *txn, MDB_dbi db, nt_each_fn visit, void *ctx, cb_error_t *err)
+{
+    return each(n, txn, db, false, visit, ctx, err);
+}
+
+json_t *nt_sub_shared(notify_t *n, MDB_txn *txn, const char *id)
+{
+    MDB_val k = cb_store_key(id), v;
+    size_t hint = 0;
+    if (id == NULL || *id == '\0' || strlen(id) >= NT_ID_MAX ||
+        mdb_get(txn, n->db_subs, &k, &v) != 0)
+        return NULL;
+    return json_incref(shared(n, id, &v, &hint));
+}
+
+int nt_subs_each_shared(notify_t *n, MDB_txn *txn, nt_each_fn visit, void *ctx, cb_error_t *err)
+{
+    return each(n, txn, n->db_subs, true, visit, ctx, err);
+}
+
+void nt_state_close(notify_t *n)
+{
+    struct nt_subcache *c = n->subcache;
+    for (size_t i = 0; c && i < c->n; i++) {
+        json_decref(c->v[i].rec);
+        free(c->v[i].raw);
+    }
+    if (c)
+        free(c->v);
+    free(c);
+    n->subcache = NULL;
 }
 
 int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err)

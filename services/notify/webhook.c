@@ -1,7 +1,8 @@
 /*
  * webhook.c — the sender: libcurl's multi interface driven by notify's loop
  * (each curl socket in a uv_poll, curl's timer in a uv_timer; no thread, no
- * blocking call). It reads the ready index, starts an HTTP POST for each due
+ * blocking call), one multi per subscription so that each endpoint has its own
+ * kept-alive connections. It reads the ready index, starts an HTTP POST for each due
  * delivery within the limits (in flight overall, per endpoint, per-endpoint
  * rate), and records each answer in a group transaction. A delivery's key
  * stays in the ready index until its answer is recorded, so a crash resends
@@ -35,19 +36,36 @@
 #define SCAN_MAX 512
 #define IDLE_SCAN_MS 1000
 
+typedef struct pool pool_t;
+
 typedef struct flight {
-    struct notify_sender *s;
+    pool_t *pool;
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    char id[NT_ID_MAX], sub[NT_ID_MAX]; /* id: the first delivery's, or the batch's */
-    char (*ids)[NT_ID_MAX];             /* the deliveries this request carries */
+    char id[NT_ID_MAX]; /* the first delivery's, or the batch's */
+    char (*ids)[NT_ID_MAX]; /* the deliveries this request carries */
     size_t nids;
     uint64_t started_ns;
     char errbuf[CURL_ERROR_SIZE];
     char blocked[160]; /* why the resolved address was refused, when it was */
     struct flight *next;
 } flight_t;
+
+/* One subscription's connections: a curl multi of its own, so its kept-alive
+ * connections (HTTP/1.1, or HTTP/2 where an https endpoint offers it) are its
+ * alone and a hanging endpoint holds back nobody else. At most per_endpoint
+ * connections; closed after POOL_IDLE_MS without an attempt. */
+struct pool {
+    notify_sender_t *s;
+    char sub[NT_ID_MAX];
+    CURLM *multi;
+    uv_timer_t timer;
+    flight_t *flights, *recording;
+    size_t in_flight;
+    int64_t used_ms;
+    pool_t *next;
+};
 
 typedef struct bucket {
     char sub[NT_ID_MAX];
@@ -57,9 +75,8 @@ typedef struct bucket {
 
 struct notify_sender {
     notify_t *n;
-    CURLM *multi;
-    uv_timer_t curl_timer, scan_timer;
-    flight_t *flights;
+    uv_timer_t scan_timer;
+    pool_t *pools;
     size_t in_flight;
     bucket_t *buckets;
     size_t nbuckets;
@@ -70,11 +87,14 @@ struct notify_sender {
 typedef struct sock {
     uv_poll_t poll;
     curl_socket_t fd;
+    pool_t *p;
     notify_sender_t *s;
 } sock_t;
 
+#define POOL_IDLE_MS 30000
+
 static void scan(notify_sender_t *s);
-static void check_done(notify_sender_t *s);
+static void check_done(pool_t *p);
 static void on_scan_timer(uv_timer_t *t);
 
 void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
@@ -104,8 +124,8 @@ static void on_poll(uv_poll_t *p, int status, int events)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(k->s->multi, k->fd, flags, &running);
-    check_done(k->s);
+    curl_multi_socket_action(k->p->multi, k->fd, flags, &running);
+    check_done(k->p);
 }
 
 static void on_sock_closed(uv_handle_t *h)
@@ -118,13 +138,14 @@ static void on_sock_closed(uv_handle_t *h)
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
-    notify_sender_t *s = userp;
+    pool_t *p = userp;
+    notify_sender_t *s = p->s;
     sock_t *k = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (k) {
             uv_poll_stop(&k->poll);
             uv_close((uv_handle_t *)&k->poll, on_sock_closed);
-            curl_multi_assign(s->multi, fd, NULL);
+            curl_multi_assign(p->multi, fd, NULL);
         }
         return 0;
     }
@@ -136,10 +157,11 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             return -1;
         }
         k->fd = fd;
+        k->p = p;
         k->s = s;
         k->poll.data = k;
         s->open_handles++;
-        curl_multi_assign(s->multi, fd, k);
+        curl_multi_assign(p->multi, fd, k);
     }
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
@@ -152,21 +174,79 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
 static void on_curl_timer(uv_timer_t *t)
 {
-    notify_sender_t *s = t->data;
+    pool_t *p = t->data;
     int running;
-    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(s);
+    curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(p);
 }
 
 static int on_timer_request(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    notify_sender_t *s = userp;
+    pool_t *p = userp;
     if (timeout_ms < 0)
-        uv_timer_stop(&s->curl_timer);
+        uv_timer_stop(&p->timer);
     else
-        uv_timer_start(&s->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&p->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
     return 0;
+}
+
+static pool_t *pool_find(notify_sender_t *s, const char *sub)
+{
+    for (pool_t *p = s->pools; p; p = p->next)
+        if (strcmp(p->sub, sub) == 0)
+            return p;
+    return NULL;
+}
+
+static pool_t *pool_get(notify_sender_t *s, const char *sub)
+{
+    pool_t *p = pool_find(s, sub);
+    if (p)
+        return p;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->multi = curl_multi_init()) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->s = s;
+    snprintf(p->sub, sizeof(p->sub), "%s", sub);
+    uv_timer_init(s->n->d.loop, &p->timer);
+    p->timer.data = p;
+    long cap = (long)s->n->per_endpoint;
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, cap);
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, cap);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, cap);
+    curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    p->used_ms = s->n->now();
+    p->next = s->pools;
+    s->pools = p;
+    return p;
+}
+
+static void on_pool_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* A pool unused for POOL_IDLE_MS closes its connections and goes. */
+static void pools_sweep(notify_sender_t *s, int64_t now)
+{
+    for (pool_t **pp = &s->pools; *pp;) {
+        pool_t *p = *pp;
+        if (p->in_flight > 0 || p->recording || now - p->used_ms < POOL_IDLE_MS) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        curl_multi_cleanup(p->multi); /* its sockets' REMOVE callbacks come first */
+        uv_timer_stop(&p->timer);
+        uv_close((uv_handle_t *)&p->timer, on_pool_closed);
+    }
 }
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -178,17 +258,19 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* ---- starting and finishing attempts ---- */
 
-static bool in_flight(const notify_sender_t *s, const char *id, const char *sub, size_t *for_sub)
+static bool carries(const flight_t *f, const char *id)
 {
-    *for_sub = 0;
-    bool found = false;
-    for (const flight_t *f = s->flights; f; f = f->next) {
-        for (size_t i = 0; *id && i < f->nids; i++)
-            found = found || strcmp(f->ids[i], id) == 0;
-        if (sub && strcmp(f->sub, sub) == 0)
-            (*for_sub)++;
-    }
-    return found;
+    for (; f; f = f->next)
+        for (size_t i = 0; i < f->nids; i++)
+            if (strcmp(f->ids[i], id) == 0)
+                return true;
+    return false;
+}
+
+/* Sent and not yet answered, or answered and not yet on disk. */
+static bool in_flight(const pool_t *p, const char *id)
+{
+    return p && (carries(p->flights, id) || carries(p->recording, id));
 }
 
 /* Token bucket per endpoint (rate 0: unlimited). */
@@ -268,7 +350,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 {
     flight_t *f = arg;
     if (purpose != CURLSOCKTYPE_IPCXN ||
-        !nt_addr_allowed(f->s->n, &a->addr, f->blocked, sizeof(f->blocked)))
+        !nt_addr_allowed(f->pool->s->n, &a->addr, f->blocked, sizeof(f->blocked)))
         return CURL_SOCKET_BAD;
     return socket(a->family, a->socktype, a->protocol);
 }
@@ -283,43 +365,60 @@ static void flight_free(flight_t *f)
     free(f);
 }
 
-/* The request body: one CloudEvent, or for a batch subscription a JSON array
- * of them (recs are the deliveries' records, each holding its event). */
-static char *request_body(json_t *const *recs, size_t n, bool batch)
+/* A delivery's CloudEvent (valid while txn lives). */
+static MDB_val event_of(notify_t *n, MDB_txn *txn, json_t *rec)
 {
-    if (!batch)
-        return strdup(json_string_value(json_object_get(recs[0], "body")));
-    size_t len = 2;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(json_string_value(json_object_get(recs[i], "body"))) + 1;
-    char *b = malloc(len + 1), *p = b;
+    MDB_val v = {0, NULL};
+    if (!nt_body_get(n, txn, json_string_value(json_object_get(rec, "id")), &v)) {
+        const char *old = json_string_value(json_object_get(rec, "body"));
+        v.mv_data = (void *)(old ? old : "{}");
+        v.mv_size = strlen(v.mv_data);
+    }
+    return v;
+}
+
+/* The request body: one CloudEvent, or for a batch subscription a JSON array
+ * of them (recs are the deliveries' records). */
+static char *request_body(notify_t *n, MDB_txn *txn, json_t *const *recs, size_t nrecs,
+                          bool batch, size_t *len)
+{
+    MDB_val ev[NT_BATCH_MAX];
+    size_t total = batch ? 2 : 0;
+    for (size_t i = 0; i < nrecs; i++) {
+        ev[i] = event_of(n, txn, recs[i]);
+        total += ev[i].mv_size + (i > 0);
+    }
+    char *b = malloc(total + 1), *p = b;
     if (b == NULL)
         return NULL;
-    *p++ = '[';
-    for (size_t i = 0; i < n; i++) {
-        const char *one = json_string_value(json_object_get(recs[i], "body"));
-        size_t l = strlen(one);
+    if (batch)
+        *p++ = '[';
+    for (size_t i = 0; i < nrecs; i++) {
         if (i)
             *p++ = ',';
-        memcpy(p, one, l);
-        p += l;
+        memcpy(p, ev[i].mv_data, ev[i].mv_size);
+        p += ev[i].mv_size;
     }
-    *p++ = ']';
+    if (batch)
+        *p++ = ']';
     *p = '\0';
+    *len = total;
     return b;
 }
 
 /* One POST carrying recs (one delivery, or up to the subscription's batch). */
-static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *sub)
+static int start(pool_t *p, MDB_txn *txn, json_t *const *recs, size_t nrecs, json_t *sub)
 {
+    notify_sender_t *s = p->s;
     flight_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
     bool batch = json_integer_value(json_object_get(sub, "batch_max")) > 0;
     json_t *rec = recs[0];
-    f->s = s;
+    f->pool = p;
     f->ids = calloc(nrecs, sizeof(*f->ids));
-    f->body = request_body(recs, nrecs, batch);
+    size_t len = 0;
+    f->body = request_body(s->n, txn, recs, nrecs, batch, &len);
     f->easy = curl_easy_init();
     if (f->ids == NULL || f->body == NULL || f->easy == NULL) {
         flight_free(f);
@@ -334,18 +433,17 @@ static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *
         snprintf(f->id, sizeof(f->id), "batch_%s_%zu", f->ids[0], nrecs);
     else
         snprintf(f->id, sizeof(f->id), "%s", f->ids[0]);
-    snprintf(f->sub, sizeof(f->sub), "%s", json_string_value(json_object_get(rec, "sub")));
     char ts[32], sig[3 + 64 + 1], h[512], std[2 * CB_WHSIG_MAX + 1];
     snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() / 1000));
     const char *secret = json_string_value(json_object_get(sub, "secret"));
-    nt_sign(secret, ts, f->body, strlen(f->body), sig);
-    if (cb_whsig_sign(secret, f->id, ts, f->body, strlen(f->body), std) != 0)
+    nt_sign(secret, ts, f->body, len, sig);
+    if (cb_whsig_sign(secret, f->id, ts, f->body, len, std) != 0)
         std[0] = '\0'; /* a whsec_ secret that is not base64 is refused when made */
     /* A rotated secret: the old one signs too until its overlap ends. */
     const char *old = json_string_value(json_object_get(sub, "old_secret"));
     char old_sig[CB_WHSIG_MAX];
     if (old && std[0] && cb_now_ms() < json_integer_value(json_object_get(sub, "old_until_ms")) &&
-        cb_whsig_sign(old, f->id, ts, f->body, strlen(f->body), old_sig) == 0) {
+        cb_whsig_sign(old, f->id, ts, f->body, len, old_sig) == 0) {
         size_t l = strlen(std);
         snprintf(std + l, sizeof(std) - l, " %s", old_sig);
     }
@@ -355,7 +453,7 @@ static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *
         {"webhook-id", f->id},
         {"webhook-timestamp", ts},
         {"webhook-signature", std},
-        {"webhook-subscription", f->sub},
+        {"webhook-subscription", p->sub},
         {"webhook-addressee", json_string_value(json_object_get(rec, "org_id"))},
         {"X-Casebus-Delivery-Id", f->id},
         {"X-Casebus-Timestamp", ts},
@@ -379,7 +477,7 @@ static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *
     curl_easy_setopt(e, CURLOPT_URL, json_string_value(json_object_get(rec, "url")));
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(f->body));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->n->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->n->timeout_ms);
@@ -390,71 +488,93 @@ static int start(notify_sender_t *s, json_t *const *recs, size_t nrecs, json_t *
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f);
-    /* A fresh connection per attempt: with connections shared from one pool, a
-     * hanging endpoint held back deliveries to live ones (bench/notify.sh:
-     * 586/s vs 1,688/s to the 9 live endpoints), at the cost of peak rate. */
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
     curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     f->started_ns = cb_mono_ns();
-    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(p->multi, e) != CURLM_OK) {
         flight_free(f);
         return -1;
     }
-    f->next = s->flights;
-    s->flights = f;
+    f->next = p->flights;
+    p->flights = f;
+    p->in_flight++;
+    p->used_ms = s->n->now();
     s->in_flight++;
     return 0;
 }
 
-typedef struct answer {
-    notify_sender_t *s;
-    char id[NT_ID_MAX];
-} answer_t;
+/* A finished flight waits on p->recording until its answers are on disk: its
+ * keys are still in the ready index that scans read, and must not go twice. */
+static void unrecord(flight_t *f)
+{
+    for (flight_t **fp = &f->pool->recording; *fp; fp = &(*fp)->next)
+        if (*fp == f) {
+            *fp = f->next;
+            break;
+        }
+    flight_free(f);
+}
 
 static void on_recorded(void *arg, int status, const cb_error_t *err)
 {
-    answer_t *a = arg;
+    flight_t *f = arg;
+    notify_sender_t *s = f->pool->s;
     if (status != 0)
-        log_error("delivery_record_failed delivery=%s error=\"%s\"", a->id, err->message);
-    if (!a->s->stopping)
-        nt_sender_kick(a->s->n);
-    free(a);
+        log_error("delivery_record_failed delivery=%s error=\"%s\"", f->id, err->message);
+    unrecord(f);
+    if (!s->stopping)
+        nt_sender_kick(s->n);
 }
 
-/* Records one answer; on a failure the attempt is simply made again later
- * (its key is still in the ready index). */
-static void record(notify_sender_t *s, const char *id, long status, const char *error,
+static void on_recorded_one(void *arg, int status, const cb_error_t *err)
+{
+    notify_sender_t *s = arg;
+    if (status != 0)
+        log_error("delivery_record_failed error=\"%s\"", err->message);
+    if (!s->stopping)
+        nt_sender_kick(s->n);
+}
+
+/* Records the answer of every delivery f carried, in one group commit; on a
+ * failure the attempts are simply made again later (their keys are still in
+ * the ready index). With f NULL, records one answer for id. */
+static void record(notify_sender_t *s, flight_t *f, const char *id, long status, const char *error,
                    uint32_t latency_ms)
 {
     notify_t *n = s->n;
     cb_error_t err;
     MDB_txn *txn;
-    answer_t *a = calloc(1, sizeof(*a));
-    if (a == NULL || cb_group_txn(n->d.group, &txn, &err) != 0) {
-        log_error("delivery_record_failed delivery=%s error=\"%s\"", id,
-                  a ? err.message : "out of memory");
-        free(a);
+    if (cb_group_txn(n->d.group, &txn, &err) != 0) {
+        log_error("delivery_record_failed delivery=%s error=\"%s\"", id, err.message);
+        if (f)
+            unrecord(f);
         return;
     }
-    a->s = s;
-    snprintf(a->id, sizeof(a->id), "%s", id);
-    if (nt_record_attempt(n, txn, id, status, error, latency_ms, n->now(), &err) != 0 ||
-        cb_group_join(n->d.group, on_recorded, a, &err) != 0) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < (f ? f->nids : 1); i++)
+        rc = nt_record_attempt(n, txn, f ? f->ids[i] : id, status, error, latency_ms, n->now(),
+                               &err);
+    if (rc == 0)
+        rc = f ? cb_group_join(n->d.group, on_recorded, f, &err)
+               : cb_group_join(n->d.group, on_recorded_one, s, &err);
+    if (rc != 0) {
         log_error("delivery_record_failed delivery=%s error=\"%s\"", id, err.message);
         cb_group_fail(n->d.group, &err);
-        free(a);
+        if (f)
+            unrecord(f);
     }
 }
 
-static void check_done(notify_sender_t *s)
+static void check_done(pool_t *p)
 {
+    notify_sender_t *s = p->s;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(p->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         flight_t *f = NULL;
@@ -471,18 +591,26 @@ static void check_done(notify_sender_t *s)
         else
             error[0] = '\0';
         uint32_t latency = (uint32_t)((cb_mono_ns() - f->started_ns) / 1000000);
-        curl_multi_remove_handle(s->multi, m->easy_handle);
-        for (flight_t **p = &s->flights; *p; p = &(*p)->next)
-            if (*p == f) {
-                *p = f->next;
+        curl_multi_remove_handle(p->multi, m->easy_handle);
+        for (flight_t **fp = &p->flights; *fp; fp = &(*fp)->next)
+            if (*fp == f) {
+                *fp = f->next;
                 break;
             }
+        p->in_flight--;
+        p->used_ms = s->n->now();
         s->in_flight--;
         cb_metric_observe(s->n->m_webhook_seconds, (double)(cb_mono_ns() - f->started_ns) / 1e9);
         cb_metric_add(s->n->m_attempts[nt_classify(status)], (double)f->nids);
-        for (size_t i = 0; i < f->nids && !s->stopping; i++)
-            record(s, f->ids[i], status, error, latency);
-        flight_free(f);
+        curl_easy_cleanup(f->easy);
+        f->easy = NULL;
+        if (s->stopping) {
+            flight_free(f);
+            continue;
+        }
+        f->next = p->recording;
+        p->recording = f;
+        record(s, f, f->id, status, error, latency);
     }
 }
 
@@ -507,9 +635,14 @@ static void scan(notify_sender_t *s)
     bool limited = false;
     char sub_id[NT_ID_MAX] = "";
     while (nt_ready_next_sub(n, txn, sub_id, sub_id) == 0) {
-        size_t busy;
-        in_flight(s, "", sub_id, &busy);
-        json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
+        json_t *sub = nt_sub_shared(n, txn, sub_id);
+        pool_t *pool = sub ? pool_get(s, sub_id) : pool_find(s, sub_id);
+        if (sub && pool == NULL) {
+            log_error("webhook_pool_failed sub=%s error=\"out of memory\"", sub_id);
+            json_decref(sub);
+            continue;
+        }
+        size_t busy = pool ? pool->in_flight : 0;
         size_t room = sub && busy < n->per_endpoint ? n->per_endpoint - busy : 0;
         size_t per = sub ? (size_t)json_integer_value(json_object_get(sub, "batch_max")) : 0;
         if (per > NT_BATCH_MAX)
@@ -526,7 +659,7 @@ static void scan(notify_sender_t *s)
             /* A request goes when it is full, or at the end of what is due. */
             if (nrecs > 0 && (i == count || nrecs >= (per ? per : 1))) {
                 log_debug("webhook_start sub=%s deliveries=%zu due=%d", sub_id, nrecs, count);
-                if (start(s, recs, nrecs, sub) == 0)
+                if (start(pool, txn, recs, nrecs, sub) == 0)
                     room--;
                 else
                     log_error("webhook_start_failed delivery=%s", keys[i - 1].id);
@@ -535,12 +668,11 @@ static void scan(notify_sender_t *s)
             }
             if (i == count)
                 break;
-            size_t ignore;
-            if (in_flight(s, keys[i].id, NULL, &ignore))
+            if (in_flight(pool, keys[i].id))
                 continue;
             if (sub == NULL) {
                 /* Unsubscribed since: a permanent failure, recorded (410 Gone). */
-                record(s, keys[i].id, 410, "the subscription was removed", 0);
+                record(s, NULL, keys[i].id, 410, "the subscription was removed", 0);
                 continue;
             }
             if (room == 0)
@@ -562,8 +694,12 @@ static void scan(notify_sender_t *s)
     }
     cb_store_abort(&txn);
     /* Kick curl for the handles just added. */
-    int running;
-    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    for (pool_t *p = s->pools; p; p = p->next) {
+        int running;
+        if (p->flights)
+            curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    pools_sweep(s, now);
     int64_t wait = limited ? 50 : wake - now;
     if (wait < 0)
         wait = 0;
@@ -588,18 +724,11 @@ int nt_sender_start(notify_t *n, cb_error_t *err)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return cb_error_set(err, CB_ERR_NOMEM, "", "libcurl did not initialise");
     notify_sender_t *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->multi = curl_multi_init()) == NULL) {
-        free(s);
+    if (s == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-    }
     s->n = n;
-    uv_timer_init(n->d.loop, &s->curl_timer);
     uv_timer_init(n->d.loop, &s->scan_timer);
-    s->curl_timer.data = s->scan_timer.data = s;
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    s->scan_timer.data = s;
     n->sender = s;
     nt_sender_kick(n);
     return 0;
@@ -618,16 +747,18 @@ void nt_sender_stop(notify_t *n)
     /* Attempts in flight are abandoned: their keys stay ready and are sent
      * again after the restart (at least once). */
     s->stopping = true;
-    while (s->flights) {
-        flight_t *f = s->flights;
-        s->flights = f->next;
-        curl_multi_remove_handle(s->multi, f->easy);
-        flight_free(f);
+    for (pool_t *p = s->pools; p; p = p->next) {
+        while (p->flights) {
+            flight_t *f = p->flights;
+            p->flights = f->next;
+            curl_multi_remove_handle(p->multi, f->easy);
+            flight_free(f);
+        }
+        uv_timer_stop(&p->timer);
+        uv_close((uv_handle_t *)&p->timer, NULL);
     }
-    uv_timer_stop(&s->curl_timer);
     uv_timer_stop(&s->scan_timer);
-    uv_close((uv_handle_t *)&s->curl_timer, NULL);
     uv_close((uv_handle_t *)&s->scan_timer, NULL);
-    /* The multi handle and the sender live until exit: curl may still call
-     * on_socket(REMOVE) while the loop closes the polls. */
+    /* The multi handles, pools and the sender live until exit: curl may still
+     * call on_socket(REMOVE) while the loop closes the polls. */
 }

@@ -28,6 +28,7 @@ SECRET = "s3cret-for-the-test-0123456789"
 got = []            # (path, headers, body, received_at)
 lock = threading.Lock()
 seen_paths = {}     # path -> attempts so far
+conns = []          # (path, client port, received_at) of every request
 mode = {"/bad": 400}
 
 
@@ -42,6 +43,7 @@ class Receiver(BaseHTTPRequestHandler):
         with lock:
             n = seen_paths.get(self.path, 0) + 1
             seen_paths[self.path] = n
+            conns.append((self.path, self.client_address[1], time.time()))
         if self.path == "/hang":
             time.sleep(30)
             return
@@ -265,6 +267,16 @@ try:
     t.ok(len(rec) == 6 and max(ts for h, b, ts in rec) - t0 < 3,
          "with one endpoint hanging and another refusing connections, the live endpoint gets all 6 at once",
          (len(rec), [round(ts - t0, 2) for h, b, ts in rec]))
+    # one case after another: the endpoint's connections are kept alive
+    t0 = time.time()
+    for i in range(4):
+        report(tok, "wy-jtys")
+        wait_for(lambda: len(received("/ok/jtys")) >= 6 + 2 * (i + 1) or None, 10)
+    used = {port for path, port, ts in conns if path == "/ok/jtys" and ts >= t0}
+    sent = [1 for path, port, ts in conns if path == "/ok/jtys" and ts >= t0]
+    t.ok(len(sent) == 8 and len(used) <= 2,
+         "8 deliveries of 4 cases reported one after another reach the endpoint over at most 2 kept-alive connections",
+         (len(sent), sorted(used)))
 
     # ---- undeliverable: an addressee with no subscription ----
     cw = report(tok, "wy-wsj")

@@ -94,6 +94,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *f = *state;
+    nt_state_close(&f->n);
     cb_log_destroy(&f->n.d.log);
     cb_store_destroy(&f->n.d.store);
     tu_rmtree(&f->dir);
@@ -159,16 +160,23 @@ static void attempt(fx_t *f, const char *id, long status)
     commit(txn);
 }
 
+/* wy-scjg's webhook at http://127.0.0.1:1/a */
+static Casebus__V1__Subscribe subscribe_request(void)
+{
+    Casebus__V1__Subscribe req = CASEBUS__V1__SUBSCRIBE__INIT;
+    req.org_id = "wy-scjg";
+    req.url = "http://127.0.0.1:1/a";
+    req.secret = "0123456789abcdef";
+    return req;
+}
+
 static void order_retry_and_dead_letter(void **state)
 {
     fx_t *f = *state;
     MDB_txn *txn = begin(f);
     char id[NT_ID_MAX];
     cb_error_t err;
-    Casebus__V1__Subscribe req = CASEBUS__V1__SUBSCRIBE__INIT;
-    req.org_id = "wy-scjg";
-    req.url = "http://127.0.0.1:1/a";
-    req.secret = "0123456789abcdef";
+    Casebus__V1__Subscribe req = subscribe_request();
     assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), 0);
     req.url = "ftp://x";
     assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), CB_ERR_INVALID);
@@ -236,6 +244,65 @@ static void order_retry_and_dead_letter(void **state)
     cb_store_abort(&txn);
 }
 
+static json_t *delivery(fx_t *f, const char *id)
+{
+    MDB_txn *txn = begin(f);
+    json_t *rec = nt_get(&f->n, txn, f->n.db_deliveries, id);
+    MDB_val body;
+    if (rec && nt_body_get(&f->n, txn, id, &body))
+        json_object_set_new(rec, "sent", json_loadb(body.mv_data, body.mv_size, 0, NULL));
+    cb_store_abort(&txn);
+    return rec;
+}
+
+/* Subscriptions are parsed once and kept, yet every change is seen at once,
+ * and a change that was rolled back is not. */
+static void subscription_changes_are_seen(void **state)
+{
+    fx_t *f = *state;
+    char id[NT_ID_MAX];
+    cb_error_t err;
+    Casebus__V1__Subscribe req = subscribe_request();
+    MDB_txn *txn = begin(f);
+    assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), 0);
+    commit(txn);
+    required(f, "C1", "wy-scjg");
+    json_t *rec = delivery(f, "D000000000001");
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_object_get(rec, "url")), "http://127.0.0.1:1/a");
+    /* The event it carries is kept beside the record, whole. */
+    json_t *sent = json_object_get(rec, "sent");
+    assert_string_equal(json_string_value(json_object_get(sent, "subject")), "C1");
+    assert_string_equal(json_string_value(json_object_get(sent, "addressee")), "wy-scjg");
+    json_decref(rec);
+
+    Casebus__V1__UpdateSubscription u = CASEBUS__V1__UPDATE_SUBSCRIPTION__INIT;
+    u.subscription_id = id;
+    u.url = "http://127.0.0.1:1/b";
+    txn = begin(f);
+    assert_int_equal(nt_update_subscription(&f->n, txn, &u, &err), 0);
+    cb_store_abort(&txn); /* rolled back */
+    required(f, "C2", "wy-scjg");
+    rec = delivery(f, "D000000000002");
+    assert_string_equal(json_string_value(json_object_get(rec, "url")), "http://127.0.0.1:1/a");
+    json_decref(rec);
+
+    txn = begin(f);
+    assert_int_equal(nt_update_subscription(&f->n, txn, &u, &err), 0);
+    commit(txn);
+    required(f, "C3", "wy-scjg");
+    rec = delivery(f, "D000000000003");
+    assert_string_equal(json_string_value(json_object_get(rec, "url")), "http://127.0.0.1:1/b");
+    json_decref(rec);
+
+    txn = begin(f);
+    assert_int_equal(nt_unsubscribe(&f->n, txn, id, &err), 0);
+    commit(txn);
+    required(f, "C4", "wy-scjg");
+    rec = delivery(f, "D000000000004");
+    assert_null(rec); /* undeliverable now: no subscription */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +310,7 @@ int main(void)
         cmocka_unit_test(signature_is_hmac_sha256),
         cmocka_unit_test(standard_webhooks_signature),
         cmocka_unit_test_setup_teardown(order_retry_and_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(subscription_changes_are_seen, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
