@@ -52,6 +52,26 @@ zmq_out=$("$top/$BUILD/bench/intake_zmq" "ipc://$dir/intake.cmd" "$token" $((SEC
 zmq_rps=$(echo "$zmq_out" | sed 's/.*per_s=\([0-9]*\).*/\1/')
 zmq_p50=$(echo "$zmq_out" | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
 zmq_p99=$(echo "$zmq_out" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/')
+# What `casebus tail` followers cost intake: wrk alternately without and with
+# two `casebus tail --json` followers on intake's log (ROUNDS of each).
+printf '[events]\ndivision_code = 330723\n' >> "$dir/casebus.conf"
+fsecs=$(( SECS / 3 > 3 ? SECS / 3 : 3 ))
+follow_rps() { wrk -t2 -c"$CONNS" -d"${fsecs}s" -s "$dir/post.lua" "http://127.0.0.1:$port/v1/cases" | awk '/Requests\/sec/ {print $2}'; }
+without=() with=() followed=0
+for _ in $(seq "${ROUNDS:-3}"); do
+    without+=("$(follow_rps)")
+    fpids=()
+    for f in 1 2; do
+        "$top/$BUILD/bin/casebus" --config "$dir/casebus.conf" tail --json --producer intake --from now \
+            > "$dir/follower$f.out" 2>/dev/null & fpids+=($!)
+    done
+    sleep 0.5
+    with+=("$(follow_rps)")
+    sleep 1
+    kill -TERM "${fpids[@]}"; wait "${fpids[@]}" 2>/dev/null || true
+    followed=$((followed + $(cat "$dir/follower1.out" | wc -l)))
+done
+cost=$(printf '%s\n' "${without[@]}" | awk -v w="$(printf '%s+' "${with[@]}")0" '{s += $1} END {split(w, a, "+"); for (i in a) t += a[i]; printf "%.1f", (s - t) * 100 / s}')
 events=$(curl -s "127.0.0.1:$port/healthz" | sed 's/.*"log_head":\([0-9]*\).*/\1/')
 kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
 
@@ -75,3 +95,6 @@ printf '  %-52s %10.0f %9sms %9sms\n' "intake ZeroMQ report_case (protobuf, 201)
 printf '  %-52s %10.0f %9sms %9sms\n' "baseline: Redis 7 XADD, appendfsync $redis_fsync" "$redis_rps" "$redis_p50" "$redis_p99"
 printf '  every intake answer waited for fsync; answers other than 201: http=%s; zmq: %s\n' "$http_bad" "$zmq_out"
 printf '  events in intake log afterwards: %s\n' "$events"
+printf '  %-52s %10s\n' "two tail --json followers: intake's cost (need < 5%)" "$cost%"
+printf '    HTTP per second without: %s; with: %s (alternating, %ss each); a follower printed %s events\n' \
+    "${without[*]}" "${with[*]}" "$fsecs" "$followed"

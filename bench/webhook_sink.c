@@ -5,9 +5,11 @@
  * endpoint, and counts per port the requests answered, the connections opened
  * and the most open at once. With --expect N it prints "reached N MS" (the
  * wall clock in ms, as date +%s%3N) when N requests have been answered; on SIGTERM it
- * prints the counts:
+ * prints the counts. With --log FILE it writes a line for each request as it
+ * arrives, "US SUBJECT" (wall clock in microseconds) (the CloudEvent's subject: the case; "-" if none), for
+ * bench/e2e.sh to match against the moment each case was sent:
  *
- *   webhook_sink [--expect N] PORT...
+ *   webhook_sink [--expect N] [--log FILE] PORT...
  *   answered TOTAL
  *   port PORT answered N connections C peak P
  */
@@ -37,6 +39,34 @@ static h2o_accept_ctx_t accept_ctx;
 static endpoint_t endpoints[PORTS_MAX];
 static size_t nendpoints;
 static unsigned long answered, expect;
+static FILE *arrivals; /* --log */
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Each CloudEvent's "subject" in a structured or batched body. */
+static void log_arrival(h2o_iovec_t body)
+{
+    static const char key[] = "\"subject\":\"";
+    long long at = now_us();
+    const char *p = body.base, *end = body.base + body.len;
+    int found = 0;
+    while (p && p < end && (p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
+        p += sizeof(key) - 1;
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (q == NULL)
+            break;
+        fprintf(arrivals, "%lld %.*s\n", at, (int)(q - p), p);
+        found = 1;
+        p = q;
+    }
+    if (!found)
+        fprintf(arrivals, "%lld -\n", at);
+}
 
 static endpoint_t *endpoint_of(h2o_req_t *req)
 {
@@ -54,6 +84,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     if (req->path.len >= 6 && memcmp(req->path.base, "/hang/", 6) == 0)
         return 0; /* keep it: never answered */
+    if (arrivals)
+        log_arrival(req->entity);
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = 200;
     req->res.reason = "OK";
@@ -64,9 +96,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (ep)
         ep->answered++;
     if (++answered == expect) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        printf("reached %lu %lld\n", answered, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        printf("reached %lu %lld\n", answered, now_us() / 1000);
         fflush(stdout);
     }
     return 0;
@@ -102,6 +132,8 @@ static void on_accept(uv_stream_t *listener, int status)
 static void on_term(uv_signal_t *s, int signum)
 {
     (void)signum;
+    if (arrivals)
+        fflush(arrivals);
     printf("answered %lu\n", answered);
     for (size_t i = 0; i < nendpoints; i++)
         printf("port %d answered %lu connections %lu peak %lu\n", endpoints[i].port,
@@ -113,12 +145,23 @@ static void on_term(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     int i = 1;
-    if (argc > 2 && strcmp(argv[1], "--expect") == 0) {
-        expect = strtoul(argv[2], NULL, 10);
-        i = 3;
+    for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (strcmp(argv[i], "--expect") == 0) {
+            expect = strtoul(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--log") == 0) {
+            arrivals = fopen(argv[i + 1], "w");
+            if (arrivals)
+                setvbuf(arrivals, NULL, _IOLBF, 0); /* read while the bench runs */
+            if (arrivals == NULL) {
+                perror(argv[i + 1]);
+                return 1;
+            }
+        } else {
+            break;
+        }
     }
-    if (i >= argc || argc - i > PORTS_MAX) {
-        fprintf(stderr, "usage: webhook_sink [--expect N] PORT...\n");
+    if (i >= argc || argc - i > PORTS_MAX || strncmp(argv[i], "--", 2) == 0) {
+        fprintf(stderr, "usage: webhook_sink [--expect N] [--log FILE] PORT...\n");
         return 2;
     }
     uv_loop_t *loop = uv_default_loop();

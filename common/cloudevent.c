@@ -70,11 +70,14 @@ json_t *cb_cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce)
     char source[64 + sizeof(ce->division_code)], full[sizeof(ce->type_prefix) + 64];
     snprintf(source, sizeof(source), "/casebus/%s/%s", ce->division_code, producer ? producer : "");
     snprintf(full, sizeof(full), "%s.%s", ce->type_prefix, type ? type : "unknown");
-    json_t *o = json_pack("{s:s, s:O, s:s, s:s, s:O, s:s}", "specversion", CB_CE_SPECVERSION,
-                          "id", json_object_get(data, "event_id"), "source", source, "type", full,
-                          "time", json_object_get(data, "recorded_at"), "datacontenttype",
-                          "application/json");
-    if (o == NULL) {
+    json_t *o = json_object();
+    if (o == NULL || json_object_set_new(o, "specversion", json_string(CB_CE_SPECVERSION)) ||
+        json_object_set(o, "id", json_object_get(data, "event_id")) ||
+        json_object_set_new(o, "source", json_string(source)) ||
+        json_object_set_new(o, "type", json_string(full)) ||
+        json_object_set(o, "time", json_object_get(data, "recorded_at")) ||
+        json_object_set_new(o, "datacontenttype", json_string("application/json"))) {
+        json_decref(o);
         json_decref(data);
         return NULL;
     }

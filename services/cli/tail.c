@@ -16,6 +16,7 @@
 #include "cbtime.h"
 #include "curve.h"
 #include "evlog.h"
+#include "jsonw.h"
 #include "cloudevent.h"
 #include "pbjson.h"
 #include "casebus/v1/bus.pb-c.h"
@@ -40,6 +41,7 @@ typedef struct upstream {
     void *sock;
     uint64_t next;           /* next seq to fetch */
     uint64_t head;
+    int64_t last_at;         /* recorded_at of the last record received */
     bool waiting;            /* a fetch is outstanding */
     bool caught_up;
     uint64_t request_id;
@@ -49,7 +51,8 @@ typedef struct item {
     int64_t at;
     int producer;
     uint64_t seq;
-    json_t *doc;
+    uint8_t *record; /* the envelope as the producer sent it */
+    size_t len;
 } item_t;
 
 typedef struct tail {
@@ -238,45 +241,117 @@ static void emit(tail_t *t, json_t *doc)
     if (t->json) {
         /* The same CloudEvent a webhook carries (its data is doc). */
         json_t *ce = cb_cloudevent_wrap(json_incref(doc), &t->ce);
-        char *s = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
+        static cb_jsonw_t line;
+        line.len = 0;
+        if (ce && cb_jsonw_append(&line, ce) == 0) {
+            line.text[line.len++] = '\n'; /* over the NUL: fwrite takes the length */
+            fwrite(line.text, 1, line.len, stdout);
+        } else {
+            fprintf(stderr, "casebus: out of memory writing event %s#%lld\n",
+                    json_string_value(json_object_get(doc, "producer")),
+                    (long long)json_integer_value(json_object_get(doc, "seq")));
+        }
         json_decref(ce);
-        if (s)
-            printf("%s\n", s);
-        free(s);
     } else {
         cli_print_event(doc, t->colour);
     }
     t->printed++;
 }
 
+static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* An envelope's seq and recorded_at_ms (fields 3 and 5) read off its bytes
+ * without decoding the body. */
+static int peek_envelope(const uint8_t *p, size_t len, uint64_t *seq, int64_t *at)
+{
+    const uint8_t *end = p + len;
+    *seq = 0, *at = 0;
+    while (p < end) {
+        uint64_t key, v;
+        if (varint(&p, end, &key) != 0)
+            return -1;
+        switch (key & 7) {
+        case 0:
+            if (varint(&p, end, &v) != 0)
+                return -1;
+            if (key >> 3 == 3)
+                *seq = v;
+            else if (key >> 3 == 5)
+                *at = (int64_t)v;
+            break;
+        case 1:
+        case 5:
+            if ((size_t)(end - p) < ((key & 7) == 1 ? 8u : 4u))
+                return -1;
+            p += (key & 7) == 1 ? 8 : 4;
+            break;
+        case 2:
+            if (varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+                return -1;
+            p += v;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return *seq ? 0 : -1;
+}
+
+/* Keeps a record's bytes until it can be printed in time order: decoded then,
+ * one at a time, so a batch of 512 is never 512 documents alive at once. */
 static int collect(tail_t *t, int idx, const uint8_t *data, size_t len)
 {
-    Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, data);
-    if (env == NULL) {
+    int64_t at;
+    uint64_t seq;
+    if (peek_envelope(data, len, &seq, &at) != 0) {
         fprintf(stderr, "casebus: %s sent a record that does not decode\n", t->up[idx].name);
         return -1;
     }
-    t->up[idx].next = env->seq + 1;
-    json_t *doc = cb_envelope_to_json(env, t->personal);
-    int64_t at = env->recorded_at_ms;
-    uint64_t seq = env->seq;
-    casebus__v1__envelope__free_unpacked(env, NULL);
-    if (doc == NULL || !wanted(t, doc)) {
-        json_decref(doc);
-        return 0;
-    }
+    t->up[idx].next = seq + 1;
+    t->up[idx].last_at = at;
     if (t->nitems == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
         item_t *grown = realloc(t->items, cap * sizeof(*grown));
-        if (grown == NULL) {
-            json_decref(doc);
+        if (grown == NULL)
             return -1;
-        }
         t->items = grown;
         t->cap = cap;
     }
-    t->items[t->nitems++] = (item_t){at, idx, seq, doc};
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, data, len);
+    t->items[t->nitems++] = (item_t){at, idx, seq, copy, len};
     return 0;
+}
+
+/* The item as the document people and programs see, if the filters want it
+ * (NULL otherwise, or when it does not decode). */
+static json_t *item_doc(const tail_t *t, const item_t *it)
+{
+    Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, it->len, it->record);
+    if (env == NULL) {
+        fprintf(stderr, "casebus: %s#%llu does not decode\n", t->up[it->producer].name,
+                (unsigned long long)it->seq);
+        return NULL;
+    }
+    json_t *doc = cb_envelope_to_json(env, t->personal);
+    casebus__v1__envelope__free_unpacked(env, NULL);
+    if (doc && !wanted(t, doc)) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
 }
 
 static int by_time(const void *a, const void *b)
@@ -289,25 +364,56 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Prints what was collected, merged by time (the last `last` only, when asked). */
-static void flush(tail_t *t)
+/* Prints what was collected, merged by time (the last `last` only, when
+ * asked), up to before `below` (INT64_MAX: all); the rest waits. */
+static void flush(tail_t *t, int64_t below)
 {
     qsort(t->items, t->nitems, sizeof(item_t), by_time);
-    size_t from = t->last && t->nitems > t->last ? t->nitems - t->last : 0;
-    for (size_t i = 0; i < t->nitems; i++) {
+    size_t upto = 0;
+    while (upto < t->nitems && t->items[upto].at < below)
+        upto++;
+    size_t from = 0;
+    if (t->last) { /* the last `last` that the filters want */
+        uint64_t found = 0;
+        for (from = upto; from > 0 && found < t->last; from--) {
+            json_t *doc = item_doc(t, &t->items[from - 1]);
+            found += doc != NULL;
+            json_decref(doc);
+        }
+    }
+    for (size_t i = 0; i < upto; i++) {
         item_t *it = &t->items[i];
         if (t->count && t->printed >= t->count) {
             /* Cut by --count: the cursor resumes at the first event not shown. */
             if (it->seq < t->up[it->producer].next)
                 t->up[it->producer].next = it->seq;
         } else if (i >= from) {
-            emit(t, it->doc);
+            json_t *doc = item_doc(t, it);
+            if (doc)
+                emit(t, doc);
+            json_decref(doc);
         }
-        json_decref(it->doc);
+        free(it->record);
     }
-    t->nitems = 0;
-    t->last = 0;
+    memmove(t->items, t->items + upto, (t->nitems - upto) * sizeof(item_t));
+    t->nitems -= upto;
+    if (t->nitems == 0)
+        t->last = 0;
     fflush(stdout);
+}
+
+/* While catching up, what can be printed already: each producer's records come
+ * in order, so nothing still to come from one not caught up is older than the
+ * last it sent. (--last must see the end first.) */
+static int64_t printable_below(const tail_t *t)
+{
+    if (t->last)
+        return INT64_MIN;
+    int64_t below = INT64_MAX;
+    for (int i = 0; i < t->n; i++)
+        if (!t->up[i].caught_up && t->up[i].last_at < below)
+            below = t->up[i].last_at;
+    return below;
 }
 
 /* ---- cursor file: "producer next_seq" lines ---- */
@@ -544,6 +650,9 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
     if (t.last && strcmp(from, "now") == 0)
         from = "beginning"; /* the last N of what is there */
     t.colour = !t.json && isatty(STDOUT_FILENO);
+    static char outbuf[1 << 16];
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf)); /* flushed after each batch */
     if (t.json && cb_cloudevents_conf(&t.ce, cfg, &err) != 0) {
         fprintf(stderr, "casebus: %s\n", err.message);
         return 2;
@@ -618,9 +727,11 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
         bool all_caught_up = true;
         for (int i = 0; i < t.n; i++)
             all_caught_up = all_caught_up && t.up[i].caught_up;
-        if (catching_up && !all_caught_up)
+        if (catching_up && !all_caught_up) {
+            flush(&t, printable_below(&t));
             continue;
-        flush(&t);
+        }
+        flush(&t, INT64_MAX);
         if (t.cursor_file && cursor_save(&t) != 0) {
             fprintf(stderr, "casebus: cannot write %s: %s\n", t.cursor_file, strerror(errno));
             rc = 1;
@@ -633,7 +744,7 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
         catching_up = false;
     }
     for (size_t i = 0; i < t.nitems; i++)
-        json_decref(t.items[i].doc);
+        free(t.items[i].record);
     for (int i = 0; i < t.n; i++)
         zmq_close(t.up[i].sock);
     zmq_ctx_term(zctx);
