@@ -11,3 +11,5 @@ echo "== import"; /usr/bin/python3 "$here/import.py" "$build" 100000; /usr/bin/p
 echo "== deadline"; bash "$here/deadline.sh" "$build" "${DEADLINE_N:-1000000}"; echo
 echo "== notify"; bash "$here/notify.sh" "$build"; echo
 echo "== lists"; bash "$here/lists.sh" "$build" "${LISTS_N:-1000000}"; echo
+echo "== tail"; bash "$here/tail.sh" "$build" "${TAIL_N:-1000000}"; echo
+echo "== e2e"; bash "$here/e2e.sh" "$build" "${E2E_SECS:-30}" 200 1000; echo
