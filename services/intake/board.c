@@ -21,6 +21,7 @@
  * until the next change; after a restart of intake it gets the board at once.
  */
 #include "http.h"
+#include "jsonw.h"
 #include "cbtime.h"
 #include "log.h"
 
@@ -388,7 +389,7 @@ static char *snapshot(intake_board_t *b, const char *id)
         }
         return NULL;
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *text = cb_jsonw_dumps(doc);
     json_decref(doc);
     return text;
 }

@@ -11,6 +11,7 @@
  * state is router's decision, given later as an event.
  */
 #include "intake.h"
+#include "jsonw.h"
 #include "cbtime.h"
 #include "codes.h"
 #include "log.h"
@@ -42,7 +43,7 @@ void intake_reply_error(intake_reply_t *reply, int status, const char *code, con
                           "message", text);
     reply->status = status;
     reply->event_seq = 0;
-    reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    reply->body = o ? cb_jsonw_dumps(o) : NULL;
     json_decref(o);
 }
 
@@ -367,7 +368,7 @@ static void reply_ok(intake_reply_t *reply, int status, const char *id_name, con
         json_object_set_new(o, id_name, json_string(id));
     intake_reply_free(reply);
     reply->status = status;
-    reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    reply->body = o ? cb_jsonw_dumps(o) : NULL;
     json_decref(o);
 }
 
@@ -2073,7 +2074,7 @@ void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
         mask(party, "name", 0, 0);
     json_object_set_new(view, "timeline", intake_timeline_get(&in->st, txn, case_id));
     reply->status = 200;
-    reply->body = json_dumps(view, JSON_COMPACT);
+    reply->body = cb_jsonw_dumps(view);
     json_decref(view);
 }
 

@@ -6,6 +6,7 @@
  * leading-group office see every case, as they may read every case).
  */
 #include "intake.h"
+#include "jsonw.h"
 #include "cbtime.h"
 #include "log.h"
 
@@ -386,7 +387,7 @@ static void answer(intake_reply_t *reply, int rc, const cb_error_t *e, const cha
                             "next_cursor", next[0] ? json_string(next) : json_null(),
                             "took_ms", ms);
     reply->status = doc ? 200 : 500;
-    reply->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    reply->body = doc ? cb_jsonw_dumps(doc) : NULL;
     json_decref(doc);
     if (reply->body == NULL)
         reply_error(reply, 500, "internal", "", "out of memory");

@@ -11,6 +11,7 @@
  *   counters  name (e.g. "C20261123") -> be64 last number given
  */
 #include "intake.h"
+#include "jsonw.h"
 #include "bytes.h"
 
 #include <sodium.h>
@@ -245,7 +246,7 @@ static json_t *get_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
 static int put_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, json_t *val,
                     const char *what, cb_error_t *err)
 {
-    char *text = json_dumps(val, JSON_COMPACT);
+    char *text = cb_jsonw_dumps(val);
     if (text == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "%s: out of memory", what);
     MDB_val k = {klen, (void *)key}, v = {strlen(text), text};

@@ -19,6 +19,7 @@
  * none gets an Undeliverable event, so operators see it: nothing is dropped.
  */
 #include "notify.h"
+#include "jsonw.h"
 #include "cbtime.h"
 #include "log.h"
 #include "pbjson.h"
@@ -286,7 +287,7 @@ int nt_test_subscription(notify_t *n, MDB_txn *txn, const char *sub_id, char id[
                            "recorded_at", when,
                            "subscription_id", json_object_get(sub, "id"), "org_id", org,
                            "message", "casebus subscription test: signed as every delivery is");
-    char *body = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
+    char *body = ce ? cb_jsonw_dumps(ce) : NULL;
     json_decref(ce);
     int rc;
     if (body == NULL) {
@@ -372,7 +373,7 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
              * each de-duplicating by (addressee, id). */
             json_object_set(doc, "subscription", json_object_get(sub, "id"));
             json_object_set_new(doc, "addressee", json_string(a.ids[i]));
-            char *body = json_dumps(doc, JSON_COMPACT);
+            char *body = cb_jsonw_dumps(doc);
             rc = body ? new_delivery(n, txn, ev, type, a.ids[i], sub, body, err)
                       : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
             free(body);

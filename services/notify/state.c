@@ -17,6 +17,7 @@
  *               meta "stream:<sub>" -> be64 its head
  */
 #include "notify.h"
+#include "jsonw.h"
 #include "bytes.h"
 
 #include <stdio.h>
@@ -64,7 +65,7 @@ bool nt_body_get(notify_t *n, MDB_txn *txn, const char *id, MDB_val *out)
 int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err)
 {
     (void)n;
-    char *text = json_dumps(rec, JSON_COMPACT);
+    char *text = cb_jsonw_dumps(rec);
     if (text == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     MDB_val k = cb_store_key(id), v = {strlen(text), text};
