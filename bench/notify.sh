@@ -27,7 +27,7 @@ ms() { date +%s%3N; }
     > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
 for _ in $(seq 2000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
 orgs=(wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl)
-per_endpoint=${PER_ENDPOINT:-8}
+per_endpoint=${PER_ENDPOINT:-32}
 
 run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl's endpoint dead
     local name=$1 hang=$2 conf="$dir/$1.conf" want=$N

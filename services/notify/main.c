@@ -8,7 +8,7 @@
  * pull their events), pull = router ENDPOINT, pull = deadline
  * ENDPOINT, timeout_ms (per attempt, default 10000), retry_base_ms (first retry,
  * 1000), retry_max_ms (longest wait, 600000), horizon (give up and dead-letter
- * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (8 attempts in
+ * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (32 attempts in
  * flight per subscription), subscribe = ORG URL SECRET [TYPE,TYPE…] (repeatable:
  * subscriptions made at start when the store has none for that org and url),
  * allow_private_webhooks (no: webhooks reach public addresses only), webhook_allow
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
         cb_config_get_u64(cfg, "notify", "retry_base_ms", 1000, 10, 3600000, &base, &err) ||
         cb_config_get_u64(cfg, "notify", "retry_max_ms", 600000, 10, 86400000, &max, &err) ||
         cb_config_get_u64(cfg, "notify", "max_in_flight", 256, 1, 10000, &in_flight, &err) ||
-        cb_config_get_u64(cfg, "notify", "per_endpoint", 8, 1, 1000, &per_endpoint, &err) ||
+        cb_config_get_u64(cfg, "notify", "per_endpoint", 32, 1, 1000, &per_endpoint, &err) ||
         duration(cfg, "horizon", "24h", &n.horizon_ms, &err))
         fatalx("config_failed error=\"%s\"", err.message);
     if (cb_config_get_bool(cfg, "notify", "allow_private_webhooks", false,
