@@ -30,18 +30,7 @@ cleanup() {
 trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port) wport=$(free_port)
-mport=$(/usr/bin/python3 -c '
-import random, socket
-for _ in range(200):
-    b = random.randint(20000, 60000); ss = []
-    try:
-        for i in range(5):
-            s = socket.socket(); s.bind(("127.0.0.1", b + i)); ss.append(s)
-        print(b); break
-    except OSError:
-        pass
-    finally:
-        for s in ss: s.close()') # five free ports in a row: metrics 1-4, the listener
+mport=$(/usr/bin/python3 "$top/tests/e2e/lib/free_ports.py" 5) # metrics 1-4, the listener
 cd "$top"
 VAR_DIR=$var HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$BUILD" \
     > "$var/run.out" 2>&1 &

@@ -395,6 +395,16 @@ static void flush(tail_t *t, int64_t below)
         }
         free(it->record);
     }
+    if (t->count && t->printed >= t->count) {
+        /* Cut by --count: what waits for later is not shown either. */
+        for (size_t i = upto; i < t->nitems; i++) {
+            item_t *it = &t->items[i];
+            if (it->seq < t->up[it->producer].next)
+                t->up[it->producer].next = it->seq;
+            free(it->record);
+        }
+        upto = t->nitems;
+    }
     memmove(t->items, t->items + upto, (t->nitems - upto) * sizeof(item_t));
     t->nitems -= upto;
     if (t->nitems == 0)
@@ -729,9 +739,11 @@ int cli_tail(const cb_config_t *cfg, int argc, char **argv)
             all_caught_up = all_caught_up && t.up[i].caught_up;
         if (catching_up && !all_caught_up) {
             flush(&t, printable_below(&t));
-            continue;
+            if (!(t.count && t.printed >= t.count))
+                continue; /* else the cursor is saved below, and the loop ends */
+        } else {
+            flush(&t, INT64_MAX);
         }
-        flush(&t, INT64_MAX);
         if (t.cursor_file && cursor_save(&t) != 0) {
             fprintf(stderr, "casebus: cannot write %s: %s\n", t.cursor_file, strerror(errno));
             rc = 1;

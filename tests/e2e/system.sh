@@ -10,18 +10,7 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 n=0; fail=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 # four free ports in a row for the daemons' metrics_listen
-mport=$(/usr/bin/python3 -c '
-import random, socket
-for _ in range(200):
-    b = random.randint(20000, 60000); ss = []
-    try:
-        for i in range(5):
-            s = socket.socket(); s.bind(("127.0.0.1", b + i)); ss.append(s)
-        print(b); break
-    except OSError:
-        pass
-    finally:
-        for s in ss: s.close()')
+mport=$(/usr/bin/python3 tests/e2e/lib/free_ports.py 5)
 VAR_DIR=$var HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$B" > "$var/run.out" 2>&1 &
 sup=$!
 for _ in $(seq 200); do grep -q "Ctrl-C stops everything" "$var/run.out" && break; sleep 0.1; done
