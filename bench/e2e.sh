@@ -61,6 +61,9 @@ printf '{"source":"patrol","matter_code":"330217001","township_code":"3307231010
 "$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$var/body.json" 10 1 "$var/warm.sent" > /dev/null
 sleep 2
 
+arrived() { # arrived FILE: how many of this run's acknowledged cases FILE has seen
+    awk 'NR==FNR {if ($4 == 201) d[$1]; next} ($2 in d) {s[$2]} END {print length(s)}' "$var/sent" "$1"
+}
 report() { # report RATE: the figures of the last run
     /usr/bin/python3 - "$var/sent" "$var/arrivals" "$var/tailed" "$1" "$SECS" <<'PY'
 import sys
@@ -95,14 +98,11 @@ PY
 printf 'bench/e2e  (2 cores; the system as make run starts it, CURVE on, every answer and delivery fsync'\''d;\n'
 printf '            open loop, kept-alive connections; need (issue 17): webhook p99 < 20 ms, tail p99 < 50 ms, 100%% delivered)\n'
 for rate in "${RATES[@]}"; do
-    : > "$var/arrivals.mark"
     "$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$var/body.json" "$rate" "$SECS" "$var/sent" \
         > "$var/gen.out"
     want=$(awk '$4 == 201' "$var/sent" | wc -l)
     for _ in $(seq $((DRAIN * 10))); do
-        got=$(awk 'NR==FNR {if ($4 == 201) d[$1]; next} ($2 in d) {s[$2]} END {print length(s)}' "$var/sent" "$var/arrivals")
-        tgot=$(awk 'NR==FNR {if ($4 == 201) d[$1]; next} ($2 in d) {s[$2]} END {print length(s)}' "$var/sent" "$var/tailed")
-        [ "$got" -ge "$want" ] && [ "$tgot" -ge "$want" ] && break
+        [ "$(arrived "$var/arrivals")" -ge "$want" ] && [ "$(arrived "$var/tailed")" -ge "$want" ] && break
         sleep 0.1
     done
     report "$rate"

@@ -82,7 +82,8 @@ for r in $(seq "${ROUNDS:-4}"); do
         without+=("$(follow_rps)")
     fi
 done
-cost=$(printf '%s\n' "${without[@]}" | awk -v w="$(printf '%s+' "${with[@]}")0" '{s += $1} END {split(w, a, "+"); for (i in a) t += a[i]; printf "%.1f", (s - t) * 100 / s}')
+sum() { printf '%s\n' "$@" | awk '{s += $1} END {print s}'; }
+cost=$(awk -v a="$(sum "${without[@]}")" -v b="$(sum "${with[@]}")" 'BEGIN {printf "%.1f", (a - b) * 100 / a}')
 events=$(curl -s "127.0.0.1:$port/healthz" | sed 's/.*"log_head":\([0-9]*\).*/\1/')
 kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
 

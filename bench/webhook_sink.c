@@ -6,8 +6,8 @@
  * and the most open at once. With --expect N it prints "reached N MS" (the
  * wall clock in ms, as date +%s%3N) when N requests have been answered; on SIGTERM it
  * prints the counts. With --log FILE it writes a line for each request as it
- * arrives, "US SUBJECT" (wall clock in microseconds) (the CloudEvent's subject: the case; "-" if none), for
- * bench/e2e.sh to match against the moment each case was sent:
+ * arrives, "US SUBJECT" (wall clock in microseconds) (the CloudEvent's subject: the case; "-" if
+ * none), for bench/e2e.sh to match against the moment each case was sent:
  *
  *   webhook_sink [--expect N] [--log FILE] PORT...
  *   answered TOTAL

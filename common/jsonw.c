@@ -100,8 +100,7 @@ static int put_value(cb_jsonw_t *w, const json_t *j)
                 return CB_ERR_NOMEM;
         return put(w, "]", 1);
     }
-    case JSON_STRING:
-        return put_string(w, json_string_value(j), json_string_length(j));
+    case JSON_STRING: return put_string(w, json_string_value(j), json_string_length(j));
     case JSON_INTEGER: {
         char num[24];
         int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
@@ -114,12 +113,9 @@ static int put_value(cb_jsonw_t *w, const json_t *j)
             return CB_ERR_NOMEM;
         return put(w, num, n);
     }
-    case JSON_TRUE:
-        return put(w, "true", 4);
-    case JSON_FALSE:
-        return put(w, "false", 5);
-    case JSON_NULL:
-        return put(w, "null", 4);
+    case JSON_TRUE: return put(w, "true", 4);
+    case JSON_FALSE: return put(w, "false", 5);
+    case JSON_NULL: return put(w, "null", 4);
     }
     return CB_ERR_INVALID;
 }

@@ -192,7 +192,8 @@ json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal)
     }
     /* Set one by one: json_pack's format parsing showed in tail's profile. */
     json_t *o = json_object();
-    if (o == NULL || json_object_set_new(o, "producer", json_string(env->producer ? env->producer : "")) ||
+    if (o == NULL ||
+        json_object_set_new(o, "producer", json_string(env->producer ? env->producer : "")) ||
         json_object_set_new(o, "seq", json_integer((json_int_t)env->seq)) ||
         json_object_set_new(o, "event_id", json_string(env->event_id ? env->event_id : "")) ||
         json_object_set_new(o, "type", json_string(cb_event_type(env))) ||

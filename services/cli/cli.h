@@ -20,6 +20,9 @@ char *cli_slurp(const char *path, size_t *len);
  * (caller frees) or NULL after saying why on stderr. */
 Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
                                      Casebus__V1__ControlRequest *req);
+/* The same, waiting at most timeout_ms (cli_call waits 30 s). */
+Casebus__V1__ControlReply *cli_call_within(const cb_config_t *cfg, const char *daemon,
+                                           Casebus__V1__ControlRequest *req, int timeout_ms);
 
 /* casebus calendar import | show, and casebus due (calendar.c). */
 int cli_calendar(const cb_config_t *cfg, int argc, char **argv);

@@ -8,7 +8,6 @@
  */
 #include "cli.h"
 #include "cbtime.h"
-#include "control.h"
 #include "whsig.h"
 
 #include <arpa/inet.h>
@@ -148,11 +147,7 @@ static int unsubscribe(const cb_config_t *cfg, const char *id)
     req.unsubscribe = &u;
     /* On the way out: a notify stopping at the same moment (the whole process
      * group signalled) must not hold the listener for the usual 30 s. */
-    Casebus__V1__ControlReply *rep = NULL;
-    cb_error_t e;
-    const char *endpoint = cb_config_get(cfg, "notify", "control_bind", "ipc://var/notify.ctl");
-    if (cb_control_call("notify", endpoint, &req, 3000, &rep, &e) != 0)
-        fprintf(stderr, "casebus listen: %s\n", e.message);
+    Casebus__V1__ControlReply *rep = cli_call_within(cfg, "notify", &req, 3000);
     int rc = rep && rep->ok ? 0 : 1;
     if (rep)
         casebus__v1__control_reply__free_unpacked(rep, NULL);

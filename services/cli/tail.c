@@ -300,8 +300,7 @@ static int peek_envelope(const uint8_t *p, size_t len, uint64_t *seq, int64_t *a
                 return -1;
             p += v;
             break;
-        default:
-            return -1;
+        default: return -1;
         }
     }
     return *seq ? 0 : -1;
@@ -381,9 +380,15 @@ static void flush(tail_t *t, int64_t below)
             json_decref(doc);
         }
     }
-    for (size_t i = 0; i < upto; i++) {
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nitems; i++) {
         item_t *it = &t->items[i];
-        if (t->count && t->printed >= t->count) {
+        bool cut = t->count && t->printed >= t->count;
+        if (i >= upto && !cut) { /* waits for what is still to come */
+            t->items[kept++] = *it;
+            continue;
+        }
+        if (cut) {
             /* Cut by --count: the cursor resumes at the first event not shown. */
             if (it->seq < t->up[it->producer].next)
                 t->up[it->producer].next = it->seq;
@@ -395,18 +400,7 @@ static void flush(tail_t *t, int64_t below)
         }
         free(it->record);
     }
-    if (t->count && t->printed >= t->count) {
-        /* Cut by --count: what waits for later is not shown either. */
-        for (size_t i = upto; i < t->nitems; i++) {
-            item_t *it = &t->items[i];
-            if (it->seq < t->up[it->producer].next)
-                t->up[it->producer].next = it->seq;
-            free(it->record);
-        }
-        upto = t->nitems;
-    }
-    memmove(t->items, t->items + upto, (t->nitems - upto) * sizeof(item_t));
-    t->nitems -= upto;
+    t->nitems = kept;
     if (t->nitems == 0)
         t->last = 0;
     fflush(stdout);

@@ -45,17 +45,23 @@ char *cli_slurp(const char *path, size_t *len)
     return buf;
 }
 
-Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
-                                     Casebus__V1__ControlRequest *req)
+Casebus__V1__ControlReply *cli_call_within(const cb_config_t *cfg, const char *daemon,
+                                           Casebus__V1__ControlRequest *req, int timeout_ms)
 {
     Casebus__V1__ControlReply *rep;
     cb_error_t e;
     char dflt[64];
     snprintf(dflt, sizeof(dflt), "ipc://var/%s.ctl", daemon);
     const char *endpoint = cb_config_get(cfg, daemon, "control_bind", dflt);
-    if (cb_control_call(daemon, endpoint, req, TIMEOUT_MS, &rep, &e) != 0) {
+    if (cb_control_call(daemon, endpoint, req, timeout_ms, &rep, &e) != 0) {
         fprintf(stderr, "casebus: %s\n", e.message);
         return NULL;
     }
     return rep;
+}
+
+Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
+                                    Casebus__V1__ControlRequest *req)
+{
+    return cli_call_within(cfg, daemon, req, TIMEOUT_MS);
 }

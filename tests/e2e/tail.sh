@@ -22,8 +22,8 @@ printf '[events]\ndivision_code = 330723\n[router]\nbus_bind = ipc://%s/router.b
     "$dir" "$dir" > "$dir/casebus.conf"
 tail_() { "$B/bin/casebus" --config "$dir/casebus.conf" tail --producer router --producer deadline --from beginning \
     --exit-at-end "$@"; }
-# upstream seq, from each line: {"...","seq":N,"producer":"router",...} (the upstream's name is in
-# the cursor, not the line: both feeds write as router), so the line is keyed by its source/hash
+# each line as "HASH RECORDED_AT_MS SEQ": the hash names a record (both feeds
+# write as router, so seq alone does not)
 key() { /usr/bin/python3 -c '
 import json, sys
 for line in sys.stdin:

@@ -20,9 +20,9 @@ static uint32_t next(void)
 /* Text that needs every kind of escape, and UTF-8 that needs none. */
 static json_t *random_string(char *key_out, size_t key_cap)
 {
-    static const char *const pieces[] = {"a", "Z", "\"", "\\", "/", "\b", "\f", "\n", "\r", "\t",
-                                         "\x01", "\x1f", "\x7f", " ", "履坦镇", "é", "𝄞", "{", "}",
-                                         ",", ":", "0"};
+    static const char *const pieces[] = {"a",  "Z",  "\"",   "\\",   "/",    "\b", "\f",     "\n",
+                                         "\r", "\t", "\x01", "\x1f", "\x7f", " ",  "履坦镇", "é",
+                                         "𝄞",  "{",  "}",    ",",    ":",    "0"};
     char s[128] = "";
     size_t n = next() % 8;
     for (size_t i = 0; i < n; i++)
@@ -97,7 +97,8 @@ static void keeps_insertion_order_and_keys_with_nul(void **state)
     json_object_setn_new(o, "n\0ul", 4, json_string("x"));
     json_object_set_new(o, "m", json_pack("{s:[i,s,n]}", "k", 3, "履", NULL));
     char *got = cb_jsonw_dumps(o), *want = json_dumps(o, JSON_COMPACT);
-    assert_string_equal(got, "{\"z\":1,\"a\":2,\"n\\u0000ul\":\"x\",\"m\":{\"k\":[3,\"履\",null]}}");
+    assert_string_equal(got,
+                        "{\"z\":1,\"a\":2,\"n\\u0000ul\":\"x\",\"m\":{\"k\":[3,\"履\",null]}}");
     assert_string_equal(got, want);
     free(got);
     free(want);
