@@ -16,17 +16,26 @@
 #define ROW_MAX 4096
 #define MAX_SOURCES CB_LIST_MAX_ORGS
 
-static const char *const level_names[] = {"none", "yellow", "red", "escalated"};
+/* The API's words are AlertLevel's (events and views say "escalation"); the
+ * index keys keep the word they were first written with, "escalated", which
+ * is also still read. */
+static const char *const level_names[] = {"none", "yellow", "red", "escalation"};
+static const char *const level_tags[] = {"none", "yellow", "red", "escalated"};
 
 const char *cb_level_name(int level)
 {
     return level >= 0 && level <= 3 ? level_names[level] : "none";
 }
 
+static const char *level_tag(int level)
+{
+    return level >= 0 && level <= 3 ? level_tags[level] : "none";
+}
+
 int cb_level_parse(const char *word)
 {
     for (int i = 0; word && i <= 3; i++)
-        if (strcmp(word, level_names[i]) == 0)
+        if (strcmp(word, level_names[i]) == 0 || strcmp(word, level_tags[i]) == 0)
             return i;
     return -1;
 }
@@ -247,7 +256,7 @@ static size_t case_tags(const cb_case_row_t *row, tagv_t *t)
     t[n++] = (tagv_t){'t', row->township};
     t[n++] = (tagv_t){'s', row->state};
     t[n++] = (tagv_t){'m', row->matter};
-    t[n++] = (tagv_t){'l', cb_level_name(row->level)};
+    t[n++] = (tagv_t){'l', level_tag(row->level)};
     if (row->overdue)
         t[n++] = (tagv_t){'v', "1"};
     for (size_t i = 0; i < row->norgs && i < CB_LIST_MAX_ORGS; i++)
@@ -260,7 +269,7 @@ static size_t ob_tags(const cb_ob_row_t *row, tagv_t *t)
     size_t n = 0;
     t[n++] = (tagv_t){'a', ""};
     t[n++] = (tagv_t){'r', row->responsible};
-    t[n++] = (tagv_t){'l', cb_level_name(row->level)};
+    t[n++] = (tagv_t){'l', level_tag(row->level)};
     t[n++] = (tagv_t){'t', row->township};
     return n;
 }
@@ -703,7 +712,7 @@ int cb_lists_cases(const cb_lists_t *l, MDB_txn *txn, const cb_case_query_t *q,
     /* The index most likely to be the sparsest: red and escalated cases are few,
      * then a matter, a township, a state. */
     else if (q->level >= CB_LEVEL_RED)
-        rc = scan_add(&sc, txn, l->case_index, 'l', cb_level_name(q->level), start, 8, err);
+        rc = scan_add(&sc, txn, l->case_index, 'l', level_tag(q->level), start, 8, err);
     else if (q->overdue == 1)
         rc = scan_add(&sc, txn, l->case_index, 'v', "1", start, 8, err);
     else if (q->matter)
@@ -711,7 +720,7 @@ int cb_lists_cases(const cb_lists_t *l, MDB_txn *txn, const cb_case_query_t *q,
     else if (q->township)
         rc = scan_add(&sc, txn, l->case_index, 't', q->township, start, 8, err);
     else if (q->level >= 0)
-        rc = scan_add(&sc, txn, l->case_index, 'l', cb_level_name(q->level), start, 8, err);
+        rc = scan_add(&sc, txn, l->case_index, 'l', level_tag(q->level), start, 8, err);
     else if (q->state)
         rc = scan_add(&sc, txn, l->case_index, 's', q->state, start, 8, err);
     else
@@ -763,7 +772,7 @@ int cb_lists_obligations(const cb_lists_t *l, MDB_txn *txn, const cb_ob_query_t 
         for (size_t i = 0; rc == 0 && i < q->nscope; i++)
             rc = scan_add(&sc, txn, l->ob_index, 'r', q->scope[i], start, 8, err);
     else if (q->level >= 0)
-        rc = scan_add(&sc, txn, l->ob_index, 'l', cb_level_name(q->level), start, 8, err);
+        rc = scan_add(&sc, txn, l->ob_index, 'l', level_tag(q->level), start, 8, err);
     else if (q->township)
         rc = scan_add(&sc, txn, l->ob_index, 't', q->township, start, 8, err);
     else

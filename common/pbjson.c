@@ -6,6 +6,7 @@
 #include "evlog.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,14 @@ static json_t *hex(const uint8_t *data, size_t len)
     return j;
 }
 
-static json_t *enum_name(const ProtobufCEnumDescriptor *ed, int value)
+const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf,
+                            size_t size)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(ed, value);
-    if (v == NULL)
-        return json_integer(value); /* a value newer than this build */
+    if (v == NULL) {
+        snprintf(buf, size, "%d", value);
+        return buf;
+    }
     /* The prefix is value 0's name less "UNSPECIFIED" (STYLE.md: X_UNSPECIFIED = 0). */
     const ProtobufCEnumValue *zero = protobuf_c_enum_descriptor_get_value(ed, 0);
     size_t skip = 0;
@@ -41,12 +45,19 @@ static json_t *enum_name(const ProtobufCEnumDescriptor *ed, int value)
         if (strncmp(v->name, zero->name, skip) != 0)
             skip = 0;
     }
-    char buf[128];
     size_t n = 0;
-    for (const char *p = v->name + skip; *p && n + 1 < sizeof(buf); p++)
+    for (const char *p = v->name + skip; *p && n + 1 < size; p++)
         buf[n++] = (char)tolower((unsigned char)*p);
     buf[n] = '\0';
-    return json_string(buf);
+    return buf;
+}
+
+static json_t *enum_name(const ProtobufCEnumDescriptor *ed, int value)
+{
+    if (protobuf_c_enum_descriptor_get_value(ed, value) == NULL)
+        return json_integer(value); /* a value newer than this build */
+    char buf[128];
+    return json_string(cb_pb_enum_word(ed, value, buf, sizeof(buf)));
 }
 
 static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)
@@ -91,7 +102,7 @@ static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)
     return json_null();
 }
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f)
+size_t cb_pb_value_size(const ProtobufCFieldDescriptor *f)
 {
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT64:
@@ -130,7 +141,7 @@ json_t *cb_pb_to_json(const ProtobufCMessage *msg)
             const uint8_t *arr = *(const uint8_t *const *)base;
             v = json_array();
             for (size_t k = 0; v && k < n; k++)
-                json_array_append_new(v, scalar(f, arr + k * elem_size(f)));
+                json_array_append_new(v, scalar(f, arr + k * cb_pb_value_size(f)));
         } else {
             if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
                 uint32_t which = *(const uint32_t *)((const uint8_t *)msg + f->quantifier_offset);
@@ -296,4 +307,385 @@ int cb_record_mask(const uint8_t *raw, size_t len, uint8_t **out, size_t *out_le
     }
     casebus__v1__envelope__free_unpacked(env, NULL);
     return rc;
+}
+
+/* ---- JSON into a message ---- */
+
+typedef struct dec {
+    unsigned flags;
+    cb_contract_report_t *rep;
+    int rc;
+} dec_t;
+
+static int dec_fail(dec_t *d, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int dec_fail(dec_t *d, const char *path, const char *fmt, ...)
+{
+    if (d->rc)
+        return d->rc;
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    d->rc = cb_error_set(&d->rep->err, CB_ERR_INVALID, path, "%s", msg);
+    return d->rc;
+}
+
+static int dec_nomem(dec_t *d, const char *path)
+{
+    if (!d->rc)
+        d->rc = cb_error_set(&d->rep->err, CB_ERR_NOMEM, path, "out of memory");
+    return d->rc;
+}
+
+static bool api(const dec_t *d)
+{
+    return d->flags & CB_PBJSON_API;
+}
+
+static void join(char *out, size_t n, const char *path, const char *key)
+{
+    snprintf(out, n, "%s%s%s", path, *path ? "." : "", key);
+}
+
+static bool inlined(const ProtobufCMessageDescriptor *md, const ProtobufCFieldDescriptor *f)
+{
+    const cb_field_rule_t *r = cb_contract_rule(md, f);
+    return f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED && r &&
+           r->inlined;
+}
+
+static bool owned(const ProtobufCMessageDescriptor *md, const ProtobufCFieldDescriptor *f)
+{
+    const cb_field_rule_t *r = cb_contract_rule(md, f);
+    return r && r->owned;
+}
+
+/* The field key names in md: directly, or (API) inside an inlined message
+ * field (*via). *as_text: a time written as RFC 3339. */
+static const ProtobufCFieldDescriptor *find_key(const dec_t *d,
+                                                const ProtobufCMessageDescriptor *md,
+                                                const char *key,
+                                                const ProtobufCFieldDescriptor **via,
+                                                bool *as_text)
+{
+    *as_text = false;
+    *via = NULL;
+    for (unsigned i = 0; i < md->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &md->fields[i];
+        char name[64];
+        if (!api(d)) {
+            if (strcmp(f->name, key) == 0)
+                return f;
+            cb_contract_api_name(md, f, name, sizeof(name));
+            if (cb_contract_is_time(f) && strcmp(name, key) == 0) {
+                *as_text = true;
+                return f;
+            }
+            continue;
+        }
+        if (owned(md, f))
+            continue;
+        if (inlined(md, f)) {
+            const ProtobufCFieldDescriptor *via2, *g = find_key(d, f->descriptor, key, &via2, as_text);
+            if (g && via2 == NULL) {
+                *via = f;
+                return g;
+            }
+            continue;
+        }
+        if (strcmp(cb_contract_api_name(md, f, name, sizeof(name)), key) == 0) {
+            *as_text = cb_contract_is_time(f);
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *md)
+{
+    ProtobufCMessage *m = malloc(md->sizeof_message);
+    if (m)
+        md->message_init(m);
+    return m;
+}
+
+static int decode_object(dec_t *d, json_t *o, ProtobufCMessage *m, const char *path, int depth);
+
+static int enum_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, const char *at,
+                      int *out)
+{
+    const ProtobufCEnumDescriptor *ed = f->descriptor;
+    if (!api(d) && json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n < INT32_MIN || n > INT32_MAX)
+            return dec_fail(d, at, "%s is out of range", at);
+        *out = (int)n;
+        return 0;
+    }
+    const char *word = json_string_value(v);
+    char list[300] = "";
+    for (unsigned i = 0; i < ed->n_values; i++) {
+        json_t *w = enum_name(ed, ed->values[i].value);
+        const char *s = json_string_value(w);
+        bool skip = ed->values[i].value == 0 && api(d);
+        if (s && word && !skip && strcmp(s, word) == 0) {
+            *out = ed->values[i].value;
+            json_decref(w);
+            return 0;
+        }
+        if (s && !skip) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof(list) - used, "%s%s", *list ? ", " : "", s);
+        }
+        json_decref(w);
+    }
+    if (word == NULL)
+        return dec_fail(d, at, "%s must be one of %s", at, list);
+    return dec_fail(d, at, "%s '%.40s' is not one of %s", at, word, list);
+}
+
+static int hex_value(dec_t *d, json_t *v, const char *at, ProtobufCBinaryData *out)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? json_string_length(v) : 0;
+    if (s == NULL || n % 2)
+        return dec_fail(d, at, "%s must be hexadecimal digits, two for each byte", at);
+    uint8_t *bin = malloc(n / 2 ? n / 2 : 1);
+    if (bin == NULL)
+        return dec_nomem(d, at);
+    for (size_t i = 0; i < n; i++) {
+        int c = s[i], x = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (x < 0) {
+            free(bin);
+            return dec_fail(d, at, "%s must be hexadecimal digits, two for each byte", at);
+        }
+        bin[i / 2] = (uint8_t)(i % 2 ? bin[i / 2] | x : x << 4);
+    }
+    out->data = n ? bin : NULL;
+    out->len = n / 2;
+    if (n == 0)
+        free(bin);
+    return 0;
+}
+
+/* One value of field f into dst (a field of a message, or an array slot). */
+static int decode_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, bool as_text,
+                        void *dst, const char *at, int depth)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        if (!json_is_string(v))
+            return dec_fail(d, at, "%s must be a string", at);
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return dec_fail(d, at, "%s contains a NUL character", at);
+        char *s = strdup(json_string_value(v)), **slot = dst;
+        if (s == NULL)
+            return dec_nomem(d, at);
+        if (*slot && *slot != (const char *)f->default_value)
+            free(*slot);
+        *slot = s;
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        ProtobufCBinaryData *b = dst;
+        free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        return hex_value(d, v, at, b);
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        if (!json_is_boolean(v))
+            return dec_fail(d, at, "%s must be true or false", at);
+        *(protobuf_c_boolean *)dst = json_is_true(v);
+        return 0;
+    case PROTOBUF_C_TYPE_ENUM:
+        return enum_value(d, f, v, at, dst);
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        if (!json_is_number(v))
+            return dec_fail(d, at, "%s must be a number", at);
+        if (f->type == PROTOBUF_C_TYPE_FLOAT)
+            *(float *)dst = (float)json_number_value(v);
+        else
+            *(double *)dst = json_number_value(v);
+        return 0;
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        ProtobufCMessage **slot = dst;
+        const ProtobufCFieldDescriptor *ref = cb_contract_ref_field(f->descriptor);
+        if (*slot == NULL && (*slot = new_message(f->descriptor)) == NULL)
+            return dec_nomem(d, at);
+        if (api(d) && ref) {
+            if (!json_is_string(v))
+                return dec_fail(d, at, "%s must be an id (a string)", at);
+            return decode_value(d, ref, v, false, (uint8_t *)*slot + ref->offset, at, depth);
+        }
+        if (!json_is_object(v))
+            return dec_fail(d, at, "%s must be an object", at);
+        return decode_object(d, v, *slot, at, depth + 1);
+    }
+    default:
+        break;
+    }
+    int64_t n;
+    if (as_text) {
+        cb_error_t e;
+        if (!json_is_string(v))
+            return dec_fail(d, at, "%s must be a time in RFC 3339 (2026-03-02T09:30:00+08:00)",
+                            at);
+        if (cb_time_parse(json_string_value(v), &n, &e) != 0)
+            return dec_fail(d, at, "%s: %s", at, e.message);
+    } else {
+        if (!json_is_integer(v))
+            return dec_fail(d, at, "%s must be an integer", at);
+        n = json_integer_value(v);
+    }
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        if (n < INT32_MIN || n > INT32_MAX)
+            return dec_fail(d, at, "%s is out of range (a 32-bit integer)", at);
+        *(int32_t *)dst = (int32_t)n;
+        return 0;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        if (n < 0 || n > UINT32_MAX)
+            return dec_fail(d, at, "%s is out of range (0 to 4294967295)", at);
+        *(uint32_t *)dst = (uint32_t)n;
+        return 0;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        if (n < 0)
+            return dec_fail(d, at, "%s is out of range (not negative)", at);
+        *(uint64_t *)dst = (uint64_t)n;
+        return 0;
+    default:
+        *(int64_t *)dst = n;
+        return 0;
+    }
+}
+
+static int decode_field(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                        json_t *v, bool as_text, const char *at, int depth)
+{
+    uint8_t *base = (uint8_t *)m;
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            uint32_t *which = (uint32_t *)(base + f->quantifier_offset);
+            if (*which && *which != f->id)
+                return dec_fail(d, at, "%s: only one of its group may be given", at);
+            *which = f->id;
+        }
+        return decode_value(d, f, v, as_text, base + f->offset, at, depth);
+    }
+    if (!json_is_array(v))
+        return dec_fail(d, at, "%s must be an array", at);
+    size_t n = json_array_size(v), max = cb_contract_max(m->descriptor, f);
+    if (n > max)
+        return dec_fail(d, at, "%s has at most %zu entries (got %zu)", at, max, n);
+    size_t *count = (size_t *)(base + f->quantifier_offset);
+    void **arr = (void **)(base + f->offset);
+    if (*count || n == 0)
+        return *count ? dec_fail(d, at, "%s is given twice", at) : 0;
+    size_t size = cb_pb_value_size(f);
+    if ((*arr = calloc(n, size)) == NULL)
+        return dec_nomem(d, at);
+    for (size_t i = 0; i < n; i++) {
+        char item[256];
+        snprintf(item, sizeof(item), "%s[%zu]", at, i);
+        uint8_t *slot = (uint8_t *)*arr + i * size;
+        if (f->type == PROTOBUF_C_TYPE_STRING)
+            *(char **)slot = NULL;
+        int rc = decode_value(d, f, json_array_get(v, i), as_text, slot, item, depth);
+        /* counted once it holds something the free function may free */
+        if (f->type != PROTOBUF_C_TYPE_STRING || *(char **)slot)
+            *count = i + 1;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* API: a required bool that the body left out (proto3 cannot tell). */
+static void required_bools(dec_t *d, json_t *o, const ProtobufCMessageDescriptor *md,
+                           const char *path)
+{
+    for (unsigned i = 0; i < md->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &md->fields[i];
+        const cb_field_rule_t *r = cb_contract_rule(md, f);
+        if (inlined(md, f)) {
+            required_bools(d, o, f->descriptor, path);
+            continue;
+        }
+        char name[64], at[256];
+        if (f->type != PROTOBUF_C_TYPE_BOOL || !r || !r->required || r->owned)
+            continue;
+        json_t *v = json_object_get(o, cb_contract_api_name(md, f, name, sizeof(name)));
+        if (v == NULL || json_is_null(v)) {
+            join(at, sizeof(at), path, name);
+            cb_contract_missing(d->rep, at);
+        }
+    }
+}
+
+static int decode_object(dec_t *d, json_t *o, ProtobufCMessage *m, const char *path, int depth)
+{
+    const ProtobufCMessageDescriptor *md = m->descriptor;
+    if (depth > 16)
+        return dec_fail(d, path, "%s is nested too deeply", path);
+    if (api(d)) {
+        /* an inlined message is there even when none of its fields is */
+        for (unsigned i = 0; i < md->n_fields; i++) {
+            ProtobufCMessage **sub = (ProtobufCMessage **)((uint8_t *)m + md->fields[i].offset);
+            if (inlined(md, &md->fields[i]) && *sub == NULL &&
+                (*sub = new_message(md->fields[i].descriptor)) == NULL)
+                return dec_nomem(d, path);
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        char at[256];
+        join(at, sizeof(at), path, key);
+        const ProtobufCFieldDescriptor *via = NULL;
+        bool as_text;
+        const ProtobufCFieldDescriptor *f = find_key(d, md, key, &via, &as_text);
+        if (f == NULL)
+            return dec_fail(d, at, "unknown field '%s'", at);
+        if (json_is_null(v))
+            continue;
+        ProtobufCMessage *target = m;
+        if (via)
+            target = *(ProtobufCMessage **)((uint8_t *)m + via->offset);
+        if (decode_field(d, target, f, v, as_text, at, depth) != 0)
+            return d->rc;
+    }
+    if (api(d))
+        required_bools(d, o, md, path);
+    return 0;
+}
+
+int cb_pb_from_json(const ProtobufCMessageDescriptor *md, json_t *j, unsigned flags,
+                    ProtobufCMessage **out, cb_contract_report_t *rep)
+{
+    dec_t d = {.flags = flags, .rep = rep};
+    *out = NULL;
+    if (!json_is_object(j))
+        return cb_error_set(&rep->err, CB_ERR_INVALID, "", "the body must be a JSON object");
+    ProtobufCMessage *m = new_message(md);
+    if (m == NULL)
+        return cb_error_set(&rep->err, CB_ERR_NOMEM, "", "out of memory");
+    if (decode_object(&d, j, m, "", 0) != 0) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return d.rc;
+    }
+    *out = m;
+    return 0;
 }

@@ -16,9 +16,39 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "casebus/v1/events.pb-c.h"
+#include "contract.h"
 
 /* A new JSON object for msg (NULL on out of memory). */
 json_t *cb_pb_to_json(const ProtobufCMessage *msg);
+
+/* The bytes one value of f takes in a message or a repeated field's array. */
+size_t cb_pb_value_size(const ProtobufCFieldDescriptor *f);
+
+/* The word for an enum value in buf: its name without the type's prefix,
+ * lowercase (ORG_KIND_TOWNSHIP -> "township"); the number for a value this
+ * build does not know. Returns buf. */
+const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf,
+                            size_t size);
+
+/* How cb_pb_from_json reads. Without flags, the encoder's own shape: field
+ * names as in the .proto, X_at_ms as an integer (or X_at as RFC 3339), enums
+ * as their words (or numbers), bytes as hex, messages as objects. */
+enum {
+    /* The HTTP API's spelling (contract.h): fields intake owns are unknown,
+     * an OrgRef is its org_id, inlined messages' fields sit at their parent's
+     * level, times are RFC 3339 only, "unspecified" is no enum word, and a
+     * required bool left out is added to the report's missing fields. */
+    CB_PBJSON_API = 1,
+};
+
+/* Decodes the JSON object j into a new message of md (*out; free with
+ * protobuf_c_message_free_unpacked). An unknown field, a wrong type, an
+ * integer out of its type's range, a bad enum word, time or hex string is
+ * refused in rep->err, naming its path ("materials[1].kind"): the first one
+ * found. Returns 0, CB_ERR_INVALID or CB_ERR_NOMEM. Limits and required
+ * fields are cb_contract_check's. */
+int cb_pb_from_json(const ProtobufCMessageDescriptor *md, json_t *j, unsigned flags,
+                    ProtobufCMessage **out, cb_contract_report_t *rep);
 
 /* An envelope for people and programs outside: producer, seq, event_id,
  * type (e.g. "deadline_warning"), recorded_at (RFC 3339, China Standard Time),

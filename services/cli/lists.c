@@ -196,7 +196,7 @@ int cli_cases(const cb_config_t *cfg, int argc, char **argv)
             q.matter = v;
         else if (strcmp(a, "--level") == 0) {
             if ((q.level = cb_level_parse(v)) < 0)
-                return bad("cases", "--level: none, yellow, red or escalated");
+                return bad("cases", "--level: none, yellow, red or escalation");
         } else if (strcmp(a, "--from") == 0) {
             if (!instant("cases", a, v, false, &q.from_ms))
                 return 2;

@@ -11,6 +11,7 @@
  * state is router's decision, given later as an event.
  */
 #include "intake.h"
+#include "pbjson.h"
 #include "jsonw.h"
 #include "cbtime.h"
 #include "codes.h"
@@ -44,6 +45,33 @@ void intake_reply_error(intake_reply_t *reply, int status, const char *code, con
     reply->status = status;
     reply->event_seq = 0;
     reply->body = o ? cb_jsonw_dumps(o) : NULL;
+    json_decref(o);
+}
+
+void intake_reply_refused(intake_reply_t *reply, const cb_contract_report_t *rep)
+{
+    const cb_error_t *e = &rep->err;
+    if (e->code == CB_ERR_NOMEM) {
+        intake_reply_error(reply, 503, "unavailable", "", "out of memory");
+        return;
+    }
+    if (e->code != CB_ERR_MISSING) {
+        intake_reply_error(reply, 400, e->field[0] ? "invalid_field" : "invalid_body", e->field,
+                           e->message);
+        return;
+    }
+    intake_reply_error(reply, 400, "missing_field", e->field, e->message);
+    json_t *o = reply->body ? json_loads(reply->body, 0, NULL) : NULL;
+    json_t *fields = json_array();
+    size_t n = rep->nmissing < CB_CONTRACT_MISSING_MAX ? rep->nmissing : CB_CONTRACT_MISSING_MAX;
+    for (size_t i = 0; fields && i < n; i++)
+        json_array_append_new(fields, json_string(rep->missing[i]));
+    if (o && fields && json_object_set_new(json_object_get(o, "error"), "fields", fields) == 0) {
+        fields = NULL;
+        free(reply->body);
+        reply->body = cb_jsonw_dumps(o);
+    }
+    json_decref(fields);
     json_decref(o);
 }
 
@@ -109,12 +137,6 @@ static bool acts_for(const intake_actor_t *actor, const char *org_id)
         if (strcmp(actor->orgs[i], org_id) == 0)
             return true;
     return false;
-}
-
-static const char *org_kind_text(int kind)
-{
-    const char *n = cb_org_kind_name(kind);
-    return n ? n : "UNSPECIFIED";
 }
 
 /* Loads the organisation ref names and fills ref from the registry replica.
@@ -255,21 +277,11 @@ static int new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, c
 
 #define ENUM_WORD_MAX 48
 
-/* The API's word for an enum value, written into out: SOURCE_CHANNEL_CITIZEN_REPORT
- * with strip "SOURCE_CHANNEL_" -> "citizen_report". Returns out. */
-static const char *enum_word(const ProtobufCEnumDescriptor *d, int value, const char *strip,
+/* The API's word for an enum value (pbjson.h: the events' words). */
+static const char *enum_word(const ProtobufCEnumDescriptor *d, int value,
                              char out[ENUM_WORD_MAX])
 {
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
-    const char *name = v ? v->name : "UNSPECIFIED";
-    size_t n = strlen(strip);
-    if (strncmp(name, strip, n) == 0)
-        name += n;
-    size_t i = 0;
-    for (; name[i] && i < ENUM_WORD_MAX - 1; i++)
-        out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    out[i] = '\0';
-    return out;
+    return cb_pb_enum_word(d, value, out, ENUM_WORD_MAX);
 }
 
 static json_t *json_time(int64_t ms)
@@ -285,8 +297,9 @@ static json_t *json_org(const Casebus__V1__OrgRef *r)
 {
     if (r == NULL || str_empty(r->org_id))
         return json_null();
+    char kind[ENUM_WORD_MAX];
     return json_pack("{s:s,s:s,s:s}", "org_id", r->org_id, "name", r->name ? r->name : "", "kind",
-                     org_kind_text(r->kind));
+                     enum_word(&casebus__v1__org_kind__descriptor, r->kind, kind));
 }
 
 static int timeline_add(intake_t *in, MDB_txn *txn, const char *case_id, const char *producer,
@@ -381,19 +394,8 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
     char msg[300], word[ENUM_WORD_MAX];
     cb_error_t e;
     Casebus__V1__CaseSummary *c = r->case_;
-    if (c == NULL) {
-        intake_reply_error(reply, 400, "missing_field", "case", "the case is required");
-        return;
-    }
-    if (c->source == 0 || protobuf_c_enum_descriptor_get_value(
-                              &casebus__v1__source_channel__descriptor, c->source) == NULL) {
-        intake_reply_error(reply, 400, "invalid_field", "source",
-                           "source must be patrol, county_dispatch, department_notice, "
-                           "citizen_report or police_referral");
-        return;
-    }
-    if (str_empty(c->matter_code) || strlen(c->matter_code) > 32 ||
-        !code_chars_ok(c->matter_code)) {
+    /* the contract (fields.def) has checked presence, sizes and enum values */
+    if (!code_chars_ok(c->matter_code)) {
         intake_reply_error(reply, 400, "invalid_field", "matter_code",
                            "matter_code must be 1-32 letters, digits, '.', '-' or '_'");
         return;
@@ -404,22 +406,6 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
     }
     if (!time_ok(in, c->discovered_at_ms, now, "discovered_at", true, reply))
         return;
-    if (c->urgency != CASEBUS__V1__URGENCY__URGENCY_NORMAL &&
-        c->urgency != CASEBUS__V1__URGENCY__URGENCY_EMERGENCY) {
-        intake_reply_error(reply, 400, "invalid_field", "urgency",
-                           "urgency must be normal or emergency");
-        return;
-    }
-    if (str_empty(c->description)) {
-        intake_reply_error(reply, 400, "missing_field", "description", "description is required");
-        return;
-    }
-    if (c->location && (c->location->latitude < -90 || c->location->latitude > 90 ||
-                        c->location->longitude < -180 || c->location->longitude > 180)) {
-        intake_reply_error(reply, 400, "invalid_field", "location",
-                           "location latitude must be within ±90 and longitude within ±180");
-        return;
-    }
     Casebus__V1__Reporter *rep = r->reporter;
     if (c->source == CASEBUS__V1__SOURCE_CHANNEL__SOURCE_CHANNEL_CITIZEN_REPORT && rep == NULL) {
         intake_reply_error(reply, 400, "missing_field", "reporter",
@@ -442,10 +428,6 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
                            "reporter needs a name or a phone, or \"anonymous\": true");
         return;
     }
-    if (r->party && str_empty(r->party->name)) {
-        intake_reply_error(reply, 400, "missing_field", "party.name", "party.name is required");
-        return;
-    }
     if (r->party && !str_empty(r->party->credit_code)) {
         if (r->party->is_person) {
             intake_reply_error(reply, 400, "invalid_field", "party.credit_code",
@@ -457,16 +439,17 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
             return;
         }
     }
-    for (size_t i = 0; i < r->n_attachments; i++) {
-        if (r->attachments[i]->sha256.len != 32 || str_empty(r->attachments[i]->uri)) {
-            snprintf(msg, sizeof(msg), "attachments[%zu] needs a uri and a 32-byte sha256", i);
-            intake_reply_error(reply, 400, "invalid_field", "attachments", msg);
-            return;
-        }
-    }
     if (!org_ok(in, txn, c->discovered_by, "discovered_by", actor, true, reply))
         return;
 
+    /* the summary carries the names, as every later event's does */
+    char matter_name[256], township_name[256];
+    intake_name_get(&in->st, txn, 'm', c->matter_code, matter_name, sizeof(matter_name));
+    intake_name_get(&in->st, txn, 't', c->township_code, township_name, sizeof(township_name));
+    if (set_string(&c->matter_name, matter_name) || set_string(&c->township_name, township_name)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return;
+    }
     char case_id[48];
     if (new_id(in, txn, "C", now, case_id, sizeof(case_id), &e) != 0) {
         reply_store_error(reply, &e);
@@ -496,7 +479,7 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
     json_t *view = json_pack(
         "{s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:s,s:s,s:o,s:s,s:o,s:{},s:{}}", "case_id", case_id,
         "source",
-        enum_word(&casebus__v1__source_channel__descriptor, c->source, "SOURCE_CHANNEL_", word),
+        enum_word(&casebus__v1__source_channel__descriptor, c->source, word),
         "matter_code", c->matter_code, "township_code", c->township_code, "discovered_at",
         json_time(c->discovered_at_ms), "discovered_by", json_org(c->discovered_by), "urgency",
         c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? "emergency" : "normal",
@@ -799,16 +782,19 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
         return;
     /* seed 002 §五(三)3: in an emergency, order the party to stop at once, tell the
      * competent party, and transfer within 24 hours. */
-    if (emergency && t->stop_ordered_at_ms == 0) {
-        intake_reply_error(reply, 400, "missing_field", "stop_ordered_at",
-                           "an emergency transfer needs stop_ordered_at: when the party was "
-                           "ordered to stop (责令停止, seed 002 §五(三)3)");
-        return;
-    }
-    if (emergency && t->competent_informed_at_ms == 0) {
-        intake_reply_error(reply, 400, "missing_field", "competent_informed_at",
-                           "an emergency transfer needs competent_informed_at: when the "
-                           "competent party was told (seed 002 §五(三)3)");
+    if (emergency && (t->stop_ordered_at_ms == 0 || t->competent_informed_at_ms == 0)) {
+        cb_contract_report_t rep;
+        cb_contract_report_init(&rep);
+        if (t->stop_ordered_at_ms == 0)
+            cb_contract_missing(&rep, "stop_ordered_at");
+        if (t->competent_informed_at_ms == 0)
+            cb_contract_missing(&rep, "competent_informed_at");
+        cb_error_set(&rep.err, CB_ERR_MISSING, rep.missing[0],
+                     "an emergency transfer needs %s%s%s: when the party was ordered to stop "
+                     "(责令停止) and when the competent party was told (seed 002 §五(三)3)",
+                     rep.missing[0], rep.nmissing > 1 ? " and " : "",
+                     rep.nmissing > 1 ? rep.missing[1] : "");
+        intake_reply_refused(reply, &rep);
         return;
     }
     if (!time_ok(in, t->stop_ordered_at_ms, now, "stop_ordered_at", false, reply) ||
@@ -1509,7 +1495,7 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
     env.crime_referral_step = s;
     char word[ENUM_WORD_MAX];
     snprintf(msg, sizeof(msg), "crime referral: %s by %s",
-             enum_word(&casebus__v1__crime_step__descriptor, s->step, "CRIME_STEP_", word),
+             enum_word(&casebus__v1__crime_step__descriptor, s->step, word),
              o->name);
     record(in, txn, &env, s->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
            reply);
@@ -1647,10 +1633,6 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
     }
     if (!time_ok(in, a->approved_at_ms, now, "approved_at", true, reply))
         return;
-    if (str_empty(a->subject)) {
-        intake_reply_error(reply, 400, "missing_field", "subject", "subject is required");
-        return;
-    }
     /* The enforcement side: the county's enforcement bureau, and the
      * organisation competent for the case the approval concerns. */
     char bureau[1][CB_ORG_ID_MAX + 1], competent[CB_ORG_ID_MAX + 1] = "";
@@ -1986,15 +1968,23 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         reply_store_error(reply, &e);
 }
 
-bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep)
+{
+    cb_contract_report_init(rep);
+    cb_contract_prepare(&cmd->base);
+    return cb_contract_check(&cmd->base, rep);
+}
+
+bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
                    const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
                    void *arg)
 {
     cb_error_t e;
+    cb_contract_report_t rep;
     MDB_txn *child = NULL;
-    if (intake_check_limits(cmd, &e) != 0) {
+    if (intake_check_command(cmd, &rep) != 0) {
         memset(reply, 0, sizeof(*reply));
-        intake_reply_error(reply, 400, "invalid_field", e.field, e.message);
+        intake_reply_refused(reply, &rep);
         return false;
     }
     if (cb_group_begin(in->d.group, &child, &e) != 0) {
@@ -2258,7 +2248,7 @@ static json_t *view_obligation(json_t *view, const Casebus__V1__Obligation *o)
 
 static const char *state_word(int s, char out[ENUM_WORD_MAX])
 {
-    return enum_word(&casebus__v1__transfer_state__descriptor, s, "TRANSFER_STATE_", out);
+    return enum_word(&casebus__v1__transfer_state__descriptor, s, out);
 }
 
 /* The 督办 order an escalation issued, kept so that its answer can be checked
@@ -2293,11 +2283,21 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     char summary[400] = "", w1[ENUM_WORD_MAX], w2[ENUM_WORD_MAX];
     int rc = 0;
     if (env->body_case == CASEBUS__V1__ENVELOPE__BODY_ORGS_IMPORTED) {
-        for (size_t i = 0; i < env->orgs_imported->n_orgs && rc == 0; i++)
-            rc = intake_org_put(&in->st, txn, env->orgs_imported->orgs[i], err);
+        for (size_t i = 0; i < env->orgs_imported->n_orgs && rc == 0; i++) {
+            const Casebus__V1__Organisation *o = env->orgs_imported->orgs[i];
+            rc = intake_org_put(&in->st, txn, o, err);
+            if (rc == 0 && o->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_TOWNSHIP)
+                rc = intake_name_put(&in->st, txn, 't', o->division_code, o->name, err);
+        }
         if (rc == 0)
             log_info("orgs_replicated version=%u count=%zu", env->orgs_imported->version,
                      env->orgs_imported->n_orgs);
+        return rc;
+    }
+    if (env->body_case == CASEBUS__V1__ENVELOPE__BODY_CATALOG_IMPORTED) {
+        const Casebus__V1__CatalogImported *c = env->catalog_imported;
+        for (size_t i = 0; i < c->n_matters && rc == 0; i++)
+            rc = intake_name_put(&in->st, txn, 'm', c->matters[i]->code, c->matters[i]->name, err);
         return rc;
     }
     if ((rc = intake_list_obligation(&in->st, txn, env, err)) != 0)
@@ -2312,8 +2312,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         const Casebus__V1__JurisdictionResolved *j = env->jurisdiction_resolved;
         json_object_set_new(view, "competent", json_org(j->competent));
         json_object_set_new(view, "jurisdiction_rule",
-                            json_string(enum_word(&casebus__v1__jurisdiction_rule__descriptor,
-                                                  j->rule, "JURISDICTION_RULE_", w1)));
+                            json_string(enum_word(&casebus__v1__jurisdiction_rule__descriptor, j->rule, w1)));
         bool platform = j->rule == CASEBUS__V1__JURISDICTION_RULE__JURISDICTION_RULE_MANUAL_DISPATCH &&
                         j->competent &&
                         j->competent->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_ENFORCEMENT_BUREAU;
@@ -2481,7 +2480,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
     case CASEBUS__V1__ENVELOPE__BODY_ESCALATED: {
         const Casebus__V1__Escalated *es = env->escalated;
         json_t *ob = view_obligation(view, es->obligation);
-        json_object_set_new(ob, "level", json_string("escalated"));
+        json_object_set_new(ob, "level", json_string(cb_level_name(CB_LEVEL_ESCALATED)));
         if (!str_empty(es->supervision_id)) {
             json_t *sv = json_object_get(ob, "supervision");
             if (!json_is_object(sv) ||
@@ -2505,8 +2504,7 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         if (oc->obligation == NULL || str_empty(oc->obligation->obligation_id))
             break;
         char word[ENUM_WORD_MAX];
-        enum_word(&casebus__v1__obligation_change__descriptor, oc->change, "OBLIGATION_CHANGE_",
-                  word);
+        enum_word(&casebus__v1__obligation_change__descriptor, oc->change, word);
         json_t *ob = view_obligation(view, oc->obligation);
         static const struct {
             int change;

@@ -258,13 +258,13 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         return;
     }
     Casebus__V1__Command *cmd = NULL;
-    if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &err) != 0) {
+    cb_contract_report_t rep;
+    if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &rep) != 0) {
+        intake_reply_t refused = {0};
         cb_metric_inc(in->m_commands_refused);
-        const char *code = err.code == CB_ERR_NOMEM    ? "unavailable"
-                           : err.code == CB_ERR_MISSING ? "missing_field"
-                           : err.field[0]               ? "invalid_field"
-                                                        : "invalid_body";
-        intake_http_send_error(req, err.code == CB_ERR_NOMEM ? 503 : 400, code, err.field, err.message);
+        intake_reply_refused(&refused, &rep);
+        intake_http_send_json(req, refused.status, refused.body);
+        intake_reply_free(&refused);
         return;
     }
     char idem[INTAKE_IDEM_KEY_MAX + 2] = "";
@@ -275,7 +275,8 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
                    "Idempotency-Key is longer than 128 characters");
         return;
     }
-    free(cmd->idempotency_key);
+    if (cmd->idempotency_key != protobuf_c_empty_string)
+        free(cmd->idempotency_key);
     cmd->idempotency_key = strdup(idem);
     /* The request's identity for idempotency (route, target and body); only a
      * command with a key is ever compared. */

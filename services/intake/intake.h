@@ -23,6 +23,7 @@
 #include "caselist.h"
 #include "casebus/v1/intake.pb-c.h"
 #include "config.h"
+#include "contract.h"
 #include "control.h"
 #include "daemon.h"
 #include "orgs.h"
@@ -83,6 +84,7 @@ typedef struct intake_reply {
 typedef struct intake_state {
     cb_store_t *store;
     MDB_dbi tokens, revoked, idem, orgs, cases, timeline, refs, counters;
+    MDB_dbi names; /* "m" + matter code, "t" + township code -> its name */
     cb_lists_t lists; /* case and obligation lists (lists.c) */
     uint64_t changes; /* list updates since start: the board refreshes when it moves */
 } intake_state_t;
@@ -103,13 +105,15 @@ typedef struct intake {
 /* ---- commands.c ---- */
 
 /* Decodes an HTTP JSON body for a route into a Command (malloc'd; free with
- * casebus__v1__command__free_unpacked(cmd, NULL)). Unknown fields, wrong types,
- * bad times and bad enums are refused naming the field. target_id (may be NULL)
- * is the id from the path. */
+ * casebus__v1__command__free_unpacked(cmd, NULL)), checked against the
+ * contract: rep says what was refused (every missing field, or the first
+ * broken rule, named by its path). target_id (may be NULL) is the path's id. */
 int intake_json_to_command(intake_cmd_kind_t kind, const char *target_id, const char *body,
-                           size_t len, Casebus__V1__Command **out, cb_error_t *err);
-/* The route name of a kind ("report_case", …). */
+                           size_t len, Casebus__V1__Command **out, cb_contract_report_t *rep);
+/* The route name of a kind ("report_case", …): its field in Command. */
 const char *intake_cmd_name(intake_cmd_kind_t kind);
+/* The message of a kind's body (CaseReported, …), NULL for none. */
+const ProtobufCMessageDescriptor *intake_cmd_body(intake_cmd_kind_t kind);
 
 /* ---- state.c ---- */
 
@@ -156,6 +160,12 @@ int intake_inform_set(intake_state_t *st, MDB_txn *txn, Casebus__V1__OrgRef ***f
 Casebus__V1__OrgRef *intake_owned_ref(const Casebus__V1__Organisation *o);
 
 /* Next number of a per-day counter ("C" + "20261123") — 1, 2, … */
+/* The name of a matter (kind 'm', from router's catalog) or a township (kind
+ * 't', from the registry) into buf, "" when unknown. */
+void intake_name_get(intake_state_t *st, MDB_txn *txn, char kind, const char *code, char *buf,
+                     size_t size);
+int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *code,
+                    const char *name, cb_error_t *err);
 int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
                         cb_error_t *err);
 /* Case view (JSON object) and timeline. get returns a new reference or NULL. */
@@ -246,7 +256,10 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
  * group and done(arg, status, err) runs once the group is on disk: returns
  * true. Refused or failed, only its own writes are undone, the rest of the
  * group commits as if it had never come, and reply says why: returns false. */
-bool intake_submit(intake_t *in, const Casebus__V1__Command *cmd, const intake_actor_t *actor,
+/* Either door's command before it runs: what intake owns cleared, defaults
+ * set, the contract's limits and required fields checked (contract.h). */
+int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep);
+bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
                    const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
                    void *arg);
 /* GET /v1/cases/{id}: 200 with the view, 403, or 404. */
@@ -258,6 +271,10 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
 void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
                         const char *message);
 void intake_reply_free(intake_reply_t *reply);
+/* A command refused by the contract or the decoder: 400 missing_field (with
+ * "fields", every one missing), 400 invalid_field / invalid_body, or 503 when
+ * out of memory. */
+void intake_reply_refused(intake_reply_t *reply, const cb_contract_report_t *rep);
 /* Creates a token for orgs and records TokenCreated; *secret gets the token
  * text to show once (malloc'd). expires_at_ms: 0 for never, else in the future. */
 int intake_token_create(intake_t *in, MDB_txn *txn, const char *const *orgs, size_t norgs,
@@ -269,12 +286,6 @@ int intake_token_revoke_cmd(intake_t *in, MDB_txn *txn, const char *token_id, co
 /* {"tokens": [...]}: every token with its organisations, label, times and
  * state (live, expired, revoked), never a secret. A new reference or NULL. */
 json_t *intake_tokens_json(intake_t *in, MDB_txn *txn, cb_error_t *err);
-
-/* ---- limits.c ---- */
-
-/* Sizes, counts, UTF-8 and finite numbers of every field of cmd, named as the
- * JSON API names them: CB_ERR_INVALID with the field, or 0. */
-int intake_check_limits(const Casebus__V1__Command *cmd, cb_error_t *err);
 
 /* ---- admit.c ---- */
 

@@ -436,7 +436,7 @@ static bool bool_of(const char *key, const char *value, int *out, intake_reply_t
 static bool level_of(const char *value, int *out, intake_reply_t *reply)
 {
     if ((*out = cb_level_parse(value)) < 0) {
-        reply_error(reply, 400, "invalid_field", "level", "level: none, yellow, red or escalated");
+        reply_error(reply, 400, "invalid_field", "level", "level: none, yellow, red or escalation");
         return false;
     }
     return true;

@@ -31,6 +31,7 @@ int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
         (rc = cb_store_dbi(store, "timeline", 0, &st->timeline, err)) ||
         (rc = cb_store_dbi(store, "refs", 0, &st->refs, err)) ||
         (rc = cb_store_dbi(store, "counters", 0, &st->counters, err)) ||
+        (rc = cb_store_dbi(store, "names", 0, &st->names, err)) ||
         (rc = cb_lists_open(&st->lists, store, err)))
         return rc;
     return 0;
@@ -214,6 +215,33 @@ int intake_org_put(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Organisa
         return cb_store_error(rc, "store organisation", err);
     casebus__v1__organisation__pack(org, v.mv_data);
     return 0;
+}
+
+static MDB_val name_key(char kind, const char *code, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%c%s", kind, code ? code : "");
+    return (MDB_val){(size_t)n < size ? (size_t)n : size - 1, buf};
+}
+
+void intake_name_get(intake_state_t *st, MDB_txn *txn, char kind, const char *code, char *buf,
+                     size_t size)
+{
+    char key[80];
+    MDB_val k = name_key(kind, code, key, sizeof(key)), v;
+    buf[0] = '\0';
+    if (mdb_get(txn, st->names, &k, &v) == 0)
+        snprintf(buf, size, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+}
+
+int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *code,
+                    const char *name, cb_error_t *err)
+{
+    char key[80];
+    MDB_val k = name_key(kind, code, key, sizeof(key)), v = {strlen(name), (void *)name};
+    if (k.mv_size < 2 || v.mv_size == 0)
+        return 0;
+    int rc = mdb_put(txn, st->names, &k, &v, 0);
+    return rc ? cb_store_error(rc, "store a name", err) : 0;
 }
 
 int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,

@@ -62,6 +62,13 @@ static void send_reply(zpending_t *p)
         e.code = (json_str(err, "code"));
         e.field = (json_str(err, "field"));
         e.message = (json_str(err, "message"));
+        json_t *fields = json_object_get(err, "fields");
+        e.n_fields = json_array_size(fields);
+        e.fields = e.n_fields ? calloc(e.n_fields, sizeof(char *)) : NULL;
+        for (size_t i = 0; e.fields && i < e.n_fields; i++)
+            e.fields[i] = (char *)(json_string_value(json_array_get(fields, i)) ? json_string_value(json_array_get(fields, i)) : "");
+        if (e.fields == NULL)
+            e.n_fields = 0;
         r.error = &e;
     }
     size_t len = casebus__v1__command_reply__get_packed_size(&r);
@@ -72,6 +79,7 @@ static void send_reply(zpending_t *p)
             log_warnx("zmq_reply_dropped error=\"%s\"", zmq_strerror(errno));
         free(buf);
     }
+    free(e.fields);
     json_decref(body);
 }
 

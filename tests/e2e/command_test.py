@@ -308,6 +308,13 @@ try:
     lines = [json.loads(line)["data"] for line in r.stdout.splitlines()]
     t.ok(len(lines) == 4 and lines[0]["event"]["lead"]["org_id"] == "wy-lt",
          "every dispatch is on the tail", r.stdout[:400] + r.stderr)
+    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--case", c2, "--type", "case_reported")
+    rep = [json.loads(line)["data"]["event"]["case"] for line in r.stdout.splitlines()]
+    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--case", c2, "--type", "jurisdiction_resolved")
+    jr = [json.loads(line)["data"]["event"]["case"] for line in r.stdout.splitlines()]
+    t.ok(len(rep) == 1 and jr and rep[0]["matter_name"] and rep[0]["matter_name"] == jr[0]["matter_name"]
+         and rep[0]["township_name"] == jr[0]["township_name"] == "履坦镇人民政府",
+         "case_reported carries the matter's and the township's names, the same as router's events", (rep, jr[:1]))
 
     # ---- lists ----
     def listing(path, tok):
@@ -340,9 +347,11 @@ try:
     red = listing("/v1/cases?overdue=true&limit=200", platform)["cases"]
     t.ok(c3 in [c["case_id"] for c in red] and all(c["overdue"] for c in red),
          "overdue=true lists the case whose limit passed", [c["case_id"] for c in red])
-    esc = listing("/v1/cases?level=escalated&township=330723101000", platform)["cases"]
-    t.ok(c3 in [c["case_id"] for c in esc] and all(c["level"] == "escalated" for c in esc),
-         "filters combine: escalated cases in one township", esc)
+    esc = listing("/v1/cases?level=escalation&township=330723101000", platform)["cases"]
+    t.ok(c3 in [c["case_id"] for c in esc] and all(c["level"] == "escalation" for c in esc),
+         "filters combine: escalated cases in one township (the level word is AlertLevel's, as in the events)", esc)
+    t.eq([c["case_id"] for c in listing("/v1/cases?level=escalated&township=330723101000", platform)["cases"]],
+         [c["case_id"] for c in esc], "the old word 'escalated' still filters the same")
     st, doc = http.get("/v1/cases?state=with_competent&matter=999000111", platform)
     t.ok(st == 200 and [c["case_id"] for c in doc["cases"]] == [c1], "state and matter", doc)
     for q, field in (("colour=red", "colour"), ("level=purple", "level"), ("limit=0", "limit"),
@@ -363,8 +372,8 @@ try:
          "state=due_soon lists open limits by time remaining, soonest first", [o["due_at"] for o in soon])
     st, doc = http.get("/v1/obligations?responsible=wy-lt", dept)
     t.eq(st, 403, "a token lists only its own organisations' limits")
-    r = cli("cases", "--township", "330723101000", "--level", "escalated")
-    t.ok(r.returncode == 0 and c3 in r.stdout and "escalated" in r.stdout.splitlines()[1],
+    r = cli("cases", "--township", "330723101000", "--level", "escalation")
+    t.ok(r.returncode == 0 and c3 in r.stdout and "escalation" in r.stdout.splitlines()[1],
          "casebus cases prints the list as a table", r.stdout + r.stderr)
     r = cli("overdue", "--responsible", "wy-scjg")
     t.ok(r.returncode == 0 and c3 in r.stdout and "late " in r.stdout and sid in r.stdout,

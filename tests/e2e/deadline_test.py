@@ -330,7 +330,7 @@ try:
     # intake's case view carries deadline's verdicts
     st_, v = http.get(f"/v1/cases/{c1}", tok)
     obs = v.get("obligations", {})
-    t.ok(any(o.get("level") in ("red", "escalated") for o in obs.values()),
+    t.ok(any(o.get("level") in ("red", "escalation") for o in obs.values()),
          "intake's case view shows the obligation's alert level from deadline's log", obs)
 
     r = cli("verify")

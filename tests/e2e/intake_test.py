@@ -127,6 +127,18 @@ try:
     refused(with_(discovered_by="wy-ghost"), 400, "unknown_organisation", "discovered_by",
             "an organisation not in the registry", tok=tok_ghost)
 
+    # ---- one answer names every missing field ----
+    before = log_head()
+    st, doc = http.post("/v1/cases", {"township_code": "330723101000"}, tok_dept)
+    err = doc.get("error", {}) if isinstance(doc, dict) else {}
+    t.ok(st == 400 and err.get("code") == "missing_field" and err.get("field") == "source"
+         and err.get("fields") == ["source", "matter_code", "discovered_at", "discovered_by", "description"]
+         and all(f in err.get("message", "") for f in err.get("fields", [])),
+         "a report missing five fields is refused once, naming all five", doc)
+    t.eq(log_head(), before, "the incomplete report wrote nothing")
+    t.eq(view["discovered_by"].get("kind"), "county_department",
+         "the case view spells an organisation's kind as the events do")
+
     # ---- transfers ----
     materials = [{"kind": "transfer_letter", "title": "移送函"},
                  {"kind": "case_source", "title": "现场检查记录"},
@@ -155,6 +167,9 @@ try:
     ecase = doc["case_id"]
     refused(transfer, 400, "missing_field", "stop_ordered_at", "emergency transfer without the stop order",
             path=f"/v1/cases/{ecase}/transfers")
+    st, doc = http.post(f"/v1/cases/{ecase}/transfers", transfer, tok_dept)
+    t.eq(doc["error"].get("fields"), ["stop_ordered_at", "competent_informed_at"],
+         "an emergency transfer missing both times names both in one answer")
     st, doc = http.post(f"/v1/cases/{ecase}/transfers",
                         dict(transfer, stop_ordered_at=ago(2), competent_informed_at=ago(1.5)), tok_dept)
     t.eq(st, 202, "emergency transfer with stop order and notice is accepted")
@@ -273,7 +288,8 @@ try:
         err = unpb(r[7][0]) if 7 in r else {}
         return {"status": r.get(1, [0])[0], "id": r.get(3, [b""])[0].decode(), "case_id": r.get(4, [b""])[0].decode(),
                 "seq": r.get(5, [0])[0], "request_id": r.get(2, [b""])[0].decode(),
-                "code": err.get(1, [b""])[0].decode(), "field": err.get(2, [b""])[0].decode()}
+                "code": err.get(1, [b""])[0].decode(), "field": err.get(2, [b""])[0].decode(),
+                "fields": [f.decode() for f in err.get(4, [])]}
 
     summary = [(2, 1), (3, "330217001"), (5, "330723102000"), (8, int((time.time() - 3600) * 1000)),
                (9, [(1, "wy-scjg")]), (10, 1), (12, "巡查发现违法搭建")]
@@ -285,6 +301,13 @@ try:
     r3 = zcmd(report(tok_dept, "zk-1"))
     t.ok(r2["status"] == 201 and r2["case_id"] == r3["case_id"] and r2["seq"] == r3["seq"],
          "ZeroMQ: an idempotent retry returns the first answer", (r2, r3))
+    r = zcmd(report(tok_dept, case=[f for f in summary if f[0] != 10]))
+    st, zview = http.get(f"/v1/cases/{r['case_id']}", tok_dept)
+    t.eq(zview.get("urgency"), "normal", "ZeroMQ: a report without urgency is normal, as over HTTP")
+    r = zcmd(pb([(1, tok_dept), (3, "req-2"), (10, [(1, [(3, "330217001")])])]))
+    t.ok(r["status"] == 400 and r["code"] == "missing_field" and r["field"] == "source"
+         and r["fields"] == ["source", "township_code", "discovered_at", "discovered_by", "description"],
+         "ZeroMQ: a report missing fields is refused naming every one", r)
     r = zcmd(report("cbt_0000000000000000_nope"))
     t.eq(r["status"], 401, "ZeroMQ: an unknown token is 401")
     r = zcmd(b"\x0a\xff\xff\xff\xff\x0f garbage")

@@ -65,9 +65,10 @@ static void setup_command(intake_cmd_kind_t kind, const char *target, const char
 {
     Casebus__V1__Command *cmd = NULL;
     cb_error_t err;
+    cb_contract_report_t rep;
     MDB_txn *txn;
-    if (intake_json_to_command(kind, target, json, strlen(json), &cmd, &err) != 0) {
-        fprintf(stderr, "fuzz setup: %s: %s\n", err.field, err.message);
+    if (intake_json_to_command(kind, target, json, strlen(json), &cmd, &rep) != 0) {
+        fprintf(stderr, "fuzz setup: %s: %s\n", rep.err.field, rep.err.message);
         return;
     }
     if (cb_store_begin(in.st.store, true, &txn, &err) != 0)
@@ -187,9 +188,9 @@ static Casebus__V1__Command *from_json(const uint8_t *data, size_t size)
         return NULL;
     intake_cmd_kind_t kind = (intake_cmd_kind_t)(CMD_REPORT_CASE + data[0] % 19);
     Casebus__V1__Command *cmd = NULL;
-    cb_error_t err;
+    cb_contract_report_t rep;
     if (intake_json_to_command(kind, ids[data[0] % (nids ? nids : 1)], (const char *)data + 1,
-                               size - 1, &cmd, &err) != 0)
+                               size - 1, &cmd, &rep) != 0)
         return NULL;
     return cmd;
 }
@@ -231,8 +232,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     MDB_txn *txn;
     cb_error_t err;
+    cb_contract_report_t rep;
     intake_reply_t reply = {0};
-    if (intake_check_limits(cmd, &err) == 0 && cb_store_begin(in.st.store, true, &txn, &err) == 0) {
+    if (intake_check_command(cmd, &rep) == 0 && cb_store_begin(in.st.store, true, &txn, &err) == 0) {
         uint8_t hash[32] = {0};
         intake_execute(&in, txn, cmd, who, hash, &reply);
         intake_reply_free(&reply);

@@ -15,10 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     intake_cmd_kind_t kind = (intake_cmd_kind_t)(CMD_REPORT_CASE + data[0] % 19);
     Casebus__V1__Command *cmd = NULL;
-    cb_error_t err;
+    cb_contract_report_t rep;
     if (intake_json_to_command(kind, "C20261123-000001", (const char *)data + 1, size - 1, &cmd,
-                               &err) == 0) {
-        intake_check_limits(cmd, &err);
+                               &rep) == 0) {
+        intake_check_command(cmd, &rep);
         casebus__v1__command__free_unpacked(cmd, NULL);
     }
     return 0;

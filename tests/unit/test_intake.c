@@ -76,7 +76,8 @@ static int setup(void **state)
              "\"discovered_at\":\"%s\",\"discovered_by\":\"wy-scjg\",\"description\":\"d\"}",
              at);
     Casebus__V1__Command *cmd;
-    if (intake_json_to_command(CMD_REPORT_CASE, NULL, body, strlen(body), &cmd, &err))
+    cb_contract_report_t rep;
+    if (intake_json_to_command(CMD_REPORT_CASE, NULL, body, strlen(body), &cmd, &rep))
         return -1;
     uint8_t hash[32] = {0};
     intake_reply_t reply;
