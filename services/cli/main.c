@@ -27,6 +27,7 @@
 #include "cbtime.h"
 #include "config.h"
 #include "cli.h"
+#include "openapi.h"
 
 #include <libgen.h>
 
@@ -113,6 +114,9 @@ static void usage(FILE *to)
             "                                            sequence, time); report the first\n"
             "                                            broken record\n"
             "  completion bash                           a bash completion script for casebus\n"
+            "  openapi                                   print the HTTP API as an OpenAPI 3.1\n"
+            "                                            document (intake serves the same at\n"
+            "                                            /openapi.json)\n"
             "  due --from TIME (--working-days N | --hours N | --days N) [--calendar DIR]\n"
             "                                            when a time limit falls due, by the\n"
             "                                            holiday calendar (default deploy/calendar)\n"
@@ -230,7 +234,7 @@ static const char *const commands[] = {
     "org",   "catalog", "calendar", "status", "subscribe", "unsubscribe", "subscriptions",
     "deadletters", "redeliver", "deliveries", "listen", "subscription", "token", "report", "case", "cases",
     "overdue", "due-soon", "submit", "tail",
-    "verify", "due", "keys", "completion", NULL};
+    "verify", "due", "keys", "completion", "openapi", NULL};
 
 /* casebus completion bash: a bash completion script made from the commands
  * table above and each command's options in its usage lines. */
@@ -309,6 +313,25 @@ static size_t distance(const char *a, const char *b)
     return row[lb];
 }
 
+/* casebus openapi: the HTTP API's document, as intake serves it. */
+static int cli_openapi(int argc)
+{
+    if (argc != 0) {
+        fprintf(stderr, "usage: casebus openapi\n");
+        return 2;
+    }
+    json_t *doc = cb_openapi_document(CB_API_VERSION);
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (text == NULL) {
+        fprintf(stderr, "casebus: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 /* One worked example per command, shown by `casebus CMD --help`. */
 static const char *const examples[][2] = {
     {"org", "casebus org import deploy/sample/orgs.csv"},
@@ -332,6 +355,7 @@ static const char *const examples[][2] = {
     {"verify", "casebus verify"},
     {"due", "casebus due --from 2026-12-30T10:00:00+08:00 --working-days 3"},
     {"completion", "source <(casebus completion bash)"},
+    {"openapi", "casebus openapi > casebus-openapi.json"},
 };
 
 /* casebus CMD --help: that command's lines of the usage, on stdout. */
@@ -402,6 +426,8 @@ int main(int argc, char **argv)
         }
     if (strcmp(argv[i], "completion") == 0) /* needs no configuration */
         return completion(argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "openapi") == 0)
+        return cli_openapi(argc - i - 1);
     cb_config_t *cfg = NULL;
     cb_error_t err;
     if (cb_config_load(&cfg, config ? config : default_config(), &err) != 0) {

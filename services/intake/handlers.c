@@ -12,6 +12,7 @@
  */
 #include "intake.h"
 #include "pbjson.h"
+#include "routes.h"
 #include "jsonw.h"
 #include "cbtime.h"
 #include "codes.h"
@@ -516,7 +517,7 @@ static void do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
         return;
     }
     json_decref(view);
-    reply_ok(reply, 201, NULL, NULL, case_id, &env);
+    reply_ok(reply, cb_route_of(cmd->kind_case)->status, NULL, NULL, case_id, &env);
 }
 
 /* Which transfer materials are there (seed 002 §五(三)): a transfer letter, the
@@ -686,9 +687,10 @@ static int view_add_party(intake_t *in, MDB_txn *txn, const char *case_id, json_
  * the command's message inside env. */
 static void record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
                    Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
-                   const intake_actor_t *actor, int64_t now, int status, const char *id_name,
-                   const char *id, json_t *ref, const char *summary, intake_reply_t *reply)
+                   const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
+                   const char *summary, intake_reply_t *reply)
 {
+    const cb_route_t *route = cb_route_of(cmd->kind_case);
     char *orgs[INTAKE_MAX_TOKEN_ORGS];
     cb_error_t e;
     meta_saved_t saved;
@@ -703,7 +705,8 @@ static void record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
         reply_store_error(reply, &e);
         return;
     }
-    reply_ok(reply, status, id_name, id, env->case_id, env);
+    reply_ok(reply, route ? route->status : 201, route ? route->id_name : NULL, id, env->case_id,
+             env);
 }
 
 static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSent *t,
@@ -820,7 +823,7 @@ static void do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
                             t->proposed_receiver_id ? t->proposed_receiver_id : "");
     snprintf(msg, sizeof(msg), "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
              t->n_materials, emergency ? ", emergency" : "");
-    record(in, txn, &env, m, cmd, actor, now, 202, "transfer_id", id, ref, msg, reply);
+    record(in, txn, &env, m, cmd, actor, now, id, ref, msg, reply);
     json_decref(ref);
 }
 
@@ -942,8 +945,7 @@ static void do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     }
     snprintf(msg, sizeof(msg), "transfer %s %s by %s%s%s", cmd->target_id, verb, by->name,
              dispute_id[0] ? ", dispute " : "", dispute_id);
-    record(in, txn, &env, *meta, cmd, actor, now, 202, dispute_id[0] ? "dispute_id" : "transfer_id",
-           dispute_id[0] ? dispute_id : cmd->target_id, new_ref, msg, reply);
+    record(in, txn, &env, *meta, cmd, actor, now, dispute_id[0] ? dispute_id : cmd->target_id, new_ref, msg, reply);
     json_decref(new_ref);
 out:
     json_decref(ref);
@@ -1024,7 +1026,7 @@ record:
     env.case_id = (char *)case_id;
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_DECIDED;
     env.dispute_decided = d;
-    record(in, txn, &env, d->meta, cmd, actor, now, 202, "dispute_id", cmd->target_id, NULL, msg,
+    record(in, txn, &env, d->meta, cmd, actor, now, cmd->target_id, NULL, msg,
            reply);
 out:
     json_decref(ref);
@@ -1079,7 +1081,7 @@ static void do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
                             "question", a->question ? a->question : "");
     snprintf(msg, sizeof(msg), "assistance %s requested by %s from %s", id,
              a->requested_by->name, a->to->name);
-    record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", id, ref, msg, reply);
+    record(in, txn, &env, a->meta, cmd, actor, now, id, ref, msg, reply);
     json_decref(ref);
 out:
     json_decref(view);
@@ -1134,7 +1136,7 @@ static void do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assist
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_ANSWERED;
     env.assistance_answered = a;
     snprintf(msg, sizeof(msg), "assistance %s answered by %s", cmd->target_id, a->by->name);
-    record(in, txn, &env, a->meta, cmd, actor, now, 201, "assistance_id", cmd->target_id, NULL,
+    record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, NULL,
            msg, reply);
 out:
     json_decref(ref);
@@ -1203,7 +1205,7 @@ static void do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
                             (json_int_t)d->fine_fen, "major", d->major);
     snprintf(msg, sizeof(msg), "%sdecision %s recorded by %s", d->major ? "major " : "", id,
              d->by->name);
-    record(in, txn, &env, d->meta, cmd, actor, now, 201, "decision_id", id, ref, msg, reply);
+    record(in, txn, &env, d->meta, cmd, actor, now, id, ref, msg, reply);
     json_decref(ref);
 out:
     json_decref(view);
@@ -1256,7 +1258,7 @@ static void do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGi
     env.feedback_given = f;
     snprintf(msg, sizeof(msg), "decision %s fed back by %s to %s", f->decision_id, f->by->name,
              f->to->name);
-    record(in, txn, &env, f->meta, cmd, actor, now, 201, "decision_id", f->decision_id, NULL, msg,
+    record(in, txn, &env, f->meta, cmd, actor, now, f->decision_id, NULL, msg,
            reply);
 out:
     json_decref(ref);
@@ -1302,7 +1304,7 @@ static void do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Extens
     snprintf(msg, sizeof(msg), "extension of %s by %u asked by %s", cmd->target_id,
              x->extra_length, x->by->name);
     /* deadline decides whether it came before the limit: 202, verdict on the tail. */
-    record(in, txn, &env, x->meta, cmd, actor, now, 202, "obligation_id", cmd->target_id, NULL,
+    record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL,
            msg, reply);
 out:
     json_decref(ref);
@@ -1335,7 +1337,7 @@ static void do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Extensi
     env.extension_decided = x;
     snprintf(msg, sizeof(msg), "extension of %s %s by %s", cmd->target_id,
              x->approved ? "approved" : "refused", x->by->name);
-    record(in, txn, &env, x->meta, cmd, actor, now, 202, "obligation_id", cmd->target_id, NULL,
+    record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL,
            msg, reply);
 out:
     json_decref(ref);
@@ -1375,7 +1377,7 @@ static void do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelle
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_CANCELLED;
     env.case_cancelled = c;
     snprintf(msg, sizeof(msg), "case cancelled by %s: %s", o->name, c->reason);
-    record(in, txn, &env, c->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
+    record(in, txn, &env, c->meta, cmd, actor, now, cmd->target_id, NULL, msg,
            reply);
 out:
     if (o)
@@ -1497,7 +1499,7 @@ static void do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
     snprintf(msg, sizeof(msg), "crime referral: %s by %s",
              enum_word(&casebus__v1__crime_step__descriptor, s->step, word),
              o->name);
-    record(in, txn, &env, s->meta, cmd, actor, now, 201, "case_id", cmd->target_id, NULL, msg,
+    record(in, txn, &env, s->meta, cmd, actor, now, cmd->target_id, NULL, msg,
            reply);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
@@ -1535,7 +1537,7 @@ static void do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFi
     env.decision_filed = f;
     snprintf(msg, sizeof(msg), "decision %s filed with the legal office by %s", f->decision_id,
              f->by->name);
-    record(in, txn, &env, f->meta, cmd, actor, now, 201, "decision_id", f->decision_id, NULL, msg,
+    record(in, txn, &env, f->meta, cmd, actor, now, f->decision_id, NULL, msg,
            reply);
 out:
     json_decref(ref);
@@ -1564,7 +1566,7 @@ static void do_apply_joint_operation(intake_t *in, MDB_txn *txn,
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_JOINT_OPERATION_APPLIED;
     env.joint_operation_applied = j;
     snprintf(msg, sizeof(msg), "joint operation %s applied for by %s", id, o->name);
-    record(in, txn, &env, j->meta, cmd, actor, now, 201, "operation_id", id, NULL, msg, reply);
+    record(in, txn, &env, j->meta, cmd, actor, now, id, NULL, msg, reply);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
 }
@@ -1609,7 +1611,7 @@ static void do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingReco
     env.body_case = CASEBUS__V1__ENVELOPE__BODY_FILING_RECORDED;
     env.filing_recorded = f;
     snprintf(msg, sizeof(msg), "filing %s for %s by %s", id, f->period, o->name);
-    record(in, txn, &env, f->meta, cmd, actor, now, 201, "filing_id", id, NULL, msg, reply);
+    record(in, txn, &env, f->meta, cmd, actor, now, id, NULL, msg, reply);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
 }
@@ -1676,7 +1678,8 @@ static void do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
             return;
         }
     }
-    reply_ok(reply, 201, "approval_id", id, a->case_id, &env);
+    reply_ok(reply, cb_route_of(cmd->kind_case)->status, cb_route_of(cmd->kind_case)->id_name, id,
+             a->case_id, &env);
 }
 
 /* ---------- the command platform: dispatch, return review, 督办 answers ---------- */
@@ -1761,7 +1764,7 @@ static void do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseDispat
                             "dispatched", 1);
     snprintf(msg, sizeof(msg), "dispatched as %s to %s (lead)%s%zu helpers by %s", id,
              d->lead->name, d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
-    record(in, txn, &env, d->meta, cmd, actor, now, 202, "transfer_id", id, ref, msg, reply);
+    record(in, txn, &env, d->meta, cmd, actor, now, id, ref, msg, reply);
     json_decref(ref);
 }
 
@@ -1801,7 +1804,7 @@ static void do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__ReturnRevi
              rv->approved ? "approved (back to the command platform)"
                           : "rejected (stays with the receiver)",
              rv->by->name);
-    record(in, txn, &env, rv->meta, cmd, actor, now, 202, "transfer_id", cmd->target_id, NULL, msg,
+    record(in, txn, &env, rv->meta, cmd, actor, now, cmd->target_id, NULL, msg,
            reply);
 out:
     json_decref(ref);
@@ -1848,7 +1851,7 @@ static void do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Super
     env.supervision_answered = a;
     snprintf(msg, sizeof(msg), "supervision order %s (督办) answered by %s", cmd->target_id,
              a->by->name);
-    record(in, txn, &env, a->meta, cmd, actor, now, 201, "supervision_id", cmd->target_id, ref,
+    record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, ref,
            msg, reply);
     if (reply->status == 201) {
         json_t *view = intake_case_get(&in->st, txn, a->case_id);

@@ -13,6 +13,8 @@
  * (tls_cert, tls_key) through h2o's OpenSSL binding.
  */
 #include "http.h"
+#include "openapi.h"
+#include "routes.h"
 #include "cbtime.h"
 #include "log.h"
 
@@ -126,64 +128,6 @@ size_t intake_http_segments(const char *path, size_t len, char segs[][80], size_
         n++;
     }
     return n;
-}
-
-static bool id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 79)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == ':'))
-            return false;
-    return true;
-}
-
-/* Which command a POST path names; target gets the id in the path. */
-static intake_cmd_kind_t route(char segs[][80], size_t n, const char **target)
-{
-    *target = NULL;
-    if (n < 2 || strcmp(segs[0], "v1") != 0)
-        return CMD_NONE;
-    if (n == 2 && strcmp(segs[1], "cases") == 0)
-        return CMD_REPORT_CASE;
-    if (n == 2 && strcmp(segs[1], "approvals") == 0)
-        return CMD_RECORD_APPROVAL;
-    if (n == 2 && strcmp(segs[1], "joint-operations") == 0)
-        return CMD_APPLY_JOINT_OPERATION;
-    if (n == 2 && strcmp(segs[1], "filings") == 0)
-        return CMD_RECORD_FILING;
-    if (n != 4 || !id_ok(segs[2]))
-        return CMD_NONE;
-    *target = segs[2];
-    static const struct {
-        const char *coll, *action;
-        intake_cmd_kind_t kind;
-    } table[] = {
-        {"cases", "transfers", CMD_SEND_TRANSFER},
-        {"cases", "assistance-requests", CMD_REQUEST_ASSISTANCE},
-        {"cases", "decision", CMD_RECORD_DECISION},
-        {"cases", "feedback", CMD_GIVE_FEEDBACK},
-        {"transfers", "receipt", CMD_RECEIVE_TRANSFER},
-        {"transfers", "acceptance", CMD_ACCEPT_TRANSFER},
-        {"transfers", "return", CMD_RETURN_TRANSFER},
-        {"transfers", "dispute", CMD_RAISE_DISPUTE},
-        {"disputes", "decision", CMD_DECIDE_DISPUTE},
-        {"assistance", "answer", CMD_ANSWER_ASSISTANCE},
-        {"cases", "cancellation", CMD_CANCEL_CASE},
-        {"cases", "crime-referral", CMD_CRIME_STEP},
-        {"cases", "decision-filing", CMD_FILE_DECISION},
-        {"obligations", "extension-request", CMD_REQUEST_EXTENSION},
-        {"obligations", "extension-decision", CMD_DECIDE_EXTENSION},
-        {"cases", "dispatch", CMD_DISPATCH_CASE},
-        {"transfers", "return-review", CMD_REVIEW_RETURN},
-        {"supervisions", "answer", CMD_ANSWER_SUPERVISION},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-        if (strcmp(segs[1], table[i].coll) == 0 && strcmp(segs[3], table[i].action) == 0)
-            return table[i].kind;
-    return CMD_NONE;
 }
 
 int intake_http_authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intake_actor_t *actor)
@@ -401,6 +345,22 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
     h2o_send(req, &buf, 1, 1);
 }
 
+/* The document is the build's: made once, served as it is. */
+static void handle_openapi(h2o_req_t *req)
+{
+    static char *text;
+    if (text == NULL) {
+        json_t *doc = cb_openapi_document(CB_API_VERSION);
+        text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(doc);
+    }
+    if (text == NULL) {
+        intake_http_send_error(req, 503, "unavailable", "", "out of memory");
+        return;
+    }
+    intake_http_send_json(req, 200, text);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     intake_http_t *http = ((intake_handler_t *)self)->http;
@@ -422,6 +382,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
         return 0;
     }
+    if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {
+        if (get)
+            handle_openapi(req);
+        else
+            intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
+        return 0;
+    }
     if (intake_board_route(http, req, segs, n))
         return 0;
     if (n == 2 && strcmp(segs[0], "v1") == 0 &&
@@ -430,15 +397,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (n == 3 && strcmp(segs[0], "v1") == 0 && strcmp(segs[1], "cases") == 0 && get) {
-        if (!id_ok(segs[2]))
+        if (!cb_route_id_ok(segs[2]))
             intake_http_send_error(req, 404, "not_found", "case_id", "no such case");
         else
             handle_get_case(http, req, segs[2]);
         return 0;
     }
     const char *target;
-    intake_cmd_kind_t kind = n <= 4 ? route(segs, n, &target) : CMD_NONE;
-    if (kind == CMD_NONE) {
+    const cb_route_t *route = cb_route_match(segs, n, &target);
+    if (route == NULL) {
         intake_http_send_error(req, 404, "not_found", "", "no such endpoint (see docs/api.md)");
         return 0;
     }
@@ -450,7 +417,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         intake_http_send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
         return 0;
     }
-    handle_post(http, req, kind, target);
+    handle_post(http, req, (intake_cmd_kind_t)route->kind, target);
     return 0;
 }
 

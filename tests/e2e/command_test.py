@@ -24,14 +24,15 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from cbtest import (Http, Tap, WebhookReceiver, Workdir, ago, binary, cli_for,  # noqa: E402
-                    free_port, import_sample_county, make_token, system_config, wait_for)
+                    free_port, import_sample_county, make_token, openapi_judge, system_config, wait_for)
 
 t = Tap()
 START_DAY = ago(0)[:10]  # China date the test began (it may run across midnight)
 w = Workdir("command")
 port = free_port()
 conf = system_config(w, port)
-http = Http(port)
+exchanges = []  # judged against the OpenAPI document at the end
+http = Http(port, record=exchanges)
 hook = WebhookReceiver()
 cli = cli_for(conf)
 ORGS = ("wy-zhzf", "wy-scjg", "wy-zjj", "wy-lt", "wy-tx", "wy-dt", "wy-ldxz")
@@ -385,6 +386,9 @@ try:
          "casebus due-soon lists what breaches soonest first", r.stdout[:300] + r.stderr)
     r = cli("cases", "--level", "purple")
     t.ok(r.returncode == 2 and "--level" in r.stderr, "a bad option is refused naming it", r.stderr)
+
+    st, doc = Http(port).get("/openapi.json")
+    openapi_judge(t, doc, exchanges, w.path)
 except Exception as e:
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())

@@ -3,13 +3,14 @@ router's organisation registry) in a temporary directory, drives both doors,
 and checks what a county platform would notice: status codes, the field and
 rule named in every refusal, that refused commands write nothing, idempotent
 retries, authentication, durability across kill -9, and a clean SIGTERM."""
+import json
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, Tap, Workdir, binary, free_port, pb, unpb, wait_for,  # noqa: E402
+from cbtest import (Http, Tap, Workdir, binary, free_port, openapi_judge, pb, unpb, wait_for,  # noqa: E402
                     write_config, TOP)
 
 import zmq  # noqa: E402
@@ -27,7 +28,8 @@ bus_bind = ipc://{w.p('intake.bus')}
 pull = router ipc://{w.p('router.bus')}
 max_body = 64K
 """)
-http = Http(port)
+exchanges = []  # every HTTP exchange, judged against the OpenAPI document at the end
+http = Http(port, record=exchanges)
 INTAKE = binary("bin/casebus-intake")
 
 
@@ -68,6 +70,12 @@ try:
     intake = start_intake()
     # The registry arrives from "router" over the bus.
     wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)
+    import subprocess
+    printed = json.loads(subprocess.run([binary("bin/casebus"), "openapi"], capture_output=True, text=True,
+                                        check=True).stdout)
+    st, served = http.get("/openapi.json")
+    t.ok(st == 200 and served == printed and served["openapi"] == "3.1.0",
+         "intake serves at /openapi.json the document `casebus openapi` prints", st)
     modes = {f: oct(os.stat(w.p(f)).st_mode & 0o777) for f in ("intake.cmd", "intake.bus")}
     t.ok(set(modes.values()) == {"0o600"}, "intake's ipc socket files are 0600 though it was started with umask 022",
          modes)
@@ -434,7 +442,7 @@ max_connections = 4
     import subprocess
     ltok = subprocess.run([INTAKE, "token", "create", "--config", lconf, "--org", "wy-scjg"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    lhttp = Http(lport)
+    lhttp = Http(lport, record=exchanges)
     limited = w.start([INTAKE, "--config", lconf], "limits.log")
     wait_for(lambda: "orgs_replicated" in open(w.p("limits.log")).read(), 10)
     slow = socket.create_connection(("127.0.0.1", lport))
@@ -486,6 +494,9 @@ max_connections = 4
     t.ok(st == 200 and view.get("description") == "快", "a full store still answers reads", (st, view))
     t.eq(w.kill(limited, signal.SIGTERM), 0, "a full intake still stops cleanly on SIGTERM")
     w.kill(feed, signal.SIGTERM)
+
+    # ---- every exchange against the OpenAPI document (ajv) ----
+    openapi_judge(t, served, exchanges, w.path)
 except Exception as e:  # a crash of the test itself is a failure, never a pass
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())

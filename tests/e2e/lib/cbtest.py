@@ -226,8 +226,12 @@ def capture(path, body):
 
 
 class Http:
-    def __init__(self, port):
+    """A plain HTTP/1.1 client. With record set (a list), every exchange is kept
+    there for openapi_check(): method, path, the request's JSON and the answer."""
+
+    def __init__(self, port, record=None):
         self.port = port
+        self.record = record
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -250,6 +254,12 @@ class Http:
             doc = json.loads(text)
         except ValueError:
             doc = text
+        if self.record is not None:
+            self.record.append({"method": method, "path": path, "status": r.status,
+                                "request_type": h.get("Content-Type", ""),
+                                "request": data.decode("utf-8", "replace") if data is not None else None,
+                                "response_type": r.getheader("Content-Type", ""),
+                                "response": text.decode("utf-8", "replace")})
         return r.status, doc
 
     def post(self, path, body=None, token=None, **kw):
@@ -257,6 +267,32 @@ class Http:
 
     def get(self, path, token=None):
         return self.request("GET", path, None, token)
+
+
+def openapi_judge(t, doc, exchanges, workdir):
+    """Judges recorded exchanges (Http(record=...)) against the OpenAPI document
+    doc with ajv (npm), by tests/e2e/lib/openapi_check.mjs: one check, and a
+    line of counts for the log."""
+    doc_path, rec = os.path.join(workdir, "openapi.json"), os.path.join(workdir, "exchanges.json")
+    with open(doc_path, "w") as f:
+        json.dump(doc, f, ensure_ascii=False)
+    with open(rec, "w") as f:
+        json.dump(exchanges, f, ensure_ascii=False)
+    script = os.path.join(os.path.dirname(__file__), "openapi_check.mjs")
+    r = subprocess.run(["node", script, doc_path, rec], capture_output=True, text=True, timeout=120)
+    try:
+        v = json.loads(r.stdout)
+    except ValueError:
+        v = {"failures": [f"the checker failed: {r.stdout[-500:]} {r.stderr[-1500:]}"]}
+    print(f"# openapi: {v.get('exchanges')} exchanges; {v.get('requests_validated')} request bodies validated "
+          f"({v.get('accepted_requests_valid')} accepted, all valid; {v.get('refused_requests')} refused, "
+          f"{v.get('refused_requests_the_schema_refuses_too')} of them by the schema too); "
+          f"{v.get('responses_validated')} responses validated; {v.get('answered_outside_the_document')} "
+          f"404/405 outside it; operations seen: {len(v.get('operations_seen', []))}")
+    t.ok(not v.get("failures") and v.get("responses_validated", 0) > 0,
+         "every response is described by the OpenAPI document and every request accepted validates "
+         "against it (ajv)", "\n".join(v.get("failures", [])[:15]))
+    return v
 
 
 # ---- protobuf wire format (just what the tests need) ----
