@@ -2,7 +2,7 @@
  * authz.c — who may do what to a case: one table, command × role, and the two
  * rules that also depend on the case's state (a transfer's receiver once router
  * has routed it; public security only after a referral). Pure: facts in, a
- * verdict out. handlers.c gathers the facts from the case view and refs; the
+ * verdict out. command.c gathers the facts from the case view and refs; the
  * door has already checked that the token acts for the organisation named.
  *
  * The roles (seed 002 §五, seed 000 §二):

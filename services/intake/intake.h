@@ -7,8 +7,12 @@
  * for GET /v1/cases/{id}.
  *
  * Files: main.c (options, wiring, signals), state.c (every mdb_* call),
- * commands.c (JSON -> Command, and the door-independent checks), handlers.c
- * (execute a command; apply upstream events), http.c and zmq.c (the doors).
+ * commands.c (an HTTP body into a Command), command.c (running a command:
+ * checks, roles, the event; intake_execute), cmd_case.c, cmd_transfer.c and
+ * cmd_limit.c (one do_<command> each), view.c (the case view), replica.c
+ * (router's and deadline's events), tokens.c, lists.c, board.c, authz.c
+ * (who may act), http.c and zmq.c (the doors). command.h is what the command
+ * files share.
  */
 #ifndef CB_INTAKE_H
 #define CB_INTAKE_H
@@ -238,7 +242,7 @@ bool intake_authorize(intake_cmd_kind_t kind, const char *org, int org_kind, int
 bool intake_may_read(const intake_facts_t *f, const char *const *orgs, const int *kinds,
                      size_t norgs);
 
-/* ---- handlers.c ---- */
+/* ---- command.c, view.c, replica.c, tokens.c ---- */
 
 /* Authenticates a bearer token (the part after "Bearer "). 401 on failure. */
 int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,

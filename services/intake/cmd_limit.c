@@ -1,0 +1,270 @@
+/*
+ * cmd_limit.c — the commands that answer or move a time limit: requests for
+ * technical help and their answers, extensions, and answers to 督办 orders.
+ */
+#include "intake.h"
+#include "command.h"
+#include "pbjson.h"
+#include "routes.h"
+#include "jsonw.h"
+#include "cbtime.h"
+#include "codes.h"
+#include "log.h"
+#include "orgs.h"
+#include "utf8.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceRequested *a,
+                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                  int64_t now, intake_reply_t *reply)
+{
+    char msg[300], id[48];
+    cb_error_t e;
+    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    if (view == NULL)
+        return;
+    intake_facts_t facts;
+    intake_facts_of(view, NULL, NULL, &facts);
+    if (!intake_org_may(in, txn, a->requested_by, "requested_by", actor, CMD_REQUEST_ASSISTANCE, 0,
+                        &facts, reply) ||
+        !intake_org_ok(in, txn, a->to, "to", actor, false, reply)) {
+        json_decref(view);
+        return;
+    }
+    if (a->kind < 1 || a->kind > 3) {
+        intake_reply_error(reply, 400, "invalid_field", "kind",
+                           "kind must be identification, appraisal or advice");
+        goto out;
+    }
+    if (intake_str_empty(a->question)) {
+        intake_reply_error(reply, 400, "missing_field", "question", "question is required");
+        goto out;
+    }
+    if (a->letter_received_at_ms == 0)
+        a->letter_received_at_ms = now;
+    if (!intake_time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
+        goto out;
+    if (intake_new_id(in, txn, "A", now, id, sizeof(id), &e) != 0 ||
+        intake_view_add_party(in, txn, cmd->target_id, view, a->to->org_id, &e) != 0) {
+        intake_reply_store_error(reply, &e);
+        goto out;
+    }
+    if (intake_ensure_meta(&a->meta) == NULL || intake_set_string(&a->assistance_id, id) ||
+        intake_set_string(&a->case_id, cmd->target_id)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_REQUESTED;
+    env.assistance_requested = a;
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id", a->case_id,
+                            "requested_by", a->requested_by->org_id, "to", a->to->org_id,
+                            "question", a->question ? a->question : "");
+    snprintf(msg, sizeof(msg), "assistance %s requested by %s from %s", id, a->requested_by->name,
+             a->to->name);
+    intake_record(in, txn, &env, a->meta, cmd, actor, now, id, ref, msg, reply);
+    json_decref(ref);
+out:
+    json_decref(view);
+}
+
+/* The ref a command names (404 otherwise), when by may give the command on it
+ * (the refusal in reply otherwise); the caller frees it. */
+static json_t *ref_for_command(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
+                               const char *kind, Casebus__V1__OrgRef *by,
+                               const intake_actor_t *actor, intake_cmd_kind_t cmd_kind,
+                               intake_reply_t *reply)
+{
+    json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, kind, reply);
+    if (ref == NULL)
+        return NULL;
+    intake_facts_t facts;
+    json_t *none = json_object();
+    intake_facts_of(none, NULL, ref, &facts);
+    bool may = intake_org_may(in, txn, by, "by", actor, cmd_kind, 0, &facts, reply);
+    json_decref(none);
+    if (!may) {
+        json_decref(ref);
+        return NULL;
+    }
+    return ref;
+}
+
+void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
+                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                 int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref =
+        ref_for_command(in, txn, cmd, "assistance", a->by, actor, CMD_ANSWER_ASSISTANCE, reply);
+    if (ref == NULL)
+        return;
+    /* The answer goes to whoever asked, with the question (seed 002 §五(二)). */
+    Casebus__V1__Organisation *asker =
+        intake_org_get(&in->st, txn, intake_json_str(ref, "requested_by"));
+    if (a->requested_by)
+        casebus__v1__org_ref__free_unpacked(a->requested_by, NULL);
+    a->requested_by = asker ? intake_owned_ref(asker) : NULL;
+    if (asker)
+        casebus__v1__organisation__free_unpacked(asker, NULL);
+    if (intake_ensure_meta(&a->meta) == NULL ||
+        intake_set_string(&a->assistance_id, cmd->target_id) ||
+        intake_set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id"))) ||
+        intake_set_string(&a->question, intake_json_str(ref, "question")) ||
+        (asker && !a->requested_by)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_ANSWERED;
+    env.assistance_answered = a;
+    snprintf(msg, sizeof(msg), "assistance %s answered by %s", cmd->target_id, a->by->name);
+    intake_record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+out:
+    json_decref(ref);
+}
+
+/* The organisation ids a stored obligation reference lists under key. */
+static bool ref_lists(json_t *ref, const char *key, const char *org_id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(ref, key), i,
+                       v) if (strcmp(json_string_value(v) ? json_string_value(v) : "", org_id) ==
+                              0) return true;
+    return false;
+}
+
+void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionRequested *x,
+                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                 int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
+    if (ref == NULL)
+        return;
+    if (!intake_org_ok(in, txn, x->by, "by", actor, true, reply))
+        goto out;
+    if (strcmp(intake_json_str(ref, "responsible"), x->by->org_id) != 0) {
+        snprintf(msg, sizeof(msg), "only the responsible organisation ('%s') may ask for more time",
+                 intake_json_str(ref, "responsible"));
+        intake_reply_error(reply, 403, "not_responsible", "by", msg);
+        goto out;
+    }
+    if (intake_ensure_meta(&x->meta) == NULL ||
+        intake_set_string(&x->obligation_id, cmd->target_id) ||
+        intake_set_string(&x->case_id, intake_json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = x->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_REQUESTED;
+    env.extension_requested = x;
+    snprintf(msg, sizeof(msg), "extension of %s by %u asked by %s", cmd->target_id, x->extra_length,
+             x->by->name);
+    /* deadline decides whether it came before the limit: 202, verdict on the tail. */
+    intake_record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+out:
+    json_decref(ref);
+}
+
+void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionDecided *x,
+                                Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
+                                intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
+    if (ref == NULL)
+        return;
+    if (!intake_org_ok(in, txn, x->by, "by", actor, true, reply))
+        goto out;
+    if (!ref_lists(ref, "supervisors", x->by->org_id)) {
+        snprintf(msg, sizeof(msg), "'%s' does not supervise obligation %s", x->by->org_id,
+                 cmd->target_id);
+        intake_reply_error(reply, 403, "not_supervisor", "by", msg);
+        goto out;
+    }
+    if (intake_ensure_meta(&x->meta) == NULL ||
+        intake_set_string(&x->obligation_id, cmd->target_id) ||
+        intake_set_string(&x->case_id, intake_json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = x->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_DECIDED;
+    env.extension_decided = x;
+    snprintf(msg, sizeof(msg), "extension of %s %s by %s", cmd->target_id,
+             x->approved ? "approved" : "refused", x->by->name);
+    intake_record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+out:
+    json_decref(ref);
+}
+
+void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__SupervisionAnswered *a,
+                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                                  int64_t now, intake_reply_t *reply)
+{
+    char msg[300];
+    json_t *ref =
+        ref_for_command(in, txn, cmd, "supervision", a->by, actor, CMD_ANSWER_SUPERVISION, reply);
+    if (ref == NULL)
+        return;
+    if (json_is_true(json_object_get(ref, "answered"))) {
+        snprintf(msg, sizeof(msg), "supervision order %s was answered already (%s)", cmd->target_id,
+                 intake_json_str(ref, "answered_at"));
+        intake_reply_error(reply, 409, "already_answered", "supervision_id", msg);
+        goto out;
+    }
+    /* Who issued the order learns the answer: the supervisors of the limit. */
+    const char *ids[INTAKE_MAX_PARTIES + 1];
+    size_t n = 0, i;
+    json_t *sup;
+    json_array_foreach(json_object_get(ref, "supervisors"), i, sup)
+    {
+        if (n < INTAKE_MAX_PARTIES && json_is_string(sup))
+            ids[n++] = json_string_value(sup);
+    }
+    ids[n] = NULL;
+    if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, ids, a->by->org_id) != 0 ||
+        intake_ensure_meta(&a->meta) == NULL ||
+        intake_set_string(&a->supervision_id, cmd->target_id) ||
+        intake_set_string(&a->obligation_id, intake_json_str(ref, "obligation_id")) ||
+        intake_set_string(&a->case_id, intake_json_str(ref, "case_id"))) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        goto out;
+    }
+    char when[40];
+    cb_time_format_cst(now, when, sizeof(when));
+    json_object_set_new(ref, "answered", json_true());
+    json_object_set_new(ref, "answered_at", json_string(when));
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = a->case_id;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_SUPERVISION_ANSWERED;
+    env.supervision_answered = a;
+    snprintf(msg, sizeof(msg), "supervision order %s (督办) answered by %s", cmd->target_id,
+             a->by->name);
+    intake_record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, ref, msg, reply);
+    if (reply->status == 201) {
+        json_t *view = intake_case_get(&in->st, txn, a->case_id);
+        json_t *sv = json_object_get(
+            json_object_get(json_object_get(view, "obligations"), a->obligation_id), "supervision");
+        cb_error_t e;
+        if (json_is_object(sv) && strcmp(intake_json_str(sv, "id"), cmd->target_id) == 0) {
+            json_object_set_new(sv, "state", json_string("answered"));
+            json_object_set_new(sv, "answered_at", intake_json_time(now));
+            if (intake_case_put(&in->st, txn, a->case_id, view, &e) != 0)
+                intake_reply_store_error(reply, &e);
+        }
+        json_decref(view);
+    }
+out:
+    json_decref(ref);
+}

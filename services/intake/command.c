@@ -1,0 +1,546 @@
+/*
+ * command.c — running a command from either door: the replies, the checks
+ * every command shares (organisations and the roles authz.c decides, times,
+ * ids), appending its event, and intake_execute, which hands each command to
+ * its do_<command> (cmd_case.c, cmd_transfer.c, cmd_limit.c). Never touches a
+ * socket: a command in, a reply and (when accepted) one event plus state
+ * changes out.
+ *
+ * intake decides only what it can know for certain at the door (DESIGN.md "Who
+ * decides what"): shape, authentication, which organisations the token acts for,
+ * organisation kinds (the internal-unit rule, seed 002 §五(三)1), required
+ * materials (seed 002 §五(三)), emergency stop orders (§五(三)3), idempotency.
+ * Whether a transfer may be signed, accepted, returned or disputed in its current
+ * state is router's decision, given later as an event.
+ */
+#include "intake.h"
+#include "command.h"
+#include "pbjson.h"
+#include "routes.h"
+#include "jsonw.h"
+#include "cbtime.h"
+#include "codes.h"
+#include "log.h"
+#include "orgs.h"
+#include "utf8.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLOCK_SKEW_MS (5 * 60 * 1000)
+
+void intake_reply_free(intake_reply_t *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+}
+
+void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
+                        const char *message)
+{
+    intake_reply_free(reply);
+    char text[1024]; /* messages are made with snprintf: the cut may split a character */
+    cb_utf8_copy(text, sizeof(text), message);
+    json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "field", field ? field : "",
+                          "message", text);
+    reply->status = status;
+    reply->event_seq = 0;
+    reply->body = o ? cb_jsonw_dumps(o) : NULL;
+    json_decref(o);
+}
+
+void intake_reply_refused(intake_reply_t *reply, const cb_contract_report_t *rep)
+{
+    const cb_error_t *e = &rep->err;
+    if (e->code == CB_ERR_NOMEM) {
+        intake_reply_error(reply, 503, "unavailable", "", "out of memory");
+        return;
+    }
+    if (e->code != CB_ERR_MISSING) {
+        intake_reply_error(reply, 400, e->field[0] ? "invalid_field" : "invalid_body", e->field,
+                           e->message);
+        return;
+    }
+    intake_reply_error(reply, 400, "missing_field", e->field, e->message);
+    json_t *o = reply->body ? json_loads(reply->body, 0, NULL) : NULL;
+    json_t *fields = json_array();
+    size_t n = rep->nmissing < CB_CONTRACT_MISSING_MAX ? rep->nmissing : CB_CONTRACT_MISSING_MAX;
+    for (size_t i = 0; fields && i < n; i++)
+        json_array_append_new(fields, json_string(rep->missing[i]));
+    if (o && fields && json_object_set_new(json_object_get(o, "error"), "fields", fields) == 0) {
+        fields = NULL;
+        free(reply->body);
+        reply->body = cb_jsonw_dumps(o);
+    }
+    json_decref(fields);
+    json_decref(o);
+}
+
+/* Maps a cb_error from the store to 503 (full, shutting down) or 500. */
+void intake_reply_store_error(intake_reply_t *reply, const cb_error_t *err)
+{
+    int status = err->code == CB_ERR_STORE_FULL || err->code == CB_ERR_SHUTDOWN ? 503 : 500;
+    intake_reply_error(reply, status, status == 503 ? "unavailable" : "internal", "", err->message);
+}
+
+/* Replaces a protobuf-c string field (which may hold the shared empty default). */
+int intake_set_string(char **dst, const char *value)
+{
+    char *s = strdup(value ? value : "");
+    if (s == NULL)
+        return CB_ERR_NOMEM;
+    if (*dst && *dst != protobuf_c_empty_string)
+        free(*dst);
+    *dst = s;
+    return 0;
+}
+
+Casebus__V1__CommandMeta *intake_ensure_meta(Casebus__V1__CommandMeta **m)
+{
+    if (*m == NULL) {
+        *m = malloc(sizeof(**m));
+        if (*m == NULL)
+            return NULL;
+        casebus__v1__command_meta__init(*m);
+    }
+    return *m;
+}
+
+bool intake_str_empty(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/* A string member of a JSON object, "" when absent. */
+const char *intake_json_str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_actor_t *actor,
+                        cb_error_t *err)
+{
+    if (intake_str_empty(token))
+        return cb_error_set(err, CB_ERR_AUTH, "Authorization",
+                            "no token: send 'Authorization: Bearer <token>'");
+    return intake_token_lookup(&in->st, txn, token, cb_now_ms(), actor, err);
+}
+
+bool intake_acts_for(const intake_actor_t *actor, const char *org_id)
+{
+    for (size_t i = 0; i < actor->norgs; i++)
+        if (strcmp(actor->orgs[i], org_id) == 0)
+            return true;
+    return false;
+}
+
+/* Loads the organisation ref names and fills ref from the registry replica.
+ * mine: the token must act for it (403 otherwise). Returns the organisation
+ * (caller frees) or NULL with reply filled. */
+Casebus__V1__Organisation *intake_resolve_org(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref,
+                                              const char *field, const intake_actor_t *actor,
+                                              bool mine, intake_reply_t *reply)
+{
+    char msg[300];
+    if (ref == NULL || intake_str_empty(ref->org_id)) {
+        snprintf(msg, sizeof(msg), "%s is required", field);
+        intake_reply_error(reply, 400, "missing_field", field, msg);
+        return NULL;
+    }
+    cb_error_t e;
+    if (cb_check_org_id(ref->org_id, field, &e) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", field, e.message);
+        return NULL;
+    }
+    if (mine && !intake_acts_for(actor, ref->org_id)) {
+        snprintf(msg, sizeof(msg), "this token does not act for organisation '%s' (%s)",
+                 ref->org_id, field);
+        intake_reply_error(reply, 403, "forbidden", field, msg);
+        return NULL;
+    }
+    Casebus__V1__Organisation *org = intake_org_get(&in->st, txn, ref->org_id);
+    if (org == NULL) {
+        snprintf(msg, sizeof(msg),
+                 "%s: unknown organisation '%s' (not in the registry router published)", field,
+                 ref->org_id);
+        intake_reply_error(reply, 400, "unknown_organisation", field, msg);
+        return NULL;
+    }
+    ref->kind = org->kind;
+    if (intake_set_string(&ref->name, org->name) ||
+        intake_set_string(&ref->division_code, org->division_code) ||
+        intake_set_string(&ref->parent_id, org->parent_id)) {
+        casebus__v1__organisation__free_unpacked(org, NULL);
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return NULL;
+    }
+    return org;
+}
+
+bool intake_org_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
+                   const intake_actor_t *actor, bool mine, intake_reply_t *reply)
+{
+    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, ref, field, actor, mine, reply);
+    if (o == NULL)
+        return false;
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    return true;
+}
+
+bool intake_time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bool required,
+                    intake_reply_t *reply)
+{
+    char msg[200];
+    if (at == 0) {
+        if (!required)
+            return true;
+        snprintf(msg, sizeof(msg), "%s is required", field);
+        intake_reply_error(reply, 400, "missing_field", field, msg);
+        return false;
+    }
+    if (at > now + CLOCK_SKEW_MS) {
+        snprintf(msg, sizeof(msg), "%s is in the future", field);
+        intake_reply_error(reply, 400, "time_in_future", field, msg);
+        return false;
+    }
+    if (at < now - (int64_t)in->max_age_days * CB_DAY_MS) {
+        snprintf(msg, sizeof(msg), "%s is more than %llu days ago", field,
+                 (unsigned long long)in->max_age_days);
+        intake_reply_error(reply, 400, "time_too_old", field, msg);
+        return false;
+    }
+    return true;
+}
+
+int intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
+                  size_t size, cb_error_t *err)
+{
+    char day[16], name[32];
+    cb_civil_t c;
+    cb_time_to_cst(now, &c);
+    snprintf(day, sizeof(day), "%04d%02d%02d", c.year, c.month, c.day);
+    snprintf(name, sizeof(name), "%s%s", prefix, day);
+    uint64_t n;
+    int rc = intake_counter_next(&in->st, txn, name, &n, err);
+    if (rc == 0)
+        snprintf(out, size, "%s%s-%06llu", prefix, day, (unsigned long long)n);
+    return rc;
+}
+
+void intake_fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
+                      const intake_actor_t *actor, char **orgs, int64_t now, meta_saved_t *saved)
+{
+    *saved = (meta_saved_t){m->token_id, m->idempotency_key, m->request_id, m->acting_orgs,
+                            m->n_acting_orgs};
+    m->token_id = (char *)actor->token_id;
+    m->idempotency_key = cmd->idempotency_key ? cmd->idempotency_key : (char *)"";
+    m->request_id = cmd->request_id ? cmd->request_id : (char *)"";
+    m->received_at_ms = now;
+    for (size_t i = 0; i < actor->norgs; i++)
+        orgs[i] = (char *)actor->orgs[i];
+    m->acting_orgs = orgs;
+    m->n_acting_orgs = actor->norgs;
+}
+
+void intake_restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved)
+{
+    m->token_id = saved->token_id;
+    m->idempotency_key = saved->idempotency_key;
+    m->request_id = saved->request_id;
+    m->acting_orgs = saved->acting_orgs;
+    m->n_acting_orgs = saved->n_acting_orgs;
+}
+
+/* Appends env; on failure fills reply. */
+bool intake_append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env, intake_reply_t *reply)
+{
+    cb_error_t err;
+    if (cb_log_append(in->d.log, txn, env, &err) != 0) {
+        if (err.code == CB_ERR_TOO_LARGE)
+            intake_reply_error(reply, 413, "too_large", "", err.message);
+        else
+            intake_reply_store_error(reply, &err);
+        return false;
+    }
+    reply->event_seq = env->seq;
+    return true;
+}
+
+void intake_reply_ok(intake_reply_t *reply, int status, const char *id_name, const char *id,
+                     const char *case_id, const Casebus__V1__Envelope *env)
+{
+    json_t *o = json_pack("{s:s,s:I,s:s}", "case_id", case_id ? case_id : "", "event_seq",
+                          (json_int_t)env->seq, "event_id", env->event_id);
+    if (o && id_name && id)
+        json_object_set_new(o, id_name, json_string(id));
+    intake_reply_free(reply);
+    reply->status = status;
+    reply->body = o ? cb_jsonw_dumps(o) : NULL;
+    json_decref(o);
+}
+
+void intake_reply_no_case(intake_reply_t *reply, const char *case_id)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no case '%.80s'", case_id ? case_id : "");
+    intake_reply_error(reply, 404, "not_found", "case_id", msg);
+}
+
+/* The case a command names, or NULL with 404 in reply. */
+json_t *intake_case_or_404(intake_t *in, MDB_txn *txn, const char *case_id, intake_reply_t *reply)
+{
+    json_t *view = intake_str_empty(case_id) ? NULL : intake_case_get(&in->st, txn, case_id);
+    if (view == NULL)
+        intake_reply_no_case(reply, case_id);
+    return view;
+}
+
+json_t *intake_ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
+                          intake_reply_t *reply)
+{
+    char msg[200];
+    json_t *ref = intake_ref_get(&in->st, txn, id);
+    const char *k = ref ? json_string_value(json_object_get(ref, "kind")) : NULL;
+    if (k == NULL || strcmp(k, kind) != 0) {
+        json_decref(ref);
+        snprintf(msg, sizeof(msg), "no %s '%.80s'", kind, id ? id : "");
+        intake_reply_error(reply, 404, "not_found", "id", msg);
+        return NULL;
+    }
+    return ref;
+}
+
+/* What authz needs of view (and of ref, the transfer, decision or assistance
+ * request the command is about); the strings point into them. */
+void intake_facts_of(json_t *view, const char *transfer_id, json_t *ref, intake_facts_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->finder = intake_json_str(json_object_get(view, "discovered_by"), "org_id");
+    f->holder = intake_json_str(json_object_get(view, "holder"), "org_id");
+    f->competent = intake_json_str(json_object_get(view, "competent"), "org_id");
+    f->referral_made = json_is_true(json_object_get(view, "referred_to_police"));
+    const char *id;
+    json_t *t;
+    json_object_foreach(json_object_get(view, "transfers"), id, t)
+    {
+        const char *sender = intake_json_str(t, "sender"),
+                   *receiver = intake_json_str(t, "receiver");
+        if (transfer_id && strcmp(id, transfer_id) == 0) {
+            f->transfer_sender = sender;
+            f->transfer_receiver = receiver;
+        }
+        if (f->nparties + 2 <= INTAKE_MAX_PARTIES) {
+            f->parties[f->nparties++] = sender;
+            f->parties[f->nparties++] = receiver;
+        }
+        size_t h;
+        json_t *helper;
+        json_array_foreach(json_object_get(t, "helpers"), h, helper)
+        {
+            if (f->nparties < INTAKE_MAX_PARTIES && json_is_string(helper))
+                f->parties[f->nparties++] = json_string_value(helper);
+        }
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(view, "parties"), i, p)
+    {
+        if (f->nparties < INTAKE_MAX_PARTIES && json_is_string(p))
+            f->parties[f->nparties++] = json_string_value(p);
+    }
+    const char *kind = ref ? intake_json_str(ref, "kind") : "";
+    if (strcmp(kind, "transfer") == 0 && (f->transfer_sender == NULL || !*f->transfer_sender))
+        f->transfer_sender = intake_json_str(ref, "sender");
+    else if (strcmp(kind, "decision") == 0)
+        f->decider = intake_json_str(ref, "by");
+    else if (strcmp(kind, "assistance") == 0)
+        f->addressee = intake_json_str(ref, "to");
+    else if (strcmp(kind, "supervision") == 0)
+        f->responsible = intake_json_str(ref, "responsible");
+}
+
+/* intake_authorize, its refusal put in reply naming field. */
+bool intake_authorized(intake_cmd_kind_t kind, const Casebus__V1__Organisation *o, int crime_step,
+                       const intake_facts_t *f, const char *field, intake_reply_t *reply)
+{
+    intake_verdict_t v;
+    if (intake_authorize(kind, o->org_id, o->kind, crime_step, f, &v))
+        return true;
+    intake_reply_error(reply, v.status, v.code, field, v.message);
+    return false;
+}
+
+/* resolve_org, then authorized; the organisation is freed. */
+bool intake_org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
+                    const intake_actor_t *actor, intake_cmd_kind_t kind, int crime_step,
+                    const intake_facts_t *f, intake_reply_t *reply)
+{
+    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, ref, field, actor, true, reply);
+    if (o == NULL)
+        return false;
+    bool ok = intake_authorized(kind, o, crime_step, f, field, reply);
+    casebus__v1__organisation__free_unpacked(o, NULL);
+    return ok;
+}
+
+/* Records an accepted command: event, reference, timeline, reply. body points at
+ * the command's message inside env. */
+void intake_record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
+                   Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
+                   const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
+                   const char *summary, intake_reply_t *reply)
+{
+    const cb_route_t *route = cb_route_of(cmd->kind_case);
+    char *orgs[INTAKE_MAX_TOKEN_ORGS];
+    cb_error_t e;
+    meta_saved_t saved;
+    intake_fill_meta(m, cmd, actor, orgs, now, &saved);
+    bool ok = intake_append(in, txn, env, reply);
+    intake_restore_meta(m, &saved);
+    if (!ok)
+        return;
+    if ((ref && intake_ref_put(&in->st, txn, id, ref, &e) != 0) ||
+        intake_timeline_event(in, txn, env->case_id, "intake", env->seq, env->recorded_at_ms,
+                              cb_event_type(env), summary, &e) != 0) {
+        intake_reply_store_error(reply, &e);
+        return;
+    }
+    intake_reply_ok(reply, route ? route->status : 201, route ? route->id_name : NULL, id,
+                    env->case_id, env);
+}
+
+void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd,
+                    const intake_actor_t *actor, const uint8_t req_hash[32], intake_reply_t *reply)
+{
+    /* The handlers fill server-owned fields of the command's messages. */
+    Casebus__V1__Command *cmd = (Casebus__V1__Command *)ccmd;
+    cb_error_t e;
+    int64_t now = cb_now_ms();
+    memset(reply, 0, sizeof(*reply));
+    bool idem = !intake_str_empty(cmd->idempotency_key);
+    if (idem) {
+        if (strlen(cmd->idempotency_key) > INTAKE_IDEM_KEY_MAX) {
+            intake_reply_error(reply, 400, "invalid_field", "Idempotency-Key",
+                               "Idempotency-Key is longer than 128 characters");
+            return;
+        }
+        int rc = intake_idem_get(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash,
+                                 reply, &e);
+        if (rc == 0)
+            return; /* the first answer, again; nothing new is written */
+        if (rc == CB_ERR_CONFLICT) {
+            intake_reply_error(reply, 409, "idempotency_key_reused", "Idempotency-Key", e.message);
+            return;
+        }
+        if (rc != CB_ERR_NOT_FOUND) {
+            intake_reply_store_error(reply, &e);
+            return;
+        }
+    }
+    switch (cmd->kind_case) {
+    case CASEBUS__V1__COMMAND__KIND_REPORT_CASE:
+        intake_do_report_case(in, txn, cmd->report_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_SEND_TRANSFER:
+        intake_do_send_transfer(in, txn, cmd->send_transfer, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER:
+    case CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE:
+        intake_do_transfer_step(in, txn, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DECIDE_DISPUTE:
+        intake_do_decide_dispute(in, txn, cmd->decide_dispute, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REQUEST_ASSISTANCE:
+        intake_do_request_assistance(in, txn, cmd->request_assistance, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_ANSWER_ASSISTANCE:
+        intake_do_answer_assistance(in, txn, cmd->answer_assistance, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_DECISION:
+        intake_do_record_decision(in, txn, cmd->record_decision, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_GIVE_FEEDBACK:
+        intake_do_give_feedback(in, txn, cmd->give_feedback, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_APPROVAL:
+        intake_do_record_approval(in, txn, cmd->record_approval, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION:
+        intake_do_request_extension(in, txn, cmd->request_extension, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DECIDE_EXTENSION:
+        intake_do_decide_extension(in, txn, cmd->decide_extension, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_CANCEL_CASE:
+        intake_do_cancel_case(in, txn, cmd->cancel_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_CRIME_STEP:
+        intake_do_crime_step(in, txn, cmd->crime_step, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_FILE_DECISION:
+        intake_do_file_decision(in, txn, cmd->file_decision, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_APPLY_JOINT_OPERATION:
+        intake_do_apply_joint_operation(in, txn, cmd->apply_joint_operation, cmd, actor, now,
+                                        reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_RECORD_FILING:
+        intake_do_record_filing(in, txn, cmd->record_filing, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_DISPATCH_CASE:
+        intake_do_dispatch_case(in, txn, cmd->dispatch_case, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_REVIEW_RETURN:
+        intake_do_review_return(in, txn, cmd->review_return, cmd, actor, now, reply);
+        break;
+    case CASEBUS__V1__COMMAND__KIND_ANSWER_SUPERVISION:
+        intake_do_answer_supervision(in, txn, cmd->answer_supervision, cmd, actor, now, reply);
+        break;
+    default:
+        intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
+        break;
+    }
+    if (reply->status >= 200 && reply->status < 300 && idem &&
+        intake_idem_put(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash, reply, &e) !=
+            0)
+        intake_reply_store_error(reply, &e);
+}
+
+int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep)
+{
+    cb_contract_report_init(rep);
+    cb_contract_prepare(&cmd->base);
+    return cb_contract_check(&cmd->base, rep);
+}
+
+bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                   const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
+                   void *arg)
+{
+    cb_error_t e;
+    cb_contract_report_t rep;
+    MDB_txn *child = NULL;
+    if (intake_check_command(cmd, &rep) != 0) {
+        memset(reply, 0, sizeof(*reply));
+        intake_reply_refused(reply, &rep);
+        return false;
+    }
+    if (cb_group_begin(in->d.group, &child, &e) != 0) {
+        memset(reply, 0, sizeof(*reply));
+        intake_reply_store_error(reply, &e);
+        return false;
+    }
+    intake_execute(in, child, cmd, actor, req_hash, reply);
+    bool ok = reply->status >= 200 && reply->status < 300;
+    if (cb_group_end(in->d.group, &child, ok, done, arg, &e) != 0) {
+        intake_reply_store_error(reply, &e);
+        return false;
+    }
+    return ok;
+}
