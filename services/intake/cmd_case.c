@@ -56,11 +56,11 @@ static bool phone_ok(const char *s)
     return digits >= 5 && digits <= 15;
 }
 
-void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported *r,
-                           const Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                           int64_t now, intake_reply_t *reply)
+void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                           const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300], word[ENUM_WORD_MAX];
+    Casebus__V1__CaseReported *r = cmd->report_case;
+    char word[ENUM_WORD_MAX];
     cb_error_t e;
     Casebus__V1__CaseSummary *c = r->case_;
     /* the contract (fields.def) has checked presence, sizes and enum values */
@@ -129,21 +129,12 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         return;
     }
-    Casebus__V1__CommandMeta *m = intake_ensure_meta(&r->meta);
-    char *orgs[INTAKE_MAX_TOKEN_ORGS];
-    if (m == NULL) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
-    }
-    meta_saved_t saved;
-    intake_fill_meta(m, cmd, actor, orgs, now, &saved);
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_REPORTED;
-    env.case_reported = r;
-    bool ok = intake_append(in, txn, &env, reply);
-    intake_restore_meta(m, &saved);
-    if (!ok)
+    intake_event_t ev = {.case_id = case_id};
+    if (!intake_record(in, txn, cmd, actor, now, &ev, reply,
+                       "reported by %s: matter %s in township %s%s%s", c->discovered_by->name,
+                       c->matter_code, c->township_code,
+                       c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? ", emergency" : "",
+                       c->suspected_crime ? ", suspected crime" : ""))
         return;
 
     json_t *view = json_pack(
@@ -153,7 +144,7 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
         intake_json_time(c->discovered_at_ms), "discovered_by", intake_json_org(c->discovered_by),
         "urgency", c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? "emergency" : "normal",
         "suspected_crime", c->suspected_crime, "description", c->description, "external_ref",
-        c->external_ref ? c->external_ref : "", "reported_at", intake_json_time(env.recorded_at_ms),
+        c->external_ref ? c->external_ref : "", "reported_at", intake_json_time(ev.recorded_at_ms),
         "state", "reported", "competent", json_null(), "transfers", "obligations");
     if (view && rep)
         json_object_set_new(view, "reporter",
@@ -171,28 +162,16 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported
                             json_pack("{s:s,s:f,s:f}", "address",
                                       c->location->address ? c->location->address : "", "latitude",
                                       c->location->latitude, "longitude", c->location->longitude));
-    uint64_t seq = env.seq;
-    int64_t at = env.recorded_at_ms;
-    snprintf(msg, sizeof(msg), "reported by %s: matter %s in township %s%s%s",
-             c->discovered_by->name, c->matter_code, c->township_code,
-             c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? ", emergency" : "",
-             c->suspected_crime ? ", suspected crime" : "");
-    if (view == NULL || intake_case_put(&in->st, txn, case_id, view, &e) != 0 ||
-        intake_timeline_event(in, txn, case_id, "intake", seq, at, "case_reported", msg, &e) != 0) {
-        json_decref(view);
+    if (view == NULL || intake_case_put(&in->st, txn, case_id, view, &e) != 0)
         intake_reply_store_error(reply,
                                  view ? &e : &(cb_error_t){CB_ERR_NOMEM, "", "out of memory"});
-        return;
-    }
     json_decref(view);
-    intake_reply_ok(reply, cb_route_of(cmd->kind_case)->status, NULL, NULL, case_id, &env);
 }
 
-void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelled *c,
-                           Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                           intake_reply_t *reply)
+void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                           const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300];
+    Casebus__V1__CaseCancelled *c = cmd->cancel_case;
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
@@ -208,21 +187,13 @@ void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelle
         intake_reply_error(reply, 409, "already_cancelled", "", "the case is already cancelled");
         goto out;
     }
-    if (intake_ensure_meta(&c->meta) == NULL || intake_set_string(&c->case_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
     json_object_set_new(view, "state", json_string("cancelled"));
     if (intake_case_put(&in->st, txn, cmd->target_id, view, &e) != 0) {
         intake_reply_store_error(reply, &e);
         goto out;
     }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = c->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_CANCELLED;
-    env.case_cancelled = c;
-    snprintf(msg, sizeof(msg), "case cancelled by %s: %s", o->name, c->reason);
-    intake_record(in, txn, &env, c->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    intake_record_on_case(in, txn, cmd, actor, now, NULL, NULL, reply, "case cancelled by %s: %s",
+                          o->name, c->reason);
 out:
     if (o)
         casebus__v1__organisation__free_unpacked(o, NULL);
@@ -262,11 +233,10 @@ static bool referral_dossier_ok(const Casebus__V1__CrimeReferralStep *s, intake_
     return !missing;
 }
 
-void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferralStep *s,
-                          Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                          intake_reply_t *reply)
+void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                          const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300];
+    Casebus__V1__CrimeReferralStep *s = cmd->crime_step;
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
@@ -330,30 +300,25 @@ void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferral
                             holder ? holder : "",
                             facts.competent ? facts.competent : "",
                             NULL};
-    if (intake_ensure_meta(&s->meta) == NULL || intake_set_string(&s->case_id, cmd->target_id) ||
-        intake_inform_set(&in->st, txn, &s->inform, &s->n_inform, inform, o->org_id)) {
+    if (intake_inform_set(&in->st, txn, &s->inform, &s->n_inform, inform, o->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = s->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CRIME_REFERRAL_STEP;
-    env.crime_referral_step = s;
     char word[ENUM_WORD_MAX];
-    snprintf(msg, sizeof(msg), "crime referral: %s by %s",
-             intake_enum_word(&casebus__v1__crime_step__descriptor, s->step, word), o->name);
-    intake_record(in, txn, &env, s->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    intake_record_on_case(in, txn, cmd, actor, now, NULL, NULL, reply, "crime referral: %s by %s",
+                          intake_enum_word(&casebus__v1__crime_step__descriptor, s->step, word),
+                          o->name);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
 out_view:
     json_decref(view);
 }
 
-void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionRecorded *d,
-                               Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                               intake_reply_t *reply)
+void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                               const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300], id[48];
+    Casebus__V1__DecisionRecorded *d = cmd->record_decision;
+    char id[48];
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
@@ -374,15 +339,6 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
                            "Decree 310 第十一条, seed 000 §四(三))");
         goto out;
     }
-    if (intake_str_empty(d->summary)) {
-        intake_reply_error(reply, 400, "missing_field", "summary", "summary is required");
-        goto out;
-    }
-    if (d->fine_fen < 0) {
-        intake_reply_error(reply, 400, "invalid_field", "fine_fen",
-                           "fine_fen must not be negative");
-        goto out;
-    }
     if (intake_new_id(in, txn, "P", now, id, sizeof(id), &e) != 0 ||
         (feedback &&
          intake_view_add_party(in, txn, cmd->target_id, view, d->feedback_to->org_id, &e))) {
@@ -397,53 +353,53 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Decision
                                 (const int[]){CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE}, 1,
                                 procuratorate);
     const char *inform[] = {procuratorate[0], NULL};
-    if (intake_ensure_meta(&d->meta) == NULL || intake_set_string(&d->decision_id, id) ||
-        intake_set_string(&d->case_id, cmd->target_id) ||
+    if (intake_set_string(&d->decision_id, id) ||
         intake_inform_set(&in->st, txn, &d->inform, &d->n_inform, inform, d->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = d->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_RECORDED;
-    env.decision_recorded = d;
-    json_t *ref =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b}", "kind", "decision", "case_id", d->case_id,
-                  "by", d->by->org_id, "feedback_to", feedback ? d->feedback_to->org_id : "",
-                  "summary", d->summary, "decided_at_ms", (json_int_t)d->decided_at_ms, "fine_fen",
-                  (json_int_t)d->fine_fen, "major", d->major);
-    snprintf(msg, sizeof(msg), "%sdecision %s recorded by %s", d->major ? "major " : "", id,
-             d->by->name);
-    intake_record(in, txn, &env, d->meta, cmd, actor, now, id, ref, msg, reply);
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b}", "kind", "decision", "case_id",
+                            cmd->target_id, "by", d->by->org_id, "feedback_to",
+                            feedback ? d->feedback_to->org_id : "", "summary", d->summary,
+                            "decided_at_ms", (json_int_t)d->decided_at_ms, "fine_fen",
+                            (json_int_t)d->fine_fen, "major", d->major);
+    intake_record_on_case(in, txn, cmd, actor, now, id, ref, reply, "%sdecision %s recorded by %s",
+                          d->major ? "major " : "", id, d->by->name);
     json_decref(ref);
 out:
     json_decref(view);
 }
 
-void intake_do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGiven *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply)
+/* The decision a command on a case names, when it is that case's and by may
+ * act on it (404, 400 or the refusal in reply otherwise); the caller frees it. */
+static json_t *decision_of(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
+                           const char *decision_id, Casebus__V1__OrgRef *by,
+                           const intake_actor_t *actor, intake_reply_t *reply)
 {
+    json_t *ref = intake_ref_for(in, txn, decision_id, "decision", by, actor,
+                                 (intake_cmd_kind_t)cmd->kind_case, reply);
+    if (ref && strcmp(intake_json_str(ref, "case_id"), cmd->target_id) != 0) {
+        intake_reply_error(reply, 400, "invalid_field", "decision_id",
+                           "decision_id belongs to another case");
+        json_decref(ref);
+        return NULL;
+    }
+    return ref;
+}
+
+void intake_do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+{
+    Casebus__V1__FeedbackGiven *f = cmd->give_feedback;
     char msg[300];
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
     json_decref(view);
-    json_t *ref = intake_ref_or_404(in, txn, f->decision_id, "decision", reply);
+    json_t *ref = decision_of(in, txn, cmd, f->decision_id, f->by, actor, reply);
     if (ref == NULL)
         return;
-    const char *dcase = json_string_value(json_object_get(ref, "case_id"));
-    if (strcmp(dcase ? dcase : "", cmd->target_id) != 0) {
-        intake_reply_error(reply, 400, "invalid_field", "decision_id",
-                           "decision_id belongs to another case");
-        goto out;
-    }
-    intake_facts_t facts;
-    json_t *none = json_object();
-    intake_facts_of(none, NULL, ref, &facts);
-    bool may = intake_org_may(in, txn, f->by, "by", actor, CMD_GIVE_FEEDBACK, 0, &facts, reply);
-    json_decref(none);
-    if (!may || !intake_org_ok(in, txn, f->to, "to", actor, false, reply))
+    if (!intake_org_ok(in, txn, f->to, "to", actor, false, reply))
         goto out;
     const char *due_to = intake_json_str(ref, "feedback_to");
     if (*due_to && strcmp(due_to, f->to->org_id) != 0) {
@@ -456,82 +412,46 @@ void intake_do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGi
     f->decided_at_ms = json_integer_value(json_object_get(ref, "decided_at_ms"));
     f->fine_fen = json_integer_value(json_object_get(ref, "fine_fen"));
     f->major = json_is_true(json_object_get(ref, "major"));
-    if (intake_ensure_meta(&f->meta) == NULL || intake_set_string(&f->case_id, cmd->target_id) ||
-        intake_set_string(&f->summary, intake_json_str(ref, "summary"))) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = f->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_FEEDBACK_GIVEN;
-    env.feedback_given = f;
-    snprintf(msg, sizeof(msg), "decision %s fed back by %s to %s", f->decision_id, f->by->name,
-             f->to->name);
-    intake_record(in, txn, &env, f->meta, cmd, actor, now, f->decision_id, NULL, msg, reply);
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = cmd->target_id,
+                                    .id = f->decision_id,
+                                    .set = {"case_id", cmd->target_id, "summary",
+                                            intake_json_str(ref, "summary")}},
+                  reply, "decision %s fed back by %s to %s", f->decision_id, f->by->name,
+                  f->to->name);
 out:
     json_decref(ref);
 }
 
-void intake_do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFiled *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply)
+void intake_do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300];
-    json_t *ref = intake_ref_or_404(in, txn, f->decision_id, "decision", reply);
+    Casebus__V1__DecisionFiled *f = cmd->file_decision;
+    json_t *ref = decision_of(in, txn, cmd, f->decision_id, f->by, actor, reply);
     if (ref == NULL)
         return;
-    if (strcmp(intake_json_str(ref, "case_id"), cmd->target_id) != 0) {
-        intake_reply_error(reply, 400, "invalid_field", "decision_id",
-                           "decision_id belongs to another case");
-        goto out;
-    }
-    intake_facts_t facts;
-    json_t *none = json_object();
-    intake_facts_of(none, NULL, ref, &facts);
-    bool may = intake_org_may(in, txn, f->by, "by", actor, CMD_FILE_DECISION, 0, &facts, reply);
-    json_decref(none);
-    if (!may)
-        goto out;
-    if (intake_ensure_meta(&f->meta) == NULL || intake_set_string(&f->case_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = f->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DECISION_FILED;
-    env.decision_filed = f;
-    snprintf(msg, sizeof(msg), "decision %s filed with the legal office by %s", f->decision_id,
-             f->by->name);
-    intake_record(in, txn, &env, f->meta, cmd, actor, now, f->decision_id, NULL, msg, reply);
-out:
+    intake_record_on_case(in, txn, cmd, actor, now, f->decision_id, NULL, reply,
+                          "decision %s filed with the legal office by %s", f->decision_id,
+                          f->by->name);
     json_decref(ref);
 }
 
-void intake_do_apply_joint_operation(intake_t *in, MDB_txn *txn,
-                                     Casebus__V1__JointOperationApplied *j,
-                                     Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                     int64_t now, intake_reply_t *reply)
+void intake_do_apply_joint_operation(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                     const intake_actor_t *actor, int64_t now,
+                                     intake_reply_t *reply)
 {
-    char msg[300], id[48];
+    Casebus__V1__JointOperationApplied *j = cmd->apply_joint_operation;
+    char id[48];
     cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, j->by, "by", actor, true, reply);
     if (o == NULL)
         return;
-    if (intake_new_id(in, txn, "J", now, id, sizeof(id), &e) != 0) {
+    if (intake_new_id(in, txn, "J", now, id, sizeof(id), &e) != 0)
         intake_reply_store_error(reply, &e);
-        goto out;
-    }
-    if (intake_ensure_meta(&j->meta) == NULL || intake_set_string(&j->operation_id, id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = "";
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_JOINT_OPERATION_APPLIED;
-    env.joint_operation_applied = j;
-    snprintf(msg, sizeof(msg), "joint operation %s applied for by %s", id, o->name);
-    intake_record(in, txn, &env, j->meta, cmd, actor, now, id, NULL, msg, reply);
-out:
+    else
+        intake_record(in, txn, cmd, actor, now,
+                      &(intake_event_t){.id = id, .set = {"operation_id", id}}, reply,
+                      "joint operation %s applied for by %s", id, o->name);
     casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
@@ -547,11 +467,11 @@ static bool period_ok(const char *p, bool monthly)
     return !monthly || (atoi(p + 5) >= 1 && atoi(p + 5) <= 12);
 }
 
-void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingRecorded *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply)
+void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300], id[48];
+    Casebus__V1__FilingRecorded *f = cmd->record_filing;
+    char id[48];
     cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, f->by, "by", actor, true, reply);
     if (o == NULL)
@@ -563,29 +483,21 @@ void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingReco
                                    : "period must be a year: YYYY");
         goto out;
     }
-    if (intake_new_id(in, txn, "F", now, id, sizeof(id), &e) != 0) {
+    if (intake_new_id(in, txn, "F", now, id, sizeof(id), &e) != 0)
         intake_reply_store_error(reply, &e);
-        goto out;
-    }
-    if (intake_ensure_meta(&f->meta) == NULL || intake_set_string(&f->filing_id, id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = "";
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_FILING_RECORDED;
-    env.filing_recorded = f;
-    snprintf(msg, sizeof(msg), "filing %s for %s by %s", id, f->period, o->name);
-    intake_record(in, txn, &env, f->meta, cmd, actor, now, id, NULL, msg, reply);
+    else
+        intake_record(in, txn, cmd, actor, now,
+                      &(intake_event_t){.id = id, .set = {"filing_id", id}}, reply,
+                      "filing %s for %s by %s", id, f->period, o->name);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
-void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
-                               Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                               intake_reply_t *reply)
+void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                               const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300], id[48];
+    Casebus__V1__ApprovalRecorded *a = cmd->record_approval;
+    char id[48];
     cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, a->by, "by", actor, true, reply);
     if (o == NULL)
@@ -618,30 +530,11 @@ void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Approval
         return;
     }
     const char *inform[] = {bureau[0], competent, NULL};
-    if (intake_ensure_meta(&a->meta) == NULL || intake_set_string(&a->approval_id, id) ||
-        intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, inform, a->by->org_id)) {
+    if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, inform, a->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         return;
     }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = a->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_APPROVAL_RECORDED;
-    env.approval_recorded = a;
-    char *orgs[INTAKE_MAX_TOKEN_ORGS];
-    meta_saved_t saved;
-    intake_fill_meta(a->meta, cmd, actor, orgs, now, &saved);
-    bool ok = intake_append(in, txn, &env, reply);
-    intake_restore_meta(a->meta, &saved);
-    if (!ok)
-        return;
-    if (!intake_str_empty(a->case_id)) {
-        snprintf(msg, sizeof(msg), "approval %s recorded by %s", id, a->by->name);
-        if (intake_timeline_event(in, txn, a->case_id, "intake", env.seq, env.recorded_at_ms,
-                                  "approval_recorded", msg, &e) != 0) {
-            intake_reply_store_error(reply, &e);
-            return;
-        }
-    }
-    intake_reply_ok(reply, cb_route_of(cmd->kind_case)->status,
-                    cb_route_of(cmd->kind_case)->id_name, id, a->case_id, &env);
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = a->case_id, .id = id, .set = {"approval_id", id}},
+                  reply, "approval %s recorded by %s", id, a->by->name);
 }

@@ -14,15 +14,16 @@
 #include "utf8.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceRequested *a,
-                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                  int64_t now, intake_reply_t *reply)
+void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                  const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300], id[48];
+    Casebus__V1__AssistanceRequested *a = cmd->request_assistance;
+    char id[48];
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
@@ -35,15 +36,6 @@ void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
         json_decref(view);
         return;
     }
-    if (a->kind < 1 || a->kind > 3) {
-        intake_reply_error(reply, 400, "invalid_field", "kind",
-                           "kind must be identification, appraisal or advice");
-        goto out;
-    }
-    if (intake_str_empty(a->question)) {
-        intake_reply_error(reply, 400, "missing_field", "question", "question is required");
-        goto out;
-    }
     if (a->letter_received_at_ms == 0)
         a->letter_received_at_ms = now;
     if (!intake_time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
@@ -53,55 +45,27 @@ void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assis
         intake_reply_store_error(reply, &e);
         goto out;
     }
-    if (intake_ensure_meta(&a->meta) == NULL || intake_set_string(&a->assistance_id, id) ||
-        intake_set_string(&a->case_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = a->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_REQUESTED;
-    env.assistance_requested = a;
-    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id", a->case_id,
-                            "requested_by", a->requested_by->org_id, "to", a->to->org_id,
-                            "question", a->question ? a->question : "");
-    snprintf(msg, sizeof(msg), "assistance %s requested by %s from %s", id, a->requested_by->name,
-             a->to->name);
-    intake_record(in, txn, &env, a->meta, cmd, actor, now, id, ref, msg, reply);
+    json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id",
+                            cmd->target_id, "requested_by", a->requested_by->org_id, "to",
+                            a->to->org_id, "question", a->question);
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = cmd->target_id,
+                                    .id = id,
+                                    .ref = ref,
+                                    .set = {"assistance_id", id, "case_id", cmd->target_id}},
+                  reply, "assistance %s requested by %s from %s", id, a->requested_by->name,
+                  a->to->name);
     json_decref(ref);
 out:
     json_decref(view);
 }
 
-/* The ref a command names (404 otherwise), when by may give the command on it
- * (the refusal in reply otherwise); the caller frees it. */
-static json_t *ref_for_command(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
-                               const char *kind, Casebus__V1__OrgRef *by,
-                               const intake_actor_t *actor, intake_cmd_kind_t cmd_kind,
-                               intake_reply_t *reply)
+void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                 const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, kind, reply);
-    if (ref == NULL)
-        return NULL;
-    intake_facts_t facts;
-    json_t *none = json_object();
-    intake_facts_of(none, NULL, ref, &facts);
-    bool may = intake_org_may(in, txn, by, "by", actor, cmd_kind, 0, &facts, reply);
-    json_decref(none);
-    if (!may) {
-        json_decref(ref);
-        return NULL;
-    }
-    return ref;
-}
-
-void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
-                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                 int64_t now, intake_reply_t *reply)
-{
-    char msg[300];
-    json_t *ref =
-        ref_for_command(in, txn, cmd, "assistance", a->by, actor, CMD_ANSWER_ASSISTANCE, reply);
+    Casebus__V1__AssistanceAnswered *a = cmd->answer_assistance;
+    json_t *ref = intake_ref_for(in, txn, cmd->target_id, "assistance", a->by, actor,
+                                 CMD_ANSWER_ASSISTANCE, reply);
     if (ref == NULL)
         return;
     /* The answer goes to whoever asked, with the question (seed 002 §五(二)). */
@@ -112,22 +76,42 @@ void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Assist
     a->requested_by = asker ? intake_owned_ref(asker) : NULL;
     if (asker)
         casebus__v1__organisation__free_unpacked(asker, NULL);
-    if (intake_ensure_meta(&a->meta) == NULL ||
-        intake_set_string(&a->assistance_id, cmd->target_id) ||
-        intake_set_string(&a->case_id, json_string_value(json_object_get(ref, "case_id"))) ||
-        intake_set_string(&a->question, intake_json_str(ref, "question")) ||
-        (asker && !a->requested_by)) {
+    if (asker && !a->requested_by) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = a->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_ASSISTANCE_ANSWERED;
-    env.assistance_answered = a;
-    snprintf(msg, sizeof(msg), "assistance %s answered by %s", cmd->target_id, a->by->name);
-    intake_record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    const char *case_id = intake_json_str(ref, "case_id");
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = case_id,
+                                    .id = cmd->target_id,
+                                    .set = {"assistance_id", cmd->target_id, "case_id", case_id,
+                                            "question", intake_json_str(ref, "question")}},
+                  reply, "assistance %s answered by %s", cmd->target_id, a->by->name);
 out:
     json_decref(ref);
+}
+
+/* An extension's event, on the obligation's case. */
+static void record_on_obligation(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                 const intake_actor_t *actor, int64_t now, json_t *ref,
+                                 intake_reply_t *reply, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+static void record_on_obligation(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                 const intake_actor_t *actor, int64_t now, json_t *ref,
+                                 intake_reply_t *reply, const char *fmt, ...)
+{
+    char note[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note, sizeof(note), fmt, ap);
+    va_end(ap);
+    const char *case_id = intake_json_str(ref, "case_id");
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = case_id,
+                                    .id = cmd->target_id,
+                                    .set = {"obligation_id", cmd->target_id, "case_id", case_id}},
+                  reply, "%s", note);
 }
 
 /* The organisation ids a stored obligation reference lists under key. */
@@ -141,10 +125,10 @@ static bool ref_lists(json_t *ref, const char *key, const char *org_id)
     return false;
 }
 
-void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionRequested *x,
-                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                 int64_t now, intake_reply_t *reply)
+void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                 const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__ExtensionRequested *x = cmd->request_extension;
     char msg[300];
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
     if (ref == NULL)
@@ -157,28 +141,17 @@ void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Extens
         intake_reply_error(reply, 403, "not_responsible", "by", msg);
         goto out;
     }
-    if (intake_ensure_meta(&x->meta) == NULL ||
-        intake_set_string(&x->obligation_id, cmd->target_id) ||
-        intake_set_string(&x->case_id, intake_json_str(ref, "case_id"))) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = x->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_REQUESTED;
-    env.extension_requested = x;
-    snprintf(msg, sizeof(msg), "extension of %s by %u asked by %s", cmd->target_id, x->extra_length,
-             x->by->name);
     /* deadline decides whether it came before the limit: 202, verdict on the tail. */
-    intake_record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    record_on_obligation(in, txn, cmd, actor, now, ref, reply, "extension of %s by %u asked by %s",
+                         cmd->target_id, x->extra_length, x->by->name);
 out:
     json_decref(ref);
 }
 
-void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionDecided *x,
-                                Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                                intake_reply_t *reply)
+void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__ExtensionDecided *x = cmd->decide_extension;
     char msg[300];
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
     if (ref == NULL)
@@ -191,30 +164,19 @@ void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Extensi
         intake_reply_error(reply, 403, "not_supervisor", "by", msg);
         goto out;
     }
-    if (intake_ensure_meta(&x->meta) == NULL ||
-        intake_set_string(&x->obligation_id, cmd->target_id) ||
-        intake_set_string(&x->case_id, intake_json_str(ref, "case_id"))) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = x->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_EXTENSION_DECIDED;
-    env.extension_decided = x;
-    snprintf(msg, sizeof(msg), "extension of %s %s by %s", cmd->target_id,
-             x->approved ? "approved" : "refused", x->by->name);
-    intake_record(in, txn, &env, x->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    record_on_obligation(in, txn, cmd, actor, now, ref, reply, "extension of %s %s by %s",
+                         cmd->target_id, x->approved ? "approved" : "refused", x->by->name);
 out:
     json_decref(ref);
 }
 
-void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__SupervisionAnswered *a,
-                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                  int64_t now, intake_reply_t *reply)
+void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                                  const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__SupervisionAnswered *a = cmd->answer_supervision;
     char msg[300];
-    json_t *ref =
-        ref_for_command(in, txn, cmd, "supervision", a->by, actor, CMD_ANSWER_SUPERVISION, reply);
+    json_t *ref = intake_ref_for(in, txn, cmd->target_id, "supervision", a->by, actor,
+                                 CMD_ANSWER_SUPERVISION, reply);
     if (ref == NULL)
         return;
     if (json_is_true(json_object_get(ref, "answered"))) {
@@ -233,11 +195,7 @@ void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Super
             ids[n++] = json_string_value(sup);
     }
     ids[n] = NULL;
-    if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, ids, a->by->org_id) != 0 ||
-        intake_ensure_meta(&a->meta) == NULL ||
-        intake_set_string(&a->supervision_id, cmd->target_id) ||
-        intake_set_string(&a->obligation_id, intake_json_str(ref, "obligation_id")) ||
-        intake_set_string(&a->case_id, intake_json_str(ref, "case_id"))) {
+    if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, ids, a->by->org_id) != 0) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         goto out;
     }
@@ -245,14 +203,15 @@ void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Super
     cb_time_format_cst(now, when, sizeof(when));
     json_object_set_new(ref, "answered", json_true());
     json_object_set_new(ref, "answered_at", json_string(when));
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = a->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_SUPERVISION_ANSWERED;
-    env.supervision_answered = a;
-    snprintf(msg, sizeof(msg), "supervision order %s (督办) answered by %s", cmd->target_id,
-             a->by->name);
-    intake_record(in, txn, &env, a->meta, cmd, actor, now, cmd->target_id, ref, msg, reply);
-    if (reply->status == 201) {
+    const char *case_id = intake_json_str(ref, "case_id");
+    if (intake_record(
+            in, txn, cmd, actor, now,
+            &(intake_event_t){.case_id = case_id,
+                              .id = cmd->target_id,
+                              .ref = ref,
+                              .set = {"supervision_id", cmd->target_id, "obligation_id",
+                                      intake_json_str(ref, "obligation_id"), "case_id", case_id}},
+            reply, "supervision order %s (督办) answered by %s", cmd->target_id, a->by->name)) {
         json_t *view = intake_case_get(&in->st, txn, a->case_id);
         json_t *sv = json_object_get(
             json_object_get(json_object_get(view, "obligations"), a->obligation_id), "supervision");

@@ -57,10 +57,10 @@ static bool materials_ok(const Casebus__V1__TransferSent *t, intake_reply_t *rep
     return false;
 }
 
-void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSent *t,
-                             const Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                             int64_t now, intake_reply_t *reply)
+void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__TransferSent *t = cmd->send_transfer;
     char msg[400];
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
@@ -158,22 +158,16 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSe
         intake_reply_store_error(reply, &e);
         return;
     }
-    Casebus__V1__CommandMeta *m = intake_ensure_meta(&t->meta);
-    if (m == NULL || intake_set_string(&t->transfer_id, id) ||
-        intake_set_string(&t->case_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = t->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_SENT;
-    env.transfer_sent = t;
-    json_t *ref = json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id", t->case_id,
-                            "sender", t->sender->org_id, "proposed_receiver",
-                            t->proposed_receiver_id ? t->proposed_receiver_id : "");
-    snprintf(msg, sizeof(msg), "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
-             t->n_materials, emergency ? ", emergency" : "");
-    intake_record(in, txn, &env, m, cmd, actor, now, id, ref, msg, reply);
+    json_t *ref =
+        json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id", cmd->target_id, "sender",
+                  t->sender->org_id, "proposed_receiver", t->proposed_receiver_id);
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = cmd->target_id,
+                                    .id = id,
+                                    .ref = ref,
+                                    .set = {"transfer_id", id, "case_id", cmd->target_id}},
+                  reply, "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
+                  t->n_materials, emergency ? ", emergency" : "");
     json_decref(ref);
 }
 
@@ -196,74 +190,60 @@ static bool duty_division_parties(intake_t *in, MDB_txn *txn, const char *a, con
     return (kinds[0] == dept && kinds[1] == bureau) || (kinds[0] == bureau && kinds[1] == dept);
 }
 
+/* The facts authz needs about a transfer of case_id (held by the returned view,
+ * which the caller frees; an empty one when the case is not known here). */
+static json_t *transfer_facts(intake_t *in, MDB_txn *txn, const char *case_id,
+                              const char *transfer_id, json_t *ref, intake_facts_t *facts)
+{
+    json_t *view = intake_case_get(&in->st, txn, case_id);
+    if (view == NULL)
+        view = json_object();
+    intake_facts_of(view, transfer_id, ref, facts);
+    return view;
+}
+
 void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
                              const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    char msg[300];
+    static const struct {
+        int kind;
+        const char *verb;
+    } steps[] = {
+        {CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER, "signed for (签收)"},
+        {CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER, "accepted"},
+        {CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER, "returned"},
+        {CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE, "disputed"},
+    };
+    const char *verb = NULL;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if ((int)cmd->kind_case == steps[i].kind)
+            verb = steps[i].verb;
+    /* every step's body has its `by` where TransferReceived has it */
+    ProtobufCMessage *body =
+        *(ProtobufCMessage **)((uint8_t *)cmd +
+                               protobuf_c_message_descriptor_get_field(
+                                   &casebus__v1__command__descriptor, (unsigned)cmd->kind_case)
+                                   ->offset);
+    const ProtobufCFieldDescriptor *byf =
+        protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "by");
+    Casebus__V1__OrgRef *by = *(Casebus__V1__OrgRef **)((uint8_t *)body + byf->offset);
+    if (verb == NULL) {
+        intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step");
+        return;
+    }
     cb_error_t e;
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "transfer", reply);
     if (ref == NULL)
         return;
-    const char *case_id = json_string_value(json_object_get(ref, "case_id"));
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = (char *)case_id;
-    Casebus__V1__OrgRef *by = NULL;
-    char **transfer_id = NULL;
-    Casebus__V1__CommandMeta **meta = NULL;
-    const char *verb = "";
-    char dispute_id[48] = "";
-    switch (cmd->kind_case) {
-    case CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER:
-        by = cmd->receive_transfer->by;
-        transfer_id = &cmd->receive_transfer->transfer_id;
-        meta = &cmd->receive_transfer->meta;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_RECEIVED;
-        env.transfer_received = cmd->receive_transfer;
-        verb = "signed for (签收)";
-        break;
-    case CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER:
-        by = cmd->accept_transfer->by;
-        transfer_id = &cmd->accept_transfer->transfer_id;
-        meta = &cmd->accept_transfer->meta;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_ACCEPTED;
-        env.transfer_accepted = cmd->accept_transfer;
-        verb = "accepted";
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER:
-        by = cmd->return_transfer->by;
-        transfer_id = &cmd->return_transfer->transfer_id;
-        meta = &cmd->return_transfer->meta;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_TRANSFER_RETURNED;
-        env.transfer_returned = cmd->return_transfer;
-        verb = "returned";
-        if (intake_str_empty(cmd->return_transfer->reason)) {
-            intake_reply_error(reply, 400, "missing_field", "reason",
-                               "a returned transfer needs a reason");
-            goto out;
-        }
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE:
-        by = cmd->raise_dispute->by;
-        transfer_id = &cmd->raise_dispute->transfer_id;
-        meta = &cmd->raise_dispute->meta;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_RAISED;
-        env.dispute_raised = cmd->raise_dispute;
-        verb = "disputed";
-        if (intake_str_empty(cmd->raise_dispute->reason)) {
-            intake_reply_error(reply, 400, "missing_field", "reason", "a dispute needs a reason");
-            goto out;
-        }
-        break;
-    default: intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step"); goto out;
-    }
-    json_t *view = intake_case_get(&in->st, txn, case_id);
+    const char *case_id = intake_json_str(ref, "case_id");
+    bool dispute = cmd->kind_case == CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE;
     intake_facts_t facts;
-    intake_facts_of(view ? view : json_object(), cmd->target_id, ref, &facts);
+    json_t *view = transfer_facts(in, txn, case_id, cmd->target_id, ref, &facts);
     bool may = intake_org_may(in, txn, by, "by", actor, (intake_cmd_kind_t)cmd->kind_case, 0,
                               &facts, reply);
     /* seed 002 §六(四): a duty-division dispute is between a department and the
      * enforcement bureau. */
-    if (may && cmd->kind_case == CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE &&
+    if (may && dispute &&
         cmd->raise_dispute->kind == CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION &&
         !duty_division_parties(in, txn, facts.transfer_sender, facts.transfer_receiver)) {
         intake_reply_error(reply, 400, "not_duty_division", "kind",
@@ -273,18 +253,12 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
         may = false;
     }
     json_decref(view);
-    if (!may)
-        goto out;
-    if (intake_ensure_meta(meta) == NULL || intake_set_string(transfer_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
+    char dispute_id[48] = "";
     json_t *new_ref = NULL;
-    if (cmd->kind_case == CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE) {
-        if (intake_new_id(in, txn, "D", now, dispute_id, sizeof(dispute_id), &e) != 0 ||
-            intake_set_string(&cmd->raise_dispute->dispute_id, dispute_id)) {
+    if (may && dispute) {
+        if (intake_new_id(in, txn, "D", now, dispute_id, sizeof(dispute_id), &e) != 0) {
             intake_reply_store_error(reply, &e);
-            goto out;
+            may = false;
         }
         bool duty =
             cmd->raise_dispute->kind == CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION;
@@ -292,19 +266,23 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
                             "transfer_id", cmd->target_id, "raised_by", by->org_id, "stage",
                             duty ? "staffing_office" : "judicial_bureau");
     }
-    snprintf(msg, sizeof(msg), "transfer %s %s by %s%s%s", cmd->target_id, verb, by->name,
-             dispute_id[0] ? ", dispute " : "", dispute_id);
-    intake_record(in, txn, &env, *meta, cmd, actor, now,
-                  dispute_id[0] ? dispute_id : cmd->target_id, new_ref, msg, reply);
+    if (may)
+        intake_record(in, txn, cmd, actor, now,
+                      &(intake_event_t){.case_id = case_id,
+                                        .id = dispute ? dispute_id : cmd->target_id,
+                                        .ref = new_ref,
+                                        .set = {"transfer_id", cmd->target_id,
+                                                dispute ? "dispute_id" : NULL, dispute_id}},
+                      reply, "transfer %s %s by %s%s%s", cmd->target_id, verb, by->name,
+                      dispute ? ", dispute " : "", dispute_id);
     json_decref(new_ref);
-out:
     json_decref(ref);
 }
 
-void intake_do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDecided *d,
-                              Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                              intake_reply_t *reply)
+void intake_do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                              const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__DisputeDecided *d = cmd->decide_dispute;
     char msg[300];
     cb_error_t e;
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "dispute", reply);
@@ -367,16 +345,12 @@ void intake_do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDe
              d->decided_by->name, comp->name);
     casebus__v1__organisation__free_unpacked(comp, NULL);
 record:
-    if (intake_ensure_meta(&d->meta) == NULL || intake_set_string(&d->dispute_id, cmd->target_id) ||
-        intake_set_string(&d->transfer_id, transfer_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = (char *)case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_DISPUTE_DECIDED;
-    env.dispute_decided = d;
-    intake_record(in, txn, &env, d->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
+    intake_record(
+        in, txn, cmd, actor, now,
+        &(intake_event_t){.case_id = case_id,
+                          .id = cmd->target_id,
+                          .set = {"dispute_id", cmd->target_id, "transfer_id", transfer_id}},
+        reply, "%s", msg);
 out:
     json_decref(ref);
 }
@@ -413,10 +387,10 @@ static bool dispatch_party_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *r
     return true;
 }
 
-void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseDispatched *d,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply)
+void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__CaseDispatched *d = cmd->dispatch_case;
     char msg[400], field[32];
     cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
@@ -447,28 +421,23 @@ void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseDispat
         intake_reply_store_error(reply, &e);
         return;
     }
-    if (intake_ensure_meta(&d->meta) == NULL || intake_set_string(&d->transfer_id, id) ||
-        intake_set_string(&d->case_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        return;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = d->case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_DISPATCHED;
-    env.case_dispatched = d;
     json_t *ref =
-        json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind", "transfer", "case_id", d->case_id, "sender",
+        json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind", "transfer", "case_id", cmd->target_id, "sender",
                   d->by->org_id, "proposed_receiver", d->lead->org_id, "dispatched", 1);
-    snprintf(msg, sizeof(msg), "dispatched as %s to %s (lead)%s%zu helpers by %s", id,
-             d->lead->name, d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
-    intake_record(in, txn, &env, d->meta, cmd, actor, now, id, ref, msg, reply);
+    intake_record(in, txn, cmd, actor, now,
+                  &(intake_event_t){.case_id = cmd->target_id,
+                                    .id = id,
+                                    .ref = ref,
+                                    .set = {"transfer_id", id, "case_id", cmd->target_id}},
+                  reply, "dispatched as %s to %s (lead)%s%zu helpers by %s", id, d->lead->name,
+                  d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
     json_decref(ref);
 }
 
-void intake_do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__ReturnReviewed *rv,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply)
+void intake_do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
+    Casebus__V1__ReturnReviewed *rv = cmd->review_return;
     char msg[300];
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "transfer", reply);
     if (ref == NULL)
@@ -482,27 +451,19 @@ void intake_do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__ReturnRevi
         goto out;
     }
     const char *case_id = intake_json_str(ref, "case_id");
-    json_t *view = intake_case_get(&in->st, txn, case_id);
     intake_facts_t facts;
-    intake_facts_of(view ? view : json_object(), cmd->target_id, ref, &facts);
+    json_t *view = transfer_facts(in, txn, case_id, cmd->target_id, ref, &facts);
     bool may = intake_org_may(in, txn, rv->by, "by", actor, CMD_REVIEW_RETURN, 0, &facts, reply);
+    if (may)
+        intake_record(in, txn, cmd, actor, now,
+                      &(intake_event_t){.case_id = case_id,
+                                        .id = cmd->target_id,
+                                        .set = {"transfer_id", cmd->target_id}},
+                      reply, "return of %s %s by %s", cmd->target_id,
+                      rv->approved ? "approved (back to the command platform)"
+                                   : "rejected (stays with the receiver)",
+                      rv->by->name);
     json_decref(view);
-    if (!may)
-        goto out;
-    if (intake_ensure_meta(&rv->meta) == NULL ||
-        intake_set_string(&rv->transfer_id, cmd->target_id)) {
-        intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
-    }
-    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    env.case_id = (char *)case_id;
-    env.body_case = CASEBUS__V1__ENVELOPE__BODY_RETURN_REVIEWED;
-    env.return_reviewed = rv;
-    snprintf(msg, sizeof(msg), "return of %s %s by %s", cmd->target_id,
-             rv->approved ? "approved (back to the command platform)"
-                          : "rejected (stays with the receiver)",
-             rv->by->name);
-    intake_record(in, txn, &env, rv->meta, cmd, actor, now, cmd->target_id, NULL, msg, reply);
 out:
     json_decref(ref);
 }

@@ -25,9 +25,19 @@
 #include "utf8.h"
 
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What fill_meta replaced, so that restore_meta can put it back
+ * before the command is freed (its strings belong to the decoder or to
+ * protobuf-c). */
+typedef struct meta_saved {
+    char *token_id, *idempotency_key, *request_id;
+    char **acting_orgs;
+    size_t n_acting_orgs;
+} meta_saved_t;
 
 #define CLOCK_SKEW_MS (5 * 60 * 1000)
 
@@ -97,7 +107,7 @@ int intake_set_string(char **dst, const char *value)
     return 0;
 }
 
-Casebus__V1__CommandMeta *intake_ensure_meta(Casebus__V1__CommandMeta **m)
+static Casebus__V1__CommandMeta *ensure_meta(Casebus__V1__CommandMeta **m)
 {
     if (*m == NULL) {
         *m = malloc(sizeof(**m));
@@ -230,7 +240,7 @@ int intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, c
     return rc;
 }
 
-void intake_fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
+static void fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
                       const intake_actor_t *actor, char **orgs, int64_t now, meta_saved_t *saved)
 {
     *saved = (meta_saved_t){m->token_id, m->idempotency_key, m->request_id, m->acting_orgs,
@@ -245,7 +255,7 @@ void intake_fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *c
     m->n_acting_orgs = actor->norgs;
 }
 
-void intake_restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved)
+static void restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved)
 {
     m->token_id = saved->token_id;
     m->idempotency_key = saved->idempotency_key;
@@ -255,7 +265,7 @@ void intake_restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved)
 }
 
 /* Appends env; on failure fills reply. */
-bool intake_append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env, intake_reply_t *reply)
+static bool append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env, intake_reply_t *reply)
 {
     cb_error_t err;
     if (cb_log_append(in->d.log, txn, env, &err) != 0) {
@@ -269,7 +279,7 @@ bool intake_append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env, intak
     return true;
 }
 
-void intake_reply_ok(intake_reply_t *reply, int status, const char *id_name, const char *id,
+static void reply_ok(intake_reply_t *reply, int status, const char *id_name, const char *id,
                      const char *case_id, const Casebus__V1__Envelope *env)
 {
     json_t *o = json_pack("{s:s,s:I,s:s}", "case_id", case_id ? case_id : "", "event_seq",
@@ -388,28 +398,131 @@ bool intake_org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const 
 
 /* Records an accepted command: event, reference, timeline, reply. body points at
  * the command's message inside env. */
-void intake_record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
-                   Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
-                   const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
-                   const char *summary, intake_reply_t *reply)
+/* The ref id names (404 otherwise), when by may give the command on it (the
+ * refusal in reply otherwise); the caller frees it. */
+json_t *intake_ref_for(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
+                       Casebus__V1__OrgRef *by, const intake_actor_t *actor,
+                       intake_cmd_kind_t cmd_kind, intake_reply_t *reply)
+{
+    json_t *ref = intake_ref_or_404(in, txn, id, kind, reply);
+    if (ref == NULL)
+        return NULL;
+    intake_facts_t facts;
+    json_t *none = json_object();
+    intake_facts_of(none, NULL, ref, &facts);
+    bool may = intake_org_may(in, txn, by, "by", actor, cmd_kind, 0, &facts, reply);
+    json_decref(none);
+    if (!may) {
+        json_decref(ref);
+        return NULL;
+    }
+    return ref;
+}
+
+/* The body of cmd: the message its oneof holds (NULL for none). */
+static ProtobufCMessage *command_body(const Casebus__V1__Command *cmd)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+        &casebus__v1__command__descriptor, (unsigned)cmd->kind_case);
+    return f ? *(ProtobufCMessage **)((uint8_t *)cmd + f->offset) : NULL;
+}
+
+/* env's body is body: the envelope's oneof member of body's type. */
+static bool wrap(Casebus__V1__Envelope *env, ProtobufCMessage *body)
+{
+    const ProtobufCMessageDescriptor *md = &casebus__v1__envelope__descriptor;
+    for (unsigned i = 0; i < md->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &md->fields[i];
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->descriptor == body->descriptor) {
+            *(uint32_t *)((uint8_t *)env + f->quantifier_offset) = f->id;
+            *(ProtobufCMessage **)((uint8_t *)env + f->offset) = body;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sets the string fields named in set (name, value, …, NULL) and the meta of body. */
+static Casebus__V1__CommandMeta *fill_body(ProtobufCMessage *body, const char *const *set)
+{
+    for (size_t i = 0; set[i]; i += 2) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(body->descriptor, set[i]);
+        if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING ||
+            intake_set_string((char **)((uint8_t *)body + f->offset), set[i + 1] ? set[i + 1] : ""))
+            return NULL;
+    }
+    const ProtobufCFieldDescriptor *m =
+        protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "meta");
+    return m ? ensure_meta((Casebus__V1__CommandMeta **)((uint8_t *)body + m->offset)) : NULL;
+}
+
+static bool vrecord(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                    const intake_actor_t *actor, int64_t now, intake_event_t *ev,
+                    intake_reply_t *reply, const char *fmt, va_list ap)
+    __attribute__((format(printf, 8, 0)));
+
+static bool vrecord(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                    const intake_actor_t *actor, int64_t now, intake_event_t *ev,
+                    intake_reply_t *reply, const char *fmt, va_list ap)
 {
     const cb_route_t *route = cb_route_of(cmd->kind_case);
+    ProtobufCMessage *body = command_body(cmd);
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    env.case_id = (char *)(ev->case_id ? ev->case_id : "");
+    Casebus__V1__CommandMeta *m = body ? fill_body(body, ev->set) : NULL;
+    if (m == NULL || !wrap(&env, body)) {
+        intake_reply_error(reply, 500, "internal", "", "out of memory");
+        return false;
+    }
+    char summary[400];
+    vsnprintf(summary, sizeof(summary), fmt, ap);
     char *orgs[INTAKE_MAX_TOKEN_ORGS];
     cb_error_t e;
     meta_saved_t saved;
-    intake_fill_meta(m, cmd, actor, orgs, now, &saved);
-    bool ok = intake_append(in, txn, env, reply);
-    intake_restore_meta(m, &saved);
+    fill_meta(m, cmd, actor, orgs, now, &saved);
+    bool ok = append(in, txn, &env, reply);
+    restore_meta(m, &saved);
     if (!ok)
-        return;
-    if ((ref && intake_ref_put(&in->st, txn, id, ref, &e) != 0) ||
-        intake_timeline_event(in, txn, env->case_id, "intake", env->seq, env->recorded_at_ms,
-                              cb_event_type(env), summary, &e) != 0) {
+        return false;
+    ev->seq = env.seq;
+    ev->recorded_at_ms = env.recorded_at_ms;
+    if ((ev->ref && intake_ref_put(&in->st, txn, ev->id, ev->ref, &e) != 0) ||
+        (env.case_id[0] &&
+         intake_timeline_event(in, txn, env.case_id, "intake", env.seq, env.recorded_at_ms,
+                               cb_event_type(&env), summary, &e) != 0)) {
         intake_reply_store_error(reply, &e);
-        return;
+        return false;
     }
-    intake_reply_ok(reply, route ? route->status : 201, route ? route->id_name : NULL, id,
-                    env->case_id, env);
+    reply_ok(reply, route ? route->status : 201, route ? route->id_name : NULL, ev->id, env.case_id,
+             &env);
+    return true;
+}
+
+bool intake_record(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                   const intake_actor_t *actor, int64_t now, intake_event_t *ev,
+                   intake_reply_t *reply, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vrecord(in, txn, cmd, actor, now, ev, reply, fmt, ap);
+    va_end(ap);
+    return ok;
+}
+
+bool intake_record_on_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                           const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
+                           intake_reply_t *reply, const char *fmt, ...)
+{
+    intake_event_t ev = {.case_id = cmd->target_id,
+                         .id = id ? id : cmd->target_id,
+                         .ref = ref,
+                         .set = {"case_id", cmd->target_id}};
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vrecord(in, txn, cmd, actor, now, &ev, reply, fmt, ap);
+    va_end(ap);
+    return ok;
 }
 
 void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd,
@@ -440,72 +553,35 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
             return;
         }
     }
-    switch (cmd->kind_case) {
-    case CASEBUS__V1__COMMAND__KIND_REPORT_CASE:
-        intake_do_report_case(in, txn, cmd->report_case, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_SEND_TRANSFER:
-        intake_do_send_transfer(in, txn, cmd->send_transfer, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RECEIVE_TRANSFER:
-    case CASEBUS__V1__COMMAND__KIND_ACCEPT_TRANSFER:
-    case CASEBUS__V1__COMMAND__KIND_RETURN_TRANSFER:
-    case CASEBUS__V1__COMMAND__KIND_RAISE_DISPUTE:
-        intake_do_transfer_step(in, txn, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_DECIDE_DISPUTE:
-        intake_do_decide_dispute(in, txn, cmd->decide_dispute, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_REQUEST_ASSISTANCE:
-        intake_do_request_assistance(in, txn, cmd->request_assistance, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_ANSWER_ASSISTANCE:
-        intake_do_answer_assistance(in, txn, cmd->answer_assistance, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RECORD_DECISION:
-        intake_do_record_decision(in, txn, cmd->record_decision, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_GIVE_FEEDBACK:
-        intake_do_give_feedback(in, txn, cmd->give_feedback, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RECORD_APPROVAL:
-        intake_do_record_approval(in, txn, cmd->record_approval, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION:
-        intake_do_request_extension(in, txn, cmd->request_extension, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_DECIDE_EXTENSION:
-        intake_do_decide_extension(in, txn, cmd->decide_extension, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_CANCEL_CASE:
-        intake_do_cancel_case(in, txn, cmd->cancel_case, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_CRIME_STEP:
-        intake_do_crime_step(in, txn, cmd->crime_step, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_FILE_DECISION:
-        intake_do_file_decision(in, txn, cmd->file_decision, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_APPLY_JOINT_OPERATION:
-        intake_do_apply_joint_operation(in, txn, cmd->apply_joint_operation, cmd, actor, now,
-                                        reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_RECORD_FILING:
-        intake_do_record_filing(in, txn, cmd->record_filing, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_DISPATCH_CASE:
-        intake_do_dispatch_case(in, txn, cmd->dispatch_case, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_REVIEW_RETURN:
-        intake_do_review_return(in, txn, cmd->review_return, cmd, actor, now, reply);
-        break;
-    case CASEBUS__V1__COMMAND__KIND_ANSWER_SUPERVISION:
-        intake_do_answer_supervision(in, txn, cmd->answer_supervision, cmd, actor, now, reply);
-        break;
-    default:
+    static intake_do_fn *const run[] = {
+        [CMD_REPORT_CASE] = intake_do_report_case,
+        [CMD_SEND_TRANSFER] = intake_do_send_transfer,
+        [CMD_RECEIVE_TRANSFER] = intake_do_transfer_step,
+        [CMD_ACCEPT_TRANSFER] = intake_do_transfer_step,
+        [CMD_RETURN_TRANSFER] = intake_do_transfer_step,
+        [CMD_RAISE_DISPUTE] = intake_do_transfer_step,
+        [CMD_DECIDE_DISPUTE] = intake_do_decide_dispute,
+        [CMD_REQUEST_ASSISTANCE] = intake_do_request_assistance,
+        [CMD_ANSWER_ASSISTANCE] = intake_do_answer_assistance,
+        [CMD_RECORD_DECISION] = intake_do_record_decision,
+        [CMD_GIVE_FEEDBACK] = intake_do_give_feedback,
+        [CMD_RECORD_APPROVAL] = intake_do_record_approval,
+        [CMD_REQUEST_EXTENSION] = intake_do_request_extension,
+        [CMD_DECIDE_EXTENSION] = intake_do_decide_extension,
+        [CMD_CANCEL_CASE] = intake_do_cancel_case,
+        [CMD_CRIME_STEP] = intake_do_crime_step,
+        [CMD_FILE_DECISION] = intake_do_file_decision,
+        [CMD_APPLY_JOINT_OPERATION] = intake_do_apply_joint_operation,
+        [CMD_RECORD_FILING] = intake_do_record_filing,
+        [CMD_DISPATCH_CASE] = intake_do_dispatch_case,
+        [CMD_REVIEW_RETURN] = intake_do_review_return,
+        [CMD_ANSWER_SUPERVISION] = intake_do_answer_supervision,
+    };
+    size_t kind = (size_t)cmd->kind_case;
+    if (kind < sizeof(run) / sizeof(run[0]) && run[kind])
+        run[kind](in, txn, cmd, actor, now, reply);
+    else
         intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
-        break;
-    }
     if (reply->status >= 200 && reply->status < 300 && idem &&
         intake_idem_put(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash, reply, &e) !=
             0)

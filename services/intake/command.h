@@ -10,19 +10,20 @@
 
 #define ENUM_WORD_MAX 48
 
-/* What intake_fill_meta replaced, so that intake_restore_meta can put it back
- * before the command is freed (its strings belong to the decoder or to
- * protobuf-c). */
-typedef struct meta_saved {
-    char *token_id, *idempotency_key, *request_id;
-    char **acting_orgs;
-    size_t n_acting_orgs;
-} meta_saved_t;
+/* The event a command records (intake_record). */
+typedef struct intake_event {
+    const char *case_id;    /* the envelope's case; NULL for none */
+    const char *id;         /* the answer's id, under the route's id_name; NULL for none */
+    json_t *ref;            /* kept under id when not NULL */
+    const char *set[9];     /* string fields of the body intake fills: name, value, …, NULL */
+    uint64_t seq;           /* out: the event's sequence in intake's log */
+    int64_t recorded_at_ms; /* out */
+} intake_event_t;
 
 /* ---- command.c ---- */
+
 void intake_reply_store_error(intake_reply_t *reply, const cb_error_t *err);
 int intake_set_string(char **dst, const char *value);
-Casebus__V1__CommandMeta *intake_ensure_meta(Casebus__V1__CommandMeta **m);
 bool intake_str_empty(const char *s);
 const char *intake_json_str(json_t *obj, const char *key);
 bool intake_acts_for(const intake_actor_t *actor, const char *org_id);
@@ -35,12 +36,6 @@ bool intake_time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bo
                     intake_reply_t *reply);
 int intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
                   size_t size, cb_error_t *err);
-void intake_fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
-                      const intake_actor_t *actor, char **orgs, int64_t now, meta_saved_t *saved);
-void intake_restore_meta(Casebus__V1__CommandMeta *m, const meta_saved_t *saved);
-bool intake_append(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env, intake_reply_t *reply);
-void intake_reply_ok(intake_reply_t *reply, int status, const char *id_name, const char *id,
-                     const char *case_id, const Casebus__V1__Envelope *env);
 void intake_reply_no_case(intake_reply_t *reply, const char *case_id);
 json_t *intake_case_or_404(intake_t *in, MDB_txn *txn, const char *case_id, intake_reply_t *reply);
 json_t *intake_ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
@@ -51,73 +46,32 @@ bool intake_authorized(intake_cmd_kind_t kind, const Casebus__V1__Organisation *
 bool intake_org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
                     const intake_actor_t *actor, intake_cmd_kind_t kind, int crime_step,
                     const intake_facts_t *f, intake_reply_t *reply);
-void intake_record(intake_t *in, MDB_txn *txn, Casebus__V1__Envelope *env,
-                   Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
-                   const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
-                   const char *summary, intake_reply_t *reply);
+/* The ref id names (404 otherwise), when by may give the command on it (the
+ * refusal in reply otherwise); the caller frees it. */
+json_t *intake_ref_for(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
+                       Casebus__V1__OrgRef *by, const intake_actor_t *actor,
+                       intake_cmd_kind_t cmd_kind, intake_reply_t *reply);
+/* Records cmd's body as its event: fills ev->set's fields and the body's meta,
+ * appends it in an envelope for ev->case_id, keeps ev->ref under ev->id, puts
+ * fmt's note on the case's timeline and the answer (the route's status and
+ * id) in reply. Returns whether all of it was done; the refusal is in reply
+ * otherwise. */
+bool intake_record(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                   const intake_actor_t *actor, int64_t now, intake_event_t *ev,
+                   intake_reply_t *reply, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+/* intake_record for a command on the case in its path: the body's case_id is
+ * that case, and the answer's id is id (NULL: the case's). */
+bool intake_record_on_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                           const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
+                           intake_reply_t *reply, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
 
 /* ---- cmd_case.c ---- */
-void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseReported *r,
-                           const Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                           int64_t now, intake_reply_t *reply);
-void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseCancelled *c,
-                           Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                           intake_reply_t *reply);
-void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__CrimeReferralStep *s,
-                          Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                          intake_reply_t *reply);
-void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionRecorded *d,
-                               Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                               intake_reply_t *reply);
-void intake_do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__FeedbackGiven *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply);
-void intake_do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__DecisionFiled *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply);
-void intake_do_apply_joint_operation(intake_t *in, MDB_txn *txn,
-                                     Casebus__V1__JointOperationApplied *j,
-                                     Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                     int64_t now, intake_reply_t *reply);
-void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__FilingRecorded *f,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply);
-void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__ApprovalRecorded *a,
-                               Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                               intake_reply_t *reply);
 
 /* ---- cmd_transfer.c ---- */
-void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__TransferSent *t,
-                             const Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                             int64_t now, intake_reply_t *reply);
-void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply);
-void intake_do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__DisputeDecided *d,
-                              Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                              intake_reply_t *reply);
-void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__CaseDispatched *d,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply);
-void intake_do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__ReturnReviewed *rv,
-                             Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                             intake_reply_t *reply);
 
 /* ---- cmd_limit.c ---- */
-void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceRequested *a,
-                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                  int64_t now, intake_reply_t *reply);
-void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__AssistanceAnswered *a,
-                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                 int64_t now, intake_reply_t *reply);
-void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionRequested *x,
-                                 Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                 int64_t now, intake_reply_t *reply);
-void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__ExtensionDecided *x,
-                                Casebus__V1__Command *cmd, const intake_actor_t *actor, int64_t now,
-                                intake_reply_t *reply);
-void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__SupervisionAnswered *a,
-                                  Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                                  int64_t now, intake_reply_t *reply);
 
 /* ---- view.c ---- */
 const char *intake_enum_word(const ProtobufCEnumDescriptor *d, int value, char out[ENUM_WORD_MAX]);
@@ -127,5 +81,17 @@ int intake_timeline_event(intake_t *in, MDB_txn *txn, const char *case_id, const
                           cb_error_t *err);
 int intake_view_add_party(intake_t *in, MDB_txn *txn, const char *case_id, json_t *view,
                           const char *org, cb_error_t *err);
+
+/* One command: its body is cmd's, already checked against the contract; the
+ * answer (and on success the event) goes in reply. */
+typedef void intake_do_fn(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                          const intake_actor_t *actor, int64_t now, intake_reply_t *reply);
+intake_do_fn intake_do_report_case, intake_do_cancel_case, intake_do_crime_step,
+    intake_do_record_decision, intake_do_give_feedback, intake_do_file_decision,
+    intake_do_apply_joint_operation, intake_do_record_filing, intake_do_record_approval,
+    intake_do_send_transfer, intake_do_transfer_step, intake_do_decide_dispute,
+    intake_do_dispatch_case, intake_do_review_return, intake_do_request_assistance,
+    intake_do_answer_assistance, intake_do_request_extension, intake_do_decide_extension,
+    intake_do_answer_supervision;
 
 #endif
