@@ -147,7 +147,6 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
     snprintf(cr->message, sizeof(cr->message),
              "calendar %d loaded (%s): %llu open obligations recomputed", year,
              cb_cal_version(dl->cal, year), (unsigned long long)recomputed);
-    dl_timer_want(dl, dl->now()); /* a due instant may have moved earlier */
     return 0;
 }
 

@@ -12,9 +12,11 @@
  *
  * Files: main.c (wiring), rules.c (the rules file), obligation.c (pure clock
  * arithmetic of one obligation), state.c (every mdb_* call), handlers.c (one
- * on_<event> per input event, opening/closing/pausing obligations), fire.c (the
- * timer: firing due points in short batches), control.c (calendar import,
- * status).
+ * on_<event> per input event), lifecycle.c (opening, pausing, resuming and
+ * closing an obligation, and the events that record it), alert.c (what a due
+ * point does: warning, breach, 督办), calwatch.c (calendar imports and the
+ * missing-year alarm), fire.c (the timer: when, in short batches), control.c
+ * (calendar import, status). dlint.h is what the handler files share.
  */
 #ifndef CB_DEADLINE_H
 #define CB_DEADLINE_H
@@ -201,7 +203,12 @@ typedef struct deadline {
     cb_control_t *control;
     uv_timer_t timer;
     uv_timer_t periodic;                 /* date rules: opens each period's filings */
+    uv_check_t timer_check;              /* after each loop turn: the hint below */
     int64_t armed_at_ms;                 /* 0: not armed */
+    /* The earliest instant put in the timer index since the timer last looked
+     * (state.c sets it, fire.c reads it after each loop turn): the handlers say
+     * what is due when, the timer alone decides when to wake. 0: none. */
+    int64_t timer_hint_ms;
     bool firing;                         /* a batch waits for its commit */
     unsigned batch;                      /* obligations per firing transaction */
     int64_t late_after_ms;               /* a point fired later than this is "late" */
@@ -266,7 +273,7 @@ void dl_metrics_init(deadline_t *dl);
 int dl_counts_get(deadline_t *dl, MDB_txn *txn, dl_counts_t *c, cb_error_t *err);
 int dl_counts_put(deadline_t *dl, MDB_txn *txn, const dl_counts_t *c, cb_error_t *err);
 
-/* ---- handlers.c ---- */
+/* ---- handlers.c, alert.c, calwatch.c ---- */
 /* Apply function for intake's and router's events. */
 int dl_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);
 /* Fires what is due of obligation id at now (the timer key at_ms is its
@@ -289,10 +296,6 @@ int dl_calendar_import(deadline_t *dl, MDB_txn *txn, const char *text, size_t le
 
 /* ---- fire.c ---- */
 int dl_timer_init(deadline_t *dl, cb_error_t *err);
-/* Makes sure the timer fires no later than at_ms. */
-void dl_timer_want(deadline_t *dl, int64_t at_ms);
-/* Re-reads the first key and arms the timer for it. */
-void dl_timer_rearm(deadline_t *dl);
 void dl_timer_close(deadline_t *dl);
 
 /* ---- control.c ---- */

@@ -6,6 +6,10 @@
  * midnight herd (every working-day limit ends at 24:00) is worked through in
  * short slices, and the bus, the control socket and the loop keep answering
  * meanwhile.
+ *
+ * The timer owns when; the handlers own what. They put due instants in the
+ * timer index (state.c notes the earliest in dl->timer_hint_ms), and the timer
+ * looks at that note after each loop turn, so nothing they do calls in here.
  */
 #include "deadline.h"
 #include "log.h"
@@ -28,7 +32,8 @@ static void arm_in(deadline_t *dl, int64_t delay_ms, int64_t at_ms)
     dl->armed_at_ms = at_ms;
 }
 
-void dl_timer_want(deadline_t *dl, int64_t at_ms)
+/* Arms for at_ms when that is sooner than what the timer waits for. */
+static void want(deadline_t *dl, int64_t at_ms)
 {
     if (dl->d.loop == NULL || dl->firing || at_ms <= 0)
         return; /* no loop (unit tests), or the batch's commit re-arms */
@@ -37,7 +42,8 @@ void dl_timer_want(deadline_t *dl, int64_t at_ms)
     arm_in(dl, at_ms - dl->now(), at_ms);
 }
 
-void dl_timer_rearm(deadline_t *dl)
+/* Re-reads the first key and arms the timer for it. */
+static void rearm(deadline_t *dl)
 {
     MDB_txn *txn;
     cb_error_t err;
@@ -66,7 +72,7 @@ static void on_batch_committed(void *arg, int status, const cb_error_t *err)
         arm_in(dl, 1000, dl->now() + 1000); /* try again in a second */
         return;
     }
-    dl_timer_rearm(dl);
+    rearm(dl);
 }
 
 static void fire_batch(deadline_t *dl)
@@ -97,7 +103,7 @@ static void fire_batch(deadline_t *dl)
     }
     if (n == 0) {
         cb_group_end(dl->d.group, &txn, false, NULL, NULL, NULL);
-        dl_timer_rearm(dl);
+        rearm(dl);
         return;
     }
     dl->firing = true;
@@ -111,6 +117,16 @@ static void fire_batch(deadline_t *dl)
 static void on_timer(uv_timer_t *t)
 {
     fire_batch(t->data);
+}
+
+/* After each loop turn: what the handlers put in the index may be due sooner. */
+static void on_check(uv_check_t *c)
+{
+    deadline_t *dl = c->data;
+    int64_t at = dl->timer_hint_ms;
+    dl->timer_hint_ms = 0;
+    if (at)
+        want(dl, at);
 }
 
 /* Once a minute: the date rules' obligations of the period that has begun, and
@@ -141,10 +157,14 @@ int dl_timer_init(deadline_t *dl, cb_error_t *err)
         dl->periodic.data = dl;
         rc = uv_timer_start(&dl->periodic, on_periodic, 0, 60000);
     }
+    if (rc == 0 && (rc = uv_check_init(dl->d.loop, &dl->timer_check)) == 0) {
+        dl->timer_check.data = dl;
+        rc = uv_check_start(&dl->timer_check, on_check);
+    }
     if (rc != 0)
         return cb_error_set(err, CB_ERR_UV, "", "timer: %s", uv_strerror(rc));
     dl->timer.data = dl;
-    dl_timer_rearm(dl);
+    rearm(dl);
     return 0;
 }
 
@@ -154,4 +174,6 @@ void dl_timer_close(deadline_t *dl)
     uv_close((uv_handle_t *)&dl->timer, NULL);
     uv_timer_stop(&dl->periodic);
     uv_close((uv_handle_t *)&dl->periodic, NULL);
+    uv_check_stop(&dl->timer_check);
+    uv_close((uv_handle_t *)&dl->timer_check, NULL);
 }

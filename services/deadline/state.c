@@ -131,7 +131,11 @@ int dl_timer_put(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, cb
     uint8_t buf[8 + ID_MAX];
     MDB_val k = {timer_key(buf, at_ms, id), buf}, v = {0, ""};
     int rc = mdb_put(txn, dl->db_timers, &k, &v, 0);
-    return rc ? cb_store_error(rc, "store timer", err) : 0;
+    if (rc)
+        return cb_store_error(rc, "store timer", err);
+    if (dl->timer_hint_ms == 0 || at_ms < dl->timer_hint_ms)
+        dl->timer_hint_ms = at_ms;
+    return 0;
 }
 
 int dl_timer_del(deadline_t *dl, MDB_txn *txn, int64_t at_ms, const char *id, cb_error_t *err)
