@@ -1,7 +1,10 @@
 /* test_deadline.c — deadline without sockets or a loop: the rules file, one
  * obligation's clock, and the handlers applied to events exactly as the bus
  * would hand them over, with firing at chosen instants (the timer's job). The
- * expectations use the official 2026 calendar (deploy/calendar/2026.cal). */
+ * expectations use the official 2026 calendar (deploy/calendar/2026.cal).
+ * Longer than 800 lines: every test shares one fixture (a store, the calendar,
+ * the rules file, the registry) and the helpers that feed it events, and the
+ * tests read in the order of an obligation's life. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
