@@ -19,27 +19,20 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (BUILD, Http, Tap, Workdir, binary, cli_for, free_port, import_sample_county,  # noqa: E402
-                    make_token, system_config, wait_for, TOP)
+from cbtest import BUILD, System, Tap, wait_for, TOP  # noqa: E402
 
 t = Tap()
-w = Workdir("board")
-port = free_port()
-conf = system_config(w, port, {"intake": f"board_dir = {os.path.join(TOP, 'deploy/board')}"})
-http = Http(port)
-cli = cli_for(conf)
+system = System("board", {"intake": f"board_dir = {os.path.join(TOP, 'deploy/board')}"})
+w, port, conf, http, cli = system.w, system.port, system.conf, system.http, system.cli
 shot = os.path.join(TOP, BUILD, "artifacts", "board.png")
 os.makedirs(os.path.dirname(shot), exist_ok=True)
 if os.path.exists(shot):
     os.unlink(shot)
 browser = None
 try:
-    procs = {d: w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log")
-             for d in ("intake", "router", "deadline", "notify")}
-    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    import_sample_county(cli, w, "deadline")
-    platform, lt, tx, dept = make_token(cli, "wy-zhzf"), make_token(cli, "wy-lt"), make_token(cli, "wy-tx"), \
-        make_token(cli, "wy-scjg")
+    system.up("deadline")
+    procs = system.procs
+    platform, lt, tx, dept = (system.token(o) for o in ("wy-zhzf", "wy-lt", "wy-tx", "wy-scjg"))
 
     st, doc = http.get("/v1/board")
     t.eq(st, 401, "the board's data answers no stranger")
@@ -95,7 +88,7 @@ try:
         steps[step["step"]] = step
         if step["step"] == "restart_intake":
             t.eq(w.kill(procs["intake"], signal.SIGTERM), 0, "intake stops cleanly with a board stream open")
-            procs["intake"] = w.start([binary("bin/casebus-intake"), "--config", conf], "intake.log")
+            system.start("intake")
             wait_for(lambda: http.get("/healthz")[0] == 200, 10)
             browser.stdin.write("go\n")
             browser.stdin.flush()
@@ -138,5 +131,5 @@ except Exception as e:
 finally:
     if browser and browser.poll() is None:
         browser.kill()
-    w.cleanup()
+    system.cleanup()
 t.done()

@@ -13,13 +13,10 @@ libfaketime to Wed 30 Dec 2026 10:00 China time, with the shipped calendars
 import datetime
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, Tap, WebhookReceiver, Workdir, binary, faketime_env, free_port,  # noqa: E402
-                    import_sample_county, scrape, system_config, wait_for, TOP)
+from cbtest import System, Tap, WebhookReceiver, faketime_env, free_port, scrape, wait_for, TOP  # noqa: E402
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 START = datetime.datetime(2026, 12, 30, 10, 0, 0, tzinfo=CST)
@@ -30,31 +27,10 @@ env = faketime_env(START)
 if env is None:
     t.ok(False, "libfaketime is installed (Debian package faketime)")
     t.done()
-w = Workdir("calendar")
-port = free_port()
 mport = free_port()
-conf = system_config(w, port, {"deadline": f"metrics_listen = 127.0.0.1:{mport}"})
-http = Http(port)
-CLI = binary("bin/casebus")
+system = System("calendar", {"deadline": f"metrics_listen = 127.0.0.1:{mport}"}, env=env)
+w, http, cli, tail, status = system.w, system.http, system.cli, system.tail, system.status
 hook = WebhookReceiver()
-
-
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True, env={**os.environ, **env})
-
-
-def tail(*args):
-    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
-
-
-def status():
-    r = cli("status", "--json")
-    try:
-        return json.loads(r.stdout)
-    except ValueError:
-        return {}
 
 
 def ms(text):
@@ -62,10 +38,7 @@ def ms(text):
 
 
 try:
-    for d in ("intake", "router", "deadline", "notify"):
-        w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log", env=env)
-    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    import_sample_county(cli, w, "deadline")
+    system.up("deadline")
     r = cli("subscribe", "--org", "wy-ldxz", "--url", hook.url("/ldxz"), "--secret", "calendar-secret-0123456789")
     assert r.returncode == 0, r.stderr
     r = cli("token", "create", "--org", "wy-scjg")
@@ -147,5 +120,5 @@ try:
     t.ok(r.returncode == 1 and "no dates in 2030" in r.stderr, "--year names a year the file lacks: refused", r.stderr)
     hook.check_cloudevents(t, "calendar")
 finally:
-    w.cleanup()
+    system.cleanup()
 t.done()

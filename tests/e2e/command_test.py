@@ -23,34 +23,16 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, Tap, WebhookReceiver, Workdir, ago, binary, cli_for,  # noqa: E402
-                    free_port, import_sample_county, make_token, openapi_judge, system_config, wait_for)
+from cbtest import Http, System, Tap, WebhookReceiver, ago, openapi_judge  # noqa: E402
 
 t = Tap()
 START_DAY = ago(0)[:10]  # China date the test began (it may run across midnight)
-w = Workdir("command")
-port = free_port()
-conf = system_config(w, port)
 exchanges = []  # judged against the OpenAPI document at the end
-http = Http(port, record=exchanges)
+system = System("command", record=exchanges)
+w, port, http, cli, token, view = system.w, system.port, system.http, system.cli, system.token, system.view
 hook = WebhookReceiver()
-cli = cli_for(conf)
+received = hook.received
 ORGS = ("wy-zhzf", "wy-scjg", "wy-zjj", "wy-lt", "wy-tx", "wy-dt", "wy-ldxz")
-
-
-def token(*orgs):
-    return make_token(cli, *orgs)
-
-
-def view(tok, case_id, pred=lambda v: True, timeout=15):
-    got = {}
-
-    def check():
-        st, v = http.get(f"/v1/cases/{case_id}", tok)
-        got["v"] = v
-        return st == 200 and pred(v)
-    wait_for(check, timeout)
-    return got.get("v", {})
 
 
 def summaries(v):
@@ -59,12 +41,6 @@ def summaries(v):
 
 def obligation(v, prefix):
     return next((o for k, o in v.get("obligations", {}).items() if k.startswith(prefix)), {})
-
-
-def received(org, type_, pred=lambda e: True, timeout=15):
-    def now():
-        return [b["event"] for b in hook.bodies(f"/{org}") if b.get("type") == type_ and pred(b["event"])]
-    return (wait_for(now, timeout) if timeout else now()) or []
 
 
 def report(tok, matter, by="wy-scjg", discovered=None):
@@ -95,13 +71,8 @@ def tstate(v, tid):
 
 
 try:
-    procs = {d: w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log")
-             for d in ("intake", "router", "deadline", "notify")}
-    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    import_sample_county(cli, w, "deadline")
-    for org in ORGS:
-        r = cli("subscribe", "--org", org, "--url", hook.url(f"/{org}"), "--secret", "command-secret-0123456789")
-        assert r.returncode == 0, r.stderr
+    system.up("deadline")
+    hook.subscribe(cli, ORGS, "command-secret-0123456789")
     platform, dept, lt, tx, dt = token("wy-zhzf"), token("wy-scjg"), token("wy-lt"), token("wy-tx"), token("wy-dt")
     office, sfj, zjj = token("wy-ldxz"), token("wy-sfj"), token("wy-zjj")
 
@@ -226,9 +197,9 @@ try:
     # authority on transfer state, routes the first and refuses the second.
     c2 = report(dept, "330217001")
     v = view(dept, c2, lambda v: obligation(v, "transfer:"))
-    w.kill(procs["router"], signal.SIGTERM)
+    system.kill("router", signal.SIGTERM)
     (s1, a1), (s2, a2) = transfer(dept, c2), transfer(dept, c2)
-    procs["router"] = w.start([binary("bin/casebus-router"), "--config", conf], "router.log")
+    system.start("router")
     v = view(dept, c2, lambda v: any("one transfer at a time" in s for s in summaries(v))
              and obligation(v, "sign:"))
     t.ok(s1 == 202 and s2 == 202 and list(v.get("transfers", {})) == [a1["transfer_id"]]

@@ -13,13 +13,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, wait_for, write_config, TOP  # noqa: E402
+from cbtest import System, Tap, binary, import_sample_county, wait_for, TOP  # noqa: E402
 
 t = Tap()
-w = Workdir("deadline")
-port = free_port()
-conf = w.p("casebus.conf")
-rules = w.p("deadlines.conf")
+system = System("deadline", rules="deadlines.conf", daemons=("intake", "router", "deadline"))
+w, http, cli, token, tail = system.w, system.http, system.cli, system.offline_token, system.tail
 with open(os.path.join(TOP, "deploy/deadlines.conf")) as f:
     text = f.read()
 # The emergency limit stays 24 hours; its warnings, escalation and repeat are
@@ -27,48 +25,8 @@ with open(os.path.join(TOP, "deploy/deadlines.conf")) as f:
 text = re.sub(r"(\[transfer_emergency\][^\[]*?)warn = .*?\n", r"\1warn = 6s, 3s\n", text, flags=re.S)
 text = re.sub(r"(\[transfer_emergency\][^\[]*?)escalate_after = .*?\n", r"\1escalate_after = 2s\n", text, flags=re.S)
 text = re.sub(r"(\[transfer_emergency\][^\[]*?)escalate_every = .*?\n", r"\1escalate_every = 3s\n", text, flags=re.S)
-with open(rules, "w") as f:
+with open(w.p("deadlines.conf"), "w") as f:
     f.write(text)
-write_config(conf, f"""[intake]
-data_dir = {w.p('intake')}
-http_listen = 127.0.0.1:{port}
-zmq_bind = ipc://{w.p('intake.cmd')}
-bus_bind = ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}
-[router]
-data_dir = {w.p('router')}
-bus_bind = ipc://{w.p('router.bus')}
-control_bind = ipc://{w.p('router.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-[deadline]
-data_dir = {w.p('deadline')}
-bus_bind = ipc://{w.p('deadline.bus')}
-control_bind = ipc://{w.p('deadline.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-rules = {rules}
-calendar_dir = {os.path.join(TOP, 'deploy/calendar')}
-""")
-http = Http(port)
-INTAKE, ROUTER, DEADLINE, CLI = (binary("bin/casebus-intake"), binary("bin/casebus-router"),
-                                 binary("bin/casebus-deadline"), binary("bin/casebus"))
-
-
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
-
-
-def token(*orgs):
-    return subprocess.run([INTAKE, "token", "create", "--config", conf, *sum((["--org", o] for o in orgs), [])],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def tail(*args):
-    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
 
 def deadline_events(case_id=None):
@@ -92,7 +50,7 @@ def report(tok, discovered_ts, urgency="normal", by="wy-scjg"):
 def calendar_show(year):
     """A year as deadline counts it without an import: the shipped file, or the
     provisional table of its statutory holidays (`casebus calendar show`)."""
-    r = subprocess.run([CLI, "calendar", "show", str(year), "--calendar", os.path.join(TOP, "deploy/calendar")],
+    r = subprocess.run([binary("bin/casebus"), "calendar", "show", str(year), "--calendar", os.path.join(TOP, "deploy/calendar")],
                        capture_output=True, text=True)
     return r.stdout if r.returncode == 0 else f"year {year}\n"
 
@@ -138,9 +96,8 @@ MATERIALS = [{"kind": "transfer_letter", "title": "移送函"}, {"kind": "case_s
 try:
     tok = token("wy-scjg", "wy-zhzf")
     lt, sfj, ldxz = token("wy-lt"), token("wy-sfj"), token("wy-ldxz")
-    router = w.start([ROUTER, "--config", conf], "router.log")
-    deadline = w.start([DEADLINE, "--config", conf], "deadline.log")
-    intake = w.start([INTAKE, "--config", conf], "intake.log")
+    system.start("router", "deadline", "intake")
+    router, deadline, intake = (system.procs[d] for d in ("router", "deadline", "intake"))
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
     import_sample_county(cli, w, "deadline")
 
@@ -220,7 +177,7 @@ try:
     wait_for(lambda: [e for e in deadline_events(c3) if e["type"] == "obligation_opened"], 10)
     w.kill(deadline, signal.SIGKILL)
     time.sleep(14)
-    deadline = w.start([DEADLINE, "--config", conf], "deadline.log")
+    deadline = system.start("deadline")["deadline"]
     got = wait_for(lambda: (lambda a: a if len(a) >= 3 else None)(alerts(deadline_events(c3))), 10) or []
     time.sleep(1.5)
     got = alerts(deadline_events(c3))
@@ -342,5 +299,5 @@ except Exception as e:
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
 finally:
-    w.cleanup()
+    system.cleanup()
 t.done()

@@ -9,52 +9,32 @@ organisation's platform is subscribed to a loopback webhook receiver:
 - every Decree 310 step reaches the procuratorate (抄送) and the other side of
   the handover, and a decision on a case referred to public security reaches the
   procuratorate."""
-import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (CRIME_DOSSIER, Http, Tap, WebhookReceiver, Workdir, ago, binary, cli_for,  # noqa: E402
-                    free_port, import_sample_county, make_token, system_config, wait_for)
+from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, wait_for
 
 t = Tap()
-w = Workdir("inform")
-port = free_port()
-conf = system_config(w, port)
-http = Http(port)
+system = System("inform")
+w, http, cli, token = system.w, system.http, system.cli, system.token
 hook = WebhookReceiver()
 DOSSIER = CRIME_DOSSIER
 ORGS = ("wy-zhzf", "wy-scjg", "wy-zjj", "wy-jcy", "wy-gaj", "wy-lt")
 
 
-cli = cli_for(conf)
-
-
-def token(*orgs):
-    return make_token(cli, *orgs)
-
-
 def received(org, type_, pred=lambda e: True, timeout=20):
     """What org's webhook got of type_ (waiting up to timeout for the first)."""
-    def now():
-        return [b["event"] for b in hook.bodies(f"/{org}") if b.get("type") == type_ and pred(b["event"])]
-    return (wait_for(now, timeout) if timeout else now()) or []
+    return hook.received(org, type_, pred, timeout)
 
 
 def deadline_events(case_id):
-    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "deadline", "--case", case_id)
-    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
+    return system.tail("--producer", "deadline", "--case", case_id)
 
 
 try:
-    for d in ("intake", "router", "deadline", "notify"):
-        w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log")
-    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    import_sample_county(cli, w, "deadline")
-    for org in ORGS:
-        r = cli("subscribe", "--org", org, "--url", hook.url(f"/{org}"), "--secret", "inform-secret-0123456789")
-        assert r.returncode == 0, r.stderr
+    system.up("deadline")
+    hook.subscribe(cli, ORGS, "inform-secret-0123456789")
     dept, police = token("wy-scjg", "wy-zjj"), token("wy-gaj")
     body = {"source": "patrol", "matter_code": "330217001", "township_code": "330723101000",
             "discovered_at": ago(60), "discovered_by": "wy-scjg", "description": "inform e2e", "urgency": "normal"}
@@ -139,5 +119,5 @@ try:
          "a decision on a case referred to public security reaches the procuratorate", got or doc)
     hook.check_cloudevents(t, "inform")
 finally:
-    w.cleanup()
+    system.cleanup()
 t.done()

@@ -9,35 +9,18 @@ import json
 import os
 import zmq
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, import_sample_county, pb, report_steadily, system_config, wait_for  # noqa: E402
+from cbtest import System, Tap, import_sample_county, pb, report_steadily, wait_for  # noqa: E402
 
 t = Tap()
-w = Workdir("liveness")
-port = free_port()
-conf = system_config(w, port, {"notify": "pull_max_wait_ms = 500"})
-http = Http(port)
-BIN = {d: binary(f"bin/casebus-{d}") for d in ("intake", "router", "deadline", "notify")}
-CLI = binary("bin/casebus")
+system = System("liveness", {"notify": "pull_max_wait_ms = 500"})
+w, http, cli, status = system.w, system.http, system.cli, system.status
 CONSUMERS = {"intake": ["router", "deadline"], "router": ["intake", "deadline", "notify"],
              "deadline": ["intake", "notify"], "notify": []}
-
-
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
-
-
-def status():
-    r = cli("status", "--json")
-    try:
-        return json.loads(r.stdout)
-    except ValueError:
-        return {}
 
 
 def upstream(st, consumer, producer):
@@ -73,11 +56,11 @@ def caught_up(pairs, marks=None):
 ALL_PAIRS = [(c, p) for p, cs in CONSUMERS.items() for c in cs]
 
 
-procs = {}
+procs = system.procs
 
 
 def start(d):
-    procs[d] = w.start([BIN[d], "--config", conf], f"{d}.log")
+    system.start(d)
 
 
 reported = []
@@ -90,8 +73,7 @@ def load(tok):
 
 
 try:
-    tok = subprocess.run([BIN["intake"], "token", "create", "--config", conf, "--org", "wy-scjg"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    tok = system.offline_token("wy-scjg")
     for d in ("router", "deadline", "notify", "intake"):
         start(d)
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
@@ -187,5 +169,5 @@ except Exception as e:
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
 finally:
     stop.set()
-    w.cleanup()
+    system.cleanup()
 t.done()

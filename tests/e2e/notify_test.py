@@ -19,9 +19,8 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, ReceiverServer, Tap, Workdir, binary, ce_data, check_cloudevents, free_port, pb, scrape,  # noqa: E402
-                    unpb, wait_for,
-                    write_config, TOP)
+from cbtest import (ReceiverServer, System, Tap, binary, ce_data, check_cloudevents, free_port, pb,  # noqa: E402
+                    scrape, unpb, wait_for, TOP)
 import zmq  # noqa: E402
 
 SECRET = "s3cret-for-the-test-0123456789"
@@ -72,57 +71,15 @@ closed.bind(("127.0.0.1", 0))
 closed_port = closed.getsockname()[1]   # bound, never listening: connection refused
 
 t = Tap()
-w = Workdir("notify")
-port = free_port()
 mport = free_port()
-conf = w.p("casebus.conf")
-write_config(conf, f"""[intake]
-data_dir = {w.p('intake')}
-http_listen = 127.0.0.1:{port}
-zmq_bind = ipc://{w.p('intake.cmd')}
-bus_bind = ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-[router]
-data_dir = {w.p('router')}
-bus_bind = ipc://{w.p('router.bus')}
-control_bind = ipc://{w.p('router.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-[deadline]
-data_dir = {w.p('deadline')}
-bus_bind = ipc://{w.p('deadline.bus')}
-control_bind = ipc://{w.p('deadline.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-rules = {os.path.join(TOP, 'deploy/deadlines.conf')}
-calendar_dir = {os.path.join(TOP, 'deploy/calendar')}
-[notify]
-data_dir = {w.p('notify')}
-bus_bind = ipc://{w.p('notify.bus')}
-control_bind = ipc://{w.p('notify.ctl')}
-stream_bind = ipc://{w.p('notify.stream')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}
-allow_private_webhooks = yes
-timeout_ms = 1000
+system = System("notify", pulls={"intake": ("router",), "notify": ("router", "deadline")},
+                extra={"notify": f"""timeout_ms = 1000
 retry_base_ms = 300
 retry_max_ms = 1000
 horizon = 4s
 metrics_listen = 127.0.0.1:{mport}
-subscribe = wy-scjg http://127.0.0.1:{rport}/ok/scjg {SECRET}
-""")
-http = Http(port)
-INTAKE, ROUTER, DEADLINE, NOTIFY, CLI = (binary("bin/casebus-intake"), binary("bin/casebus-router"),
-                                         binary("bin/casebus-deadline"), binary("bin/casebus-notify"),
-                                         binary("bin/casebus"))
-
-
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
-
-
-def token(*orgs):
-    return subprocess.run([INTAKE, "token", "create", "--config", conf, *sum((["--org", o] for o in orgs), [])],
-                          capture_output=True, text=True, check=True).stdout.strip()
+subscribe = wy-scjg http://127.0.0.1:{rport}/ok/scjg {SECRET}"""})
+w, http, cli, conf, token = system.w, system.http, system.cli, system.conf, system.offline_token
 
 
 def report(tok, by):
@@ -135,8 +92,7 @@ def report(tok, by):
 
 
 def notify_events():
-    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", "notify")
-    return [json.loads(x)["data"] for x in r.stdout.splitlines()]
+    return system.tail("--producer", "notify")
 
 
 def received(path):
@@ -155,8 +111,7 @@ def subscribe(org, path, *extra):
 SIX = ["wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw", "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-zjj", "wy-yjgl"]
 try:
     tok = token(*SIX)
-    procs = {name: w.start([b, "--config", conf], f"{name}.log") for name, b in
-             [("router", ROUTER), ("deadline", DEADLINE), ("notify", NOTIFY), ("intake", INTAKE)]}
+    procs = system.start("router", "deadline", "notify", "intake")
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
     assert cli("org", "import", os.path.join(TOP, "deploy/sample/orgs.csv")).returncode == 0
     assert cli("catalog", "import", os.path.join(TOP, "deploy/sample/catalog.csv"), "--effective-from", "2024-01-01").returncode == 0
@@ -330,7 +285,7 @@ try:
     wait_for(lambda: seen_paths.get("/later", 0) >= 2, 10)
     w.kill(procs["notify"], signal.SIGKILL)
     mode["/later"] = 200
-    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify.log")
+    system.start("notify")
     rec = wait_for(lambda: (lambda x: x if len({b["event_id"] for h, b, ts in x}) >= 6 else None)(received("/later")), 15) or []
     ids = {b["event_id"] for h, b, ts in rec}
     t.ok(len(ids) == 6 and {b["case_id"] for h, b, ts in rec} == set(cases),
@@ -407,7 +362,7 @@ try:
                 "--type", "transfer_required")
         return {json.loads(x)["subject"] for x in r.stdout.splitlines()} >= set(batched)
     wait_for(routed_all, 10)  # so notify finds all three waiting when it starts
-    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify-batch.log")
+    system.start("notify", log="notify-batch.log")
     wait_for(lambda: len(received("/batch")) >= 6, 15)
     with lock:
         reqs = [(h, json.loads(b)) for p, h, b, _ in got if p == "/batch"]
@@ -444,7 +399,7 @@ try:
     # ---- where webhooks may go: public addresses, and the networks webhook_allow names ----
     text = open(conf).read().replace("allow_private_webhooks = yes", "webhook_allow = 127.0.0.2/32")
     open(conf, "w").write(text)
-    procs["notify"] = w.start([NOTIFY, "--config", conf], "notify.log")
+    system.start("notify")
     wait_for(lambda: cli("subscriptions").returncode == 0, 10)
     for url, kind in ((f"http://127.0.0.1:{rport}/x", "loopback"), ("http://2130706433/x", "loopback"),
                       ("http://0x7f.1/x", "loopback"), ("http://169.254.169.254/latest/meta-data", "link-local"),
@@ -474,7 +429,7 @@ try:
     t.ok(r.returncode == 2 and "not a producer" in r.stderr, "tail --producer naming no producer is refused", r.stderr)
     cut = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() - 5 + 8 * 3600))
     t0 = time.time()
-    r = subprocess.run([CLI, "--config", conf, "tail", "--json", "--from", "beginning", "--until", cut,
+    r = subprocess.run([binary("bin/casebus"), "--config", conf, "tail", "--json", "--from", "beginning", "--until", cut,
                         "--producer", "notify"], capture_output=True, text=True, timeout=20)
     t.ok(r.returncode == 0 and time.time() - t0 < 10 and r.stdout.count("\n") > 0,
          "tail --until a past instant prints what came before it and ends (no --exit-at-end needed)",
@@ -490,6 +445,6 @@ except Exception as e:
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
 finally:
-    w.cleanup()
+    system.cleanup()
     srv.shutdown()
 t.done()

@@ -10,34 +10,22 @@ organisations involved:
   to ask for reconsideration (第九条), whose answer is due in 3 days too;
 - once declined, the competent organisation decides, and the procuratorate is told;
 - a case public security opens obliges the exhibits within 3 days (第十二条)."""
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (CRIME_DOSSIER, Http, Tap, WebhookReceiver, Workdir, ago, binary, cli_for,  # noqa: E402
-                    free_port, import_sample_county, make_token, system_config, wait_for)
+from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, wait_for
 
 t = Tap()
-w = Workdir("referral")
-port = free_port()
-conf = system_config(w, port)
-http = Http(port)
+system = System("referral")
+w, http, cli, token = system.w, system.http, system.cli, system.token
 hook = WebhookReceiver()
 DOSSIER = CRIME_DOSSIER
 
 
-cli = cli_for(conf)
-
-
-def token(*orgs):
-    return make_token(cli, *orgs)
-
-
 def events(case_id, producer):
-    r = cli("tail", "--json", "--from", "beginning", "--exit-at-end", "--producer", producer, "--case", case_id)
-    return [json.loads(line)["data"] for line in r.stdout.splitlines()]
+    return system.tail("--producer", producer, "--case", case_id)
 
 
 def obligations(case_id, kind):
@@ -63,13 +51,8 @@ def report(tok):
 
 
 try:
-    for d in ("intake", "router", "deadline", "notify"):
-        w.start([binary(f"bin/casebus-{d}"), "--config", conf], f"{d}.log")
-    wait_for(lambda: http.get("/healthz")[0] == 200, 10)
-    import_sample_county(cli, w, "deadline")
-    for org in ("wy-lt", "wy-jcy", "wy-scjg"):
-        r = cli("subscribe", "--org", org, "--url", hook.url(f"/{org}"), "--secret", "referral-secret-0123456789")
-        assert r.returncode == 0, r.stderr
+    system.up("deadline")
+    hook.subscribe(cli, ("wy-lt", "wy-jcy", "wy-scjg"), "referral-secret-0123456789")
     dept, police, town = token("wy-scjg"), token("wy-gaj"), token("wy-lt")
 
     case = report(dept)
@@ -210,5 +193,5 @@ try:
          "a duty-division dispute between others (public security and a township) is refused", doc)
     hook.check_cloudevents(t, "referral")
 finally:
-    w.cleanup()
+    system.cleanup()
 t.done()

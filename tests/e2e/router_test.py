@@ -11,36 +11,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, binary, free_port, wait_for, write_config, TOP  # noqa: E402
+from cbtest import System, Tap, wait_for, TOP  # noqa: E402
 
 t = Tap()
-w = Workdir("router")
-port = free_port()
-conf = w.p("casebus.conf")
-write_config(conf, f"""[intake]
-data_dir = {w.p('intake')}
-http_listen = 127.0.0.1:{port}
-zmq_bind = ipc://{w.p('intake.cmd')}
-bus_bind = ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-[router]
-data_dir = {w.p('router')}
-bus_bind = ipc://{w.p('router.bus')}
-control_bind = ipc://{w.p('router.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-""")
-http = Http(port)
-INTAKE, ROUTER, CLI = binary("bin/casebus-intake"), binary("bin/casebus-router"), binary("bin/casebus")
+system = System("router", daemons=("intake", "router"))
+w, http, cli, token = system.w, system.http, system.cli, system.offline_token
 ORGS, CATALOG = os.path.join(TOP, "deploy/sample/orgs.csv"), os.path.join(TOP, "deploy/sample/catalog.csv")
-
-
-def cli(*args):
-    return subprocess.run([CLI, "--config", conf, *args], capture_output=True, text=True)
-
-
-def token(*orgs):
-    return subprocess.run([INTAKE, "token", "create", "--config", conf, *sum((["--org", o] for o in orgs), [])],
-                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def status():
@@ -63,14 +39,7 @@ def report(tok, matter, township, discovered=None, by="wy-scjg", **extra):
 
 
 def view(tok, case_id, pred, timeout=10):
-    got = {}
-
-    def check():
-        st, v = http.get(f"/v1/cases/{case_id}", tok)
-        got["v"] = v
-        return st == 200 and pred(v)
-    wait_for(check, timeout)
-    return got.get("v", {})
+    return system.view(tok, case_id, pred, timeout)
 
 
 def events(v):
@@ -97,8 +66,8 @@ def step(tok, path, body):
 try:
     tok = token("wy-scjg", "wy-zhzf", "wy-gaj")
     lt, dt, sfj = token("wy-lt"), token("wy-dt"), token("wy-sfj")
-    router = w.start([ROUTER, "--config", conf], "router.log")
-    intake = w.start([INTAKE, "--config", conf], "intake.log")
+    router = system.start("router")["router"]
+    intake = system.start("intake")["intake"]
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
 
     # ---- imports through the CLI: all or nothing ----
@@ -245,7 +214,7 @@ try:
     # ---- kill -9 router mid-stream: nothing lost, nothing twice ----
     w.kill(router, signal.SIGKILL)
     more = [report(tok, "330217004", "330723102000") for _ in range(5)]
-    router = w.start([ROUTER, "--config", conf], "router.log")
+    router = system.start("router")["router"]
     vs = [routed(c) for c in more]
     t.ok(all(x.get("competent", {}).get("org_id") == "wy-tx" for x in vs),
          "cases reported while router was down are routed once it is back", [x.get("competent") for x in vs])
@@ -275,5 +244,5 @@ except Exception as e:
     import traceback
     t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
 finally:
-    w.cleanup()
+    system.cleanup()
 t.done()

@@ -14,38 +14,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, ReceiverServer, Tap, binary, ce_data, check_cloudevents, free_port, wait_for, TOP  # noqa: E402
+from cbtest import Http, Tap, WebhookReceiver, binary, free_port, wait_for, TOP  # noqa: E402
 
-got = []
-raw = []   # (headers, body) per request
-lock = threading.Lock()
-
-
-class Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with lock:
-            raw.append((dict(self.headers), body))
-            got.extend((self.path, d) for d in ce_data(body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
-srv = ReceiverServer(("127.0.0.1", 0), Receiver)
-srv.daemon_threads = True
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-rport = srv.server_address[1]
+hook = WebhookReceiver()
 
 t = Tap()
 var = tempfile.mkdtemp(prefix="casebus-walk-")
@@ -69,8 +43,7 @@ def tail(*args):
 
 
 def at_receiver(org, typ, case_id):
-    with lock:
-        return [b for p, b in got if p == f"/{org}" and b["type"] == typ and b["case_id"] == case_id]
+    return [b for b in hook.bodies(f"/{org}") if b["type"] == typ and b["case_id"] == case_id]
 
 
 def iso(ts):
@@ -103,9 +76,8 @@ try:
     tok = open(os.path.join(var, "token")).read().strip()
     wait_for(lambda: http.get("/healthz")[0] == 200, 10)
     wait_for(lambda: "orgs_replicated" in open(os.path.join(var, "intake.log")).read(), 10)
-    for org in ("wy-lt", "wy-zhzf", "wy-gaj", "wy-jcy", "wy-sthj", "wy-dt", "wy-sfj", "wy-ldxz", "wy-scjg"):
-        r = cli("subscribe", "--org", org, "--url", f"http://127.0.0.1:{rport}/{org}", "--secret", "walk-secret-0123456789")
-        assert r.returncode == 0, r.stderr
+    hook.subscribe(cli, ("wy-lt", "wy-zhzf", "wy-gaj", "wy-jcy", "wy-sthj", "wy-dt", "wy-sfj", "wy-ldxz", "wy-scjg"),
+                   "walk-secret-0123456789")
     now = int(time.time())
 
     # 1. a citizen report (to the command platform) that belongs to a township
@@ -184,9 +156,7 @@ try:
          "casebus status: every daemon up, no dead letters", st)
     r = cli("verify")
     t.ok(r.returncode == 0 and r.stdout.count(" ok: ") == 4, "casebus verify: all four logs intact", r.stdout)
-    with lock:
-        requests = list(raw)
-    check_cloudevents(t, requests, "the walk")
+    hook.check_cloudevents(t, "the walk")
 except Exception as e:
     import traceback
     t.ok(False, f"the walk ran to its end ({e!r})", traceback.format_exc())
@@ -196,7 +166,7 @@ finally:
         sup.wait(30)
     except Exception:
         pass
-    srv.shutdown()
+    hook.srv.shutdown()
     if not os.environ.get("KEEP_TMP"):
         import shutil
         shutil.rmtree(var, ignore_errors=True)

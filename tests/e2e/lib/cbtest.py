@@ -149,6 +149,19 @@ class WebhookReceiver:
         with self.lock:
             return [b for p, _, b in self.got if p == path]
 
+    def received(self, org, type_, pred=lambda e: True, timeout=15):
+        """The events of type_ that org's path (/org) got and pred accepts,
+        waiting up to timeout for the first (0: what is there now)."""
+        def now():
+            return [b["event"] for b in self.bodies(f"/{org}") if b.get("type") == type_ and pred(b["event"])]
+        return (wait_for(now, timeout) if timeout else now()) or []
+
+    def subscribe(self, cli, orgs, secret):
+        """Subscribes each of orgs to its own path here (casebus subscribe)."""
+        for org in orgs:
+            r = cli("subscribe", "--org", org, "--url", self.url(f"/{org}"), "--secret", secret)
+            assert r.returncode == 0, r.stderr
+
     def check_cloudevents(self, t, what):
         with self.lock:
             raw = list(self.raw)
@@ -161,10 +174,12 @@ CRIME_DOSSIER = [{"kind": "crime_transfer_notice", "title": "涉嫌犯罪案件�
                  {"kind": "exhibit_list", "title": "涉案物品清单"}]
 
 
-def cli_for(conf):
-    """casebus --config conf ARGS…, as a function returning the CompletedProcess."""
+def cli_for(conf, env=None):
+    """casebus --config conf ARGS…, as a function returning the CompletedProcess
+    (env: variables added to the environment, such as faketime's)."""
     return lambda *args: subprocess.run([binary("bin/casebus"), "--config", conf, *args],
-                                        capture_output=True, text=True)
+                                        capture_output=True, text=True,
+                                        env=None if env is None else {**os.environ, **env})
 
 
 def make_token(cli, *orgs):
@@ -416,43 +431,121 @@ def check_cloudevents(t, requests, what):
     return res
 
 
-def system_config(w, port, extra=None):
-    """The whole system's deployment file in w (ipc endpoints in it, HTTP on
-    127.0.0.1:port, the shipped rules and calendars); extra maps a section to
-    lines appended to it. Returns the file's path."""
+def system_config(w, port, extra=None, rules=None, daemons=("intake", "router", "deadline", "notify"),
+                  pulls=None):
+    """The system's deployment file in w (ipc endpoints in it, HTTP on
+    127.0.0.1:port, the shipped calendars and rules, or the rules file given):
+    a section for each of daemons, each pulling from the others it needs that
+    are there (pulls maps a section to other upstreams); extra maps a section
+    to lines appended to it. Returns the path."""
     extra = extra or {}
+    pulls = {"intake": ("router", "deadline"), "router": ("intake",), "deadline": ("intake", "router"),
+             "notify": ("intake", "router", "deadline"), **(pulls or {})}
     sections = {
         "intake": f"""data_dir = {w.p('intake')}
 http_listen = 127.0.0.1:{port}
 zmq_bind = ipc://{w.p('intake.cmd')}
 bus_bind = ipc://{w.p('intake.bus')}
-control_bind = ipc://{w.p('intake.ctl')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}""",
+control_bind = ipc://{w.p('intake.ctl')}""",
         "router": f"""data_dir = {w.p('router')}
 bus_bind = ipc://{w.p('router.bus')}
-control_bind = ipc://{w.p('router.ctl')}
-pull = intake ipc://{w.p('intake.bus')}""",
+control_bind = ipc://{w.p('router.ctl')}""",
         "deadline": f"""data_dir = {w.p('deadline')}
 bus_bind = ipc://{w.p('deadline.bus')}
 control_bind = ipc://{w.p('deadline.ctl')}
-pull = intake ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-rules = {os.path.join(TOP, 'deploy/deadlines.conf')}
+rules = {rules or os.path.join(TOP, 'deploy/deadlines.conf')}
 calendar_dir = {os.path.join(TOP, 'deploy/calendar')}""",
         "notify": f"""data_dir = {w.p('notify')}
 bus_bind = ipc://{w.p('notify.bus')}
 control_bind = ipc://{w.p('notify.ctl')}
 stream_bind = ipc://{w.p('notify.stream')}
-pull = intake ipc://{w.p('intake.bus')}
-pull = router ipc://{w.p('router.bus')}
-pull = deadline ipc://{w.p('deadline.bus')}
 allow_private_webhooks = yes""",
     }
+    text = ""
+    for name in daemons:
+        lines = "".join(f"\npull = {up} ipc://{w.p(up + '.bus')}" for up in pulls[name] if up in daemons)
+        text += f"[{name}]\n{sections[name]}{lines}\n{extra.get(name, '')}\n"
     path = w.p("casebus.conf")
-    write_config(path, "".join(f"[{name}]\n{body}\n{extra.get(name, '')}\n"
-                               for name, body in sections.items()))
+    write_config(path, text)
     return path
+
+
+class System:
+    """One casebus for an end-to-end test, the one place that starts a
+    configured system: a temporary directory with its deployment file
+    (system_config), the daemons started and stopped by pid, an HTTP client on
+    intake (record: a list that keeps every exchange), the CLI, and what every
+    test asks of it (tokens, a case's view, the events on the tail)."""
+    DAEMONS = ("intake", "router", "deadline", "notify")
+
+    def __init__(self, tag, extra=None, rules=None, record=None, daemons=DAEMONS, pulls=None,
+                 env=None):
+        """rules: a deadline rules file, relative to the test's directory
+        (written there before deadline starts) or absolute; env: variables
+        for every daemon and CLI run (faketime's)."""
+        self.env = env
+        self.w = Workdir(tag)
+        if rules and not os.path.isabs(rules):
+            rules = self.w.p(rules)
+        self.port = free_port()
+        self.daemons = daemons
+        self.conf = system_config(self.w, self.port, extra, rules, daemons, pulls)
+        self.http = Http(self.port, record=record)
+        self.cli = cli_for(self.conf, env)
+        self.procs = {}
+
+    def start(self, *daemons, env=None, log=None):
+        """Starts daemons (all of the system's by default); returns their processes."""
+        for d in daemons or self.daemons:
+            self.procs[d] = self.w.start([binary(f"bin/casebus-{d}"), "--config", self.conf],
+                                         log or f"{d}.log", env=env or self.env)
+        return self.procs
+
+    def up(self, *also_replicated):
+        """Starts every daemon, waits for intake and imports the sample county
+        (waiting until intake and also_replicated have its registry)."""
+        self.start()
+        wait_for(lambda: self.http.get("/healthz")[0] == 200, 10)
+        import_sample_county(self.cli, self.w, *also_replicated)
+
+    def kill(self, daemon, sig=signal.SIGKILL):
+        return self.w.kill(self.procs[daemon], sig)
+
+    def token(self, *orgs):
+        return make_token(self.cli, *orgs)
+
+    def offline_token(self, *orgs):
+        """A token made before intake runs (casebus-intake token create)."""
+        return subprocess.run([binary("bin/casebus-intake"), "token", "create", "--config", self.conf,
+                               *sum((["--org", o] for o in orgs), [])],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def view(self, tok, case_id, pred=lambda v: True, timeout=15):
+        """GET /v1/cases/{case_id} until pred holds (or timeout): the last view seen."""
+        got = {}
+
+        def check():
+            st, v = self.http.get(f"/v1/cases/{case_id}", tok)
+            got["v"] = v
+            return st == 200 and pred(v)
+        wait_for(check, timeout)
+        return got.get("v", {})
+
+    def tail(self, *args):
+        """Every event on the tail (casebus tail --json from the beginning) that
+        args select, as the envelopes' JSON."""
+        r = self.cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
+        return [json.loads(line)["data"] for line in r.stdout.splitlines() if line.startswith("{")]
+
+    def status(self):
+        """casebus status --json, or {} while it cannot answer."""
+        try:
+            return json.loads(self.cli("status", "--json").stdout)
+        except ValueError:
+            return {}
+
+    def cleanup(self):
+        self.w.cleanup()
 
 
 def import_sample_county(cli, w, *also_replicated):
