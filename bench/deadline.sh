@@ -53,7 +53,7 @@ field() { cli status --json 2>/dev/null | /usr/bin/python3 -c "import json,sys; 
 rss() { awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{printf "%d MiB (heap %d MiB)", r/1024, a/1024}' "/proc/$1/status"; }
 feed() { # feed MODE ARGS...: (re)start the stand-in router on the same log
     [ -n "$feed_pid" ] && { kill -TERM "$feed_pid"; wait "$feed_pid" 2>/dev/null || true; }
-    "$B/bench/deadline_feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" "$@" \
+    "$B/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" "$@" \
         > "$dir/feed.out" 2>>"$dir/feed.log" &
     feed_pid=$!
     for _ in $(seq 36000); do grep -q ready "$dir/feed.out" 2>/dev/null && return 0; sleep 0.05; done
@@ -110,7 +110,7 @@ sed 's/^/    /' "$dir/late.txt"
 
 # (4) the midnight herd, with intake answering meanwhile
 tok=$("$B/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy-scjg)
-"$B/bench/deadline_feed" "$dir/orgs" "ipc://$dir/orgs.bus" "$top/deploy/sample/orgs.csv" open 0 \
+"$B/tests/feed" "$dir/orgs" "ipc://$dir/orgs.bus" "$top/deploy/sample/orgs.csv" registry \
     > "$dir/orgs.out" 2>>"$dir/feed.log" &
 pids+=($!)
 "$B/bin/casebus-intake" --config "$dir/casebus.conf" 2>>"$dir/intake.log" &

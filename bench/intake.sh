@@ -25,7 +25,7 @@ bus_bind = ipc://$dir/intake.bus
 pull = router ipc://$dir/router.bus
 log_level = warn
 CONF
-"$top/$BUILD/tests/orgfeed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" 2>/dev/null & pids+=($!)
+"$top/$BUILD/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" registry 2>/dev/null & pids+=($!)
 token=$("$top/$BUILD/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy-scjg 2>/dev/null)
 "$top/$BUILD/bin/casebus-intake" --config "$dir/casebus.conf" 2>"$dir/intake.log" & pids+=($!)
 for _ in $(seq 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

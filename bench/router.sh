@@ -45,7 +45,7 @@ import_ms=$((t1 - t0))
 cli catalog import "$top/deploy/sample/catalog.csv" --effective-from 2024-06-01 >/dev/null
 
 # Routing: preload N case reports, then let router pull them.
-"$B/bench/router_feed" "$dir/intake" "ipc://$dir/intake.bus" "$N" > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
+"$B/tests/feed" "$dir/intake" "ipc://$dir/intake.bus" - cases "$N" > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
 for _ in $(seq 6000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
 t0=$(ms)
 while :; do

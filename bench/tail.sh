@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/tail — how fast a `casebus tail` follower reads: bench/deadline_feed
+# bench/tail — how fast a `casebus tail` follower reads: tests/e2e/feed.c
 # writes a router log of N transfer_required events (one producer, as router
 # writes them) and serves it on the bus; `casebus tail --producer router
 # --from beginning --exit-at-end` replays it, as CloudEvents (--json) and as
@@ -16,7 +16,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-tail.XXXXXX")
 feed=
 cleanup() { [ -n "$feed" ] && kill -TERM "$feed" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-"$B/bench/deadline_feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" spread "$N" \
+"$B/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" spread "$N" \
     > "$dir/feed.out" 2>"$dir/feed.log" & feed=$!
 for _ in $(seq 12000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
 grep -q ready "$dir/feed.out" || { echo "bench/tail: the feed did not get ready" >&2; cat "$dir/feed.log" >&2; exit 1; }

@@ -91,8 +91,8 @@ def raw(port, request, timeout=5.0):
 try:
     port = free_port()
     conf = config(port)
-    feed = w.start([binary("tests/orgfeed"), w.p("router"), f"ipc://{w.p('router.bus')}",
-                    os.path.join(TOP, "deploy/sample/orgs.csv")], "orgfeed.log")
+    feed = w.start([binary("tests/feed"), w.p("router"), f"ipc://{w.p('router.bus')}",
+                    os.path.join(TOP, "deploy/sample/orgs.csv"), "registry"], "feed.log")
     tok = token(conf, "wy-scjg")
     intake = start(port, "max_per_address = 32\nidle_timeout = 4")
     wait_for(lambda: "orgs_replicated" in open(w.p("intake.log")).read(), 10)

@@ -61,8 +61,8 @@ def ago(hours):
 
 
 try:
-    feed = w.start([binary("tests/orgfeed"), w.p("router"), f"ipc://{w.p('router.bus')}",
-                    os.path.join(TOP, "deploy/sample/orgs.csv")], "orgfeed.log")
+    feed = w.start([binary("tests/feed"), w.p("router"), f"ipc://{w.p('router.bus')}",
+                    os.path.join(TOP, "deploy/sample/orgs.csv"), "registry"], "feed.log")
     tok_dept = token("wy-scjg", "wy-scjg-jcdd", "wy-zjj")      # market regulator + its unit
     tok_town = token("wy-lt")                                  # 履坦镇
     tok_judicial = token("wy-sfj")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # casebus tail reading logs longer than one fetch (512 records): two producers'
-# logs served by bench/deadline_feed (as router and as deadline) are printed
+# logs served by tests/e2e/feed.c (as router and as deadline) are printed
 # whole, each in order and merged by time; --count with --cursor-file stops in
 # the middle of catching up and the next run resumes exactly after the last
 # line shown (nothing twice, nothing skipped); --last N prints the last N.
@@ -14,7 +14,7 @@ n=0; fail=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 for p in router deadline; do
     count=$([ $p = router ] && echo 1500 || echo 700)
-    "$B/bench/deadline_feed" "$dir/$p" "ipc://$dir/$p.bus" deploy/sample/orgs.csv spread "$count" \
+    "$B/tests/feed" "$dir/$p" "ipc://$dir/$p.bus" deploy/sample/orgs.csv spread "$count" \
         > "$dir/$p.out" 2> "$dir/$p.log" & pids+=($!)
 done
 for _ in $(seq 600); do grep -q ready "$dir/router.out" 2>/dev/null && grep -q ready "$dir/deadline.out" 2>/dev/null && break; sleep 0.05; done

@@ -1,15 +1,20 @@
 /*
- * deadline_feed — stands in for router in bench/deadline.sh: appends events to
- * a router-format log, prints "ready" once they are durable, then serves the
- * log on the bus until SIGTERM. Run again on the same DIR to append more.
+ * feed — stands in for an upstream daemon: appends events to its log in DIR,
+ * prints "ready" once they are durable, then serves the log on the bus at
+ * ENDPOINT until SIGTERM. Run again on the same DIR to append more. One feeder
+ * for the end-to-end tests and the benches.
  *
- *   deadline_feed DIR ENDPOINT ORGS.csv open N        N transfers required now (due in 3 working days)
- *   deadline_feed DIR ENDPOINT ORGS.csv due N RATE AT_MS
- *                      N emergency transfers; the i-th falls due at AT_MS + i*1000/RATE
- *   deadline_feed DIR ENDPOINT ORGS.csv herd N AT_MS  N emergency transfers all due at AT_MS
- *   deadline_feed DIR ENDPOINT ORGS.csv spread N     N transfers required of 10 departments in
- *                      turn (bench/notify.sh: events addressed to 10 platforms)
- * The first run records the registry (OrgsImported) first.
+ * As router (the first run records the registry, OrgsImported, first):
+ *   feed DIR ENDPOINT ORGS.csv registry         the registry alone (intake's tests)
+ *   feed DIR ENDPOINT ORGS.csv open N           N transfers required now (due in 3 working days)
+ *   feed DIR ENDPOINT ORGS.csv due N RATE AT_MS N emergency transfers; the i-th falls due at
+ *                                               AT_MS + i*1000/RATE
+ *   feed DIR ENDPOINT ORGS.csv herd N AT_MS     N emergency transfers all due at AT_MS
+ *   feed DIR ENDPOINT ORGS.csv spread N         N transfers required of 10 departments in
+ *                                               turn (events addressed to 10 platforms)
+ * As intake:
+ *   feed DIR ENDPOINT - cases N                 N CaseReported (sample-county matters and
+ *                                               townships): bench/router.sh
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +37,78 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* "ready", then the log on the bus until SIGTERM. */
+static int serve(cb_store_t *store, cb_log_t *log, const char *endpoint)
+{
+    printf("ready\n");
+    fflush(stdout);
+    int rc = tu_serve_log(log, endpoint);
+    cb_log_destroy(&log);
+    cb_store_destroy(&store);
+    return rc ? 1 : 0;
+}
+
+/* As intake: n CaseReported, 1000 to a commit. */
+static int feed_cases(const char *dir, const char *endpoint, uint64_t n)
+{
+    cb_store_t *store;
+    cb_log_t *log;
+    cb_error_t err;
+    cb_store_opts_t o = {.dir = dir, .map_size = 8ULL << 30};
+    if (cb_store_open(&store, &o, &err) || cb_log_open(&log, store, "intake", &err))
+        fatalx("store %s", err.message);
+    static const char *matters[] = {"330217001", "330218001", "330219001", "330220001",
+                                    "330218004", "330217010"};
+    static const char *towns[] = {"330723101000", "330723102000", "330723103000", "330723201000"};
+    Casebus__V1__OrgRef by = CASEBUS__V1__ORG_REF__INIT;
+    by.org_id = "wy-scjg";
+    by.name = "武义县市场监督管理局";
+    by.kind = CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT;
+    int64_t at = cb_now_ms() - 3600 * 1000;
+    for (uint64_t i = 0; i < n;) {
+        MDB_txn *txn;
+        if (cb_store_begin(store, true, &txn, &err) != 0)
+            fatalx("begin %s", err.message);
+        for (int k = 0; k < 1000 && i < n; k++, i++) {
+            char case_id[32];
+            snprintf(case_id, sizeof(case_id), "C20261123-%06llu", (unsigned long long)i + 1);
+            Casebus__V1__CaseSummary c = CASEBUS__V1__CASE_SUMMARY__INIT;
+            c.case_id = case_id;
+            c.source = CASEBUS__V1__SOURCE_CHANNEL__SOURCE_CHANNEL_PATROL;
+            c.matter_code = (char *)matters[i % 6];
+            c.township_code = (char *)towns[i % 4];
+            c.discovered_at_ms = at;
+            c.discovered_by = &by;
+            c.urgency = CASEBUS__V1__URGENCY__URGENCY_NORMAL;
+            c.description = "巡查发现沿街店铺占道经营，影响通行。";
+            Casebus__V1__CaseReported r = CASEBUS__V1__CASE_REPORTED__INIT;
+            r.case_ = &c;
+            Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+            env.case_id = case_id;
+            env.body_case = CASEBUS__V1__ENVELOPE__BODY_CASE_REPORTED;
+            env.case_reported = &r;
+            if (cb_log_append(log, txn, &env, &err) != 0)
+                fatalx("append %s", err.message);
+        }
+        if (cb_store_commit(&txn, &err) != 0)
+            fatalx("commit %s", err.message);
+    }
+    return serve(store, log, endpoint);
+}
+
+
 int main(int argc, char **argv)
 {
-    if (argc < 6) {
-        fprintf(stderr, "usage: deadline_feed DIR ENDPOINT ORGS.csv open|due|herd N [RATE] [AT_MS]\n");
+    if (argc < 5 || (argc < 6 && strcmp(argv[4], "registry") != 0)) {
+        fprintf(stderr, "usage: feed DIR ENDPOINT ORGS.csv registry|open|due|herd|spread|cases "
+                        "[N [RATE] [AT_MS]]\n");
         return 2;
     }
-    log_init("deadline_feed", CB_LOG_WARN);
+    log_init("feed", CB_LOG_WARN);
     const char *mode = argv[4];
-    uint64_t n = strtoull(argv[5], NULL, 10);
+    uint64_t n = argc > 5 ? strtoull(argv[5], NULL, 10) : 0;
+    if (strcmp(mode, "cases") == 0)
+        return feed_cases(argv[1], argv[2], n);
     double rate = strcmp(mode, "due") == 0 && argc > 6 ? strtod(argv[6], NULL) : 0;
     int64_t at_ms = strcmp(mode, "due") == 0 && argc > 7   ? strtoll(argv[7], NULL, 10)
                     : strcmp(mode, "herd") == 0 && argc > 6 ? strtoll(argv[6], NULL, 10)
@@ -63,6 +131,7 @@ int main(int argc, char **argv)
             fatalx("orgs %s", csv ? err.message : "cannot read");
         Casebus__V1__OrgsImported oi = CASEBUS__V1__ORGS_IMPORTED__INIT;
         oi.version = 1;
+        oi.source_name = (char *)argv[3];
         oi.orgs = list.orgs;
         oi.n_orgs = list.count;
         Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
@@ -122,10 +191,5 @@ int main(int argc, char **argv)
         if (cb_store_commit(&txn, &err) != 0)
             fatalx("commit %s", err.message);
     }
-    printf("ready\n");
-    fflush(stdout);
-    int rc = tu_serve_log(log, argv[2]);
-    cb_log_destroy(&log);
-    cb_store_destroy(&store);
-    return rc ? 1 : 0;
+    return serve(store, log, argv[2]);
 }
