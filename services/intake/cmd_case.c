@@ -121,10 +121,8 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
         return;
     }
     char case_id[48];
-    if (intake_new_id(in, txn, "C", now, case_id, sizeof(case_id), &e) != 0) {
-        intake_reply_store_error(reply, &e);
+    if (!intake_new_id(in, txn, "C", now, case_id, sizeof(case_id), reply))
         return;
-    }
     if (intake_set_string(&c->case_id, case_id) != 0) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         return;
@@ -320,11 +318,10 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
     Casebus__V1__DecisionRecorded *d = cmd->record_decision;
     char id[48];
     cb_error_t e;
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    intake_facts_t facts;
+    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
     if (view == NULL)
         return;
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
     bool feedback = d->feedback_to && !intake_str_empty(d->feedback_to->org_id);
     if (!intake_org_may(in, txn, d->by, "by", actor, CMD_RECORD_DECISION, 0, &facts, reply) ||
         !intake_time_ok(in, d->decided_at_ms, now, "decided_at", true, reply))
@@ -339,9 +336,10 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
                            "Decree 310 第十一条, seed 000 §四(三))");
         goto out;
     }
-    if (intake_new_id(in, txn, "P", now, id, sizeof(id), &e) != 0 ||
-        (feedback &&
-         intake_view_add_party(in, txn, cmd->target_id, view, d->feedback_to->org_id, &e))) {
+    if (!intake_new_id(in, txn, "P", now, id, sizeof(id), reply))
+        goto out;
+    if (feedback &&
+        intake_view_add_party(in, txn, cmd->target_id, view, d->feedback_to->org_id, &e)) {
         intake_reply_store_error(reply, &e);
         goto out;
     }
@@ -442,13 +440,10 @@ void intake_do_apply_joint_operation(intake_t *in, MDB_txn *txn, Casebus__V1__Co
 {
     Casebus__V1__JointOperationApplied *j = cmd->apply_joint_operation;
     char id[48];
-    cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, j->by, "by", actor, true, reply);
     if (o == NULL)
         return;
-    if (intake_new_id(in, txn, "J", now, id, sizeof(id), &e) != 0)
-        intake_reply_store_error(reply, &e);
-    else
+    if (intake_new_id(in, txn, "J", now, id, sizeof(id), reply))
         intake_record(in, txn, cmd, actor, now,
                       &(intake_event_t){.id = id, .set = {"operation_id", id}}, reply,
                       "joint operation %s applied for by %s", id, o->name);
@@ -472,7 +467,6 @@ void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
 {
     Casebus__V1__FilingRecorded *f = cmd->record_filing;
     char id[48];
-    cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, f->by, "by", actor, true, reply);
     if (o == NULL)
         return;
@@ -483,9 +477,7 @@ void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
                                    : "period must be a year: YYYY");
         goto out;
     }
-    if (intake_new_id(in, txn, "F", now, id, sizeof(id), &e) != 0)
-        intake_reply_store_error(reply, &e);
-    else
+    if (intake_new_id(in, txn, "F", now, id, sizeof(id), reply))
         intake_record(in, txn, cmd, actor, now,
                       &(intake_event_t){.id = id, .set = {"filing_id", id}}, reply,
                       "filing %s for %s by %s", id, f->period, o->name);
@@ -498,7 +490,6 @@ void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
 {
     Casebus__V1__ApprovalRecorded *a = cmd->record_approval;
     char id[48];
-    cb_error_t e;
     Casebus__V1__Organisation *o = intake_resolve_org(in, txn, a->by, "by", actor, true, reply);
     if (o == NULL)
         return;
@@ -525,10 +516,8 @@ void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
                  intake_json_str(json_object_get(view, "competent"), "org_id"));
         json_decref(view);
     }
-    if (intake_new_id(in, txn, "AP", now, id, sizeof(id), &e) != 0) {
-        intake_reply_store_error(reply, &e);
+    if (!intake_new_id(in, txn, "AP", now, id, sizeof(id), reply))
         return;
-    }
     const char *inform[] = {bureau[0], competent, NULL};
     if (intake_inform_set(&in->st, txn, &a->inform, &a->n_inform, inform, a->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");

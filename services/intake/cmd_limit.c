@@ -25,11 +25,10 @@ void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Comma
     Casebus__V1__AssistanceRequested *a = cmd->request_assistance;
     char id[48];
     cb_error_t e;
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    intake_facts_t facts;
+    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
     if (view == NULL)
         return;
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
     if (!intake_org_may(in, txn, a->requested_by, "requested_by", actor, CMD_REQUEST_ASSISTANCE, 0,
                         &facts, reply) ||
         !intake_org_ok(in, txn, a->to, "to", actor, false, reply)) {
@@ -40,8 +39,9 @@ void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Comma
         a->letter_received_at_ms = now;
     if (!intake_time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
         goto out;
-    if (intake_new_id(in, txn, "A", now, id, sizeof(id), &e) != 0 ||
-        intake_view_add_party(in, txn, cmd->target_id, view, a->to->org_id, &e) != 0) {
+    if (!intake_new_id(in, txn, "A", now, id, sizeof(id), reply))
+        goto out;
+    if (intake_view_add_party(in, txn, cmd->target_id, view, a->to->org_id, &e) != 0) {
         intake_reply_store_error(reply, &e);
         goto out;
     }
@@ -125,47 +125,38 @@ static bool ref_lists(json_t *ref, const char *key, const char *org_id)
     return false;
 }
 
-void intake_do_request_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                 const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+/* Extensions (延期): the responsible organisation asks, before the limit; a
+ * supervisor the rule names decides. deadline judges the timing: 202, and the
+ * verdict on the tail. */
+void intake_do_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
+                         const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
 {
-    Casebus__V1__ExtensionRequested *x = cmd->request_extension;
+    bool request = cmd->kind_case == CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION;
+    Casebus__V1__OrgRef *by = request ? cmd->request_extension->by : cmd->decide_extension->by;
     char msg[300];
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
     if (ref == NULL)
         return;
-    if (!intake_org_ok(in, txn, x->by, "by", actor, true, reply))
+    if (!intake_org_ok(in, txn, by, "by", actor, true, reply))
         goto out;
-    if (strcmp(intake_json_str(ref, "responsible"), x->by->org_id) != 0) {
+    const char *responsible = intake_json_str(ref, "responsible");
+    if (request && strcmp(responsible, by->org_id) != 0) {
         snprintf(msg, sizeof(msg), "only the responsible organisation ('%s') may ask for more time",
-                 intake_json_str(ref, "responsible"));
+                 responsible);
         intake_reply_error(reply, 403, "not_responsible", "by", msg);
-        goto out;
-    }
-    /* deadline decides whether it came before the limit: 202, verdict on the tail. */
-    record_on_obligation(in, txn, cmd, actor, now, ref, reply, "extension of %s by %u asked by %s",
-                         cmd->target_id, x->extra_length, x->by->name);
-out:
-    json_decref(ref);
-}
-
-void intake_do_decide_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
-{
-    Casebus__V1__ExtensionDecided *x = cmd->decide_extension;
-    char msg[300];
-    json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "obligation", reply);
-    if (ref == NULL)
-        return;
-    if (!intake_org_ok(in, txn, x->by, "by", actor, true, reply))
-        goto out;
-    if (!ref_lists(ref, "supervisors", x->by->org_id)) {
-        snprintf(msg, sizeof(msg), "'%s' does not supervise obligation %s", x->by->org_id,
+    } else if (!request && !ref_lists(ref, "supervisors", by->org_id)) {
+        snprintf(msg, sizeof(msg), "'%s' does not supervise obligation %s", by->org_id,
                  cmd->target_id);
         intake_reply_error(reply, 403, "not_supervisor", "by", msg);
-        goto out;
+    } else if (request) {
+        record_on_obligation(in, txn, cmd, actor, now, ref, reply,
+                             "extension of %s by %u asked by %s", cmd->target_id,
+                             cmd->request_extension->extra_length, by->name);
+    } else {
+        record_on_obligation(in, txn, cmd, actor, now, ref, reply, "extension of %s %s by %s",
+                             cmd->target_id,
+                             cmd->decide_extension->approved ? "approved" : "refused", by->name);
     }
-    record_on_obligation(in, txn, cmd, actor, now, ref, reply, "extension of %s %s by %s",
-                         cmd->target_id, x->approved ? "approved" : "refused", x->by->name);
 out:
     json_decref(ref);
 }

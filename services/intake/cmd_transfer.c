@@ -62,7 +62,6 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
 {
     Casebus__V1__TransferSent *t = cmd->send_transfer;
     char msg[400];
-    cb_error_t e;
     json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
     if (view == NULL)
         return;
@@ -154,10 +153,8 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
         return;
 
     char id[48];
-    if (intake_new_id(in, txn, "T", now, id, sizeof(id), &e) != 0) {
-        intake_reply_store_error(reply, &e);
+    if (!intake_new_id(in, txn, "T", now, id, sizeof(id), reply))
         return;
-    }
     json_t *ref =
         json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id", cmd->target_id, "sender",
                   t->sender->org_id, "proposed_receiver", t->proposed_receiver_id);
@@ -231,7 +228,6 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
         intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step");
         return;
     }
-    cb_error_t e;
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "transfer", reply);
     if (ref == NULL)
         return;
@@ -256,10 +252,7 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     char dispute_id[48] = "";
     json_t *new_ref = NULL;
     if (may && dispute) {
-        if (intake_new_id(in, txn, "D", now, dispute_id, sizeof(dispute_id), &e) != 0) {
-            intake_reply_store_error(reply, &e);
-            may = false;
-        }
+        may = intake_new_id(in, txn, "D", now, dispute_id, sizeof(dispute_id), reply);
         bool duty =
             cmd->raise_dispute->kind == CASEBUS__V1__DISPUTE_KIND__DISPUTE_KIND_DUTY_DIVISION;
         new_ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "dispute", "case_id", case_id,
@@ -392,12 +385,10 @@ void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
 {
     Casebus__V1__CaseDispatched *d = cmd->dispatch_case;
     char msg[400], field[32];
-    cb_error_t e;
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    intake_facts_t facts;
+    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
     if (view == NULL)
         return;
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
     bool may = intake_org_may(in, txn, d->by, "by", actor, CMD_DISPATCH_CASE, 0, &facts, reply);
     json_decref(view);
     if (!may || !dispatch_party_ok(in, txn, d->lead, "lead", d->by->org_id, actor, reply))
@@ -417,10 +408,8 @@ void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
         }
     }
     char id[48];
-    if (intake_new_id(in, txn, "T", now, id, sizeof(id), &e) != 0) {
-        intake_reply_store_error(reply, &e);
+    if (!intake_new_id(in, txn, "T", now, id, sizeof(id), reply))
         return;
-    }
     json_t *ref =
         json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind", "transfer", "case_id", cmd->target_id, "sender",
                   d->by->org_id, "proposed_receiver", d->lead->org_id, "dispatched", 1);

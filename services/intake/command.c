@@ -225,19 +225,31 @@ bool intake_time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bo
     return true;
 }
 
-int intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
-                  size_t size, cb_error_t *err)
+bool intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
+                   size_t size, intake_reply_t *reply)
 {
     char day[16], name[32];
     cb_civil_t c;
+    cb_error_t e;
     cb_time_to_cst(now, &c);
     snprintf(day, sizeof(day), "%04d%02d%02d", c.year, c.month, c.day);
     snprintf(name, sizeof(name), "%s%s", prefix, day);
     uint64_t n;
-    int rc = intake_counter_next(&in->st, txn, name, &n, err);
-    if (rc == 0)
-        snprintf(out, size, "%s%s-%06llu", prefix, day, (unsigned long long)n);
-    return rc;
+    if (intake_counter_next(&in->st, txn, name, &n, &e) != 0) {
+        intake_reply_store_error(reply, &e);
+        return false;
+    }
+    snprintf(out, size, "%s%s-%06llu", prefix, day, (unsigned long long)n);
+    return true;
+}
+
+json_t *intake_case_facts(intake_t *in, MDB_txn *txn, const char *case_id, intake_facts_t *facts,
+                          intake_reply_t *reply)
+{
+    json_t *view = intake_case_or_404(in, txn, case_id, reply);
+    if (view)
+        intake_facts_of(view, NULL, NULL, facts);
+    return view;
 }
 
 static void fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
@@ -566,8 +578,8 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
         [CMD_RECORD_DECISION] = intake_do_record_decision,
         [CMD_GIVE_FEEDBACK] = intake_do_give_feedback,
         [CMD_RECORD_APPROVAL] = intake_do_record_approval,
-        [CMD_REQUEST_EXTENSION] = intake_do_request_extension,
-        [CMD_DECIDE_EXTENSION] = intake_do_decide_extension,
+        [CMD_REQUEST_EXTENSION] = intake_do_extension,
+        [CMD_DECIDE_EXTENSION] = intake_do_extension,
         [CMD_CANCEL_CASE] = intake_do_cancel_case,
         [CMD_CRIME_STEP] = intake_do_crime_step,
         [CMD_FILE_DECISION] = intake_do_file_decision,

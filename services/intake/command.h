@@ -34,8 +34,14 @@ bool intake_org_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const c
                    const intake_actor_t *actor, bool mine, intake_reply_t *reply);
 bool intake_time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bool required,
                     intake_reply_t *reply);
-int intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
-                  size_t size, cb_error_t *err);
+/* A new id: prefix, the CST day and its counter (C20261123-000001); false with
+ * the store's refusal in reply. */
+bool intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
+                   size_t size, intake_reply_t *reply);
+/* The case's view (404 in reply, NULL, when unknown) with the facts authz
+ * needs about it; the caller frees the view. */
+json_t *intake_case_facts(intake_t *in, MDB_txn *txn, const char *case_id, intake_facts_t *facts,
+                          intake_reply_t *reply);
 void intake_reply_no_case(intake_reply_t *reply, const char *case_id);
 json_t *intake_case_or_404(intake_t *in, MDB_txn *txn, const char *case_id, intake_reply_t *reply);
 json_t *intake_ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
@@ -91,7 +97,6 @@ intake_do_fn intake_do_report_case, intake_do_cancel_case, intake_do_crime_step,
     intake_do_apply_joint_operation, intake_do_record_filing, intake_do_record_approval,
     intake_do_send_transfer, intake_do_transfer_step, intake_do_decide_dispute,
     intake_do_dispatch_case, intake_do_review_return, intake_do_request_assistance,
-    intake_do_answer_assistance, intake_do_request_extension, intake_do_decide_extension,
-    intake_do_answer_supervision;
+    intake_do_answer_assistance, intake_do_extension, intake_do_answer_supervision;
 
 #endif
