@@ -171,15 +171,13 @@ void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
 {
     Casebus__V1__CaseCancelled *c = cmd->cancel_case;
     cb_error_t e;
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    intake_facts_t facts;
+    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
     if (view == NULL)
         return;
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, c->by, "by", actor, true, reply);
+    Casebus__V1__Organisation *o =
+        intake_org_acting(in, txn, c->by, "by", actor, CMD_CANCEL_CASE, 0, &facts, reply);
     if (o == NULL)
-        goto out;
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
-    if (!intake_authorized(CMD_CANCEL_CASE, o, 0, &facts, "by", reply))
         goto out;
     if (strcmp(intake_json_str(view, "state"), "cancelled") == 0) {
         intake_reply_error(reply, 409, "already_cancelled", "", "the case is already cancelled");
@@ -236,17 +234,15 @@ void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
 {
     Casebus__V1__CrimeReferralStep *s = cmd->crime_step;
     cb_error_t e;
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+    intake_facts_t facts;
+    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
     if (view == NULL)
         return;
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, s->by, "by", actor, true, reply);
+    Casebus__V1__Organisation *o =
+        intake_org_acting(in, txn, s->by, "by", actor, CMD_CRIME_STEP, s->step, &facts, reply);
     if (o == NULL)
         goto out_view;
     if (!intake_time_ok(in, s->at_ms, now, "at", true, reply))
-        goto out;
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
-    if (!intake_authorized(CMD_CRIME_STEP, o, s->step, &facts, "by", reply))
         goto out;
     if (s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE &&
         !referral_dossier_ok(s, reply))

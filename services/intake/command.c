@@ -395,21 +395,30 @@ bool intake_authorized(intake_cmd_kind_t kind, const Casebus__V1__Organisation *
     return false;
 }
 
-/* resolve_org, then authorized; the organisation is freed. */
+Casebus__V1__Organisation *intake_org_acting(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref,
+                                             const char *field, const intake_actor_t *actor,
+                                             intake_cmd_kind_t kind, int crime_step,
+                                             const intake_facts_t *f, intake_reply_t *reply)
+{
+    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, ref, field, actor, true, reply);
+    if (o && !intake_authorized(kind, o, crime_step, f, field, reply)) {
+        casebus__v1__organisation__free_unpacked(o, NULL);
+        return NULL;
+    }
+    return o;
+}
+
 bool intake_org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
                     const intake_actor_t *actor, intake_cmd_kind_t kind, int crime_step,
                     const intake_facts_t *f, intake_reply_t *reply)
 {
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, ref, field, actor, true, reply);
-    if (o == NULL)
-        return false;
-    bool ok = intake_authorized(kind, o, crime_step, f, field, reply);
-    casebus__v1__organisation__free_unpacked(o, NULL);
-    return ok;
+    Casebus__V1__Organisation *o =
+        intake_org_acting(in, txn, ref, field, actor, kind, crime_step, f, reply);
+    if (o)
+        casebus__v1__organisation__free_unpacked(o, NULL);
+    return o != NULL;
 }
 
-/* Records an accepted command: event, reference, timeline, reply. body points at
- * the command's message inside env. */
 /* The ref id names (404 otherwise), when by may give the command on it (the
  * refusal in reply otherwise); the caller frees it. */
 json_t *intake_ref_for(intake_t *in, MDB_txn *txn, const char *id, const char *kind,

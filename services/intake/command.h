@@ -49,6 +49,14 @@ json_t *intake_ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char
 void intake_facts_of(json_t *view, const char *transfer_id, json_t *ref, intake_facts_t *f);
 bool intake_authorized(intake_cmd_kind_t kind, const Casebus__V1__Organisation *o, int crime_step,
                        const intake_facts_t *f, const char *field, intake_reply_t *reply);
+/* The organisation ref names, resolved (the token must act for it) and allowed
+ * by authz.c to give the command (kind, crime_step) on a case with facts f;
+ * NULL with the refusal in reply. The caller frees it. */
+Casebus__V1__Organisation *intake_org_acting(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref,
+                                             const char *field, const intake_actor_t *actor,
+                                             intake_cmd_kind_t kind, int crime_step,
+                                             const intake_facts_t *f, intake_reply_t *reply);
+/* intake_org_acting, when the organisation itself is not needed. */
 bool intake_org_may(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *ref, const char *field,
                     const intake_actor_t *actor, intake_cmd_kind_t kind, int crime_step,
                     const intake_facts_t *f, intake_reply_t *reply);

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 typedef struct intake_handler {
     h2o_handler_t super;
     intake_http_t *http;
@@ -35,8 +34,8 @@ typedef struct intake_handler {
 
 /* A command waiting for its group commit. */
 typedef struct http_pending {
-    h2o_req_t *req;              /* NULL once h2o disposed of the request */
-    struct http_pending **slot;  /* in req->pool */
+    h2o_req_t *req;             /* NULL once h2o disposed of the request */
+    struct http_pending **slot; /* in req->pool */
     intake_reply_t reply;
     cb_metric_t *answer_seconds;
     uint64_t started_ns;
@@ -56,7 +55,7 @@ void intake_http_send_json(h2o_req_t *req, int status, const char *body)
 }
 
 void intake_http_send_error(h2o_req_t *req, int status, const char *code, const char *field,
-                       const char *message)
+                            const char *message)
 {
     intake_reply_t r = {0};
     intake_reply_error(&r, status, code, field, message);
@@ -80,7 +79,7 @@ static void on_committed(void *arg, int status, const cb_error_t *err)
             intake_http_send_json(p->req, p->reply.status, p->reply.body);
         else
             intake_http_send_error(p->req, 503, "unavailable", "",
-                       err ? err->message : "the store could not commit");
+                                   err ? err->message : "the store could not commit");
     }
     cb_metric_observe(p->answer_seconds, (double)(cb_mono_ns() - p->started_ns) / 1e9);
     intake_reply_free(&p->reply);
@@ -94,7 +93,7 @@ static bool method_is(h2o_req_t *req, const char *m)
 
 /* Copies header name's value into out (NUL-terminated); false when absent or too long. */
 bool intake_http_header(h2o_req_t *req, const h2o_token_t *token, const char *name, char *out,
-                   size_t size)
+                        size_t size)
 {
     ssize_t i = token ? h2o_find_header(&req->headers, token, -1)
                       : h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
@@ -130,7 +129,8 @@ size_t intake_http_segments(const char *path, size_t len, char segs[][80], size_
     return n;
 }
 
-int intake_http_authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn, intake_actor_t *actor)
+int intake_http_authenticate(intake_http_t *http, h2o_req_t *req, MDB_txn *txn,
+                             intake_actor_t *actor)
 {
     char auth[200];
     cb_error_t err;
@@ -187,9 +187,11 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     uint64_t started_ns = cb_mono_ns();
     cb_error_t err;
     char ctype[128] = "";
-    if (!intake_http_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) || !json_media_type(ctype)) {
-        intake_http_send_error(req, 415, "unsupported_media_type", "Content-Type",
-                   "send the command as Content-Type: application/json (charset, if given, utf-8)");
+    if (!intake_http_header(req, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, sizeof(ctype)) ||
+        !json_media_type(ctype)) {
+        intake_http_send_error(
+            req, 415, "unsupported_media_type", "Content-Type",
+            "send the command as Content-Type: application/json (charset, if given, utf-8)");
         return;
     }
     MDB_txn *txn = NULL;
@@ -216,7 +218,7 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         !intake_http_header(req, NULL, "idempotency-key", idem, sizeof(idem))) {
         casebus__v1__command__free_unpacked(cmd, NULL);
         intake_http_send_error(req, 400, "invalid_field", "Idempotency-Key",
-                   "Idempotency-Key is longer than 128 characters");
+                               "Idempotency-Key is longer than 128 characters");
         return;
     }
     if (cmd->idempotency_key != protobuf_c_empty_string)
@@ -346,8 +348,9 @@ static void handle_metrics(intake_http_t *http, h2o_req_t *req)
 }
 
 /* The document is the build's: made once, served as it is. */
-static void handle_openapi(h2o_req_t *req)
+static void handle_openapi(intake_http_t *http, h2o_req_t *req)
 {
+    (void)http;
     static char *text;
     if (text == NULL) {
         json_t *doc = cb_openapi_document(CB_API_VERSION);
@@ -368,23 +371,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char segs[6][80];
     size_t n = intake_http_segments(req->path_normalized.base, req->path_normalized.len, segs, 6);
     bool get = method_is(req, "GET"), post = method_is(req, "POST");
-    if (n == 1 && strcmp(segs[0], "healthz") == 0) {
+    static const struct {
+        const char *name;
+        void (*handle)(intake_http_t *http, h2o_req_t *req);
+    } reads[] = {
+        {"healthz", handle_health}, {"metrics", handle_metrics}, {"openapi.json", handle_openapi}};
+    for (size_t i = 0; n == 1 && i < sizeof(reads) / sizeof(reads[0]); i++) {
+        if (strcmp(segs[0], reads[i].name) != 0)
+            continue;
         if (get)
-            handle_health(http, req);
-        else
-            intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
-        return 0;
-    }
-    if (n == 1 && strcmp(segs[0], "metrics") == 0) {
-        if (get)
-            handle_metrics(http, req);
-        else
-            intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
-        return 0;
-    }
-    if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {
-        if (get)
-            handle_openapi(req);
+            reads[i].handle(http, req);
         else
             intake_http_send_error(req, 405, "method_not_allowed", "", "use GET");
         return 0;
@@ -414,7 +410,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (http->in->d.shutting_down) {
-        intake_http_send_error(req, 503, "shutting_down", "", "intake is shutting down; retry shortly");
+        intake_http_send_error(req, 503, "shutting_down", "",
+                               "intake is shutting down; retry shortly");
         return 0;
     }
     handle_post(http, req, (intake_cmd_kind_t)route->kind, target);
@@ -526,8 +523,8 @@ int intake_http_start(intake_t *in, const intake_http_opts_t *o, cb_error_t *err
         return rc;
     http->m_requests = cb_metrics_counter(in->d.metrics, "casebus_intake_http_requests_total",
                                           "HTTP requests received");
-    http->m_conn = cb_metrics_gauge(in->d.metrics, "casebus_intake_http_connections",
-                                    "Open HTTP connections");
+    http->m_conn =
+        cb_metrics_gauge(in->d.metrics, "casebus_intake_http_connections", "Open HTTP connections");
     http->m_conn_refused = cb_metrics_counter(
         in->d.metrics, "casebus_intake_http_connections_refused_total",
         "Connections answered 503 (or closed, over TLS) at accept: over max_connections or "

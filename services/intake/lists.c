@@ -71,7 +71,8 @@ void intake_case_row(json_t *view, const char *case_id, cb_case_row_t *row)
     copy(row->matter, sizeof(row->matter), str_of(view, "matter_code"));
     copy(row->matter_name, sizeof(row->matter_name), str_of(view, "matter_name"));
     copy(row->state, sizeof(row->state), str_of(view, "state"));
-    copy(row->finder, sizeof(row->finder), str_of(json_object_get(view, "discovered_by"), "org_id"));
+    copy(row->finder, sizeof(row->finder),
+         str_of(json_object_get(view, "discovered_by"), "org_id"));
     copy(row->competent, sizeof(row->competent),
          str_of(json_object_get(view, "competent"), "org_id"));
     copy(row->holder, sizeof(row->holder), str_of(json_object_get(view, "holder"), "org_id"));
@@ -83,18 +84,18 @@ void intake_case_row(json_t *view, const char *case_id, cb_case_row_t *row)
     add_org(row, row->holder);
     const char *id;
     json_t *t, *o;
-    json_object_foreach(json_object_get(view, "transfers"), id, t) {
+    json_object_foreach(json_object_get(view, "transfers"), id, t)
+    {
         add_org(row, str_of(t, "sender"));
         add_org(row, str_of(t, "receiver"));
         size_t i;
         json_t *h;
-        json_array_foreach(json_object_get(t, "helpers"), i, h)
-            add_org(row, json_string_value(h));
+        json_array_foreach(json_object_get(t, "helpers"), i, h) add_org(row, json_string_value(h));
     }
     size_t i;
-    json_array_foreach(json_object_get(view, "parties"), i, o)
-        add_org(row, json_string_value(o));
-    json_object_foreach(json_object_get(view, "obligations"), id, o) {
+    json_array_foreach(json_object_get(view, "parties"), i, o) add_org(row, json_string_value(o));
+    json_object_foreach(json_object_get(view, "obligations"), id, o)
+    {
         if (strcmp(str_of(o, "state"), "open") != 0)
             continue;
         row->open++;
@@ -117,6 +118,21 @@ int intake_list_case(intake_state_t *st, MDB_txn *txn, const char *case_id, json
     return cb_lists_case_put(&st->lists, txn, &row, err);
 }
 
+/* The obligation an event of deadline's is about: its body's "obligation". */
+static const Casebus__V1__Obligation *obligation_of(const Casebus__V1__Envelope *env)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+        &casebus__v1__envelope__descriptor, (unsigned)env->body_case);
+    const ProtobufCMessage *body =
+        f ? *(ProtobufCMessage *const *)((const uint8_t *)env + f->offset) : NULL;
+    const ProtobufCFieldDescriptor *of =
+        body ? protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "obligation")
+             : NULL;
+    return of && of->descriptor == &casebus__v1__obligation__descriptor
+               ? *(const Casebus__V1__Obligation *const *)((const uint8_t *)body + of->offset)
+               : NULL;
+}
+
 int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Envelope *env,
                            cb_error_t *err)
 {
@@ -125,47 +141,25 @@ int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__
     bool end = false, paused = false, resumed = false;
     const char *supervision = NULL;
     switch (env->body_case) {
-    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED:
-        o = env->obligation_opened->obligation;
-        level = CB_LEVEL_NONE;
-        break;
-    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_MET:
-        o = env->obligation_met->obligation;
-        end = true;
-        break;
-    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING:
-        o = env->deadline_warning->obligation;
-        level = CB_LEVEL_YELLOW;
-        break;
-    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED:
-        o = env->deadline_breached->obligation;
-        level = CB_LEVEL_RED;
-        break;
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED: level = CB_LEVEL_NONE; break;
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_MET: end = true; break;
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING: level = CB_LEVEL_YELLOW; break;
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED: level = CB_LEVEL_RED; break;
     case CASEBUS__V1__ENVELOPE__BODY_ESCALATED:
-        o = env->escalated->obligation;
         level = CB_LEVEL_ESCALATED;
         supervision = env->escalated->supervision_id;
         break;
-    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_CHANGED:
-        o = env->obligation_changed->obligation;
-        switch (env->obligation_changed->change) {
-        case CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_CANCELLED:
-            end = true;
-            break;
-        case CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_PAUSED:
-            paused = true;
-            break;
-        case CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RESUMED:
-        case CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_REOPENED:
-            resumed = true;
-            break;
-        default:
-            break;
-        }
+    case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_CHANGED: {
+        int change = env->obligation_changed->change;
+        end = change == CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_CANCELLED;
+        paused = change == CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_PAUSED;
+        resumed = change == CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_RESUMED ||
+                  change == CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_REOPENED;
         break;
-    default:
-        return 0;
     }
+    default: return 0;
+    }
+    o = obligation_of(env);
     if (o == NULL || o->obligation_id == NULL || *o->obligation_id == '\0')
         return 0;
     st->changes++;
@@ -216,9 +210,10 @@ typedef struct param {
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                              : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* "a=1&b=%E5%8C%97" into params (percent-decoded, + as space). */
@@ -247,9 +242,11 @@ static int parse_query(const char *q, size_t len, param_t *p, size_t *n, cb_erro
             if (c == '+')
                 c = ' ';
             else if (c == '%') {
-                int hi = i + 2 < len ? hexval(q[i + 1]) : -1, lo = i + 2 < len ? hexval(q[i + 2]) : -1;
+                int hi = i + 2 < len ? hexval(q[i + 1]) : -1,
+                    lo = i + 2 < len ? hexval(q[i + 2]) : -1;
                 if (hi < 0 || lo < 0)
-                    return cb_error_set(err, CB_ERR_INVALID, "", "a query parameter has a bad "
+                    return cb_error_set(err, CB_ERR_INVALID, "",
+                                        "a query parameter has a bad "
                                         "percent escape");
                 c = (char)(hi * 16 + lo);
                 i += 2;
@@ -346,10 +343,10 @@ static int add_case(void *ctx, const cb_case_row_t *r)
     json_t *item = json_pack(
         "{s:s,s:o,s:o,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:i,s:o,s:o,s:o,s:o,s:s}", "case_id",
         r->case_id, "reported_at", intake_json_time(r->reported_ms), "discovered_at",
-        intake_json_time(r->discovered_ms), "township", "code", r->township, "name", r->township_name,
-        "matter", "code", r->matter, "name", r->matter_name, "state", r->state, "level",
-        cb_level_name(r->level), "overdue", r->overdue, "open_limits", (int)r->open, "next_due",
-        intake_json_time(r->next_due_ms), "finder", org_json(r->finder), "competent",
+        intake_json_time(r->discovered_ms), "township", "code", r->township, "name",
+        r->township_name, "matter", "code", r->matter, "name", r->matter_name, "state", r->state,
+        "level", cb_level_name(r->level), "overdue", r->overdue, "open_limits", (int)r->open,
+        "next_due", intake_json_time(r->next_due_ms), "finder", org_json(r->finder), "competent",
         org_json(r->competent), "holder", org_json(r->holder), "description", r->description);
     return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
 }
@@ -358,14 +355,13 @@ static int add_obligation(void *ctx, const cb_ob_row_t *r)
 {
     collect_t *c = ctx;
     int64_t remaining = r->due_ms - c->now;
-    json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:s,s:o,s:I,s:b,s:s,s:b,s:o}",
-                             "obligation_id", r->obligation_id, "case_id", r->case_id, "rule_id",
-                             r->rule_id, "title", r->title, "responsible", "org_id",
-                             r->responsible, "name", r->responsible_name, "township", r->township,
-                             "due_at", intake_json_time(r->due_ms), "remaining_ms",
-                             (json_int_t)remaining, "overdue", remaining < 0, "level",
-                             cb_level_name(r->level), "paused", r->paused, "supervision_id",
-                             r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
+    json_t *item = json_pack(
+        "{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:s,s:o,s:I,s:b,s:s,s:b,s:o}", "obligation_id",
+        r->obligation_id, "case_id", r->case_id, "rule_id", r->rule_id, "title", r->title,
+        "responsible", "org_id", r->responsible, "name", r->responsible_name, "township",
+        r->township, "due_at", intake_json_time(r->due_ms), "remaining_ms", (json_int_t)remaining,
+        "overdue", remaining < 0, "level", cb_level_name(r->level), "paused", r->paused,
+        "supervision_id", r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
     return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
 }
 
@@ -383,9 +379,9 @@ static void answer(intake_reply_t *reply, int rc, const cb_error_t *e, const cha
         return;
     }
     double ms = (double)(cb_mono_ns() - t0) / 1e6;
-    json_t *doc = json_pack("{s:o,s:i,s:o,s:f}", key, items, "count", (int)json_array_size(items),
-                            "next_cursor", next[0] ? json_string(next) : json_null(),
-                            "took_ms", ms);
+    json_t *doc =
+        json_pack("{s:o,s:i,s:o,s:f}", key, items, "count", (int)json_array_size(items),
+                  "next_cursor", next[0] ? json_string(next) : json_null(), "took_ms", ms);
     reply->status = doc ? 200 : 500;
     reply->body = doc ? cb_jsonw_dumps(doc) : NULL;
     json_decref(doc);
@@ -442,10 +438,15 @@ static bool level_of(const char *value, int *out, intake_reply_t *reply)
     return true;
 }
 
-static const char *const case_states[] = {"reported",        "transfer_required",
-                                          "transfer_routed", "transfer_in_progress",
-                                          "with_competent",  "manual_dispatch",
-                                          "return_review",   "cancelled", NULL};
+static const char *const case_states[] = {"reported",
+                                          "transfer_required",
+                                          "transfer_routed",
+                                          "transfer_in_progress",
+                                          "with_competent",
+                                          "manual_dispatch",
+                                          "return_review",
+                                          "cancelled",
+                                          NULL};
 
 static void unknown_param(intake_reply_t *reply, const char *key, const char *allowed)
 {
@@ -553,14 +554,16 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
             if (page < 0)
                 return;
         } else {
-            unknown_param(reply, k, "township, org, holder, state, level, overdue, matter, from, "
-                                    "to, cursor, limit");
+            unknown_param(reply, k,
+                          "township, org, holder, state, level, overdue, matter, from, "
+                          "to, cursor, limit");
             return;
         }
     }
     collect_t c = {.items = json_array(), .now = cb_now_ms()};
     char next[CB_LIST_CURSOR_MAX];
-    int rc = c.items ? cb_lists_cases(&in->st.lists, txn, &q, add_case, &c, next, &e) : CB_ERR_NOMEM;
+    int rc =
+        c.items ? cb_lists_cases(&in->st.lists, txn, &q, add_case, &c, next, &e) : CB_ERR_NOMEM;
     answer(reply, rc, &e, "cases", c.items, next, r.t0);
 }
 
@@ -617,8 +620,9 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
             if (page < 0)
                 return;
         } else {
-            unknown_param(reply, k, "state, level, responsible, township, rule, case, "
-                                    "due_before, cursor, limit");
+            unknown_param(reply, k,
+                          "state, level, responsible, township, rule, case, "
+                          "due_before, cursor, limit");
             return;
         }
     }
@@ -636,7 +640,8 @@ static int rebuild_case(intake_state_t *st, MDB_txn *txn, const char *case_id, j
     int rc = intake_list_case(st, txn, case_id, view, err);
     const char *id;
     json_t *o;
-    json_object_foreach(json_object_get(view, "obligations"), id, o) {
+    json_object_foreach(json_object_get(view, "obligations"), id, o)
+    {
         const char *state = str_of(o, "state");
         if (rc != 0 || (strcmp(state, "open") != 0 && strcmp(state, "paused") != 0))
             continue;

@@ -122,8 +122,7 @@ int intake_idem_get(intake_state_t *st, MDB_txn *txn, const char *token_id, cons
         return cb_error_set(err, CB_ERR_CORRUPT, "", "idempotency record too short");
     if (memcmp(p, req_hash, 32) != 0)
         return cb_error_set(err, CB_ERR_CONFLICT, "Idempotency-Key",
-                            "idempotency key '%s' was already used with a different request",
-                            key);
+                            "idempotency key '%s' was already used with a different request", key);
     reply->status = (int)((p[32] << 8) | p[33]);
     reply->event_seq = cb_be64_get(p + 34);
     size_t blen = v.mv_size - 42;
@@ -167,25 +166,26 @@ Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, cons
     return casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
 }
 
+typedef struct kinds_ctx {
+    const int *kinds;
+    size_t n;
+    char (*ids)[CB_ORG_ID_MAX + 1];
+} kinds_ctx_t;
+
+static void first_of_kind(void *ctx, const Casebus__V1__Organisation *o)
+{
+    kinds_ctx_t *k = ctx;
+    for (size_t i = 0; i < k->n; i++)
+        if ((int)o->kind == k->kinds[i] && k->ids[i][0] == '\0')
+            snprintf(k->ids[i], CB_ORG_ID_MAX + 1, "%s", o->org_id);
+}
+
 void intake_org_ids_of_kinds(intake_state_t *st, MDB_txn *txn, const int *kinds, size_t n,
                              char (*ids)[CB_ORG_ID_MAX + 1])
 {
     for (size_t k = 0; k < n; k++)
         ids[k][0] = '\0';
-    MDB_cursor *cur;
-    if (mdb_cursor_open(txn, st->orgs, &cur) != 0)
-        return;
-    MDB_val key, v;
-    for (int rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        Casebus__V1__Organisation *o = casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
-        for (size_t k = 0; o && k < n; k++)
-            if ((int)o->kind == kinds[k] && ids[k][0] == '\0')
-                snprintf(ids[k], CB_ORG_ID_MAX + 1, "%s", o->org_id);
-        if (o)
-            casebus__v1__organisation__free_unpacked(o, NULL);
-    }
-    mdb_cursor_close(cur);
+    intake_org_each(st, txn, first_of_kind, &(kinds_ctx_t){kinds, n, ids});
 }
 
 void intake_org_each(intake_state_t *st, MDB_txn *txn, intake_org_fn fn, void *ctx)
@@ -196,7 +196,8 @@ void intake_org_each(intake_state_t *st, MDB_txn *txn, intake_org_fn fn, void *c
     MDB_val key, v;
     for (int rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        Casebus__V1__Organisation *o = casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
+        Casebus__V1__Organisation *o =
+            casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
         if (o) {
             fn(ctx, o);
             casebus__v1__organisation__free_unpacked(o, NULL);
@@ -233,8 +234,8 @@ void intake_name_get(intake_state_t *st, MDB_txn *txn, char kind, const char *co
         snprintf(buf, size, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
 }
 
-int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *code,
-                    const char *name, cb_error_t *err)
+int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *code, const char *name,
+                    cb_error_t *err)
 {
     char key[80];
     MDB_val k = name_key(kind, code, key, sizeof(key)), v = {strlen(name), (void *)name};
@@ -387,8 +388,7 @@ json_t *intake_ref_get(intake_state_t *st, MDB_txn *txn, const char *id)
     return id && *id ? get_json(txn, st->refs, id, strlen(id)) : NULL;
 }
 
-int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref,
-                   cb_error_t *err)
+int intake_ref_put(intake_state_t *st, MDB_txn *txn, const char *id, json_t *ref, cb_error_t *err)
 {
     return put_json(txn, st->refs, id, strlen(id), ref, "store reference", err);
 }
