@@ -211,76 +211,100 @@ static int for_referrer(deadline_t *dl, MDB_txn *txn, dl_rule_id_t rule, const c
     return rc;
 }
 
+#define NONE DL_NRULES
+#define STEP(x) CASEBUS__V1__CRIME_STEP__CRIME_STEP_##x
+
+/* Decree 310's chain: the limits each step meets, and the one it opens (or,
+ * for public security's answers, opens by their verdict) and who must meet it. */
+enum { BY_STEP, BY_POLICE, BY_REFERRER };
+static const struct {
+    int step;
+    dl_rule_id_t meets[2];
+    dl_rule_id_t opens, if_accepted, if_refused;
+    int who;
+} crime_chain[] = {
+    {STEP(INVESTIGATOR_REPORTED), {NONE, NONE}, DL_RULE_CRIME_DECIDE, NONE, NONE, BY_STEP},
+    {STEP(TRANSFER_DECIDED),
+     {DL_RULE_CRIME_DECIDE, NONE},
+     DL_RULE_CRIME_HANDOVER,
+     NONE,
+     NONE,
+     BY_STEP},
+    {STEP(HANDED_TO_POLICE),
+     {DL_RULE_CRIME_HANDOVER, NONE},
+     DL_RULE_POLICE_ANSWER,
+     NONE,
+     NONE,
+     BY_POLICE},
+    /* opened: the exhibits follow within 3 days (第十二条); refused: the
+     * administrative side may ask to reconsider within 3 days (第九条) */
+    {STEP(POLICE_ANSWERED),
+     {DL_RULE_POLICE_ANSWER, NONE},
+     NONE,
+     DL_RULE_EXHIBITS_HANDOVER,
+     DL_RULE_RECONSIDERATION,
+     BY_REFERRER},
+    /* public security answers the request within 3 days (第九条) */
+    {STEP(RECONSIDERATION_REQUESTED),
+     {DL_RULE_RECONSIDERATION, NONE},
+     DL_RULE_RECONSIDERATION_ANSWER,
+     NONE,
+     NONE,
+     BY_POLICE},
+    {STEP(RECONSIDERATION_ANSWERED),
+     {DL_RULE_RECONSIDERATION_ANSWER, NONE},
+     NONE,
+     DL_RULE_EXHIBITS_HANDOVER,
+     NONE,
+     BY_REFERRER},
+    {STEP(EXHIBITS_HANDED_OVER), {DL_RULE_EXHIBITS_HANDOVER, NONE}, NONE, NONE, NONE, BY_STEP},
+    /* sent back for administrative handling (第十三条): public security's
+     * answer is given; router routes the case back with its own sign-for */
+    {STEP(SENT_BACK),
+     {DL_RULE_POLICE_ANSWER, DL_RULE_RECONSIDERATION_ANSWER},
+     NONE,
+     NONE,
+     NONE,
+     BY_STEP},
+};
+
 static int on_crime_step(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
     const Casebus__V1__CrimeReferralStep *s = ev->env->crime_referral_step;
     int64_t at = s->at_ms ? s->at_ms : ev->env->recorded_at_ms;
-    char id[ID_MAX], prev[ID_MAX];
-    Casebus__V1__OrgRef buf;
-    int rc = 0;
-    open_args_t a = {.case_id = s->case_id, .start_ms = at};
-    switch (s->step) {
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_INVESTIGATOR_REPORTED:
-        make_id(id, "crime_decide", s->case_id);
-        a.rule = DL_RULE_CRIME_DECIDE;
-        a.responsible = dl_ref_for(dl, s->by ? s->by->org_id : NULL, s->by, &buf);
-        break;
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_TRANSFER_DECIDED:
-        make_id(prev, "crime_decide", s->case_id);
-        make_id(id, "crime_handover", s->case_id);
-        a.rule = DL_RULE_CRIME_HANDOVER;
-        a.responsible = dl_ref_for(dl, s->by ? s->by->org_id : NULL, s->by, &buf);
-        rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-        break;
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE: {
-        make_id(prev, "crime_handover", s->case_id);
-        make_id(id, "police_answer", s->case_id);
-        a.rule = DL_RULE_POLICE_ANSWER;
-        a.responsible = police_ref(dl, &buf);
-        rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-        break;
-    }
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED:
-        /* Opened: the exhibits follow within 3 days (第十二条); refused: the
-         * administrative side may ask to reconsider within 3 days (第九条). */
-        make_id(prev, "police_answer", s->case_id);
-        if ((rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
+    for (size_t i = 0; i < sizeof(crime_chain) / sizeof(crime_chain[0]); i++) {
+        if (crime_chain[i].step != (int)s->step)
+            continue;
+        int rc = 0;
+        char id[ID_MAX];
+        for (size_t k = 0; k < 2 && rc == 0 && crime_chain[i].meets[k] != NONE; k++) {
+            make_id(id, dl_rule_name(crime_chain[i].meets[k]), s->case_id);
+            rc = dl_close_obligation(dl, txn, id, DL_MET, at, ev, NULL, NULL, err);
+        }
+        dl_rule_id_t opens = crime_chain[i].opens != NONE ? crime_chain[i].opens
+                             : s->accepted                ? crime_chain[i].if_accepted
+                                                          : crime_chain[i].if_refused;
+        if (rc != 0 || opens == NONE)
             return rc;
-        return s->accepted ? for_referrer(dl, txn, DL_RULE_EXHIBITS_HANDOVER, s->case_id, at, err)
-                           : for_referrer(dl, txn, DL_RULE_RECONSIDERATION, s->case_id, at, err);
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_REQUESTED: {
-        /* Public security answers the request within 3 days (第九条). */
-        make_id(prev, "reconsideration", s->case_id);
-        make_id(id, "reconsideration_answer", s->case_id);
-        a.rule = DL_RULE_RECONSIDERATION_ANSWER;
-        a.responsible = police_ref(dl, &buf);
-        rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-        break;
+        if (crime_chain[i].who == BY_REFERRER)
+            return for_referrer(dl, txn, opens, s->case_id, at, err);
+        Casebus__V1__OrgRef buf;
+        make_id(id, dl_rule_name(opens), s->case_id);
+        open_args_t a = {.rule = opens,
+                         .id = id,
+                         .case_id = s->case_id,
+                         .start_ms = at,
+                         .responsible =
+                             crime_chain[i].who == BY_POLICE
+                                 ? police_ref(dl, &buf)
+                                 : dl_ref_for(dl, s->by ? s->by->org_id : NULL, s->by, &buf)};
+        return dl_open_obligation(dl, txn, &a, err);
     }
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_RECONSIDERATION_ANSWERED:
-        make_id(prev, "reconsideration_answer", s->case_id);
-        if ((rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
-            return rc;
-        return s->accepted ? for_referrer(dl, txn, DL_RULE_EXHIBITS_HANDOVER, s->case_id, at, err)
-                           : 0;
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_EXHIBITS_HANDED_OVER:
-        make_id(prev, "exhibits_handover", s->case_id);
-        return dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-    case CASEBUS__V1__CRIME_STEP__CRIME_STEP_SENT_BACK:
-        /* Sent back for administrative handling (第十三条): public security's
-         * answer is given; router routes the case back with its own sign-for. */
-        make_id(prev, "police_answer", s->case_id);
-        if ((rc = dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err)) != 0)
-            return rc;
-        make_id(prev, "reconsideration_answer", s->case_id);
-        return dl_close_obligation(dl, txn, prev, DL_MET, at, ev, NULL, NULL, err);
-    default: return 0;
-    }
-    if (rc != 0)
-        return rc;
-    a.id = id;
-    return dl_open_obligation(dl, txn, &a, err);
+    return 0;
 }
+
+#undef NONE
+#undef STEP
 
 static int on_intake(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
 {
