@@ -402,8 +402,19 @@ static bool limit_of(const char *value, unsigned *limit, intake_reply_t *reply)
 }
 
 /* cursor= and limit=: 1 taken, 0 not one of them, -1 refused (in reply). */
-static int page_param(const char *k, const char *v, const char **cursor, unsigned *limit,
-                      intake_reply_t *reply)
+static bool level_of(const char *value, int *out, intake_reply_t *reply)
+{
+    if ((*out = cb_level_parse(value)) < 0) {
+        reply_error(reply, 400, "invalid_field", "level", "level: none, yellow, red or escalation");
+        return false;
+    }
+    return true;
+}
+
+/* The parameters both lists take: level, cursor and limit. 1: k was one of
+ * them, 0: it was not, -1: refused (in reply). */
+static int shared_param(const char *k, const char *v, int *level, const char **cursor,
+                        unsigned *limit, intake_reply_t *reply)
 {
     if (strcmp(k, "cursor") == 0) {
         *cursor = v;
@@ -411,6 +422,8 @@ static int page_param(const char *k, const char *v, const char **cursor, unsigne
     }
     if (strcmp(k, "limit") == 0)
         return limit_of(v, limit, reply) ? 1 : -1;
+    if (strcmp(k, "level") == 0)
+        return level_of(v, level, reply) ? 1 : -1;
     return 0;
 }
 
@@ -429,14 +442,6 @@ static bool bool_of(const char *key, const char *value, int *out, intake_reply_t
     return true;
 }
 
-static bool level_of(const char *value, int *out, intake_reply_t *reply)
-{
-    if ((*out = cb_level_parse(value)) < 0) {
-        reply_error(reply, 400, "invalid_field", "level", "level: none, yellow, red or escalation");
-        return false;
-    }
-    return true;
-}
 
 static const char *const case_states[] = {"reported",
                                           "transfer_required",
@@ -538,9 +543,6 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
                 return;
             }
             q.state = v;
-        } else if (strcmp(k, "level") == 0) {
-            if (!level_of(v, &q.level, reply))
-                return;
         } else if (strcmp(k, "overdue") == 0) {
             if (!bool_of(k, v, &q.overdue, reply))
                 return;
@@ -550,7 +552,7 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
         } else if (strcmp(k, "to") == 0) {
             if (!parse_instant(k, v, true, &q.to_ms, reply))
                 return;
-        } else if ((page = page_param(k, v, &q.cursor, &q.limit, reply)) != 0) {
+        } else if ((page = shared_param(k, v, &q.level, &q.cursor, &q.limit, reply)) != 0) {
             if (page < 0)
                 return;
         } else {
@@ -610,13 +612,10 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
                             "state: open, overdue, due_soon or paused");
                 return;
             }
-        } else if (strcmp(k, "level") == 0) {
-            if (!level_of(v, &q.level, reply))
-                return;
         } else if (strcmp(k, "due_before") == 0) {
             if (!parse_instant(k, v, true, &q.due_to_ms, reply))
                 return;
-        } else if ((page = page_param(k, v, &q.cursor, &q.limit, reply)) != 0) {
+        } else if ((page = shared_param(k, v, &q.level, &q.cursor, &q.limit, reply)) != 0) {
             if (page < 0)
                 return;
         } else {
