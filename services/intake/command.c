@@ -496,7 +496,7 @@ static bool vrecord(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
         intake_reply_error(reply, 500, "internal", "", "out of memory");
         return false;
     }
-    char summary[400];
+    char summary[300]; /* a timeline line: cut before a character that does not fit */
     vsnprintf(summary, sizeof(summary), fmt, ap);
     char *orgs[INTAKE_MAX_TOKEN_ORGS];
     cb_error_t e;
