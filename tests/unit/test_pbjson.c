@@ -221,7 +221,7 @@ static void random_value(const ProtobufCFieldDescriptor *f, void *dst, int depth
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        *(int64_t *)dst = ((int64_t)(int32_t)next() << 20) ^ next();
+        *(int64_t *)dst = (int64_t)(int32_t)next() * (1 << 20) + next();
         return;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
