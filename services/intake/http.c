@@ -264,26 +264,12 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
     cb_metric_inc(in->m_commands_ok);
 }
 
-static void handle_get_case(intake_http_t *http, h2o_req_t *req, const char *case_id)
-{
-    cb_error_t err;
-    MDB_txn *txn = NULL;
-    if (cb_store_begin(http->in->st.store, false, &txn, &err) != 0) {
-        intake_http_send_error(req, 503, "unavailable", "", err.message);
-        return;
-    }
-    intake_actor_t actor;
-    if (intake_http_authenticate(http, req, txn, &actor) == 0) {
-        intake_reply_t r;
-        intake_case_view(http->in, txn, case_id, &actor, &r);
-        intake_http_send_json(req, r.status, r.body);
-        intake_reply_free(&r);
-    }
-    cb_store_abort(&txn);
-}
+/* What a read answers: the case (id) or a list (its query string). */
+typedef enum { READ_CASE, READ_CASES, READ_OBLIGATIONS } read_kind_t;
 
-/* GET /v1/cases?… and /v1/obligations?… : the lists (lists.c). */
-static void handle_list(intake_http_t *http, h2o_req_t *req, bool obligations)
+/* GET /v1/cases/{id} (view.c), /v1/cases?… and /v1/obligations?… (lists.c):
+ * a read transaction, the token, the answer. */
+static void handle_read(intake_http_t *http, h2o_req_t *req, read_kind_t kind, const char *id)
 {
     cb_error_t err;
     MDB_txn *txn = NULL;
@@ -300,7 +286,9 @@ static void handle_list(intake_http_t *http, h2o_req_t *req, bool obligations)
             qlen = req->path.len - req->query_at - 1;
         }
         intake_reply_t r;
-        if (obligations)
+        if (kind == READ_CASE)
+            intake_case_view(http->in, txn, id, &actor, &r);
+        else if (kind == READ_OBLIGATIONS)
             intake_list_obligations(http->in, txn, &actor, q, qlen, &r);
         else
             intake_list_cases(http->in, txn, &actor, q, qlen, &r);
@@ -389,14 +377,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if (n == 2 && strcmp(segs[0], "v1") == 0 &&
         (strcmp(segs[1], "cases") == 0 || strcmp(segs[1], "obligations") == 0) && get) {
-        handle_list(http, req, segs[1][0] == 'o');
+        handle_read(http, req, segs[1][0] == 'o' ? READ_OBLIGATIONS : READ_CASES, NULL);
         return 0;
     }
     if (n == 3 && strcmp(segs[0], "v1") == 0 && strcmp(segs[1], "cases") == 0 && get) {
         if (!cb_route_id_ok(segs[2]))
             intake_http_send_error(req, 404, "not_found", "case_id", "no such case");
         else
-            handle_get_case(http, req, segs[2]);
+            handle_read(http, req, READ_CASE, segs[2]);
         return 0;
     }
     const char *target;
