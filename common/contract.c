@@ -214,61 +214,88 @@ typedef struct walk {
     bool failed; /* rep->err holds the first broken limit */
 } walk_t;
 
-static void broken(walk_t *w, const char *path, const char *fmt, ...)
+/* Where a value is: its path is written only when it is needed (a refusal, or
+ * a message to descend into), not for every field of every command. */
+typedef struct place {
+    const char *parent;
+    const ProtobufCMessageDescriptor *md;
+    const ProtobufCFieldDescriptor *f;
+    const cb_field_rule_t *r;
+    long i; /* the element of a repeated field, -1 for the field itself */
+} place_t;
+
+static const char *where(const place_t *p, char *buf, size_t n)
+{
+    step(buf, n, p->parent, p->md, p->f, p->r, p->i);
+    return buf;
+}
+
+/* The first broken limit: the value's path, then what fmt says of it. */
+static void broken(walk_t *w, const place_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void broken(walk_t *w, const char *path, const char *fmt, ...)
+static void broken(walk_t *w, const place_t *p, const char *fmt, ...)
 {
     if (w->failed)
         return;
-    char msg[300];
+    char at[256], rest[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(rest, sizeof(rest), fmt, ap);
     va_end(ap);
+    where(p, at, sizeof(at));
     w->failed = true;
-    cb_error_set(&w->rep->err, CB_ERR_INVALID, path, "%s", msg);
+    cb_error_set(&w->rep->err, CB_ERR_INVALID, at, "%s%s", at, rest);
+}
+
+static void missing(walk_t *w, const place_t *p)
+{
+    char at[256];
+    const char *path = where(p, at, sizeof(at));
+    /* a message written at its parent's level, missing: its own name */
+    cb_contract_missing(w->rep, *path ? path : p->f->name);
 }
 
 static void check_message(walk_t *w, const ProtobufCMessage *m, const char *path, int depth);
 
-static void check_value(walk_t *w, const ProtobufCMessageDescriptor *md,
-                        const ProtobufCFieldDescriptor *f, const cb_field_rule_t *r, const void *v,
-                        const char *at, int depth)
+static void check_value(walk_t *w, const place_t *p, const void *v, int depth)
 {
+    const ProtobufCFieldDescriptor *f = p->f;
+    const cb_field_rule_t *r = p->r;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)v;
-        size_t len = s ? strlen(s) : 0, bad, max = cb_contract_max(md, f);
+        size_t len = s ? strlen(s) : 0, bad, max = cb_contract_max(p->md, f);
         if (len > max)
-            broken(w, at, "%s is at most %zu bytes (got %zu)", at, max, len);
+            broken(w, p, " is at most %zu bytes (got %zu)", max, len);
         else if (len && r && len < r->min)
-            broken(w, at, "%s is at least %u bytes (got %zu)", at, r->min, len);
+            broken(w, p, " is at least %u bytes (got %zu)", r->min, len);
         else if (len && !cb_utf8_valid(s, len, &bad))
-            broken(w, at, "%s must be UTF-8 text (bad byte at offset %zu)", at, bad);
+            broken(w, p, " must be UTF-8 text (bad byte at offset %zu)", bad);
         return;
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        size_t len = ((const ProtobufCBinaryData *)v)->len, max = cb_contract_max(md, f);
+        size_t len = ((const ProtobufCBinaryData *)v)->len, max = cb_contract_max(p->md, f);
         if (len > max || (len && r && len < r->min)) {
             if (r && r->min == max)
-                broken(w, at, "%s must be %zu bytes (got %zu)", at, max, len);
+                broken(w, p, " must be %zu bytes (got %zu)", max, len);
             else
-                broken(w, at, "%s is at most %zu bytes (got %zu)", at, max, len);
+                broken(w, p, " is at most %zu bytes (got %zu)", max, len);
         }
         return;
     }
     case PROTOBUF_C_TYPE_ENUM: {
         int e = *(const int *)v;
         if (e != 0 && protobuf_c_enum_descriptor_get_value(f->descriptor, e) == NULL)
-            broken(w, at, "%s: %d is not a value of %s", at, e,
+            broken(w, p, ": %d is not a value of %s", e,
                    ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
         return;
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
+        char at[256];
         if (sub)
-            check_message(w, sub, at, depth + 1);
+            check_message(w, sub, where(p, at, sizeof(at)), depth + 1);
         return;
     }
     default: break;
@@ -278,9 +305,9 @@ static void check_value(walk_t *w, const ProtobufCMessageDescriptor *md,
     if (!num)
         return;
     if (!isfinite(x))
-        broken(w, at, "%s must be a finite number", at);
+        broken(w, p, " must be a finite number");
     else if (r && r->lo < r->hi && (x < r->lo || x > r->hi))
-        broken(w, at, "%s must be between %.15g and %.15g", at, r->lo, r->hi);
+        broken(w, p, " must be between %.15g and %.15g", r->lo, r->hi);
 }
 
 static void check_message(walk_t *w, const ProtobufCMessage *m, const char *path, int depth)
@@ -288,7 +315,8 @@ static void check_message(walk_t *w, const ProtobufCMessage *m, const char *path
     const ProtobufCMessageDescriptor *md = m->descriptor;
     const char *base = (const char *)m;
     if (depth > 16) {
-        broken(w, path, "%s is nested too deeply", path);
+        w->failed = true;
+        cb_error_set(&w->rep->err, CB_ERR_INVALID, path, "%s is nested too deeply", path);
         return;
     }
     for (unsigned i = 0; i < md->n_fields; i++) {
@@ -296,34 +324,31 @@ static void check_message(walk_t *w, const ProtobufCMessage *m, const char *path
         const cb_field_rule_t *r = cb_contract_rule(md, f);
         if ((r && r->owned) || oneof_unset(m, f))
             continue;
-        char at[256];
-        size_t size = cb_pb_value_size(f);
+        place_t p = {.parent = path, .md = md, .f = f, .r = r, .i = -1};
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *)(base + f->quantifier_offset);
-            size_t max = cb_contract_max(md, f);
-            step(at, sizeof(at), path, md, f, r, -1);
+            size_t max = cb_contract_max(md, f), size = cb_pb_value_size(f);
             if (r && r->required && n == 0)
-                cb_contract_missing(w->rep, at);
+                missing(w, &p);
             if (n > max) {
-                broken(w, at, "%s has at most %zu entries (got %zu)", at, max, n);
+                broken(w, &p, " has at most %zu entries (got %zu)", max, n);
                 continue;
             }
             const char *arr = *(const char *const *)(base + f->offset);
             for (size_t k = 0; arr && k < n; k++) {
-                step(at, sizeof(at), path, md, f, r, (long)k);
-                check_value(w, md, f, r, arr + k * size, at, depth);
+                p.i = (long)k;
+                check_value(w, &p, arr + k * size, depth);
             }
             continue;
         }
-        step(at, sizeof(at), path, md, f, r, -1);
         if (r && r->required && empty_value(f, base + f->offset)) {
-            cb_contract_missing(w->rep, at);
+            missing(w, &p);
             /* a missing reference's own rule would name it twice */
             if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
                 *(ProtobufCMessage *const *)(base + f->offset) == NULL)
                 continue;
         }
-        check_value(w, md, f, r, base + f->offset, at, depth);
+        check_value(w, &p, base + f->offset, depth);
     }
 }
 

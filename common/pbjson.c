@@ -28,8 +28,7 @@ static json_t *hex(const uint8_t *data, size_t len)
     return j;
 }
 
-const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf,
-                            size_t size)
+const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf, size_t size)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(ed, value);
     if (v == NULL) {
@@ -65,26 +64,18 @@ static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED32: return json_integer(*(const int32_t *)p);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)p);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        return json_integer(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED64: return json_integer(*(const int64_t *)p);
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return json_integer((json_int_t) * (const uint64_t *)p);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return json_real(*(const float *)p);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return json_real(*(const double *)p);
-    case PROTOBUF_C_TYPE_BOOL:
-        return json_boolean(*(const protobuf_c_boolean *)p);
-    case PROTOBUF_C_TYPE_ENUM:
-        return enum_name(f->descriptor, *(const int *)p);
+    case PROTOBUF_C_TYPE_FIXED64: return json_integer((json_int_t) * (const uint64_t *)p);
+    case PROTOBUF_C_TYPE_FLOAT: return json_real(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE: return json_real(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_ENUM: return enum_name(f->descriptor, *(const int *)p);
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
         json_t *j = json_string(s ? s : "");
@@ -110,19 +101,13 @@ size_t cb_pb_value_size(const ProtobufCFieldDescriptor *f)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(int);
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
     case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    default: return 4;
     }
 }
 
@@ -197,8 +182,7 @@ json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal)
                                                                  env->body_case)
                        : NULL;
     if (f) {
-        const ProtobufCMessage *m =
-            *(ProtobufCMessage *const *)((const uint8_t *)env + f->offset);
+        const ProtobufCMessage *m = *(ProtobufCMessage *const *)((const uint8_t *)env + f->offset);
         body = m ? cb_pb_to_json(m) : json_null();
     }
     /* Set one by one: json_pack's format parsing showed in tail's profile. */
@@ -269,12 +253,11 @@ bool cb_pb_mask(ProtobufCMessage *msg)
             *(const uint32_t *)((const uint8_t *)msg + f->quantifier_offset) != f->id)
             continue;
         uint8_t *at = (uint8_t *)msg + f->offset;
-        size_t n = f->label == PROTOBUF_C_LABEL_REPEATED ? *(size_t *)((uint8_t *)msg +
-                                                                       f->quantifier_offset)
-                                                         : 1;
-        ProtobufCMessage **subs = f->label == PROTOBUF_C_LABEL_REPEATED
-                                      ? *(ProtobufCMessage ***)at
-                                      : (ProtobufCMessage **)at;
+        size_t n = f->label == PROTOBUF_C_LABEL_REPEATED
+                       ? *(size_t *)((uint8_t *)msg + f->quantifier_offset)
+                       : 1;
+        ProtobufCMessage **subs = f->label == PROTOBUF_C_LABEL_REPEATED ? *(ProtobufCMessage ***)at
+                                                                        : (ProtobufCMessage **)at;
         for (size_t k = 0; subs && k < n; k++) {
             ProtobufCMessage *sub = subs[k];
             if (sub == NULL)
@@ -363,24 +346,36 @@ static bool owned(const ProtobufCMessageDescriptor *md, const ProtobufCFieldDesc
     return r && r->owned;
 }
 
+/* Whether key is f's API name (contract.h) without writing it out: a rule's
+ * name, X_at for a time X_at_ms, or the field's own. */
+static bool api_key_is(const ProtobufCMessageDescriptor *md, const ProtobufCFieldDescriptor *f,
+                       const char *key)
+{
+    const cb_field_rule_t *r = cb_contract_rule(md, f);
+    if (r && r->api)
+        return strcmp(r->api, key) == 0;
+    if (cb_contract_is_time(f)) {
+        size_t n = strlen(f->name) - 3; /* less "_ms" */
+        return strncmp(f->name, key, n) == 0 && key[n] == '\0';
+    }
+    return strcmp(f->name, key) == 0;
+}
+
 /* The field key names in md: directly, or (API) inside an inlined message
  * field (*via). *as_text: a time written as RFC 3339. */
 static const ProtobufCFieldDescriptor *find_key(const dec_t *d,
                                                 const ProtobufCMessageDescriptor *md,
                                                 const char *key,
-                                                const ProtobufCFieldDescriptor **via,
-                                                bool *as_text)
+                                                const ProtobufCFieldDescriptor **via, bool *as_text)
 {
     *as_text = false;
     *via = NULL;
     for (unsigned i = 0; i < md->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &md->fields[i];
-        char name[64];
         if (!api(d)) {
             if (strcmp(f->name, key) == 0)
                 return f;
-            cb_contract_api_name(md, f, name, sizeof(name));
-            if (cb_contract_is_time(f) && strcmp(name, key) == 0) {
+            if (cb_contract_is_time(f) && api_key_is(md, f, key)) {
                 *as_text = true;
                 return f;
             }
@@ -389,14 +384,15 @@ static const ProtobufCFieldDescriptor *find_key(const dec_t *d,
         if (owned(md, f))
             continue;
         if (inlined(md, f)) {
-            const ProtobufCFieldDescriptor *via2, *g = find_key(d, f->descriptor, key, &via2, as_text);
+            const ProtobufCFieldDescriptor *via2,
+                *g = find_key(d, f->descriptor, key, &via2, as_text);
             if (g && via2 == NULL) {
                 *via = f;
                 return g;
             }
             continue;
         }
-        if (strcmp(cb_contract_api_name(md, f, name, sizeof(name)), key) == 0) {
+        if (api_key_is(md, f, key)) {
             *as_text = cb_contract_is_time(f);
             return f;
         }
@@ -504,8 +500,7 @@ static int decode_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, 
             return dec_fail(d, at, "%s must be true or false", at);
         *(protobuf_c_boolean *)dst = json_is_true(v);
         return 0;
-    case PROTOBUF_C_TYPE_ENUM:
-        return enum_value(d, f, v, at, dst);
+    case PROTOBUF_C_TYPE_ENUM: return enum_value(d, f, v, at, dst);
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
         if (!json_is_number(v))
@@ -529,15 +524,13 @@ static int decode_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, 
             return dec_fail(d, at, "%s must be an object", at);
         return decode_object(d, v, *slot, at, depth + 1);
     }
-    default:
-        break;
+    default: break;
     }
     int64_t n;
     if (as_text) {
         cb_error_t e;
         if (!json_is_string(v))
-            return dec_fail(d, at, "%s must be a time in RFC 3339 (2026-03-02T09:30:00+08:00)",
-                            at);
+            return dec_fail(d, at, "%s must be a time in RFC 3339 (2026-03-02T09:30:00+08:00)", at);
         if (cb_time_parse(json_string_value(v), &n, &e) != 0)
             return dec_fail(d, at, "%s: %s", at, e.message);
     } else {
@@ -565,14 +558,12 @@ static int decode_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, 
             return dec_fail(d, at, "%s is out of range (not negative)", at);
         *(uint64_t *)dst = (uint64_t)n;
         return 0;
-    default:
-        *(int64_t *)dst = n;
-        return 0;
+    default: *(int64_t *)dst = n; return 0;
     }
 }
 
-static int decode_field(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                        json_t *v, bool as_text, const char *at, int depth)
+static int decode_field(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, json_t *v,
+                        bool as_text, const char *at, int depth)
 {
     uint8_t *base = (uint8_t *)m;
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {

@@ -621,13 +621,7 @@ bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t
                    void *arg)
 {
     cb_error_t e;
-    cb_contract_report_t rep;
     MDB_txn *child = NULL;
-    if (intake_check_command(cmd, &rep) != 0) {
-        memset(reply, 0, sizeof(*reply));
-        intake_reply_refused(reply, &rep);
-        return false;
-    }
     if (cb_group_begin(in->d.group, &child, &e) != 0) {
         memset(reply, 0, sizeof(*reply));
         intake_reply_store_error(reply, &e);

@@ -255,14 +255,17 @@ int intake_authenticate(intake_t *in, MDB_txn *txn, const char *token, intake_ac
 void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
                     const intake_actor_t *actor, const uint8_t req_hash[32],
                     intake_reply_t *reply);
-/* What both doors do with a decoded, authenticated command: intake_execute in
- * a child transaction of this turn's group commit. Accepted (2xx), it joins the
- * group and done(arg, status, err) runs once the group is on disk: returns
- * true. Refused or failed, only its own writes are undone, the rest of the
- * group commits as if it had never come, and reply says why: returns false. */
 /* Either door's command before it runs: what intake owns cleared, defaults
- * set, the contract's limits and required fields checked (contract.h). */
+ * set, the contract's limits and required fields checked (contract.h). The
+ * HTTP door's decoder does it (intake_json_to_command), the ZeroMQ door calls
+ * it on the frame it unpacked. */
 int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep);
+/* What both doors do with a decoded, authenticated, checked command:
+ * intake_execute in a child transaction of this turn's group commit. Accepted
+ * (2xx), it joins the group and done(arg, status, err) runs once the group is
+ * on disk: returns true. Refused or failed, only its own writes are undone,
+ * the rest of the group commits as if it had never come, and reply says why:
+ * returns false. */
 bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
                    const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
                    void *arg);

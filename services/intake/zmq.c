@@ -155,6 +155,12 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
             goto reply_now;
         }
     }
+    cb_contract_report_t rep;
+    if (intake_check_command(cmd, &rep) != 0) {
+        intake_reply_refused(&p->reply, &rep);
+        cb_metric_inc(in->m_commands_refused);
+        goto reply_now;
+    }
     if (!intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p)) {
         cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
         goto reply_now;
