@@ -42,14 +42,11 @@ int cb_level_parse(const char *word)
 
 int cb_lists_open(cb_lists_t *l, cb_store_t *s, cb_error_t *err)
 {
-    int rc;
-    if ((rc = cb_store_dbi(s, "case_rows", 0, &l->case_rows, err)) ||
-        (rc = cb_store_dbi(s, "case_index", 0, &l->case_index, err)) ||
-        (rc = cb_store_dbi(s, "ob_rows", 0, &l->ob_rows, err)) ||
-        (rc = cb_store_dbi(s, "ob_index", 0, &l->ob_index, err)) ||
-        (rc = cb_store_dbi(s, "ob_counts", 0, &l->ob_counts, err)))
-        return rc;
-    return 0;
+    const cb_store_dbi_spec_t dbis[] = {
+        {"case_rows", &l->case_rows}, {"case_index", &l->case_index}, {"ob_rows", &l->ob_rows},
+        {"ob_index", &l->ob_index},   {"ob_counts", &l->ob_counts},
+    };
+    return cb_store_dbis(s, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
 }
 
 /* ---- encoding ---- */
@@ -131,9 +128,9 @@ static size_t case_encode(const cb_case_row_t *row, uint8_t *out, size_t cap)
     put_i64(&b, row->discovered_ms);
     put_i64(&b, row->next_due_ms);
     put_i64(&b, row->open);
-    const char *strs[] = {row->case_id,  row->township, row->township_name, row->matter,
-                          row->matter_name, row->state, row->finder,       row->competent,
-                          row->holder,   row->description};
+    const char *strs[] = {row->case_id,     row->township,   row->township_name, row->matter,
+                          row->matter_name, row->state,      row->finder,        row->competent,
+                          row->holder,      row->description};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         put_str(&b, strs[i]);
     for (size_t i = 0; i < head[3]; i++)
@@ -177,8 +174,8 @@ static size_t ob_encode(const cb_ob_row_t *row, uint8_t *out, size_t cap)
     uint8_t head[3] = {ROW_VERSION, row->level, row->paused};
     put_bytes(&b, head, 3);
     put_i64(&b, row->due_ms);
-    const char *strs[] = {row->obligation_id, row->case_id,  row->rule_id,
-                          row->title,         row->responsible, row->responsible_name,
+    const char *strs[] = {row->obligation_id, row->case_id,       row->rule_id,
+                          row->title,         row->responsible,   row->responsible_name,
                           row->township,      row->supervision_id};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         put_str(&b, strs[i]);
@@ -294,8 +291,7 @@ static uint64_t newest_first(int64_t reported_ms)
     return ~(uint64_t)reported_ms;
 }
 
-int cb_lists_case_put(const cb_lists_t *l, MDB_txn *txn, const cb_case_row_t *row,
-                      cb_error_t *err)
+int cb_lists_case_put(const cb_lists_t *l, MDB_txn *txn, const cb_case_row_t *row, cb_error_t *err)
 {
     cb_case_row_t old;
     uint8_t enc[ROW_MAX], suffix[8 + CB_LIST_ID_MAX];
@@ -371,8 +367,8 @@ static int count_move(const cb_lists_t *l, MDB_txn *txn, const cb_ob_row_t *row,
     return 0;
 }
 
-int cb_lists_ob_get(const cb_lists_t *l, MDB_txn *txn, const char *obligation_id,
-                    cb_ob_row_t *row, cb_error_t *err)
+int cb_lists_ob_get(const cb_lists_t *l, MDB_txn *txn, const char *obligation_id, cb_ob_row_t *row,
+                    cb_error_t *err)
 {
     MDB_val k = cb_store_key(obligation_id), v;
     int rc = mdb_get(txn, l->ob_rows, &k, &v);
@@ -385,8 +381,7 @@ int cb_lists_ob_get(const cb_lists_t *l, MDB_txn *txn, const char *obligation_id
     return 0;
 }
 
-int cb_lists_ob_del(const cb_lists_t *l, MDB_txn *txn, const char *obligation_id,
-                    cb_error_t *err)
+int cb_lists_ob_del(const cb_lists_t *l, MDB_txn *txn, const char *obligation_id, cb_error_t *err)
 {
     cb_ob_row_t old;
     uint8_t suffix[8 + CB_LIST_ID_MAX];
@@ -604,8 +599,8 @@ typedef int (*row_emit_fn)(void *fn, void *ctx, const void *row);
  * (an order key, exclusive), limit rows or the scan budget. */
 static int scan_run(scan_t *sc, MDB_txn *txn, const cb_lists_t *l, const void *q,
                     const char *cursor, uint64_t stop_at, unsigned limit, row_match_fn match,
-                    void *row, row_emit_fn emit, void *fn, void *ctx,
-                    char next[CB_LIST_CURSOR_MAX], cb_error_t *err)
+                    void *row, row_emit_fn emit, void *fn, void *ctx, char next[CB_LIST_CURSOR_MAX],
+                    cb_error_t *err)
 {
     uint8_t after[8 + CB_LIST_ID_MAX], last[8 + CB_LIST_ID_MAX];
     size_t after_len = 0, last_len = 0;
@@ -693,8 +688,8 @@ static int case_emit(void *fn, void *ctx, const void *row)
     return (*(cb_case_row_fn *)fn)(ctx, row);
 }
 
-int cb_lists_cases(const cb_lists_t *l, MDB_txn *txn, const cb_case_query_t *q,
-                   cb_case_row_fn fn, void *ctx, char next[CB_LIST_CURSOR_MAX], cb_error_t *err)
+int cb_lists_cases(const cb_lists_t *l, MDB_txn *txn, const cb_case_query_t *q, cb_case_row_fn fn,
+                   void *ctx, char next[CB_LIST_CURSOR_MAX], cb_error_t *err)
 {
     cb_case_row_t row;
     scan_t sc = {.n = 0};
@@ -732,8 +727,8 @@ int cb_lists_cases(const cb_lists_t *l, MDB_txn *txn, const cb_case_query_t *q,
     return rc;
 }
 
-static bool ob_match(const void *qv, MDB_txn *txn, const cb_lists_t *l, const char *id,
-                     void *rowv, int *rc, cb_error_t *err)
+static bool ob_match(const void *qv, MDB_txn *txn, const cb_lists_t *l, const char *id, void *rowv,
+                     int *rc, cb_error_t *err)
 {
     const cb_ob_query_t *q = qv;
     cb_ob_row_t *row = rowv;
@@ -756,9 +751,8 @@ static int ob_emit(void *fn, void *ctx, const void *row)
     return (*(cb_ob_row_fn *)fn)(ctx, row);
 }
 
-int cb_lists_obligations(const cb_lists_t *l, MDB_txn *txn, const cb_ob_query_t *q,
-                         cb_ob_row_fn fn, void *ctx, char next[CB_LIST_CURSOR_MAX],
-                         cb_error_t *err)
+int cb_lists_obligations(const cb_lists_t *l, MDB_txn *txn, const cb_ob_query_t *q, cb_ob_row_fn fn,
+                         void *ctx, char next[CB_LIST_CURSOR_MAX], cb_error_t *err)
 {
     cb_ob_row_t row;
     scan_t sc = {.n = 0};

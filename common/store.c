@@ -7,6 +7,7 @@
  * LMDB's default: every commit fsyncs data and meta pages.
  */
 #include "store.h"
+#include "bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +29,9 @@ struct cb_store {
 int cb_store_error(int rc, const char *what, cb_error_t *err)
 {
     switch (rc) {
-    case MDB_SUCCESS:
-        return 0;
-    case MDB_NOTFOUND:
-        return cb_error_set(err, CB_ERR_NOT_FOUND, "", "%s: not found", what);
-    case MDB_KEYEXIST:
-        return cb_error_set(err, CB_ERR_EXISTS, "", "%s: key exists", what);
+    case MDB_SUCCESS: return 0;
+    case MDB_NOTFOUND: return cb_error_set(err, CB_ERR_NOT_FOUND, "", "%s: not found", what);
+    case MDB_KEYEXIST: return cb_error_set(err, CB_ERR_EXISTS, "", "%s: key exists", what);
     case MDB_MAP_FULL:
         return cb_error_set(err, CB_ERR_STORE_FULL, "",
                             "%s: the store is full (map_size reached); raise map_size in the "
@@ -46,12 +44,10 @@ int cb_store_error(int rc, const char *what, cb_error_t *err)
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
         return cb_error_set(err, CB_ERR_CORRUPT, "", "%s: %s", what, mdb_strerror(rc));
-    case ENOMEM:
-        return cb_error_set(err, CB_ERR_NOMEM, "", "%s: out of memory", what);
+    case ENOMEM: return cb_error_set(err, CB_ERR_NOMEM, "", "%s: out of memory", what);
     case ENOSPC:
         return cb_error_set(err, CB_ERR_STORE_FULL, "", "%s: no space left on the device", what);
-    default:
-        return cb_error_set(err, CB_ERR_STORE, "", "%s: %s", what, mdb_strerror(rc));
+    default: return cb_error_set(err, CB_ERR_STORE, "", "%s: %s", what, mdb_strerror(rc));
     }
 }
 
@@ -72,8 +68,8 @@ static int take_lock(cb_store_t *s, cb_error_t *err)
         s->lock_fd = -1;
         if (e == EWOULDBLOCK)
             return cb_error_set(err, CB_ERR_LOCKED, "",
-                                "data directory %s is held by another process (pid %s)",
-                                s->dir, pid[0] ? pid : "unknown");
+                                "data directory %s is held by another process (pid %s)", s->dir,
+                                pid[0] ? pid : "unknown");
         return cb_error_set(err, -e, "", "cannot lock %s: %s", path, strerror(e));
     }
     char pid[32];
@@ -99,8 +95,8 @@ int cb_store_open(cb_store_t **out, const cb_store_opts_t *opts, cb_error_t *err
         goto out_free;
     }
     if (!s->read_only && mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
-        rc = cb_error_set(err, -errno, "data_dir", "cannot create data directory %s: %s",
-                          s->dir, strerror(errno));
+        rc = cb_error_set(err, -errno, "data_dir", "cannot create data directory %s: %s", s->dir,
+                          strerror(errno));
         goto out_free;
     }
     if (!s->read_only && (rc = take_lock(s, err)) != 0)
@@ -255,5 +251,33 @@ int cb_store_put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessa
     if (rc != 0)
         return cb_store_error(rc, what, err);
     protobuf_c_message_pack(msg, v.mv_data);
+    return 0;
+}
+
+int cb_store_dbis(cb_store_t *s, const cb_store_dbi_spec_t *specs, size_t n, cb_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = cb_store_dbi(s, specs[i].name, 0, specs[i].dbi, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb_error_t *err)
+{
+    MDB_val k = cb_store_key(key), v;
+    uint64_t n = 0;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        n = cb_be64_get(v.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return cb_store_error(rc, "read a counter", err);
+    uint8_t b[8];
+    cb_be64_put(b, ++n);
+    MDB_val nv = {8, b};
+    if ((rc = mdb_put(txn, dbi, &k, &nv, 0)) != 0)
+        return cb_store_error(rc, "store a counter", err);
+    *out = n;
     return 0;
 }

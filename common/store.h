@@ -22,10 +22,10 @@
 typedef struct cb_store cb_store_t;
 
 typedef struct cb_store_opts {
-    const char *dir;         /* created (0700) when absent */
-    size_t map_size;         /* bytes; 0 = 1 GiB */
-    unsigned max_dbs;        /* named databases; 0 = 32 */
-    bool read_only;          /* readers (CLI, checks): no LOCK, no writes */
+    const char *dir;  /* created (0700) when absent */
+    size_t map_size;  /* bytes; 0 = 1 GiB */
+    unsigned max_dbs; /* named databases; 0 = 32 */
+    bool read_only;   /* readers (CLI, checks): no LOCK, no writes */
 } cb_store_opts_t;
 
 /* Opens (creating) the environment. CB_ERR_LOCKED when another live process
@@ -58,6 +58,17 @@ void cb_store_abort(MDB_txn **txn);
 /* Maps an LMDB return code to a CB_ERR_* with a message that says what was
  * being done ("put log record"). MDB_SUCCESS → 0. */
 int cb_store_error(int mdb_rc, const char *what, cb_error_t *err);
+
+/* A daemon's named databases, opened (created) together. */
+typedef struct cb_store_dbi_spec {
+    const char *name;
+    MDB_dbi *dbi;
+} cb_store_dbi_spec_t;
+int cb_store_dbis(cb_store_t *store, const cb_store_dbi_spec_t *specs, size_t n, cb_error_t *err);
+
+/* Adds one to the 8-byte big-endian counter under key in dbi (0 when absent)
+ * and gives the new value. */
+int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb_error_t *err);
 
 /* A C string as a key (its bytes, without the NUL). */
 MDB_val cb_store_key(const char *s);

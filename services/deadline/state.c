@@ -27,16 +27,12 @@
 
 int dl_state_open(deadline_t *dl, cb_error_t *err)
 {
-    int rc;
-    cb_store_t *s = dl->d.store;
-    if ((rc = cb_store_dbi(s, "meta", 0, &dl->db_meta, err)) ||
-        (rc = cb_store_dbi(s, "obligations", 0, &dl->db_obligations, err)) ||
-        (rc = cb_store_dbi(s, "timers", 0, &dl->db_timers, err)) ||
-        (rc = cb_store_dbi(s, "bycase", 0, &dl->db_bycase, err)) ||
-        (rc = cb_store_dbi(s, "calyears", 0, &dl->db_calyears, err)) ||
-        (rc = cb_store_dbi(s, "cases", 0, &dl->db_cases, err)))
-        return rc;
-    return 0;
+    const cb_store_dbi_spec_t dbis[] = {
+        {"meta", &dl->db_meta},         {"obligations", &dl->db_obligations},
+        {"timers", &dl->db_timers},     {"bycase", &dl->db_bycase},
+        {"calyears", &dl->db_calyears}, {"cases", &dl->db_cases},
+    };
+    return cb_store_dbis(dl->d.store, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
 }
 
 int dl_state_load(deadline_t *dl, cb_error_t *err)
@@ -209,14 +205,14 @@ int dl_bycase_put(deadline_t *dl, MDB_txn *txn, const char *case_id, const char 
 }
 
 /* Collects the ids under a key prefix, then visits them (visit may write). */
-static int each_under(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen,
-                      dl_id_fn visit, void *ctx, cb_error_t *err)
+static int each_under(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen, dl_id_fn visit,
+                      void *ctx, cb_error_t *err)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc != 0)
         return cb_store_error(rc, "open index cursor", err);
-    char (*ids)[ID_MAX + 1] = NULL;
+    char(*ids)[ID_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
     MDB_val k = {plen, (void *)prefix}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -305,8 +301,7 @@ Casebus__V1__CaseSummary *dl_case_get(deadline_t *dl, MDB_txn *txn, const char *
     return casebus__v1__case_summary__unpack(NULL, v.mv_size, v.mv_data);
 }
 
-int dl_orgs_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__OrgsImported *oi,
-                cb_error_t *err)
+int dl_orgs_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__OrgsImported *oi, cb_error_t *err)
 {
     MDB_val k = cb_store_key("orgs");
     return cb_store_put_msg(txn, dl->db_meta, &k, &oi->base, "store registry", err);
@@ -334,20 +329,7 @@ int dl_missing_add(deadline_t *dl, MDB_txn *txn, int year, uint64_t *count, cb_e
 {
     char key[16];
     snprintf(key, sizeof(key), "missing:%04d", year);
-    MDB_val k = cb_store_key(key), v;
-    uint64_t n = 0;
-    int rc = mdb_get(txn, dl->db_meta, &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        n = cb_be64_get(v.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return cb_store_error(rc, "read missing years", err);
-    uint8_t b[8];
-    cb_be64_put(b, ++n);
-    MDB_val nv = {8, b};
-    if ((rc = mdb_put(txn, dl->db_meta, &k, &nv, 0)) != 0)
-        return cb_store_error(rc, "store missing years", err);
-    *count = n;
-    return 0;
+    return cb_store_count(txn, dl->db_meta, key, count, err);
 }
 
 int dl_missing_clear(deadline_t *dl, MDB_txn *txn, int year, cb_error_t *err)
@@ -377,7 +359,8 @@ int dl_meta_i64(deadline_t *dl, MDB_txn *txn, const char *key, int64_t *value, c
     if (rc != 0)
         return cb_store_error(rc, "read meta", err);
     if (v.mv_size != 8)
-        return cb_error_set(err, CB_ERR_CORRUPT, key, "meta %s is %zu bytes, not 8", key, v.mv_size);
+        return cb_error_set(err, CB_ERR_CORRUPT, key, "meta %s is %zu bytes, not 8", key,
+                            v.mv_size);
     *value = (int64_t)cb_be64_get(v.mv_data);
     return 0;
 }

@@ -21,20 +21,14 @@
 
 int intake_state_open(intake_state_t *st, cb_store_t *store, cb_error_t *err)
 {
-    int rc;
     st->store = store;
-    if ((rc = cb_store_dbi(store, "tokens", 0, &st->tokens, err)) ||
-        (rc = cb_store_dbi(store, "revoked", 0, &st->revoked, err)) ||
-        (rc = cb_store_dbi(store, "idem", 0, &st->idem, err)) ||
-        (rc = cb_store_dbi(store, "orgs", 0, &st->orgs, err)) ||
-        (rc = cb_store_dbi(store, "cases", 0, &st->cases, err)) ||
-        (rc = cb_store_dbi(store, "timeline", 0, &st->timeline, err)) ||
-        (rc = cb_store_dbi(store, "refs", 0, &st->refs, err)) ||
-        (rc = cb_store_dbi(store, "counters", 0, &st->counters, err)) ||
-        (rc = cb_store_dbi(store, "names", 0, &st->names, err)) ||
-        (rc = cb_lists_open(&st->lists, store, err)))
-        return rc;
-    return 0;
+    const cb_store_dbi_spec_t dbis[] = {
+        {"tokens", &st->tokens}, {"revoked", &st->revoked},   {"idem", &st->idem},
+        {"orgs", &st->orgs},     {"cases", &st->cases},       {"timeline", &st->timeline},
+        {"refs", &st->refs},     {"counters", &st->counters}, {"names", &st->names},
+    };
+    int rc = cb_store_dbis(store, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
+    return rc ? rc : cb_lists_open(&st->lists, store, err);
 }
 
 /* Token text: "cbt_" + 16 hex id + "_" + 43 base64url chars of secret. */
@@ -248,20 +242,7 @@ int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *cod
 int intake_counter_next(intake_state_t *st, MDB_txn *txn, const char *name, uint64_t *out,
                         cb_error_t *err)
 {
-    MDB_val k = cb_store_key(name), v;
-    uint64_t n = 0;
-    int rc = mdb_get(txn, st->counters, &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        n = cb_be64_get(v.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return cb_store_error(rc, "read counter", err);
-    uint8_t b[8];
-    cb_be64_put(b, ++n);
-    MDB_val nv = {8, b};
-    if ((rc = mdb_put(txn, st->counters, &k, &nv, 0)) != 0)
-        return cb_store_error(rc, "write counter", err);
-    *out = n;
-    return 0;
+    return cb_store_count(txn, st->counters, name, out, err);
 }
 
 static json_t *get_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)

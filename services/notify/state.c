@@ -26,18 +26,12 @@
 
 int nt_state_open(notify_t *n, cb_error_t *err)
 {
-    int rc;
-    cb_store_t *s = n->d.store;
-    if ((rc = cb_store_dbi(s, "meta", 0, &n->db_meta, err)) ||
-        (rc = cb_store_dbi(s, "subs", 0, &n->db_subs, err)) ||
-        (rc = cb_store_dbi(s, "deliveries", 0, &n->db_deliveries, err)) ||
-        (rc = cb_store_dbi(s, "bodies", 0, &n->db_bodies, err)) ||
-        (rc = cb_store_dbi(s, "queue", 0, &n->db_queue, err)) ||
-        (rc = cb_store_dbi(s, "ready", 0, &n->db_ready, err)) ||
-        (rc = cb_store_dbi(s, "dead", 0, &n->db_dead, err)) ||
-        (rc = cb_store_dbi(s, "stream", 0, &n->db_stream, err)))
-        return rc;
-    return 0;
+    const cb_store_dbi_spec_t dbis[] = {
+        {"meta", &n->db_meta},     {"subs", &n->db_subs},     {"deliveries", &n->db_deliveries},
+        {"bodies", &n->db_bodies}, {"queue", &n->db_queue},   {"ready", &n->db_ready},
+        {"dead", &n->db_dead},     {"stream", &n->db_stream},
+    };
+    return cb_store_dbis(n->d.store, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
 }
 
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
@@ -207,20 +201,7 @@ void nt_state_close(notify_t *n)
 
 int nt_next(notify_t *n, MDB_txn *txn, const char *counter, uint64_t *out, cb_error_t *err)
 {
-    MDB_val k = cb_store_key(counter), v;
-    uint64_t x = 0;
-    int rc = mdb_get(txn, n->db_meta, &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        x = cb_be64_get(v.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return cb_store_error(rc, "read counter", err);
-    uint8_t b[8];
-    cb_be64_put(b, ++x);
-    MDB_val nv = {8, b};
-    if ((rc = mdb_put(txn, n->db_meta, &k, &nv, 0)) != 0)
-        return cb_store_error(rc, "store counter", err);
-    *out = x;
-    return 0;
+    return cb_store_count(txn, n->db_meta, counter, out, err);
 }
 
 static size_t queue_prefix(uint8_t *buf, size_t size, const char *sub, const char *case_key)
@@ -290,8 +271,8 @@ static size_t ready_prefix(uint8_t *buf, const char *sub)
     return len + 1;
 }
 
-int nt_ready_put(notify_t *n, MDB_txn *txn, const char *sub, int64_t at_ms,
-                 const char *delivery_id, bool del, cb_error_t *err)
+int nt_ready_put(notify_t *n, MDB_txn *txn, const char *sub, int64_t at_ms, const char *delivery_id,
+                 bool del, cb_error_t *err)
 {
     uint8_t buf[2 * NT_ID_MAX + 8];
     size_t len = strlen(delivery_id);
@@ -320,8 +301,8 @@ int nt_ready_next_sub(notify_t *n, MDB_txn *txn, const char *after, char sub[NT_
         seek[plen - 1] = 0x01;
     }
     MDB_val k = {plen, seek}, v;
-    int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
-                  : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    int rc =
+        plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     int found = 1;
     if (rc == 0) {
         const uint8_t *nul = memchr(k.mv_data, 0, k.mv_size);

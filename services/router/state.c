@@ -17,15 +17,14 @@
 
 int router_state_open(router_t *r, cb_error_t *err)
 {
-    int rc;
-    cb_store_t *s = r->d.store;
-    if ((rc = cb_store_dbi(s, "meta", 0, &r->db_meta, err)) ||
-        (rc = cb_store_dbi(s, "catalogs", 0, &r->db_catalogs, err)) ||
-        (rc = cb_store_dbi(s, "cases", 0, &r->db_cases, err)) ||
-        (rc = cb_store_dbi(s, "transfers", 0, &r->db_transfers, err)) ||
-        (rc = cb_store_dbi(s, "case_transfer", 0, &r->db_case_transfer, err)))
-        return rc;
-    return 0;
+    const cb_store_dbi_spec_t dbis[] = {
+        {"meta", &r->db_meta},
+        {"catalogs", &r->db_catalogs},
+        {"cases", &r->db_cases},
+        {"transfers", &r->db_transfers},
+        {"case_transfer", &r->db_case_transfer},
+    };
+    return cb_store_dbis(r->d.store, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
 }
 
 int router_state_load(router_t *r, cb_error_t *err)
@@ -89,8 +88,7 @@ int router_next_version(router_t *r, MDB_txn *txn, const char *which, uint32_t *
     return 0;
 }
 
-int router_orgs_put(router_t *r, MDB_txn *txn, const Casebus__V1__OrgsImported *oi,
-                    cb_error_t *err)
+int router_orgs_put(router_t *r, MDB_txn *txn, const Casebus__V1__OrgsImported *oi, cb_error_t *err)
 {
     MDB_val k = cb_store_key("orgs");
     return cb_store_put_msg(txn, r->db_meta, &k, &oi->base, "store registry", err);
