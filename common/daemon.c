@@ -22,8 +22,7 @@ static void wake_bus(void *ctx)
         d->after_commit(d, d->hook_ctx);
 }
 
-int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path,
-                         cb_error_t *err)
+int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err)
 {
     int rc;
     memset(d, 0, sizeof(*d));
@@ -79,14 +78,15 @@ int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb
     snprintf(label, sizeof(label), "casebus_store_used_bytes{daemon=\"%s\"}", name);
     d->m_store_used = cb_metrics_gauge(d->metrics, label, "Bytes of the store's map in use");
     snprintf(label, sizeof(label), "casebus_store_map_size_bytes{daemon=\"%s\"}", name);
-    d->m_store_map = cb_metrics_gauge(d->metrics, label,
-                                      "The store's map_size: the most it may grow to");
+    d->m_store_map =
+        cb_metrics_gauge(d->metrics, label, "The store's map_size: the most it may grow to");
     snprintf(label, sizeof(label), "casebus_log_head_seq{producer=\"%s\"}", name);
     d->m_log_head = cb_metrics_gauge(d->metrics, label, "The last sequence number of the log");
     snprintf(label, sizeof(label), "casebus_store_write_failing{daemon=\"%s\"}", name);
     d->m_failing = cb_metrics_gauge(d->metrics, label,
                                     "1 while the last group commit failed (until one succeeds)");
-    if ((rc = cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err)) != 0)
+    if ((rc = cb_bus_producer_new(&d->bus, d->loop, d->zctx, d->log, bus_bind, d->metrics, err)) !=
+        0)
         return rc;
     return cb_promhttp_start(&d->promhttp, d, err);
 }
@@ -100,13 +100,13 @@ int cb_daemon_pull(cb_daemon_t *d, cb_bus_apply_fn apply, void *ctx, cb_error_t 
     if (n == 0)
         return 0;
     uint64_t wait_ms;
-    int rc = cb_config_get_u64(d->cfg, d->name, "pull_max_wait_ms", 5000, 100, 600000, &wait_ms,
-                               err);
+    int rc =
+        cb_config_get_u64(d->cfg, d->name, "pull_max_wait_ms", 5000, 100, 600000, &wait_ms, err);
     if (rc != 0)
         return rc;
     cb_bus_consumer_opts_t copts = {.max_wait_ms = (uint32_t)wait_ms};
-    rc = cb_bus_consumer_new(&d->upstream, d->loop, d->zctx, d->store, d->group, &copts, apply,
-                                 ctx, d->metrics, err);
+    rc = cb_bus_consumer_new(&d->upstream, d->loop, d->zctx, d->store, d->group, &copts, apply, ctx,
+                             d->metrics, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char name[32], endpoint[512];
         if (sscanf(pulls[i], "%31s %511s", name, endpoint) != 2)
@@ -123,13 +123,12 @@ json_t *cb_daemon_upstreams_json(const cb_daemon_t *d)
     cb_bus_upstream_info_t info;
     int64_t now = cb_now_ms();
     for (size_t i = 0; ups && d->upstream && cb_bus_consumer_info(d->upstream, i, &info); i++) {
-        json_t *u = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I}", "producer", info.producer,
-                              "endpoint", info.endpoint, "next_seq", (json_int_t)info.next_seq,
-                              "head", (json_int_t)info.head_seq, "lag",
-                              (json_int_t)cb_bus_upstream_lag(&info), "connected",
-                              info.connected, "last_answer_age_ms",
-                              (json_int_t)cb_bus_upstream_answer_age_ms(&info, now),
-                              "max_wait_ms", (json_int_t)info.max_wait_ms);
+        json_t *u = json_pack(
+            "{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I}", "producer", info.producer, "endpoint",
+            info.endpoint, "next_seq", (json_int_t)info.next_seq, "head", (json_int_t)info.head_seq,
+            "lag", (json_int_t)cb_bus_upstream_lag(&info), "connected", info.connected,
+            "last_answer_age_ms", (json_int_t)cb_bus_upstream_answer_age_ms(&info, now),
+            "max_wait_ms", (json_int_t)info.max_wait_ms);
         if (u && info.problem)
             json_object_set_new(u, "problem", json_string(info.problem));
         if (u == NULL || json_array_append_new(ups, u) != 0) {
@@ -169,8 +168,8 @@ json_t *cb_daemon_health(cb_daemon_t *d, bool *healthy)
     const cb_error_t *failing = d->group ? cb_group_failing(d->group) : NULL;
     size_t used = cb_store_used(d->store), map = cb_store_map_size(d->store);
     bool nearly_full = map > 0 && used >= map / 20 * 19;
-    const char *status = d->shutting_down        ? "shutting_down"
-                         : !readable             ? "store_error"
+    const char *status = d->shutting_down         ? "shutting_down"
+                         : !readable              ? "store_error"
                          : failing || nearly_full ? "degraded"
                                                   : "ok";
     *healthy = strcmp(status, "ok") == 0;
@@ -182,10 +181,10 @@ json_t *cb_daemon_health(cb_daemon_t *d, bool *healthy)
     else if (nearly_full)
         snprintf(why, sizeof(why), "the store is %zu%% full (map_size): raise map_size",
                  used / (map / 100));
-    json_t *st = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o*}", "status", status, "daemon", d->name,
-                           "log_head", (json_int_t)head.seq, "store_used_bytes", (json_int_t)used,
-                           "store_map_size", (json_int_t)map, "upstreams",
-                           cb_daemon_upstreams_json(d));
+    json_t *st =
+        json_pack("{s:s,s:s,s:I,s:I,s:I,s:o*}", "status", status, "daemon", d->name, "log_head",
+                  (json_int_t)head.seq, "store_used_bytes", (json_int_t)used, "store_map_size",
+                  (json_int_t)map, "upstreams", cb_daemon_upstreams_json(d));
     if (st && why[0])
         json_object_set_new(st, "reason", json_string(why));
     return st;
@@ -203,12 +202,12 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     log_info("shutting_down signal=%d", signum);
     d->shutting_down = true;
-    cb_group_flush(d->group);          /* commit and answer what is in hand */
+    cb_group_flush(d->group); /* commit and answer what is in hand */
     if (d->on_stop)
-        d->on_stop(d, d->hook_ctx);    /* the daemon's own doors */
+        d->on_stop(d, d->hook_ctx); /* the daemon's own doors */
     cb_promhttp_stop(&d->promhttp);
     cb_bus_consumer_destroy(&d->upstream);
-    cb_bus_producer_destroy(&d->bus);  /* answers parked fetches */
+    cb_bus_producer_destroy(&d->bus); /* answers parked fetches */
     cb_zap_stop();
     /* Let the last answers leave, then stop; without a timer, stop at once. */
     if (uv_timer_init(d->loop, &d->exit_timer) != 0 ||
@@ -243,4 +242,15 @@ void cb_daemon_close(cb_daemon_t *d)
     cb_store_destroy(&d->store);
     cb_metrics_destroy(&d->metrics);
     cb_config_destroy(&d->cfg);
+}
+
+void cb_daemon_main(cb_daemon_t *d, const char *name, int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
+        fprintf(stderr, "usage: casebus-%s --config FILE\n", name);
+        exit(2);
+    }
+    cb_error_t err;
+    if (cb_daemon_open(d, name, argv[2], &err) != 0)
+        fatalx("start_failed error=\"%s\"", err.message);
 }

@@ -50,6 +50,9 @@ struct cb_daemon {
 /* Loads the configuration, sets up log lines, opens the store and the log,
  * the group commit and the bus producer. Errors name the key. */
 int cb_daemon_open(cb_daemon_t *d, const char *name, const char *config_path, cb_error_t *err);
+/* A daemon's main: `casebus-NAME --config FILE` and cb_daemon_open, or the
+ * usage (exit 2) or the reason it cannot start (exit 1) on stderr. */
+void cb_daemon_main(cb_daemon_t *d, const char *name, int argc, char **argv);
 /* The first half of open, for offline tools (e.g. `token create`): the
  * configuration, log lines, the store and the log; no loop, no sockets. */
 int cb_daemon_open_store(cb_daemon_t *d, const char *name, const char *config_path,

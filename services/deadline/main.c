@@ -68,22 +68,17 @@ static int seed_calendars(deadline_t *dl, const char *dir, cb_error_t *err)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
-        fprintf(stderr, "usage: casebus-deadline --config FILE\n");
-        return 2;
-    }
     /* Static: the daemon's state lives until exit. */
     static deadline_t dl;
+    cb_daemon_main(&dl.d, "deadline", argc, argv);
     cb_error_t err;
-    if (cb_daemon_open(&dl.d, "deadline", argv[2], &err) != 0)
-        fatalx("start_failed error=\"%s\"", err.message);
     dl.now = cb_now_ms;
     const cb_config_t *cfg = dl.d.cfg;
     uint64_t batch, late_after;
     const char *rules = cb_config_get(cfg, "deadline", "rules", "deploy/deadlines.conf");
     if (cb_config_get_u64(cfg, "deadline", "batch", 256, 1, 65536, &batch, &err) != 0 ||
-        cb_config_get_u64(cfg, "deadline", "late_after_ms", 1000, 0, 86400000, &late_after,
-                          &err) != 0 ||
+        cb_config_get_u64(cfg, "deadline", "late_after_ms", 1000, 0, 86400000, &late_after, &err) !=
+            0 ||
         dl_rules_load(&dl.rules, rules, &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
     dl.batch = (unsigned)batch;
@@ -95,8 +90,7 @@ int main(int argc, char **argv)
         fatalx("store_failed error=\"%s\"", dl.cal ? err.message : "out of memory");
     if (cb_daemon_pull(&dl.d, dl_apply, &dl, &err) != 0)
         fatalx("bus_failed error=\"%s\"", err.message);
-    const char *control =
-        cb_config_get(cfg, "deadline", "control_bind", "ipc://var/deadline.ctl");
+    const char *control = cb_config_get(cfg, "deadline", "control_bind", "ipc://var/deadline.ctl");
     if (dl_control_start(&dl, control, &err) != 0 || dl_timer_init(&dl, &err) != 0)
         fatalx("control_failed error=\"%s\"", err.message);
     dl.d.on_stop = stop_doors;

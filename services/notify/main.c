@@ -118,8 +118,8 @@ static int duration(const cb_config_t *cfg, const char *key, const char *def, in
                    : strcmp(end, "d") == 0 ? 86400000
                                            : 0;
     if (end == v || mult == 0 || x <= 0)
-        return cb_error_set(err, CB_ERR_CONFIG, key, "[notify] %s = '%s': want a time such as 30s, 2h, 1d",
-                            key, v);
+        return cb_error_set(err, CB_ERR_CONFIG, key,
+                            "[notify] %s = '%s': want a time such as 30s, 2h, 1d", key, v);
     *out = (int64_t)(x * (double)mult);
     return 0;
 }
@@ -144,14 +144,10 @@ static int webhook_allow(notify_t *n, cb_error_t *err)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
-        fprintf(stderr, "usage: casebus-notify --config FILE\n");
-        return 2;
-    }
+    /* Static: the daemon's state lives until exit. */
     static notify_t n;
+    cb_daemon_main(&n.d, "notify", argc, argv);
     cb_error_t err;
-    if (cb_daemon_open(&n.d, "notify", argv[2], &err) != 0)
-        fatalx("start_failed error=\"%s\"", err.message);
     n.now = cb_now_ms;
     const cb_config_t *cfg = n.d.cfg;
     uint64_t timeout, base, max, in_flight, per_endpoint;

@@ -22,15 +22,10 @@ static void stop_doors(cb_daemon_t *d, void *ctx)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
-        fprintf(stderr, "usage: casebus-router --config FILE\n");
-        return 2;
-    }
     /* Static: the daemon's state lives until exit. */
     static router_t r;
+    cb_daemon_main(&r.d, "router", argc, argv);
     cb_error_t err;
-    if (cb_daemon_open(&r.d, "router", argv[2], &err) != 0)
-        fatalx("start_failed error=\"%s\"", err.message);
     r.reg = router_registry_new();
     if (r.reg == NULL || router_state_open(&r, &err) != 0 || router_state_load(&r, &err) != 0)
         fatalx("store_failed error=\"%s\"", r.reg ? err.message : "out of memory");
