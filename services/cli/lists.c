@@ -49,13 +49,13 @@ static int print_case(void *ctx, const cb_case_row_t *r)
     char rep[32], due[32];
     l->rows++;
     if (l->json) {
-        json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:s,s:s}", "case_id",
-                              r->case_id, "reported_at_ms", (json_int_t)r->reported_ms,
-                              "township", r->township, "township_name", r->township_name,
-                              "matter", r->matter, "state", r->state, "level",
-                              cb_level_name(r->level), "overdue", r->overdue, "open_limits",
-                              (int)r->open, "next_due_ms", (json_int_t)r->next_due_ms, "finder",
-                              r->finder, "competent", r->competent, "holder", r->holder);
+        json_t *o =
+            json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:s,s:s,s:s}", "case_id",
+                      r->case_id, "reported_at_ms", (json_int_t)r->reported_ms, "township",
+                      r->township, "township_name", r->township_name, "matter", r->matter, "state",
+                      r->state, "level", cb_level_name(r->level), "overdue", r->overdue,
+                      "open_limits", (int)r->open, "next_due_ms", (json_int_t)r->next_due_ms,
+                      "finder", r->finder, "competent", r->competent, "holder", r->holder);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (text == NULL)
@@ -79,12 +79,11 @@ static int print_obligation(void *ctx, const cb_ob_row_t *r)
     int64_t remaining = r->due_ms - l->now;
     l->rows++;
     if (l->json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:b}", "obligation_id",
-                              r->obligation_id, "case_id", r->case_id, "rule_id", r->rule_id,
-                              "responsible", r->responsible, "due_at_ms", (json_int_t)r->due_ms,
-                              "remaining_ms", (json_int_t)remaining, "level",
-                              cb_level_name(r->level), "supervision_id", r->supervision_id,
-                              "paused", r->paused);
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:b}", "obligation_id", r->obligation_id, "case_id",
+            r->case_id, "rule_id", r->rule_id, "responsible", r->responsible, "due_at_ms",
+            (json_int_t)r->due_ms, "remaining_ms", (json_int_t)remaining, "level",
+            cb_level_name(r->level), "supervision_id", r->supervision_id, "paused", r->paused);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (text == NULL)
@@ -167,6 +166,43 @@ static int finish(const char *cmd, lister_t *l, int rc, const char *next, cb_err
     return 0;
 }
 
+/* An option whose value is kept as it is. */
+struct text_opt {
+    const char *name;
+    const char **value;
+};
+
+/* 1: a was one of opts (its value kept), 0: it was not. */
+static int text_option(const struct text_opt *opts, const char *a, const char *v)
+{
+    for (; opts->name; opts++)
+        if (strcmp(a, opts->name) == 0) {
+            *opts->value = v;
+            return 1;
+        }
+    return 0;
+}
+
+/* --level and --limit, which both lists take: 1 taken, 0 not one of them, -1
+ * refused (said on stderr). */
+static int shared_option(const char *cmd, const char *a, const char *v, int *level, unsigned *limit)
+{
+    if (strcmp(a, "--level") == 0) {
+        if ((*level = cb_level_parse(v)) >= 0)
+            return 1;
+        bad(cmd, "--level: none, yellow, red or escalation");
+        return -1;
+    }
+    if (strcmp(a, "--limit") == 0) {
+        *limit = (unsigned)atoi(v);
+        if (*limit >= 1 && *limit <= CB_LIST_LIMIT_MAX)
+            return 1;
+        bad(cmd, "--limit: 1 to 200");
+        return -1;
+    }
+    return 0;
+}
+
 int cli_cases(const cb_config_t *cfg, int argc, char **argv)
 {
     cb_case_query_t q = {.level = -1, .overdue = -1, .limit = 50};
@@ -184,31 +220,26 @@ int cli_cases(const cb_config_t *cfg, int argc, char **argv)
         if (v == NULL)
             return bad("cases", "every option but --json and --overdue takes a value");
         i++;
-        if (strcmp(a, "--township") == 0)
-            q.township = v;
-        else if (strcmp(a, "--org") == 0)
-            q.org = v;
-        else if (strcmp(a, "--holder") == 0)
-            q.holder = v;
-        else if (strcmp(a, "--state") == 0)
-            q.state = v;
-        else if (strcmp(a, "--matter") == 0)
-            q.matter = v;
-        else if (strcmp(a, "--level") == 0) {
-            if ((q.level = cb_level_parse(v)) < 0)
-                return bad("cases", "--level: none, yellow, red or escalation");
-        } else if (strcmp(a, "--from") == 0) {
+        const struct text_opt texts[] = {{"--township", &q.township},
+                                         {"--org", &q.org},
+                                         {"--holder", &q.holder},
+                                         {"--state", &q.state},
+                                         {"--matter", &q.matter},
+                                         {"--cursor", &q.cursor},
+                                         {NULL, NULL}};
+        int done = text_option(texts, a, v);
+        if (done == 0)
+            done = shared_option("cases", a, v, &q.level, &q.limit);
+        if (done < 0)
+            return 2;
+        if (done > 0)
+            continue;
+        if (strcmp(a, "--from") == 0) {
             if (!instant("cases", a, v, false, &q.from_ms))
                 return 2;
         } else if (strcmp(a, "--to") == 0) {
             if (!instant("cases", a, v, true, &q.to_ms))
                 return 2;
-        } else if (strcmp(a, "--cursor") == 0)
-            q.cursor = v;
-        else if (strcmp(a, "--limit") == 0) {
-            q.limit = (unsigned)atoi(v);
-            if (q.limit < 1 || q.limit > CB_LIST_LIMIT_MAX)
-                return bad("cases", "--limit: 1 to 200");
         } else
             return bad("cases", "unknown option");
     }
@@ -245,19 +276,19 @@ int cli_obligations(const cb_config_t *cfg, const char *cmd, int argc, char **ar
         if (v == NULL)
             return bad(cmd, "every option but --json takes a value");
         i++;
-        if (strcmp(a, "--responsible") == 0)
-            q.responsible = v;
-        else if (strcmp(a, "--township") == 0)
-            q.township = v;
-        else if (strcmp(a, "--rule") == 0)
-            q.rule = v;
-        else if (strcmp(a, "--cursor") == 0)
-            q.cursor = v;
-        else if (strcmp(a, "--limit") == 0) {
-            q.limit = (unsigned)atoi(v);
-            if (q.limit < 1 || q.limit > CB_LIST_LIMIT_MAX)
-                return bad(cmd, "--limit: 1 to 200");
-        } else if (!overdue && strcmp(a, "--within") == 0) {
+        const struct text_opt texts[] = {{"--responsible", &q.responsible},
+                                         {"--township", &q.township},
+                                         {"--rule", &q.rule},
+                                         {"--cursor", &q.cursor},
+                                         {NULL, NULL}};
+        int done = text_option(texts, a, v);
+        if (done == 0)
+            done = shared_option(cmd, a, v, &q.level, &q.limit);
+        if (done < 0)
+            return 2;
+        if (done > 0)
+            continue;
+        if (!overdue && strcmp(a, "--within") == 0) {
             int64_t until;
             cb_error_t e;
             if (cb_time_parse_after(v, l.now, &until, &e) != 0)
