@@ -13,10 +13,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import System, Tap, binary, import_sample_county, wait_for, TOP  # noqa: E402
+from cbtest import System, Tap, binary, import_sample_county, openapi_document, openapi_judge, wait_for, TOP  # noqa: E402
 
 t = Tap()
-system = System("deadline", rules="deadlines.conf", daemons=("intake", "router", "deadline"))
+exchanges = []  # judged against the OpenAPI document at the end
+system = System("deadline", rules="deadlines.conf", daemons=("intake", "router", "deadline"),
+                record=exchanges)
 w, http, cli, token, tail = system.w, system.http, system.cli, system.offline_token, system.tail
 with open(os.path.join(TOP, "deploy/deadlines.conf")) as f:
     text = f.read()
@@ -293,6 +295,7 @@ try:
     r = cli("verify")
     t.ok(r.returncode == 0 and "deadline  ok" in r.stdout, "deadline's log verifies", r.stdout + r.stderr)
     t.eq(w.kill(deadline, signal.SIGTERM), 0, "deadline stops cleanly on SIGTERM")
+    openapi_judge(t, openapi_document(), exchanges, w.path)
     w.kill(intake, signal.SIGTERM)
     w.kill(router, signal.SIGTERM)
 except Exception as e:

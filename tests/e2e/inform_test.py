@@ -13,10 +13,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, wait_for
+from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, openapi_document, openapi_judge, wait_for
 
 t = Tap()
-system = System("inform")
+exchanges = []  # judged against the OpenAPI document at the end
+system = System("inform", record=exchanges)
 w, http, cli, token = system.w, system.http, system.cli, system.token
 hook = WebhookReceiver()
 DOSSIER = CRIME_DOSSIER
@@ -117,6 +118,7 @@ try:
     got = received("wy-jcy", "decision_recorded", lambda e: e["case_id"] == case)
     t.ok(st == 201 and got and got[0]["summary"] == "公安不予立案后罚款",
          "a decision on a case referred to public security reaches the procuratorate", got or doc)
+    openapi_judge(t, openapi_document(), exchanges, w.path)
     hook.check_cloudevents(t, "inform")
 finally:
     system.cleanup()

@@ -15,10 +15,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, wait_for
+from cbtest import CRIME_DOSSIER, System, Tap, WebhookReceiver, ago, openapi_document, openapi_judge, wait_for
 
 t = Tap()
-system = System("referral")
+exchanges = []  # judged against the OpenAPI document at the end
+system = System("referral", record=exchanges)
 w, http, cli, token = system.w, system.http, system.cli, system.token
 hook = WebhookReceiver()
 DOSSIER = CRIME_DOSSIER
@@ -191,6 +192,7 @@ try:
                         {"by": "wy-lt", "reason": "x", "kind": "duty_division"}, town)
     t.ok(st == 400 and doc["error"]["code"] == "not_duty_division" and doc["error"]["field"] == "kind",
          "a duty-division dispute between others (public security and a township) is refused", doc)
+    openapi_judge(t, openapi_document(), exchanges, w.path)
     hook.check_cloudevents(t, "referral")
 finally:
     system.cleanup()

@@ -11,10 +11,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import System, Tap, wait_for, TOP  # noqa: E402
+from cbtest import System, Tap, openapi_document, openapi_judge, wait_for, TOP  # noqa: E402
 
 t = Tap()
-system = System("router", daemons=("intake", "router"))
+exchanges = []  # judged against the OpenAPI document at the end
+system = System("router", daemons=("intake", "router"), record=exchanges)
 w, http, cli, token = system.w, system.http, system.cli, system.offline_token
 ORGS, CATALOG = os.path.join(TOP, "deploy/sample/orgs.csv"), os.path.join(TOP, "deploy/sample/catalog.csv")
 
@@ -239,6 +240,7 @@ try:
     r = cli("verify")
     t.ok(r.returncode == 1 and "router    BROKEN at record 5" in r.stdout and "intake    ok" in r.stdout,
          "a record altered on disk is caught by casebus verify at its sequence", r.stdout + r.stderr)
+    openapi_judge(t, openapi_document(), exchanges, w.path)
     t.eq(w.kill(intake, signal.SIGTERM), 0, "intake stops cleanly on SIGTERM")
 except Exception as e:
     import traceback

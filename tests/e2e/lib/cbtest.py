@@ -284,6 +284,12 @@ class Http:
         return self.request("GET", path, None, token)
 
 
+def openapi_document():
+    """The API's OpenAPI document, as `casebus openapi` prints it (and intake serves it)."""
+    return json.loads(subprocess.run([binary("bin/casebus"), "openapi"], capture_output=True, text=True,
+                                     check=True).stdout)
+
+
 def openapi_judge(t, doc, exchanges, workdir):
     """Judges recorded exchanges (Http(record=...)) against the OpenAPI document
     doc with ajv (npm), by tests/e2e/lib/openapi_check.mjs: one check, and a
@@ -304,6 +310,7 @@ def openapi_judge(t, doc, exchanges, workdir):
           f"{v.get('refused_requests_the_schema_refuses_too')} of them by the schema too); "
           f"{v.get('responses_validated')} responses validated; {v.get('answered_outside_the_document')} "
           f"404/405 outside it; operations seen: {len(v.get('operations_seen', []))}")
+    print(f"# openapi operations seen: {', '.join(v.get('operations_seen', []))}")
     t.ok(not v.get("failures") and v.get("responses_validated", 0) > 0,
          "every response is described by the OpenAPI document and every request accepted validates "
          "against it (ajv)", "\n".join(v.get("failures", [])[:15]))
