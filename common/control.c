@@ -194,17 +194,10 @@ int cb_control_start(cb_control_t **out, cb_daemon_t *d, const char *endpoint,
     c->d = d;
     c->handle = handle_fn;
     c->ctx = ctx;
-    c->sock = zmq_socket(d->zctx, ZMQ_ROUTER);
-    int zero = 0;
-    int64_t maxmsg = 64 << 20; /* a county catalogue of tens of thousands of matters */
-    int rc = 0;
-    if (c->sock == NULL || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
-        rc = cb_error_set(err, CB_ERR_ZMQ, "control_bind", "control socket: %s",
-                          zmq_strerror(errno));
-    if (rc != 0 || (rc = cb_zbind(c->sock, endpoint, "control", "control_bind", err)) != 0) {
-        if (c->sock)
-            zmq_close(c->sock);
+    /* a county catalogue of tens of thousands of matters fits */
+    int rc = cb_zrouter_bind(d->zctx, endpoint, "control", "control_bind", "control", 64 << 20,
+                             &c->sock, err);
+    if (rc != 0) {
         free(c);
         return rc;
     }
@@ -268,8 +261,8 @@ int cb_control_call(const char *daemon, const char *endpoint,
     zmq_msg_init(&m);
     if (zmq_send(s, buf, len, 0) < 0 || zmq_msg_recv(&m, s, 0) < 0) {
         rc = cb_error_set(err, CB_ERR_AGAIN, "",
-                          "no answer from %s at %s within %d s: is it running%s?", daemon,
-                          endpoint, timeout_ms / 1000,
+                          "no answer from %s at %s within %d s: is it running%s?", daemon, endpoint,
+                          timeout_ms / 1000,
                           cb_curve_on() ? ", and is this program's key ($CASEBUS_KEY, or "
                                           "operators/operator.key) one of its operators' keys"
                                         : "");

@@ -46,8 +46,8 @@ static void on_idle(uv_idle_t *h)
     drain(w);
 }
 
-int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable,
-                   void *ctx, cb_error_t *err)
+int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable, void *ctx,
+                   cb_error_t *err)
 {
     memset(w, 0, sizeof(*w));
     w->sock = sock;
@@ -57,8 +57,7 @@ int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_
     int fd;
     size_t sz = sizeof(fd);
     if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) != 0)
-        return cb_error_set(err, CB_ERR_ZMQ, "", "zmq_getsockopt ZMQ_FD: %s",
-                            zmq_strerror(errno));
+        return cb_error_set(err, CB_ERR_ZMQ, "", "zmq_getsockopt ZMQ_FD: %s", zmq_strerror(errno));
     int rc = uv_poll_init(loop, &w->poll, fd);
     if (rc != 0)
         return cb_error_set(err, CB_ERR_UV, "", "uv_poll_init: %s", uv_strerror(rc));
@@ -185,13 +184,13 @@ typedef struct group_waiter {
 
 struct cb_group {
     uv_check_t check;
-    uv_idle_t idle;       /* active while a transaction is pending: poll must not block */
+    uv_idle_t idle; /* active while a transaction is pending: poll must not block */
     cb_store_t *store;
     MDB_txn *txn;
     group_waiter_t *waiters;
     size_t count, cap;
     unsigned long commits;
-    bool failing;         /* the last group commit failed, or a group was failed */
+    bool failing; /* the last group commit failed, or a group was failed */
     cb_error_t last_error;
     void (*on_commit)(void *ctx);
     void *on_commit_ctx;
@@ -390,4 +389,21 @@ unsigned long cb_group_commits(const cb_group_t *g)
 const cb_error_t *cb_group_failing(const cb_group_t *g)
 {
     return g->failing ? &g->last_error : NULL;
+}
+
+int cb_zrouter_bind(void *zctx, const char *endpoint, const char *domain, const char *field,
+                    const char *what, int64_t maxmsg, void **sock, cb_error_t *err)
+{
+    int zero = 0, rc = 0;
+    void *s = zmq_socket(zctx, ZMQ_ROUTER);
+    if (s == NULL || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+        (maxmsg > 0 && zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0))
+        rc = cb_error_set(err, CB_ERR_ZMQ, field, "%s socket: %s", what, zmq_strerror(errno));
+    if (rc != 0 || (rc = cb_zbind(s, endpoint, domain, field, err)) != 0) {
+        if (s)
+            zmq_close(s);
+        s = NULL;
+    }
+    *sock = s;
+    return rc;
 }

@@ -36,14 +36,14 @@ struct cb_zwatch {
     void *sock;
     cb_zwatch_fn on_readable;
     void *ctx;
-    int open_handles;       /* handles not yet closed */
+    int open_handles; /* handles not yet closed */
     void (*on_closed)(cb_zwatch_t *w);
-    unsigned budget;        /* messages per drain before yielding to the loop */
+    unsigned budget; /* messages per drain before yielding to the loop */
 };
 
 /* Starts watching sock (not owned). Returns CB_ERR_ZMQ / CB_ERR_UV on failure. */
-int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable,
-                   void *ctx, cb_error_t *err);
+int cb_zwatch_init(cb_zwatch_t *w, uv_loop_t *loop, void *sock, cb_zwatch_fn on_readable, void *ctx,
+                   cb_error_t *err);
 /* Schedules a drain on the next loop iteration; call after every send. */
 void cb_zwatch_kick(cb_zwatch_t *w);
 /* Stops and closes the handles; on_closed (may be NULL) runs once both are
@@ -64,6 +64,11 @@ typedef struct cb_zenvelope {
     size_t n;
 } cb_zenvelope_t;
 
+/* A ROUTER socket that drops what is unsent at close (LINGER 0), takes frames
+ * of at most maxmsg bytes (0: no limit), bound with cb_zbind; what names it in
+ * errors ("command door"). *sock is NULL on error. */
+int cb_zrouter_bind(void *zctx, const char *endpoint, const char *domain, const char *field,
+                    const char *what, int64_t maxmsg, void **sock, cb_error_t *err);
 /* zmq_bind behind CURVE with the ZAP domain ("bus", "control", "cmd",
  * "stream": common/curve.h), and for an ipc:// endpoint a socket file only its
  * owner may open (0600, made under umask 077 so it never exists with looser

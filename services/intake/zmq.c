@@ -49,8 +49,8 @@ static void send_reply(zpending_t *p)
     r.request_id = p->request_id;
     r.event_seq = p->reply.event_seq;
     json_t *body = p->reply.body ? json_loads(p->reply.body, 0, NULL) : NULL;
-    const char *id_keys[] = {"transfer_id", "dispute_id", "assistance_id", "decision_id",
-                             "approval_id", NULL};
+    const char *id_keys[] = {"transfer_id", "dispute_id",  "assistance_id",
+                             "decision_id", "approval_id", NULL};
     r.case_id = (json_str(body, "case_id"));
     r.event_id = (json_str(body, "event_id"));
     r.id = r.case_id;
@@ -66,7 +66,9 @@ static void send_reply(zpending_t *p)
         e.n_fields = json_array_size(fields);
         e.fields = e.n_fields ? calloc(e.n_fields, sizeof(char *)) : NULL;
         for (size_t i = 0; e.fields && i < e.n_fields; i++)
-            e.fields[i] = (char *)(json_string_value(json_array_get(fields, i)) ? json_string_value(json_array_get(fields, i)) : "");
+            e.fields[i] = (char *)(json_string_value(json_array_get(fields, i))
+                                       ? json_string_value(json_array_get(fields, i))
+                                       : "");
         if (e.fields == NULL)
             e.n_fields = 0;
         r.error = &e;
@@ -103,8 +105,10 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
     if (len > in->max_body + 4096) {
         cb_metric_inc(in->m_commands_refused);
         char msg[160];
-        snprintf(msg, sizeof(msg), "the frame is %zu bytes; a command is at most max_body + 4 KiB "
-                 "(%llu bytes)", len, (unsigned long long)(in->max_body + 4096));
+        snprintf(msg, sizeof(msg),
+                 "the frame is %zu bytes; a command is at most max_body + 4 KiB "
+                 "(%llu bytes)",
+                 len, (unsigned long long)(in->max_body + 4096));
         intake_reply_error(&p->reply, 413, "too_large", "", msg);
         goto reply_now;
     }
@@ -215,19 +219,12 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     if (z == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     z->in = in;
-    z->sock = zmq_socket(in->d.zctx, ZMQ_ROUTER);
-    int zero = 0;
     /* Frames up to four times the limit are read and answered 413; past that
      * libzmq drops them (and the connection) without reading them whole. */
     int64_t maxmsg = 4 * ((int64_t)in->max_body + 4096);
-    int rc = 0;
-    if (z->sock == NULL || zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-        zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)
-        rc = cb_error_set(err, CB_ERR_ZMQ, "zmq_bind", "command door socket: %s",
-                          zmq_strerror(errno));
-    if (rc != 0 || (rc = cb_zbind(z->sock, endpoint, "cmd", "zmq_bind", err)) != 0) {
-        if (z->sock)
-            zmq_close(z->sock);
+    int rc = cb_zrouter_bind(in->d.zctx, endpoint, "cmd", "zmq_bind", "command door", maxmsg,
+                             &z->sock, err);
+    if (rc != 0) {
         free(z);
         return rc;
     }

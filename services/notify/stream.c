@@ -41,8 +41,8 @@ typedef struct notify_stream {
 } notify_stream_t;
 
 static void send_batch(notify_stream_t *st, const cb_zenvelope_t *env, uint64_t request_id,
-                       const char *sub, uint64_t from, uint32_t max, uint64_t head,
-                       MDB_txn *txn, const char *error)
+                       const char *sub, uint64_t from, uint32_t max, uint64_t head, MDB_txn *txn,
+                       const char *error)
 {
     char producer[NT_ID_MAX + 8];
     snprintf(producer, sizeof(producer), "notify:%s", sub);
@@ -109,7 +109,8 @@ static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
     cb_error_t err;
     if (f == NULL || cb_store_begin(st->n->d.store, false, &txn, &err) != 0) {
         send_batch(st, &env, f ? f->request_id : 0, "", 0, 0, 0, NULL,
-                   f ? "notify cannot read its store" : "the frame is not a casebus.v1.StreamFetch");
+                   f ? "notify cannot read its store"
+                     : "the frame is not a casebus.v1.StreamFetch");
         if (f)
             casebus__v1__stream_fetch__free_unpacked(f, NULL);
         return;
@@ -186,15 +187,9 @@ int nt_stream_start(notify_t *n, const char *endpoint, cb_error_t *err)
     if (st == NULL)
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     st->n = n;
-    st->sock = zmq_socket(n->d.zctx, ZMQ_ROUTER);
-    int zero = 0;
-    int rc = 0;
-    if (st->sock == NULL || zmq_setsockopt(st->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
-        rc = cb_error_set(err, CB_ERR_ZMQ, "stream_bind", "stream socket: %s",
-                          zmq_strerror(errno));
-    if (rc != 0 || (rc = cb_zbind(st->sock, endpoint, "stream", "stream_bind", err)) != 0) {
-        if (st->sock)
-            zmq_close(st->sock);
+    int rc =
+        cb_zrouter_bind(n->d.zctx, endpoint, "stream", "stream_bind", "stream", 0, &st->sock, err);
+    if (rc != 0) {
         free(st);
         return rc;
     }
