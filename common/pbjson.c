@@ -6,6 +6,7 @@
 #include "evlog.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -111,6 +112,24 @@ size_t cb_pb_value_size(const ProtobufCFieldDescriptor *f)
     }
 }
 
+ProtobufCMessage *cb_pb_message_field(const ProtobufCMessage *m, unsigned id)
+{
+    const ProtobufCFieldDescriptor *f =
+        m ? protobuf_c_message_descriptor_get_field(m->descriptor, id) : NULL;
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+         *(const uint32_t *)((const uint8_t *)m + f->quantifier_offset) != f->id))
+        return NULL;
+    return *(ProtobufCMessage *const *)((const uint8_t *)m + f->offset);
+}
+
+ProtobufCMessage *cb_pb_message_named(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        m ? protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name) : NULL;
+    return f ? cb_pb_message_field(m, f->id) : NULL;
+}
+
 json_t *cb_pb_to_json(const ProtobufCMessage *msg)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
@@ -177,12 +196,8 @@ json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal)
     char when[40];
     cb_time_format_cst(env->recorded_at_ms, when, sizeof(when));
     json_t *body = NULL;
-    const ProtobufCFieldDescriptor *f =
-        env->body_case ? protobuf_c_message_descriptor_get_field(&casebus__v1__envelope__descriptor,
-                                                                 env->body_case)
-                       : NULL;
-    if (f) {
-        const ProtobufCMessage *m = *(ProtobufCMessage *const *)((const uint8_t *)env + f->offset);
+    if (env->body_case) {
+        const ProtobufCMessage *m = cb_pb_message_field(&env->base, (unsigned)env->body_case);
         body = m ? cb_pb_to_json(m) : json_null();
     }
     /* Set one by one: json_pack's format parsing showed in tail's profile. */
@@ -422,21 +437,20 @@ static int enum_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, co
         return 0;
     }
     const char *word = json_string_value(v);
-    char list[300] = "";
-    for (unsigned i = 0; i < ed->n_values; i++) {
-        json_t *w = enum_name(ed, ed->values[i].value);
-        const char *s = json_string_value(w);
-        bool skip = ed->values[i].value == 0 && api(d);
-        if (s && word && !skip && strcmp(s, word) == 0) {
+    char w[128];
+    for (unsigned i = 0; word && i < ed->n_values; i++)
+        if ((ed->values[i].value != 0 || !api(d)) &&
+            strcmp(cb_pb_enum_word(ed, ed->values[i].value, w, sizeof(w)), word) == 0) {
             *out = ed->values[i].value;
-            json_decref(w);
             return 0;
         }
-        if (s && !skip) {
-            size_t used = strlen(list);
-            snprintf(list + used, sizeof(list) - used, "%s%s", *list ? ", " : "", s);
-        }
-        json_decref(w);
+    char list[300] = ""; /* the refusal lists the words */
+    for (unsigned i = 0; i < ed->n_values; i++) {
+        if (ed->values[i].value == 0 && api(d))
+            continue;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s", *list ? ", " : "",
+                 cb_pb_enum_word(ed, ed->values[i].value, w, sizeof(w)));
     }
     if (word == NULL)
         return dec_fail(d, at, "%s must be one of %s", at, list);
@@ -445,28 +459,21 @@ static int enum_value(dec_t *d, const ProtobufCFieldDescriptor *f, json_t *v, co
 
 static int hex_value(dec_t *d, json_t *v, const char *at, ProtobufCBinaryData *out)
 {
-    const char *s = json_string_value(v);
-    size_t n = s ? json_string_length(v) : 0;
+    const char *s = json_string_value(v), *end = NULL;
+    size_t n = s ? json_string_length(v) : 0, len = 0;
     if (s == NULL || n % 2)
         return dec_fail(d, at, "%s must be hexadecimal digits, two for each byte", at);
-    uint8_t *bin = malloc(n / 2 ? n / 2 : 1);
+    if (n == 0)
+        return 0;
+    uint8_t *bin = malloc(n / 2);
     if (bin == NULL)
         return dec_nomem(d, at);
-    for (size_t i = 0; i < n; i++) {
-        int c = s[i], x = c >= '0' && c <= '9'   ? c - '0'
-                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                 : -1;
-        if (x < 0) {
-            free(bin);
-            return dec_fail(d, at, "%s must be hexadecimal digits, two for each byte", at);
-        }
-        bin[i / 2] = (uint8_t)(i % 2 ? bin[i / 2] | x : x << 4);
-    }
-    out->data = n ? bin : NULL;
-    out->len = n / 2;
-    if (n == 0)
+    if (sodium_hex2bin(bin, n / 2, s, n, NULL, &len, &end) != 0 || end != s + n) {
         free(bin);
+        return dec_fail(d, at, "%s must be hexadecimal digits, two for each byte", at);
+    }
+    out->data = bin;
+    out->len = len;
     return 0;
 }
 
@@ -590,12 +597,11 @@ static int decode_field(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescr
     for (size_t i = 0; i < n; i++) {
         char item[256];
         snprintf(item, sizeof(item), "%s[%zu]", at, i);
-        uint8_t *slot = (uint8_t *)*arr + i * size;
-        if (f->type == PROTOBUF_C_TYPE_STRING)
-            *(char **)slot = NULL;
+        uint8_t *slot = (uint8_t *)*arr + i * size; /* calloc'd: pointers start NULL */
         int rc = decode_value(d, f, json_array_get(v, i), as_text, slot, item, depth);
         /* counted once it holds something the free function may free */
-        if (f->type != PROTOBUF_C_TYPE_STRING || *(char **)slot)
+        bool pointer = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE;
+        if (!pointer || *(void **)slot)
             *count = i + 1;
         if (rc)
             return rc;

@@ -21,14 +21,19 @@
 /* A new JSON object for msg (NULL on out of memory). */
 json_t *cb_pb_to_json(const ProtobufCMessage *msg);
 
+/* The message field id of m holds (the member set of a oneof, or a plain
+ * message field); NULL when unset, or not a single message field. */
+ProtobufCMessage *cb_pb_message_field(const ProtobufCMessage *m, unsigned id);
+/* The same, by the field's name ("obligation", "by"). */
+ProtobufCMessage *cb_pb_message_named(const ProtobufCMessage *m, const char *name);
+
 /* The bytes one value of f takes in a message or a repeated field's array. */
 size_t cb_pb_value_size(const ProtobufCFieldDescriptor *f);
 
 /* The word for an enum value in buf: its name without the type's prefix,
  * lowercase (ORG_KIND_TOWNSHIP -> "township"); the number for a value this
  * build does not know. Returns buf. */
-const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf,
-                            size_t size);
+const char *cb_pb_enum_word(const ProtobufCEnumDescriptor *ed, int value, char *buf, size_t size);
 
 /* How cb_pb_from_json reads. Without flags, the encoder's own shape: field
  * names as in the .proto, X_at_ms as an integer (or X_at as RFC 3339), enums

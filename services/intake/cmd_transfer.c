@@ -215,19 +215,13 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if ((int)cmd->kind_case == steps[i].kind)
             verb = steps[i].verb;
-    /* every step's body has its `by` where TransferReceived has it */
-    ProtobufCMessage *body =
-        *(ProtobufCMessage **)((uint8_t *)cmd +
-                               protobuf_c_message_descriptor_get_field(
-                                   &casebus__v1__command__descriptor, (unsigned)cmd->kind_case)
-                                   ->offset);
-    const ProtobufCFieldDescriptor *byf =
-        protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "by");
-    Casebus__V1__OrgRef *by = *(Casebus__V1__OrgRef **)((uint8_t *)body + byf->offset);
     if (verb == NULL) {
         intake_reply_error(reply, 400, "invalid_command", "", "not a transfer step");
         return;
     }
+    /* every step's body names who takes it in `by` */
+    Casebus__V1__OrgRef *by = (Casebus__V1__OrgRef *)cb_pb_message_named(
+        cb_pb_message_field(&cmd->base, (unsigned)cmd->kind_case), "by");
     json_t *ref = intake_ref_or_404(in, txn, cmd->target_id, "transfer", reply);
     if (ref == NULL)
         return;

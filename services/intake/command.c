@@ -47,18 +47,25 @@ void intake_reply_free(intake_reply_t *reply)
     reply->body = NULL;
 }
 
-void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
-                        const char *message)
+/* The error answer; fields (a JSON array, taken) lists every missing field. */
+static void reply_error_with(intake_reply_t *reply, int status, const char *code, const char *field,
+                             const char *message, json_t *fields)
 {
     intake_reply_free(reply);
     char text[1024]; /* messages are made with snprintf: the cut may split a character */
     cb_utf8_copy(text, sizeof(text), message);
-    json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "field", field ? field : "",
-                          "message", text);
+    json_t *o = json_pack("{s:{s:s,s:s,s:s,s:o*}}", "error", "code", code, "field",
+                          field ? field : "", "message", text, "fields", fields);
     reply->status = status;
     reply->event_seq = 0;
     reply->body = o ? cb_jsonw_dumps(o) : NULL;
     json_decref(o);
+}
+
+void intake_reply_error(intake_reply_t *reply, int status, const char *code, const char *field,
+                        const char *message)
+{
+    reply_error_with(reply, status, code, field, message, NULL);
 }
 
 void intake_reply_refused(intake_reply_t *reply, const cb_contract_report_t *rep)
@@ -73,19 +80,11 @@ void intake_reply_refused(intake_reply_t *reply, const cb_contract_report_t *rep
                            e->message);
         return;
     }
-    intake_reply_error(reply, 400, "missing_field", e->field, e->message);
-    json_t *o = reply->body ? json_loads(reply->body, 0, NULL) : NULL;
     json_t *fields = json_array();
     size_t n = rep->nmissing < CB_CONTRACT_MISSING_MAX ? rep->nmissing : CB_CONTRACT_MISSING_MAX;
     for (size_t i = 0; fields && i < n; i++)
         json_array_append_new(fields, json_string(rep->missing[i]));
-    if (o && fields && json_object_set_new(json_object_get(o, "error"), "fields", fields) == 0) {
-        fields = NULL;
-        free(reply->body);
-        reply->body = cb_jsonw_dumps(o);
-    }
-    json_decref(fields);
-    json_decref(o);
+    reply_error_with(reply, 400, "missing_field", e->field, e->message, fields);
 }
 
 /* Maps a cb_error from the store to 503 (full, shutting down) or 500. */
@@ -440,14 +439,6 @@ json_t *intake_ref_for(intake_t *in, MDB_txn *txn, const char *id, const char *k
     return ref;
 }
 
-/* The body of cmd: the message its oneof holds (NULL for none). */
-static ProtobufCMessage *command_body(const Casebus__V1__Command *cmd)
-{
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-        &casebus__v1__command__descriptor, (unsigned)cmd->kind_case);
-    return f ? *(ProtobufCMessage **)((uint8_t *)cmd + f->offset) : NULL;
-}
-
 /* env's body is body: the envelope's oneof member of body's type. */
 static bool wrap(Casebus__V1__Envelope *env, ProtobufCMessage *body)
 {
@@ -488,7 +479,7 @@ static bool vrecord(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
                     intake_reply_t *reply, const char *fmt, va_list ap)
 {
     const cb_route_t *route = cb_route_of(cmd->kind_case);
-    ProtobufCMessage *body = command_body(cmd);
+    ProtobufCMessage *body = cb_pb_message_field(&cmd->base, (unsigned)cmd->kind_case);
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.case_id = (char *)(ev->case_id ? ev->case_id : "");
     Casebus__V1__CommandMeta *m = body ? fill_body(body, ev->set) : NULL;

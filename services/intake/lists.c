@@ -6,6 +6,7 @@
  * leading-group office see every case, as they may read every case).
  */
 #include "intake.h"
+#include "pbjson.h"
 #include "jsonw.h"
 #include "cbtime.h"
 #include "log.h"
@@ -118,21 +119,6 @@ int intake_list_case(intake_state_t *st, MDB_txn *txn, const char *case_id, json
     return cb_lists_case_put(&st->lists, txn, &row, err);
 }
 
-/* The obligation an event of deadline's is about: its body's "obligation". */
-static const Casebus__V1__Obligation *obligation_of(const Casebus__V1__Envelope *env)
-{
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-        &casebus__v1__envelope__descriptor, (unsigned)env->body_case);
-    const ProtobufCMessage *body =
-        f ? *(ProtobufCMessage *const *)((const uint8_t *)env + f->offset) : NULL;
-    const ProtobufCFieldDescriptor *of =
-        body ? protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "obligation")
-             : NULL;
-    return of && of->descriptor == &casebus__v1__obligation__descriptor
-               ? *(const Casebus__V1__Obligation *const *)((const uint8_t *)body + of->offset)
-               : NULL;
-}
-
 int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__Envelope *env,
                            cb_error_t *err)
 {
@@ -159,7 +145,12 @@ int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__
     }
     default: return 0;
     }
-    o = obligation_of(env);
+    /* the obligation the event is about: its body's "obligation" */
+    ProtobufCMessage *ob = cb_pb_message_named(
+        cb_pb_message_field(&env->base, (unsigned)env->body_case), "obligation");
+    o = ob && ob->descriptor == &casebus__v1__obligation__descriptor
+            ? (const Casebus__V1__Obligation *)ob
+            : NULL;
     if (o == NULL || o->obligation_id == NULL || *o->obligation_id == '\0')
         return 0;
     st->changes++;
@@ -441,7 +432,6 @@ static bool bool_of(const char *key, const char *value, int *out, intake_reply_t
     }
     return true;
 }
-
 
 static const char *const case_states[] = {"reported",
                                           "transfer_required",
