@@ -137,7 +137,8 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
 
     json_t *view = json_pack(
         "{s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:s,s:s,s:o,s:s,s:o,s:{},s:{}}", "case_id", case_id,
-        "source", intake_enum_word(&casebus__v1__source_channel__descriptor, c->source, word),
+        "source",
+        cb_pb_enum_word(&casebus__v1__source_channel__descriptor, c->source, word, ENUM_WORD_MAX),
         "matter_code", c->matter_code, "township_code", c->township_code, "discovered_at",
         intake_json_time(c->discovered_at_ms), "discovered_by", intake_json_org(c->discovered_by),
         "urgency", c->urgency == CASEBUS__V1__URGENCY__URGENCY_EMERGENCY ? "emergency" : "normal",
@@ -299,9 +300,10 @@ void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
         goto out;
     }
     char word[ENUM_WORD_MAX];
-    intake_record_on_case(in, txn, cmd, actor, now, NULL, NULL, reply, "crime referral: %s by %s",
-                          intake_enum_word(&casebus__v1__crime_step__descriptor, s->step, word),
-                          o->name);
+    intake_record_on_case(
+        in, txn, cmd, actor, now, NULL, NULL, reply, "crime referral: %s by %s",
+        cb_pb_enum_word(&casebus__v1__crime_step__descriptor, s->step, word, ENUM_WORD_MAX),
+        o->name);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
 out_view:

@@ -88,7 +88,6 @@ bool intake_record_on_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
 /* ---- cmd_limit.c ---- */
 
 /* ---- view.c ---- */
-const char *intake_enum_word(const ProtobufCEnumDescriptor *d, int value, char out[ENUM_WORD_MAX]);
 json_t *intake_json_org(const Casebus__V1__OrgRef *r);
 int intake_timeline_event(intake_t *in, MDB_txn *txn, const char *case_id, const char *producer,
                           uint64_t seq, int64_t at, const char *event, const char *summary,

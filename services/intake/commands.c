@@ -25,12 +25,6 @@ const char *intake_cmd_name(intake_cmd_kind_t kind)
     return f ? f->name : "unknown";
 }
 
-const ProtobufCMessageDescriptor *intake_cmd_body(intake_cmd_kind_t kind)
-{
-    const ProtobufCFieldDescriptor *f = body_field(kind);
-    return f ? f->descriptor : NULL;
-}
-
 int intake_json_to_command(intake_cmd_kind_t kind, const char *target_id, const char *body,
                            size_t len, Casebus__V1__Command **out, cb_contract_report_t *rep)
 {

@@ -116,8 +116,6 @@ int intake_json_to_command(intake_cmd_kind_t kind, const char *target_id, const 
                            size_t len, Casebus__V1__Command **out, cb_contract_report_t *rep);
 /* The route name of a kind ("report_case", …): its field in Command. */
 const char *intake_cmd_name(intake_cmd_kind_t kind);
-/* The message of a kind's body (CaseReported, …), NULL for none. */
-const ProtobufCMessageDescriptor *intake_cmd_body(intake_cmd_kind_t kind);
 
 /* ---- state.c ---- */
 

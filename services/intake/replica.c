@@ -57,7 +57,7 @@ static json_t *view_obligation(json_t *view, const Casebus__V1__Obligation *o)
 
 static const char *state_word(int s, char out[ENUM_WORD_MAX])
 {
-    return intake_enum_word(&casebus__v1__transfer_state__descriptor, s, out);
+    return cb_pb_enum_word(&casebus__v1__transfer_state__descriptor, s, out, ENUM_WORD_MAX);
 }
 
 /* The 督办 order an escalation issued, kept so that its answer can be checked
@@ -121,8 +121,8 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         const Casebus__V1__JurisdictionResolved *j = env->jurisdiction_resolved;
         json_object_set_new(view, "competent", intake_json_org(j->competent));
         json_object_set_new(view, "jurisdiction_rule",
-                            json_string(intake_enum_word(
-                                &casebus__v1__jurisdiction_rule__descriptor, j->rule, w1)));
+                            json_string(cb_pb_enum_word(&casebus__v1__jurisdiction_rule__descriptor,
+                                                        j->rule, w1, ENUM_WORD_MAX)));
         bool platform =
             j->rule == CASEBUS__V1__JURISDICTION_RULE__JURISDICTION_RULE_MANUAL_DISPATCH &&
             j->competent &&
@@ -313,7 +313,8 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         if (oc->obligation == NULL || intake_str_empty(oc->obligation->obligation_id))
             break;
         char word[ENUM_WORD_MAX];
-        intake_enum_word(&casebus__v1__obligation_change__descriptor, oc->change, word);
+        cb_pb_enum_word(&casebus__v1__obligation_change__descriptor, oc->change, word,
+                        ENUM_WORD_MAX);
         json_t *ob = view_obligation(view, oc->obligation);
         static const struct {
             int change;

@@ -13,6 +13,7 @@
 #include "intake.h"
 #include "jsonw.h"
 #include "bytes.h"
+#include "utf8.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -224,8 +225,10 @@ void intake_name_get(intake_state_t *st, MDB_txn *txn, char kind, const char *co
     char key[80];
     MDB_val k = name_key(kind, code, key, sizeof(key)), v;
     buf[0] = '\0';
-    if (mdb_get(txn, st->names, &k, &v) == 0)
+    if (mdb_get(txn, st->names, &k, &v) == 0) {
         snprintf(buf, size, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        cb_utf8_trim_partial(buf); /* a name longer than buf is cut between characters */
+    }
 }
 
 int intake_name_put(intake_state_t *st, MDB_txn *txn, char kind, const char *code, const char *name,

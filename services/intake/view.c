@@ -18,19 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The API's word for an enum value (pbjson.h: the events' words). */
-const char *intake_enum_word(const ProtobufCEnumDescriptor *d, int value, char out[ENUM_WORD_MAX])
-{
-    return cb_pb_enum_word(d, value, out, ENUM_WORD_MAX);
-}
-
 json_t *intake_json_org(const Casebus__V1__OrgRef *r)
 {
     if (r == NULL || intake_str_empty(r->org_id))
         return json_null();
     char kind[ENUM_WORD_MAX];
-    return json_pack("{s:s,s:s,s:s}", "org_id", r->org_id, "name", r->name ? r->name : "", "kind",
-                     intake_enum_word(&casebus__v1__org_kind__descriptor, r->kind, kind));
+    return json_pack(
+        "{s:s,s:s,s:s}", "org_id", r->org_id, "name", r->name ? r->name : "", "kind",
+        cb_pb_enum_word(&casebus__v1__org_kind__descriptor, r->kind, kind, ENUM_WORD_MAX));
 }
 
 int intake_timeline_event(intake_t *in, MDB_txn *txn, const char *case_id, const char *producer,

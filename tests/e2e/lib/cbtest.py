@@ -542,7 +542,9 @@ class System:
         """Every event on the tail (casebus tail --json from the beginning) that
         args select, as the envelopes' JSON."""
         r = self.cli("tail", "--json", "--from", "beginning", "--exit-at-end", *args)
-        return [json.loads(line)["data"] for line in r.stdout.splitlines() if line.startswith("{")]
+        if r.returncode != 0:
+            raise RuntimeError(f"casebus tail {' '.join(args)}: {r.stderr.strip()}")
+        return [json.loads(line)["data"] for line in r.stdout.splitlines()]
 
     def status(self):
         """casebus status --json, or {} while it cannot answer."""
