@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "testutil.h"
+
 typedef struct request {
     CURL *easy;
     long long due_us;
@@ -47,18 +49,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 static void case_id_of(const char *answer, char *out, size_t cap)
 {
     const char *p = strstr(answer, "\"case_id\":\"");
@@ -77,7 +67,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: e2e_gen URL TOKEN BODY_FILE RATE SECONDS OUT [MAX_INFLIGHT]\n");
         return 2;
     }
-    const char *url = argv[1], *body = slurp(argv[3]);
+    const char *url = argv[1], *body = tu_slurp(argv[3], NULL);
     double rate = atof(argv[4]);
     long total = (long)(rate * atof(argv[5]));
     int max_inflight = argc > 7 ? atoi(argv[7]) : 256;
@@ -172,5 +162,6 @@ int main(int argc, char **argv)
     free(reqs);
     free(free_reqs);
     curl_global_cleanup();
+    free((char *)body);
     return 0;
 }

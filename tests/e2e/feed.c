@@ -26,17 +26,6 @@
 #include "orgs.h"
 #include "testutil.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 20];
-    *len = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    return buf;
-}
-
 /* "ready", then the log on the bus until SIGTERM. */
 static int serve(cb_store_t *store, cb_log_t *log, const char *endpoint)
 {
@@ -57,8 +46,8 @@ static int feed_cases(const char *dir, const char *endpoint, uint64_t n)
     cb_store_opts_t o = {.dir = dir, .map_size = 8ULL << 30};
     if (cb_store_open(&store, &o, &err) || cb_log_open(&log, store, "intake", &err))
         fatalx("store %s", err.message);
-    static const char *matters[] = {"330217001", "330218001", "330219001", "330220001",
-                                    "330218004", "330217010"};
+    static const char *matters[] = {"330217001", "330218001", "330219001",
+                                    "330220001", "330218004", "330217010"};
     static const char *towns[] = {"330723101000", "330723102000", "330723103000", "330723201000"};
     Casebus__V1__OrgRef by = CASEBUS__V1__ORG_REF__INIT;
     by.org_id = "wy-scjg";
@@ -96,7 +85,6 @@ static int feed_cases(const char *dir, const char *endpoint, uint64_t n)
     return serve(store, log, endpoint);
 }
 
-
 int main(int argc, char **argv)
 {
     if (argc < 5 || (argc < 6 && strcmp(argv[4], "registry") != 0)) {
@@ -110,7 +98,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "cases") == 0)
         return feed_cases(argv[1], argv[2], n);
     double rate = strcmp(mode, "due") == 0 && argc > 6 ? strtod(argv[6], NULL) : 0;
-    int64_t at_ms = strcmp(mode, "due") == 0 && argc > 7   ? strtoll(argv[7], NULL, 10)
+    int64_t at_ms = strcmp(mode, "due") == 0 && argc > 7    ? strtoll(argv[7], NULL, 10)
                     : strcmp(mode, "herd") == 0 && argc > 6 ? strtoll(argv[6], NULL, 10)
                                                             : 0;
     cb_store_t *store;
@@ -125,10 +113,11 @@ int main(int argc, char **argv)
         fatalx("head %s", err.message);
     if (head.seq == 0) {
         size_t len;
-        char *csv = slurp(argv[3], &len);
+        char *csv = tu_slurp(argv[3], &len);
         cb_org_list_t list;
         if (csv == NULL || cb_orgs_parse(csv, len, &list, &err) != 0)
             fatalx("orgs %s", csv ? err.message : "cannot read");
+        free(csv);
         Casebus__V1__OrgsImported oi = CASEBUS__V1__ORGS_IMPORTED__INIT;
         oi.version = 1;
         oi.source_name = (char *)argv[3];
@@ -153,8 +142,8 @@ int main(int argc, char **argv)
     to.kind = CASEBUS__V1__ORG_KIND__ORG_KIND_TOWNSHIP;
     int64_t now = cb_now_ms();
     bool emergency = strcmp(mode, "due") == 0 || strcmp(mode, "herd") == 0;
-    static const char *departments[] = {"wy-zjj", "wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw",
-                                        "wy-nync", "wy-jtys", "wy-wgl", "wy-wsj", "wy-yjgl"};
+    static const char *departments[] = {"wy-zjj",  "wy-scjg", "wy-zrzy", "wy-sthj", "wy-sw",
+                                        "wy-nync", "wy-jtys", "wy-wgl",  "wy-wsj",  "wy-yjgl"};
     bool spread = strcmp(mode, "spread") == 0;
     for (uint64_t i = 0; i < n;) {
         if (cb_store_begin(store, true, &txn, &err) != 0)
@@ -170,8 +159,8 @@ int main(int argc, char **argv)
             c.discovered_by = &from;
             c.urgency = emergency ? CASEBUS__V1__URGENCY__URGENCY_EMERGENCY
                                   : CASEBUS__V1__URGENCY__URGENCY_NORMAL;
-            int64_t due = strcmp(mode, "due") == 0 ? at_ms + (int64_t)((double)i * 1000.0 / rate)
-                                                   : at_ms;
+            int64_t due =
+                strcmp(mode, "due") == 0 ? at_ms + (int64_t)((double)i * 1000.0 / rate) : at_ms;
             c.discovered_at_ms = emergency ? due - 24 * 3600 * 1000LL : now;
             if (spread)
                 from.org_id = (char *)departments[i % 10];

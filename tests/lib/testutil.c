@@ -102,3 +102,31 @@ int tu_serve_log(struct cb_log *log, const char *endpoint)
     uv_run(loop, UV_RUN_NOWAIT);
     return 0;
 }
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *more = realloc(buf, cap *= 2);
+        if (more == NULL)
+            free(buf);
+        buf = more;
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (buf == NULL || failed) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}

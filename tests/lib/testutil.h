@@ -6,6 +6,7 @@
 #define CB_TESTUTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -13,6 +14,9 @@
 char *tu_tmpdir(const char *tag);
 /* Removes a directory tree (rm -rf); frees path and sets it to NULL. */
 void tu_rmtree(char **path);
+/* The whole file at path, NUL-terminated (malloc'd; *len, when given, its
+ * length); NULL when it cannot be read. */
+char *tu_slurp(const char *path, size_t *len);
 
 /* Runs the loop (non-blocking turns with short sleeps) until pred(ctx) is true
  * or timeout_ms passes; returns pred's final value. */

@@ -12,16 +12,8 @@
 
 #include "catalog.h"
 #include "cbtime.h"
+#include "testutil.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 20];
-    *len = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    return buf;
-}
 
 static const Casebus__V1__Matter *find(const cb_matter_list_t *l, const char *code)
 {
@@ -43,10 +35,12 @@ static void sample_county_catalogue(void **state)
 {
     (void)state;
     size_t len;
-    char *text = slurp("deploy/sample/catalog.csv", &len);
+    char *text = tu_slurp("deploy/sample/catalog.csv", &len);
+    assert_non_null(text);
     cb_matter_list_t l;
     cb_error_t e;
     assert_int_equal(cb_catalog_parse(text, len, &l, &e), 0);
+    free(text);
     assert_int_equal(l.count, 40);
     int holders[5] = {0};
     for (size_t i = 0; i < l.count; i++)

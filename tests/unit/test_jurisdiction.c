@@ -15,17 +15,8 @@
 #include "cbtime.h"
 #include "orgs.h"
 #include "router/registry.h"
+#include "testutil.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = malloc(1 << 20);
-    *len = fread(buf, 1, (1 << 20) - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* A new string: text with its first `from` replaced by `to` (which must be there). */
 static char *replace_once(const char *text, const char *from, const char *to)
@@ -73,7 +64,8 @@ static int setup(void **state)
 {
     router_registry_t *reg = router_registry_new();
     size_t len;
-    char *text = slurp("deploy/sample/orgs.csv", &len);
+    char *text = tu_slurp("deploy/sample/orgs.csv", &len);
+    assert_non_null(text);
     cb_org_list_t orgs;
     cb_error_t e;
     if (cb_orgs_parse(text, len, &orgs, &e) != 0)
@@ -92,7 +84,8 @@ static int setup(void **state)
 
     /* Version 1 from 2024-01-01; version 2 from 2026-06-01 moves restaurant
      * fumes (330219003) from the enforcement bureau to every township. */
-    text = slurp("deploy/sample/catalog.csv", &len);
+    text = tu_slurp("deploy/sample/catalog.csv", &len);
+    assert_non_null(text);
     add_catalog(reg, text, len, 1, "2024-01-01");
     char *v2 = replace_once(text, "330219003,对餐饮服务业油烟超标排放的行政处罚,生态环境,ENFORCEMENT_BUREAU",
                             "330219003,对餐饮服务业油烟超标排放的行政处罚,生态环境,TOWNSHIP_BASIC");
