@@ -56,8 +56,7 @@ static bool phone_ok(const char *s)
     return digits >= 5 && digits <= 15;
 }
 
-void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                           const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_report_case(INTAKE_DO_ARGS)
 {
     Casebus__V1__CaseReported *r = cmd->report_case;
     char word[ENUM_WORD_MAX];
@@ -167,34 +166,24 @@ void intake_do_report_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
     json_decref(view);
 }
 
-void intake_do_cancel_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                           const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_cancel_case(INTAKE_DO_CASE_ARGS)
 {
     Casebus__V1__CaseCancelled *c = cmd->cancel_case;
     cb_error_t e;
-    intake_facts_t facts;
-    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
-    if (view == NULL)
-        return;
     Casebus__V1__Organisation *o =
-        intake_org_acting(in, txn, c->by, "by", actor, CMD_CANCEL_CASE, 0, &facts, reply);
+        intake_org_acting(in, txn, c->by, "by", actor, CMD_CANCEL_CASE, 0, facts, reply);
     if (o == NULL)
-        goto out;
-    if (strcmp(intake_json_str(view, "state"), "cancelled") == 0) {
+        return;
+    if (strcmp(intake_json_str(view, "state"), "cancelled") == 0)
         intake_reply_error(reply, 409, "already_cancelled", "", "the case is already cancelled");
-        goto out;
-    }
-    json_object_set_new(view, "state", json_string("cancelled"));
-    if (intake_case_put(&in->st, txn, cmd->target_id, view, &e) != 0) {
+    else if ((json_object_set_new(view, "state", json_string("cancelled")) != 0
+                  ? cb_error_set(&e, CB_ERR_NOMEM, "", "out of memory")
+                  : intake_case_put(&in->st, txn, cmd->target_id, view, &e)) != 0)
         intake_reply_store_error(reply, &e);
-        goto out;
-    }
-    intake_record_on_case(in, txn, cmd, actor, now, NULL, NULL, reply, "case cancelled by %s: %s",
-                          o->name, c->reason);
-out:
-    if (o)
-        casebus__v1__organisation__free_unpacked(o, NULL);
-    json_decref(view);
+    else
+        intake_record_on_case(in, txn, cmd, actor, now, NULL, NULL, reply,
+                              "case cancelled by %s: %s", o->name, c->reason);
+    casebus__v1__organisation__free_unpacked(o, NULL);
 }
 
 /* Decree 310 第六条: what a handover to public security carries. */
@@ -230,19 +219,14 @@ static bool referral_dossier_ok(const Casebus__V1__CrimeReferralStep *s, intake_
     return !missing;
 }
 
-void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                          const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_crime_step(INTAKE_DO_CASE_ARGS)
 {
     Casebus__V1__CrimeReferralStep *s = cmd->crime_step;
     cb_error_t e;
-    intake_facts_t facts;
-    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
-    if (view == NULL)
-        return;
     Casebus__V1__Organisation *o =
-        intake_org_acting(in, txn, s->by, "by", actor, CMD_CRIME_STEP, s->step, &facts, reply);
+        intake_org_acting(in, txn, s->by, "by", actor, CMD_CRIME_STEP, s->step, facts, reply);
     if (o == NULL)
-        goto out_view;
+        return;
     if (!intake_time_ok(in, s->at_ms, now, "at", true, reply))
         goto out;
     if (s->step == CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE &&
@@ -288,12 +272,12 @@ void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
                             (const int[]){CASEBUS__V1__ORG_KIND__ORG_KIND_PROCURATORATE,
                                           CASEBUS__V1__ORG_KIND__ORG_KIND_PUBLIC_SECURITY},
                             2, other);
-    const char *holder = facts.holder && *facts.holder ? facts.holder : facts.finder;
+    const char *holder = facts->holder && *facts->holder ? facts->holder : facts->finder;
     const char *inform[] = {other[0],
                             other[1],
                             intake_json_str(view, "referred_by"),
                             holder ? holder : "",
-                            facts.competent ? facts.competent : "",
+                            facts->competent ? facts->competent : "",
                             NULL};
     if (intake_inform_set(&in->st, txn, &s->inform, &s->n_inform, inform, o->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
@@ -306,40 +290,33 @@ void intake_do_crime_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
         o->name);
 out:
     casebus__v1__organisation__free_unpacked(o, NULL);
-out_view:
-    json_decref(view);
 }
 
-void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                               const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_record_decision(INTAKE_DO_CASE_ARGS)
 {
     Casebus__V1__DecisionRecorded *d = cmd->record_decision;
     char id[48];
     cb_error_t e;
-    intake_facts_t facts;
-    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
-    if (view == NULL)
-        return;
     bool feedback = d->feedback_to && !intake_str_empty(d->feedback_to->org_id);
-    if (!intake_org_may(in, txn, d->by, "by", actor, CMD_RECORD_DECISION, 0, &facts, reply) ||
+    if (!intake_org_may(in, txn, d->by, "by", actor, CMD_RECORD_DECISION, 0, facts, reply) ||
         !intake_time_ok(in, d->decided_at_ms, now, "decided_at", true, reply))
-        goto out;
+        return;
     if (feedback && !intake_org_ok(in, txn, d->feedback_to, "feedback_to", actor, false, reply))
-        goto out;
+        return;
     if (json_is_true(json_object_get(view, "referred_to_police")) &&
         !json_is_true(json_object_get(view, "police_declined"))) {
         intake_reply_error(reply, 409, "crime_referral_open", "case_id",
                            "the case is referred to public security and it has not declined it "
                            "or sent it back: no penalty in place of prosecution (不得以罚代刑, "
                            "Decree 310 第十一条, seed 000 §四(三))");
-        goto out;
+        return;
     }
     if (!intake_new_id(in, txn, "P", now, id, sizeof(id), reply))
-        goto out;
+        return;
     if (feedback &&
         intake_view_add_party(in, txn, cmd->target_id, view, d->feedback_to->org_id, &e)) {
         intake_reply_store_error(reply, &e);
-        goto out;
+        return;
     }
     /* A case referred to public security: the procuratorate is told of the
      * decision (seed 000 §四(三), 行刑衔接). */
@@ -352,7 +329,7 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
     if (intake_set_string(&d->decision_id, id) ||
         intake_inform_set(&in->st, txn, &d->inform, &d->n_inform, inform, d->by->org_id)) {
         intake_reply_error(reply, 500, "internal", "", "out of memory");
-        goto out;
+        return;
     }
     json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b}", "kind", "decision", "case_id",
                             cmd->target_id, "by", d->by->org_id, "feedback_to",
@@ -362,8 +339,6 @@ void intake_do_record_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
     intake_record_on_case(in, txn, cmd, actor, now, id, ref, reply, "%sdecision %s recorded by %s",
                           d->major ? "major " : "", id, d->by->name);
     json_decref(ref);
-out:
-    json_decref(view);
 }
 
 /* The decision a command on a case names, when it is that case's and by may
@@ -383,15 +358,11 @@ static json_t *decision_of(intake_t *in, MDB_txn *txn, const Casebus__V1__Comman
     return ref;
 }
 
-void intake_do_give_feedback(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_give_feedback(INTAKE_DO_CASE_ARGS)
 {
+    (void)view, (void)facts; /* the case is known; the decision says who may feed it back */
     Casebus__V1__FeedbackGiven *f = cmd->give_feedback;
     char msg[300];
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
-    if (view == NULL)
-        return;
-    json_decref(view);
     json_t *ref = decision_of(in, txn, cmd, f->decision_id, f->by, actor, reply);
     if (ref == NULL)
         return;
@@ -419,8 +390,7 @@ out:
     json_decref(ref);
 }
 
-void intake_do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_file_decision(INTAKE_DO_ARGS)
 {
     Casebus__V1__DecisionFiled *f = cmd->file_decision;
     json_t *ref = decision_of(in, txn, cmd, f->decision_id, f->by, actor, reply);
@@ -432,20 +402,15 @@ void intake_do_file_decision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     json_decref(ref);
 }
 
-void intake_do_apply_joint_operation(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                     const intake_actor_t *actor, int64_t now,
-                                     intake_reply_t *reply)
+void intake_do_apply_joint_operation(INTAKE_DO_ARGS)
 {
     Casebus__V1__JointOperationApplied *j = cmd->apply_joint_operation;
     char id[48];
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, j->by, "by", actor, true, reply);
-    if (o == NULL)
-        return;
-    if (intake_new_id(in, txn, "J", now, id, sizeof(id), reply))
+    if (intake_org_ok(in, txn, j->by, "by", actor, true, reply) &&
+        intake_new_id(in, txn, "J", now, id, sizeof(id), reply))
         intake_record(in, txn, cmd, actor, now,
                       &(intake_event_t){.id = id, .set = {"operation_id", id}}, reply,
-                      "joint operation %s applied for by %s", id, o->name);
-    casebus__v1__organisation__free_unpacked(o, NULL);
+                      "joint operation %s applied for by %s", id, j->by->name);
 }
 
 /* "2025" or "2026-11": the period a filing is for. */
@@ -460,40 +425,29 @@ static bool period_ok(const char *p, bool monthly)
     return !monthly || (atoi(p + 5) >= 1 && atoi(p + 5) <= 12);
 }
 
-void intake_do_record_filing(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_record_filing(INTAKE_DO_ARGS)
 {
     Casebus__V1__FilingRecorded *f = cmd->record_filing;
-    char id[48];
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, f->by, "by", actor, true, reply);
-    if (o == NULL)
+    if (!intake_org_ok(in, txn, f->by, "by", actor, true, reply))
         return;
     bool monthly = f->kind == CASEBUS__V1__FILING_KIND__FILING_KIND_MONTHLY_STATUS;
-    if (!period_ok(f->period, monthly)) {
+    char id[48];
+    if (!period_ok(f->period, monthly))
         intake_reply_error(reply, 400, "invalid_field", "period",
                            monthly ? "period must be a month: YYYY-MM"
                                    : "period must be a year: YYYY");
-        goto out;
-    }
-    if (intake_new_id(in, txn, "F", now, id, sizeof(id), reply))
+    else if (intake_new_id(in, txn, "F", now, id, sizeof(id), reply))
         intake_record(in, txn, cmd, actor, now,
                       &(intake_event_t){.id = id, .set = {"filing_id", id}}, reply,
-                      "filing %s for %s by %s", id, f->period, o->name);
-out:
-    casebus__v1__organisation__free_unpacked(o, NULL);
+                      "filing %s for %s by %s", id, f->period, f->by->name);
 }
 
-void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                               const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_record_approval(INTAKE_DO_ARGS)
 {
     Casebus__V1__ApprovalRecorded *a = cmd->record_approval;
-    char id[48];
-    Casebus__V1__Organisation *o = intake_resolve_org(in, txn, a->by, "by", actor, true, reply);
-    if (o == NULL)
+    if (!intake_org_ok(in, txn, a->by, "by", actor, true, reply))
         return;
-    int kind = o->kind;
-    casebus__v1__organisation__free_unpacked(o, NULL);
-    if (kind != CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT) {
+    if (a->by->kind != CASEBUS__V1__ORG_KIND__ORG_KIND_COUNTY_DEPARTMENT) {
         intake_reply_error(reply, 400, "not_a_department", "by",
                            "approvals are recorded by the county department that approved "
                            "(seed 002 §五(一))");
@@ -514,6 +468,7 @@ void intake_do_record_approval(intake_t *in, MDB_txn *txn, Casebus__V1__Command 
                  intake_json_str(json_object_get(view, "competent"), "org_id"));
         json_decref(view);
     }
+    char id[48];
     if (!intake_new_id(in, txn, "AP", now, id, sizeof(id), reply))
         return;
     const char *inform[] = {bureau[0], competent, NULL};

@@ -19,49 +19,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-void intake_do_request_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                  const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_request_assistance(INTAKE_DO_CASE_ARGS)
 {
     Casebus__V1__AssistanceRequested *a = cmd->request_assistance;
     char id[48];
     cb_error_t e;
-    intake_facts_t facts;
-    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
-    if (view == NULL)
-        return;
     if (!intake_org_may(in, txn, a->requested_by, "requested_by", actor, CMD_REQUEST_ASSISTANCE, 0,
-                        &facts, reply) ||
-        !intake_org_ok(in, txn, a->to, "to", actor, false, reply)) {
-        json_decref(view);
+                        facts, reply) ||
+        !intake_org_ok(in, txn, a->to, "to", actor, false, reply))
         return;
-    }
     if (a->letter_received_at_ms == 0)
         a->letter_received_at_ms = now;
-    if (!intake_time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply))
-        goto out;
-    if (!intake_new_id(in, txn, "A", now, id, sizeof(id), reply))
-        goto out;
+    if (!intake_time_ok(in, a->letter_received_at_ms, now, "letter_received_at", true, reply) ||
+        !intake_new_id(in, txn, "A", now, id, sizeof(id), reply))
+        return;
     if (intake_view_add_party(in, txn, cmd->target_id, view, a->to->org_id, &e) != 0) {
         intake_reply_store_error(reply, &e);
-        goto out;
+        return;
     }
     json_t *ref = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", "assistance", "case_id",
                             cmd->target_id, "requested_by", a->requested_by->org_id, "to",
                             a->to->org_id, "question", a->question);
-    intake_record(in, txn, cmd, actor, now,
-                  &(intake_event_t){.case_id = cmd->target_id,
-                                    .id = id,
-                                    .ref = ref,
-                                    .set = {"assistance_id", id, "case_id", cmd->target_id}},
-                  reply, "assistance %s requested by %s from %s", id, a->requested_by->name,
-                  a->to->name);
+    intake_record_on_case(in, txn, cmd, actor, now, id, ref, reply,
+                          "assistance %s requested by %s from %s", id, a->requested_by->name,
+                          a->to->name);
     json_decref(ref);
-out:
-    json_decref(view);
 }
 
-void intake_do_answer_assistance(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                 const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_answer_assistance(INTAKE_DO_ARGS)
 {
     Casebus__V1__AssistanceAnswered *a = cmd->answer_assistance;
     json_t *ref = intake_ref_for(in, txn, cmd->target_id, "assistance", a->by, actor,
@@ -128,8 +113,7 @@ static bool ref_lists(json_t *ref, const char *key, const char *org_id)
 /* Extensions (延期): the responsible organisation asks, before the limit; a
  * supervisor the rule names decides. deadline judges the timing: 202, and the
  * verdict on the tail. */
-void intake_do_extension(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                         const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_extension(INTAKE_DO_ARGS)
 {
     bool request = cmd->kind_case == CASEBUS__V1__COMMAND__KIND_REQUEST_EXTENSION;
     Casebus__V1__OrgRef *by = request ? cmd->request_extension->by : cmd->decide_extension->by;
@@ -161,8 +145,7 @@ out:
     json_decref(ref);
 }
 
-void intake_do_answer_supervision(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                                  const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_answer_supervision(INTAKE_DO_ARGS)
 {
     Casebus__V1__SupervisionAnswered *a = cmd->answer_supervision;
     char msg[300];

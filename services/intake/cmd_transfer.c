@@ -57,23 +57,15 @@ static bool materials_ok(const Casebus__V1__TransferSent *t, intake_reply_t *rep
     return false;
 }
 
-void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_send_transfer(INTAKE_DO_CASE_ARGS)
 {
     Casebus__V1__TransferSent *t = cmd->send_transfer;
     char msg[400];
-    json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
-    if (view == NULL)
-        return;
     bool emergency = strcmp(intake_json_str(view, "urgency"), "emergency") == 0;
     Casebus__V1__Organisation *sender =
         intake_resolve_org(in, txn, t->sender, "sender", actor, true, reply);
-    intake_facts_t facts;
-    intake_facts_of(view, NULL, NULL, &facts);
-    if (sender == NULL) {
-        json_decref(view);
+    if (sender == NULL)
         return;
-    }
     /* seed 002 §五(三)1: internal and dispatched units may not transfer in their
      * own name. */
     if (sender->kind == CASEBUS__V1__ORG_KIND__ORG_KIND_INTERNAL_UNIT ||
@@ -91,10 +83,9 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
             casebus__v1__organisation__free_unpacked(parent, NULL);
         casebus__v1__organisation__free_unpacked(sender, NULL);
         intake_reply_error(reply, 400, "unit_may_not_transfer", "sender", msg);
-        json_decref(view);
         return;
     }
-    bool may = intake_authorized(CMD_SEND_TRANSFER, sender, 0, &facts, "sender", reply);
+    bool may = intake_authorized(CMD_SEND_TRANSFER, sender, 0, facts, "sender", reply);
     /* One transfer of a case at a time (router, the authority, refuses it too). */
     static const char *const open_states[] = {"sent",    "received",         "disputed",
                                               "decided", "return_requested", NULL};
@@ -112,7 +103,6 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
                 may = false;
             }
     }
-    json_decref(view);
     casebus__v1__organisation__free_unpacked(sender, NULL);
     if (!may)
         return;
@@ -158,13 +148,9 @@ void intake_do_send_transfer(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     json_t *ref =
         json_pack("{s:s,s:s,s:s,s:s}", "kind", "transfer", "case_id", cmd->target_id, "sender",
                   t->sender->org_id, "proposed_receiver", t->proposed_receiver_id);
-    intake_record(in, txn, cmd, actor, now,
-                  &(intake_event_t){.case_id = cmd->target_id,
-                                    .id = id,
-                                    .ref = ref,
-                                    .set = {"transfer_id", id, "case_id", cmd->target_id}},
-                  reply, "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
-                  t->n_materials, emergency ? ", emergency" : "");
+    intake_record_on_case(in, txn, cmd, actor, now, id, ref, reply,
+                          "transfer %s sent by %s (%zu materials)%s", id, t->sender->name,
+                          t->n_materials, emergency ? ", emergency" : "");
     json_decref(ref);
 }
 
@@ -199,8 +185,7 @@ static json_t *transfer_facts(intake_t *in, MDB_txn *txn, const char *case_id,
     return view;
 }
 
-void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_transfer_step(INTAKE_DO_ARGS)
 {
     static const struct {
         int kind;
@@ -266,8 +251,7 @@ void intake_do_transfer_step(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     json_decref(ref);
 }
 
-void intake_do_decide_dispute(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                              const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_decide_dispute(INTAKE_DO_ARGS)
 {
     Casebus__V1__DisputeDecided *d = cmd->decide_dispute;
     char msg[300];
@@ -374,18 +358,13 @@ static bool dispatch_party_ok(intake_t *in, MDB_txn *txn, Casebus__V1__OrgRef *r
     return true;
 }
 
-void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_dispatch_case(INTAKE_DO_CASE_ARGS)
 {
+    (void)view;
     Casebus__V1__CaseDispatched *d = cmd->dispatch_case;
     char msg[400], field[32];
-    intake_facts_t facts;
-    json_t *view = intake_case_facts(in, txn, cmd->target_id, &facts, reply);
-    if (view == NULL)
-        return;
-    bool may = intake_org_may(in, txn, d->by, "by", actor, CMD_DISPATCH_CASE, 0, &facts, reply);
-    json_decref(view);
-    if (!may || !dispatch_party_ok(in, txn, d->lead, "lead", d->by->org_id, actor, reply))
+    if (!intake_org_may(in, txn, d->by, "by", actor, CMD_DISPATCH_CASE, 0, facts, reply) ||
+        !dispatch_party_ok(in, txn, d->lead, "lead", d->by->org_id, actor, reply))
         return;
     for (size_t i = 0; i < d->n_helpers; i++) {
         snprintf(field, sizeof(field), "helpers[%zu]", i);
@@ -407,18 +386,13 @@ void intake_do_dispatch_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *c
     json_t *ref =
         json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind", "transfer", "case_id", cmd->target_id, "sender",
                   d->by->org_id, "proposed_receiver", d->lead->org_id, "dispatched", 1);
-    intake_record(in, txn, cmd, actor, now,
-                  &(intake_event_t){.case_id = cmd->target_id,
-                                    .id = id,
-                                    .ref = ref,
-                                    .set = {"transfer_id", id, "case_id", cmd->target_id}},
-                  reply, "dispatched as %s to %s (lead)%s%zu helpers by %s", id, d->lead->name,
-                  d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
+    intake_record_on_case(in, txn, cmd, actor, now, id, ref, reply,
+                          "dispatched as %s to %s (lead)%s%zu helpers by %s", id, d->lead->name,
+                          d->n_helpers ? " with " : ", ", d->n_helpers, d->by->name);
     json_decref(ref);
 }
 
-void intake_do_review_return(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                             const intake_actor_t *actor, int64_t now, intake_reply_t *reply)
+void intake_do_review_return(INTAKE_DO_ARGS)
 {
     Casebus__V1__ReturnReviewed *rv = cmd->review_return;
     char msg[300];

@@ -242,15 +242,6 @@ bool intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, 
     return true;
 }
 
-json_t *intake_case_facts(intake_t *in, MDB_txn *txn, const char *case_id, intake_facts_t *facts,
-                          intake_reply_t *reply)
-{
-    json_t *view = intake_case_or_404(in, txn, case_id, reply);
-    if (view)
-        intake_facts_of(view, NULL, NULL, facts);
-    return view;
-}
-
 static void fill_meta(Casebus__V1__CommandMeta *m, const Casebus__V1__Command *cmd,
                       const intake_actor_t *actor, char **orgs, int64_t now, meta_saved_t *saved)
 {
@@ -526,10 +517,16 @@ bool intake_record_on_case(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd
                            const intake_actor_t *actor, int64_t now, const char *id, json_t *ref,
                            intake_reply_t *reply, const char *fmt, ...)
 {
+    /* A new id (a transfer's, a decision's) also goes in the body's field of
+     * the route's id name, when the body has one. */
+    const cb_route_t *route = cb_route_of(cmd->kind_case);
+    ProtobufCMessage *body = cb_pb_message_field(&cmd->base, (unsigned)cmd->kind_case);
+    bool named = id && route && route->id_name && body &&
+                 protobuf_c_message_descriptor_get_field_by_name(body->descriptor, route->id_name);
     intake_event_t ev = {.case_id = cmd->target_id,
                          .id = id ? id : cmd->target_id,
                          .ref = ref,
-                         .set = {"case_id", cmd->target_id}};
+                         .set = {"case_id", cmd->target_id, named ? route->id_name : NULL, id}};
     va_list ap;
     va_start(ap, fmt);
     bool ok = vrecord(in, txn, cmd, actor, now, &ev, reply, fmt, ap);
@@ -565,35 +562,47 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *ccmd
             return;
         }
     }
-    static intake_do_fn *const run[] = {
-        [CMD_REPORT_CASE] = intake_do_report_case,
-        [CMD_SEND_TRANSFER] = intake_do_send_transfer,
-        [CMD_RECEIVE_TRANSFER] = intake_do_transfer_step,
-        [CMD_ACCEPT_TRANSFER] = intake_do_transfer_step,
-        [CMD_RETURN_TRANSFER] = intake_do_transfer_step,
-        [CMD_RAISE_DISPUTE] = intake_do_transfer_step,
-        [CMD_DECIDE_DISPUTE] = intake_do_decide_dispute,
-        [CMD_REQUEST_ASSISTANCE] = intake_do_request_assistance,
-        [CMD_ANSWER_ASSISTANCE] = intake_do_answer_assistance,
-        [CMD_RECORD_DECISION] = intake_do_record_decision,
-        [CMD_GIVE_FEEDBACK] = intake_do_give_feedback,
-        [CMD_RECORD_APPROVAL] = intake_do_record_approval,
-        [CMD_REQUEST_EXTENSION] = intake_do_extension,
-        [CMD_DECIDE_EXTENSION] = intake_do_extension,
-        [CMD_CANCEL_CASE] = intake_do_cancel_case,
-        [CMD_CRIME_STEP] = intake_do_crime_step,
-        [CMD_FILE_DECISION] = intake_do_file_decision,
-        [CMD_APPLY_JOINT_OPERATION] = intake_do_apply_joint_operation,
-        [CMD_RECORD_FILING] = intake_do_record_filing,
-        [CMD_DISPATCH_CASE] = intake_do_dispatch_case,
-        [CMD_REVIEW_RETURN] = intake_do_review_return,
-        [CMD_ANSWER_SUPERVISION] = intake_do_answer_supervision,
+    static const struct {
+        intake_do_fn *run;
+        intake_do_case_fn *on_case;
+    } route[] = {
+        [CMD_REPORT_CASE] = {intake_do_report_case, NULL},
+        [CMD_SEND_TRANSFER] = {NULL, intake_do_send_transfer},
+        [CMD_RECEIVE_TRANSFER] = {intake_do_transfer_step, NULL},
+        [CMD_ACCEPT_TRANSFER] = {intake_do_transfer_step, NULL},
+        [CMD_RETURN_TRANSFER] = {intake_do_transfer_step, NULL},
+        [CMD_RAISE_DISPUTE] = {intake_do_transfer_step, NULL},
+        [CMD_DECIDE_DISPUTE] = {intake_do_decide_dispute, NULL},
+        [CMD_REQUEST_ASSISTANCE] = {NULL, intake_do_request_assistance},
+        [CMD_ANSWER_ASSISTANCE] = {intake_do_answer_assistance, NULL},
+        [CMD_RECORD_DECISION] = {NULL, intake_do_record_decision},
+        [CMD_GIVE_FEEDBACK] = {NULL, intake_do_give_feedback},
+        [CMD_RECORD_APPROVAL] = {intake_do_record_approval, NULL},
+        [CMD_REQUEST_EXTENSION] = {intake_do_extension, NULL},
+        [CMD_DECIDE_EXTENSION] = {intake_do_extension, NULL},
+        [CMD_CANCEL_CASE] = {NULL, intake_do_cancel_case},
+        [CMD_CRIME_STEP] = {NULL, intake_do_crime_step},
+        [CMD_FILE_DECISION] = {intake_do_file_decision, NULL},
+        [CMD_APPLY_JOINT_OPERATION] = {intake_do_apply_joint_operation, NULL},
+        [CMD_RECORD_FILING] = {intake_do_record_filing, NULL},
+        [CMD_DISPATCH_CASE] = {NULL, intake_do_dispatch_case},
+        [CMD_REVIEW_RETURN] = {intake_do_review_return, NULL},
+        [CMD_ANSWER_SUPERVISION] = {intake_do_answer_supervision, NULL},
     };
     size_t kind = (size_t)cmd->kind_case;
-    if (kind < sizeof(run) / sizeof(run[0]) && run[kind])
-        run[kind](in, txn, cmd, actor, now, reply);
-    else
+    if (kind >= sizeof(route) / sizeof(route[0]) || (!route[kind].run && !route[kind].on_case)) {
         intake_reply_error(reply, 400, "invalid_command", "kind", "the command has no body");
+    } else if (route[kind].run) {
+        route[kind].run(in, txn, cmd, actor, now, reply);
+    } else {
+        intake_facts_t facts;
+        json_t *view = intake_case_or_404(in, txn, cmd->target_id, reply);
+        if (view) {
+            intake_facts_of(view, NULL, NULL, &facts);
+            route[kind].on_case(in, txn, cmd, actor, now, view, &facts, reply);
+        }
+        json_decref(view);
+    }
     if (reply->status >= 200 && reply->status < 300 && idem &&
         intake_idem_put(&in->st, txn, actor->token_id, cmd->idempotency_key, req_hash, reply, &e) !=
             0)

@@ -38,10 +38,6 @@ bool intake_time_ok(intake_t *in, int64_t at, int64_t now, const char *field, bo
  * the store's refusal in reply. */
 bool intake_new_id(intake_t *in, MDB_txn *txn, const char *prefix, int64_t now, char *out,
                    size_t size, intake_reply_t *reply);
-/* The case's view (404 in reply, NULL, when unknown) with the facts authz
- * needs about it; the caller frees the view. */
-json_t *intake_case_facts(intake_t *in, MDB_txn *txn, const char *case_id, intake_facts_t *facts,
-                          intake_reply_t *reply);
 void intake_reply_no_case(intake_reply_t *reply, const char *case_id);
 json_t *intake_case_or_404(intake_t *in, MDB_txn *txn, const char *case_id, intake_reply_t *reply);
 json_t *intake_ref_or_404(intake_t *in, MDB_txn *txn, const char *id, const char *kind,
@@ -97,13 +93,23 @@ int intake_view_add_party(intake_t *in, MDB_txn *txn, const char *case_id, json_
 
 /* One command: its body is cmd's, already checked against the contract; the
  * answer (and on success the event) goes in reply. */
-typedef void intake_do_fn(intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd,
-                          const intake_actor_t *actor, int64_t now, intake_reply_t *reply);
-intake_do_fn intake_do_report_case, intake_do_cancel_case, intake_do_crime_step,
-    intake_do_record_decision, intake_do_give_feedback, intake_do_file_decision,
-    intake_do_apply_joint_operation, intake_do_record_filing, intake_do_record_approval,
-    intake_do_send_transfer, intake_do_transfer_step, intake_do_decide_dispute,
-    intake_do_dispatch_case, intake_do_review_return, intake_do_request_assistance,
-    intake_do_answer_assistance, intake_do_extension, intake_do_answer_supervision;
+#define INTAKE_DO_ARGS                                                                             \
+    intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd, const intake_actor_t *actor,            \
+        int64_t now, intake_reply_t *reply
+typedef void intake_do_fn(INTAKE_DO_ARGS);
+intake_do_fn intake_do_report_case, intake_do_file_decision, intake_do_apply_joint_operation,
+    intake_do_record_filing, intake_do_record_approval, intake_do_transfer_step,
+    intake_do_decide_dispute, intake_do_review_return, intake_do_answer_assistance,
+    intake_do_extension, intake_do_answer_supervision;
+/* One command on the case in its path (cmd->target_id): intake_execute has
+ * found it (404 otherwise) and passes its view, which the handler may change
+ * and intake_execute frees, with the facts authz needs about it. */
+#define INTAKE_DO_CASE_ARGS                                                                        \
+    intake_t *in, MDB_txn *txn, Casebus__V1__Command *cmd, const intake_actor_t *actor,            \
+        int64_t now, json_t *view, const intake_facts_t *facts, intake_reply_t *reply
+typedef void intake_do_case_fn(INTAKE_DO_CASE_ARGS);
+intake_do_case_fn intake_do_cancel_case, intake_do_crime_step, intake_do_record_decision,
+    intake_do_give_feedback, intake_do_send_transfer, intake_do_dispatch_case,
+    intake_do_request_assistance;
 
 #endif
