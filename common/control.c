@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,16 +170,11 @@ static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
 {
     (void)w;
     cb_control_t *c = ctx;
-    pending_t *p = calloc(1, sizeof(*p));
     zmq_msg_t m;
-    cb_zenvelope_t env;
-    int rc = cb_zrecv_request(sock, p ? &p->env : &env, &m);
-    if (rc != 0 || p == NULL) {
-        if (rc == 0)
-            zmq_msg_close(&m);
-        free(p);
+    int rc;
+    pending_t *p = cb_zrecv_new(sock, sizeof(*p), offsetof(pending_t, env), &m, &rc);
+    if (p == NULL)
         return;
-    }
     casebus__v1__control_reply__init(&p->r.reply);
     p->c = c;
     handle(c, p, zmq_msg_data(&m), zmq_msg_size(&m));

@@ -106,6 +106,17 @@ void cb_zwatch_close(cb_zwatch_t *w, void (*on_closed)(cb_zwatch_t *w))
         uv_close((uv_handle_t *)&w->idle, on_handle_closed);
 }
 
+static void on_owner_closed(cb_zwatch_t *w)
+{
+    zmq_close(w->sock);
+    free(w->ctx);
+}
+
+void cb_zwatch_close_free(cb_zwatch_t *w)
+{
+    cb_zwatch_close(w, on_owner_closed);
+}
+
 int cb_zsend(cb_zwatch_t *w, const void *data, size_t len, bool more)
 {
     int rc = zmq_send(w->sock, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
@@ -161,6 +172,21 @@ int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body)
         return CB_ERR_PROTO;
     }
     return 0;
+}
+
+void *cb_zrecv_new(void *sock, size_t size, size_t env_at, zmq_msg_t *body, int *rc)
+{
+    cb_zenvelope_t spare;
+    uint8_t *p = calloc(1, size);
+    *rc = cb_zrecv_request(sock, p ? (cb_zenvelope_t *)(p + env_at) : &spare, body);
+    if (*rc == 0 && p != NULL)
+        return p;
+    if (*rc == 0) {
+        zmq_msg_close(body);
+        *rc = CB_ERR_NOMEM;
+    }
+    free(p);
+    return NULL;
 }
 
 int cb_zsend_reply(cb_zwatch_t *w, const cb_zenvelope_t *env, const void *data, size_t len)

@@ -49,6 +49,9 @@ void cb_zwatch_kick(cb_zwatch_t *w);
 /* Stops and closes the handles; on_closed (may be NULL) runs once both are
  * closed, after which w may be freed. The socket is not closed. */
 void cb_zwatch_close(cb_zwatch_t *w, void (*on_closed)(cb_zwatch_t *w));
+/* cb_zwatch_close, then the socket is closed and the watcher's ctx, its owner
+ * (malloc'd, holding w), is freed. */
+void cb_zwatch_close_free(cb_zwatch_t *w);
 
 /* zmq_send with ZMQ_DONTWAIT, then cb_zwatch_kick. Returns 0 or CB_ERR_AGAIN
  * (peer's queue full) / CB_ERR_ZMQ (errno set). */
@@ -80,6 +83,11 @@ int cb_zbind(void *sock, const char *endpoint, const char *domain, const char *f
  * CB_ERR_AGAIN when there was nothing to read; CB_ERR_PROTO when the envelope
  * was too large or missing (the message is consumed, body closed). */
 int cb_zrecv_request(void *sock, cb_zenvelope_t *env, zmq_msg_t *body);
+/* cb_zrecv_request into a new zeroed record of size bytes (the caller frees
+ * it) whose envelope is at env_at. NULL, with *rc, when nothing was read
+ * (CB_ERR_AGAIN), the envelope was refused (CB_ERR_PROTO) or memory ran out
+ * (CB_ERR_NOMEM: the message is read and dropped). */
+void *cb_zrecv_new(void *sock, size_t size, size_t env_at, zmq_msg_t *body, int *rc);
 /* Sends data to the peer of env, then kicks the watcher. CB_ERR_AGAIN or
  * CB_ERR_ZMQ when the reply could not be queued. */
 int cb_zsend_reply(cb_zwatch_t *w, const cb_zenvelope_t *env, const void *data, size_t len);

@@ -404,18 +404,24 @@ static bool level_of(const char *value, int *out, intake_reply_t *reply)
 
 /* The parameters both lists take: level, cursor and limit. 1: k was one of
  * them, 0: it was not, -1: refused (in reply). */
-static int shared_param(const char *k, const char *v, int *level, const char **cursor,
-                        unsigned *limit, intake_reply_t *reply)
+/* The parameters both lists share (level, cursor, limit); anything else is
+ * not a parameter of the list, whose own are allowed. False with the refusal
+ * in reply. */
+static bool page_param(const char *k, const char *v, int *level, const char **cursor,
+                       unsigned *limit, const char *allowed, intake_reply_t *reply)
 {
     if (strcmp(k, "cursor") == 0) {
         *cursor = v;
-        return 1;
+        return true;
     }
     if (strcmp(k, "limit") == 0)
-        return limit_of(v, limit, reply) ? 1 : -1;
+        return limit_of(v, limit, reply);
     if (strcmp(k, "level") == 0)
-        return level_of(v, level, reply) ? 1 : -1;
-    return 0;
+        return level_of(v, level, reply);
+    char msg[300];
+    snprintf(msg, sizeof(msg), "%s: not a parameter of this list (%s)", k, allowed);
+    reply_error(reply, 400, "unknown_field", k, msg);
+    return false;
 }
 
 static bool bool_of(const char *key, const char *value, int *out, intake_reply_t *reply)
@@ -442,13 +448,6 @@ static const char *const case_states[] = {"reported",
                                           "return_review",
                                           "cancelled",
                                           NULL};
-
-static void unknown_param(intake_reply_t *reply, const char *key, const char *allowed)
-{
-    char msg[300];
-    snprintf(msg, sizeof(msg), "%s: not a parameter of this list (%s)", key, allowed);
-    reply_error(reply, 400, "unknown_field", key, msg);
-}
 
 static bool org_param(const char *key, const char *value, const char *const *scope, size_t nscope,
                       bool scoped, intake_reply_t *reply)
@@ -507,7 +506,6 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
         q.scope = scope;
         q.nscope = nscope;
     }
-    int page;
     for (size_t i = 0; i < np; i++) {
         const char *k = p[i].key, *v = p[i].value;
         if (strcmp(k, "township") == 0)
@@ -542,13 +540,10 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
         } else if (strcmp(k, "to") == 0) {
             if (!parse_instant(k, v, true, &q.to_ms, reply))
                 return;
-        } else if ((page = shared_param(k, v, &q.level, &q.cursor, &q.limit, reply)) != 0) {
-            if (page < 0)
-                return;
-        } else {
-            unknown_param(reply, k,
-                          "township, org, holder, state, level, overdue, matter, from, "
-                          "to, cursor, limit");
+        } else if (!page_param(k, v, &q.level, &q.cursor, &q.limit,
+                               "township, org, holder, state, level, overdue, matter, from, "
+                               "to, cursor, limit",
+                               reply)) {
             return;
         }
     }
@@ -576,7 +571,6 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
         q.scope = scope;
         q.nscope = nscope;
     }
-    int page;
     for (size_t i = 0; i < np; i++) {
         const char *k = p[i].key, *v = p[i].value;
         if (strcmp(k, "responsible") == 0) {
@@ -605,13 +599,10 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
         } else if (strcmp(k, "due_before") == 0) {
             if (!parse_instant(k, v, true, &q.due_to_ms, reply))
                 return;
-        } else if ((page = shared_param(k, v, &q.level, &q.cursor, &q.limit, reply)) != 0) {
-            if (page < 0)
-                return;
-        } else {
-            unknown_param(reply, k,
-                          "state, level, responsible, township, rule, case, "
-                          "due_before, cursor, limit");
+        } else if (!page_param(k, v, &q.level, &q.cursor, &q.limit,
+                               "state, level, responsible, township, rule, case, "
+                               "due_before, cursor, limit",
+                               reply)) {
             return;
         }
     }

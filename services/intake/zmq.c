@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -184,22 +185,17 @@ static void on_readable(cb_zwatch_t *w, void *sock, void *ctx)
 {
     (void)w;
     intake_zmq_t *z = ctx;
-    zpending_t *p = calloc(1, sizeof(*p));
     zmq_msg_t m;
-    cb_zenvelope_t env;
-    int rc = cb_zrecv_request(sock, p ? &p->env : &env, &m);
-    if (rc == CB_ERR_AGAIN || p == NULL) {
-        if (rc == 0)
-            zmq_msg_close(&m);
-        free(p);
+    int rc;
+    zpending_t *p = cb_zrecv_new(sock, sizeof(*p), offsetof(zpending_t, env), &m, &rc);
+    if (p == NULL) {
+        if (rc == CB_ERR_PROTO) {
+            cb_metric_inc(z->m_commands);
+            log_warnx("zmq_request_refused reason=\"routing envelope too large or missing\"");
+        }
         return;
     }
     cb_metric_inc(z->m_commands);
-    if (rc != 0) {
-        log_warnx("zmq_request_refused reason=\"routing envelope too large or missing\"");
-        free(p);
-        return;
-    }
     p->z = z;
     if (zmq_msg_size(&m) > z->in->max_body) {
         intake_reply_error(&p->reply, 413, "too_large", "",
@@ -241,13 +237,6 @@ int intake_zmq_start(intake_t *in, const char *endpoint, cb_error_t *err)
     return 0;
 }
 
-static void on_watch_closed(cb_zwatch_t *w)
-{
-    intake_zmq_t *z = w->ctx;
-    zmq_close(z->sock);
-    free(z);
-}
-
 void intake_zmq_stop(intake_t *in)
 {
     intake_zmq_t *z = in->zdoor;
@@ -255,5 +244,5 @@ void intake_zmq_stop(intake_t *in)
         return;
     in->zdoor = NULL;
     z->open = false;
-    cb_zwatch_close(&z->watch, on_watch_closed);
+    cb_zwatch_close_free(&z->watch);
 }

@@ -32,130 +32,102 @@
 #define B(x) CASEBUS__V1__ENVELOPE__BODY_##x
 #define MAX_ADDRESSEES 16
 
-static const char *const deliverable[] = {
-    "transfer_routed",   "transfer_required",  "transfer_state_changed", "transfer_rejected",
-    "dispute_escalated", "routing_failed",     "obligation_opened",      "obligation_met",
-    "obligation_changed", "deadline_warning",  "deadline_breached",      "escalated",
-    "calendar_missing",  "assistance_requested", "assistance_answered", "feedback_given",
-    "approval_recorded", "decision_recorded",  "crime_referral_step",    "supervision_answered",
-    NULL};
+/* The events notify delivers, and who each is addressed to: the
+ * organisations in these fields of its body (an OrgRef, or a repeated one;
+ * "a.b" reaches into the message a). intake writes who is to be told of its
+ * records into the event (seed 002 §五(一)(二), seed 000 §四(三)). */
+static const struct {
+    const char *type;
+    const char *fields[4];
+} addressed[] = {
+    {"transfer_routed", {"receiver", "copies", "helpers"}},
+    {"transfer_required", {"from"}},
+    {"transfer_state_changed", {"sender", "receiver", "reviewer", "helpers"}},
+    {"transfer_rejected", {"by"}},
+    {"dispute_escalated", {"decider", "raised_by", "other_party"}},
+    {"routing_failed", {"assigned_to"}},
+    {"obligation_opened", {"obligation.responsible"}},
+    {"obligation_met", {"obligation.responsible"}},
+    {"obligation_changed", {"obligation.responsible"}},
+    {"deadline_warning", {"alert.notify"}},
+    {"deadline_breached", {"alert.notify"}},
+    {"escalated", {"alert.notify"}},
+    {"calendar_missing", {"notify"}},
+    {"assistance_requested", {"to"}},
+    {"assistance_answered", {"requested_by"}},
+    {"feedback_given", {"to"}},
+    {"approval_recorded", {"inform"}},
+    {"decision_recorded", {"inform"}},
+    {"crime_referral_step", {"inform"}},
+    {"supervision_answered", {"inform"}},
+};
 
 typedef struct addressees {
     const char *ids[MAX_ADDRESSEES];
     size_t n;
 } addressees_t;
 
-static void add(addressees_t *a, const Casebus__V1__OrgRef *r)
+static void add(addressees_t *a, const ProtobufCMessage *m)
 {
-    if (r == NULL || r->org_id == NULL || *r->org_id == '\0')
+    if (m == NULL || m->descriptor != &casebus__v1__org_ref__descriptor)
+        return;
+    const char *id = ((const Casebus__V1__OrgRef *)m)->org_id;
+    if (id == NULL || *id == '\0')
         return;
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->ids[i], r->org_id) == 0)
+        if (strcmp(a->ids[i], id) == 0)
             return;
     if (a->n < MAX_ADDRESSEES)
-        a->ids[a->n++] = r->org_id;
+        a->ids[a->n++] = id;
+}
+
+/* The organisations in field path of m. */
+static void add_field(addressees_t *a, const ProtobufCMessage *m, const char *path)
+{
+    const char *dot = strchr(path, '.');
+    if (dot) {
+        char head[32];
+        snprintf(head, sizeof(head), "%.*s", (int)(dot - path), path);
+        add_field(a, cb_pb_message_named(m, head), dot + 1);
+        return;
+    }
+    const ProtobufCFieldDescriptor *f =
+        m ? protobuf_c_message_descriptor_get_field_by_name(m->descriptor, path) : NULL;
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return;
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        add(a, cb_pb_message_field(m, f->id));
+        return;
+    }
+    size_t n = *(const size_t *)((const uint8_t *)m + f->quantifier_offset);
+    ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)((const uint8_t *)m + f->offset);
+    for (size_t i = 0; i < n; i++)
+        add(a, v[i]);
+}
+
+static size_t addressed_index(const char *type)
+{
+    size_t i = 0;
+    while (i < sizeof(addressed) / sizeof(addressed[0]) && strcmp(addressed[i].type, type) != 0)
+        i++;
+    return i;
 }
 
 static void address(const Casebus__V1__Envelope *env, addressees_t *a)
 {
     a->n = 0;
-    switch (env->body_case) {
-    case B(TRANSFER_ROUTED):
-        add(a, env->transfer_routed->receiver);
-        for (size_t i = 0; i < env->transfer_routed->n_copies; i++)
-            add(a, env->transfer_routed->copies[i]);
-        for (size_t i = 0; i < env->transfer_routed->n_helpers; i++)
-            add(a, env->transfer_routed->helpers[i]);
-        break;
-    case B(TRANSFER_REQUIRED):
-        add(a, env->transfer_required->from);
-        break;
-    case B(TRANSFER_STATE_CHANGED):
-        add(a, env->transfer_state_changed->sender);
-        add(a, env->transfer_state_changed->receiver);
-        add(a, env->transfer_state_changed->reviewer);
-        for (size_t i = 0; i < env->transfer_state_changed->n_helpers; i++)
-            add(a, env->transfer_state_changed->helpers[i]);
-        break;
-    case B(TRANSFER_REJECTED):
-        add(a, env->transfer_rejected->by);
-        break;
-    case B(DISPUTE_ESCALATED):
-        add(a, env->dispute_escalated->decider);
-        add(a, env->dispute_escalated->raised_by);
-        add(a, env->dispute_escalated->other_party);
-        break;
-    case B(ROUTING_FAILED):
-        add(a, env->routing_failed->assigned_to);
-        break;
-    case B(OBLIGATION_OPENED):
-        add(a, env->obligation_opened->obligation ? env->obligation_opened->obligation->responsible
-                                                  : NULL);
-        break;
-    case B(OBLIGATION_MET):
-        add(a, env->obligation_met->obligation ? env->obligation_met->obligation->responsible
-                                               : NULL);
-        break;
-    case B(OBLIGATION_CHANGED):
-        add(a, env->obligation_changed->obligation
-                   ? env->obligation_changed->obligation->responsible
-                   : NULL);
-        break;
-    case B(DEADLINE_WARNING):
-    case B(DEADLINE_BREACHED):
-    case B(ESCALATED): {
-        const Casebus__V1__AlertInfo *al = env->body_case == B(DEADLINE_WARNING)
-                                               ? env->deadline_warning->alert
-                                           : env->body_case == B(DEADLINE_BREACHED)
-                                               ? env->deadline_breached->alert
-                                               : env->escalated->alert;
-        for (size_t i = 0; al && i < al->n_notify; i++)
-            add(a, al->notify[i]);
-        break;
-    }
-    /* intake's records that someone must be told of (seed 002 §五(一)(二),
-     * seed 000 §四(三)); intake writes who into the event. */
-    case B(ASSISTANCE_REQUESTED):
-        add(a, env->assistance_requested->to);
-        break;
-    case B(ASSISTANCE_ANSWERED):
-        add(a, env->assistance_answered->requested_by);
-        break;
-    case B(FEEDBACK_GIVEN):
-        add(a, env->feedback_given->to);
-        break;
-    case B(APPROVAL_RECORDED):
-        for (size_t i = 0; i < env->approval_recorded->n_inform; i++)
-            add(a, env->approval_recorded->inform[i]);
-        break;
-    case B(DECISION_RECORDED):
-        for (size_t i = 0; i < env->decision_recorded->n_inform; i++)
-            add(a, env->decision_recorded->inform[i]);
-        break;
-    case B(CRIME_REFERRAL_STEP):
-        for (size_t i = 0; i < env->crime_referral_step->n_inform; i++)
-            add(a, env->crime_referral_step->inform[i]);
-        break;
-    case B(SUPERVISION_ANSWERED):
-        for (size_t i = 0; i < env->supervision_answered->n_inform; i++)
-            add(a, env->supervision_answered->inform[i]);
-        break;
-    case B(CALENDAR_MISSING):
-        for (size_t i = 0; i < env->calendar_missing->n_notify; i++)
-            add(a, env->calendar_missing->notify[i]);
-        break;
-    default:
-        break;
-    }
+    size_t k = addressed_index(cb_event_type(env));
+    if (k == sizeof(addressed) / sizeof(addressed[0]))
+        return;
+    const ProtobufCMessage *body = cb_pb_message_field(&env->base, (unsigned)env->body_case);
+    for (size_t i = 0; i < 4 && addressed[k].fields[i]; i++)
+        add_field(a, body, addressed[k].fields[i]);
 }
 
 bool nt_type_known(const char *type);
 bool nt_type_known(const char *type)
 {
-    for (size_t i = 0; deliverable[i]; i++)
-        if (strcmp(deliverable[i], type) == 0)
-            return true;
-    return false;
+    return addressed_index(type) < sizeof(addressed) / sizeof(addressed[0]);
 }
 
 /* ---- events of notify's own log ---- */

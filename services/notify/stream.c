@@ -210,13 +210,6 @@ int nt_stream_start(notify_t *n, const char *endpoint, cb_error_t *err)
     return 0;
 }
 
-static void on_closed(cb_zwatch_t *w)
-{
-    notify_stream_t *st = w->ctx;
-    zmq_close(st->sock);
-    free(st);
-}
-
 void nt_stream_stop(notify_t *n)
 {
     notify_stream_t *st = n->stream;
@@ -238,5 +231,5 @@ void nt_stream_stop(notify_t *n)
     st->open = false;
     uv_timer_stop(&st->timer);
     uv_close((uv_handle_t *)&st->timer, NULL);
-    cb_zwatch_close(&st->watch, on_closed);
+    cb_zwatch_close_free(&st->watch);
 }
