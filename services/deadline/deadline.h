@@ -144,6 +144,11 @@ typedef struct dl_ob {
     dl_offset_t warn[DL_MAX_WARN];
     int64_t anchor_ms;       /* DL_F_DATE: the date; rebased: the instant it resumed */
     uint32_t ext_at_anchor;  /* ext_total when it resumed */
+    /* The ObligationOpened event in deadline's log that holds the rest of the
+     * obligation (its case, rule, parties), so that the store need not hold a
+     * second copy; 0 for one stored with its message (before this existed). */
+    uint64_t opened_seq;
+    int64_t used_ms;         /* the message's used_ms: the clock used before a pause */
 } dl_ob_t;
 
 #define DL_OB_HEAD 160       /* encoded size of dl_ob_t */

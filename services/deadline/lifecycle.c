@@ -254,15 +254,17 @@ int dl_open_obligation(deadline_t *dl, MDB_txn *txn, const open_args_t *a, cb_er
     if (cs && cs->case_id && *cs->case_id &&
         (rc = dl_bycase_put(dl, txn, cs->case_id, a->id, err)) != 0)
         goto out;
-    if ((rc = dl_ob_put(dl, txn, &o, &msg, err)) != 0 ||
-        (rc = counts_move(dl, txn, NULL, &o, 0, err)) != 0)
-        goto out;
     Casebus__V1__ObligationOpened oo = CASEBUS__V1__OBLIGATION_OPENED__INIT;
     oo.obligation = &msg;
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.body_case = B(OBLIGATION_OPENED);
     env.obligation_opened = &oo;
-    rc = dl_emit(dl, txn, &env, &msg, err);
+    if ((rc = dl_emit(dl, txn, &env, &msg, err)) != 0)
+        goto out;
+    o.opened_seq = env.seq; /* the store keeps the clock; the event, the rest */
+    if ((rc = dl_ob_put(dl, txn, &o, &msg, err)) != 0 ||
+        (rc = counts_move(dl, txn, NULL, &o, 0, err)) != 0)
+        goto out;
     log_debug("obligation_opened obligation=%s rule=%s due=%s", a->id, msg.rule_id, local);
 out:
     if (stored)
@@ -280,6 +282,12 @@ int dl_load(deadline_t *dl, MDB_txn *txn, const char *id, dl_ob_t *o, Casebus__V
         return 1;
     if (rc != 0)
         return cb_error_set(err, e.code, e.field, "%s", e.message);
+    char local[40], calv[CALV_MAX];
+    if (msg && o->opened_seq && (rc = refresh_msg(dl, o, *msg, true, local, calv, err)) != 0) {
+        casebus__v1__obligation__free_unpacked(*msg, NULL);
+        *msg = NULL;
+        return rc;
+    }
     return 0;
 }
 

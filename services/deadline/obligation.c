@@ -17,17 +17,20 @@
 #define L(x) CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_##x
 
 /* Encoding (big-endian), DL_OB_HEAD bytes:
- *   0 version(1) 1 status 2 unit 3 nwarn 4 fired 5 level 6 escalate 7 flags
+ *   0 version 1 status 2 unit 3 nwarn 4 fired 5 level 6 escalate 7 flags
  *   8 escalations(4) 12 length(4) 16 ext_pending(4) 20 ext_total(4)
  *   24 start 32 due 40 next_fire 48 remaining 56 esc_grace 64 esc_every (8 each)
  *   72 + 9*i: warn[i] kind(1) value(8), i < 4  (-> 108)
- *   108 anchor(8) 116 ext_at_anchor(4), zero to 160 */
-#define OB_VERSION 1
+ *   108 anchor(8) 116 ext_at_anchor(4) 120 opened_seq(8) 128 used(8), zero to 160
+ * Version 1: the casebus.v1.Obligation follows the head. Version 2: the head
+ * alone; the message is the one opened_seq's event carries. */
+#define OB_VERSION_WITH_MSG 1
+#define OB_VERSION_LOGGED 2
 
 void dl_ob_encode(const dl_ob_t *o, uint8_t out[DL_OB_HEAD])
 {
     memset(out, 0, DL_OB_HEAD);
-    out[0] = OB_VERSION;
+    out[0] = o->opened_seq ? OB_VERSION_LOGGED : OB_VERSION_WITH_MSG;
     out[1] = o->status;
     out[2] = o->unit;
     out[3] = o->nwarn;
@@ -51,11 +54,14 @@ void dl_ob_encode(const dl_ob_t *o, uint8_t out[DL_OB_HEAD])
     }
     cb_be64_put(out + 108, (uint64_t)o->anchor_ms);
     cb_be32_put(out + 116, o->ext_at_anchor);
+    cb_be64_put(out + 120, o->opened_seq);
+    cb_be64_put(out + 128, (uint64_t)o->used_ms);
 }
 
 int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len)
 {
-    if (len < DL_OB_HEAD || in[0] != OB_VERSION || in[3] > DL_MAX_WARN)
+    if (len < DL_OB_HEAD || in[3] > DL_MAX_WARN ||
+        !(in[0] == OB_VERSION_WITH_MSG || (in[0] == OB_VERSION_LOGGED && len == DL_OB_HEAD)))
         return CB_ERR_CORRUPT;
     memset(o, 0, sizeof(*o));
     o->status = in[1];
@@ -81,6 +87,10 @@ int dl_ob_decode(dl_ob_t *o, const uint8_t *in, size_t len)
     }
     o->anchor_ms = (int64_t)cb_be64_get(in + 108);
     o->ext_at_anchor = cb_be32_get(in + 116);
+    o->opened_seq = cb_be64_get(in + 120);
+    o->used_ms = (int64_t)cb_be64_get(in + 128);
+    if ((in[0] == OB_VERSION_LOGGED) != (o->opened_seq != 0))
+        return CB_ERR_CORRUPT;
     return 0;
 }
 

@@ -6,7 +6,9 @@
  *                "missing:YYYY" -> be64 obligations counted without that year
  *                "calwatch" -> be64 CST day next year's missing notice was last raised
  *                "counts" -> 8 x be64 (dl_counts_t, in field order)
- *   obligations  obligation id -> dl_ob_t encoded (DL_OB_HEAD bytes) + casebus.v1.Obligation
+ *   obligations  obligation id -> dl_ob_t encoded (DL_OB_HEAD bytes); the
+ *                casebus.v1.Obligation is its ObligationOpened event in the log
+ *                (an obligation stored before that has it after the head)
  *   timers       be64 next firing instant (UTC ms) + obligation id -> "" (open ones only)
  *   bycase       case id + NUL + obligation id -> ""
  *   calyears     be16 year + obligation id -> "" (open, calendar-counted clocks)
@@ -88,13 +90,32 @@ int dl_ob_get(deadline_t *dl, MDB_txn *txn, const char *id, dl_ob_t *o,
         return cb_store_error(rc, "read obligation", err);
     if (dl_ob_decode(o, v.mv_data, v.mv_size) != 0)
         return cb_error_set(err, CB_ERR_CORRUPT, "", "stored obligation %s does not decode", id);
-    if (msg) {
+    if (msg == NULL)
+        return 0;
+    if (o->opened_seq == 0) {
         *msg = casebus__v1__obligation__unpack(NULL, v.mv_size - DL_OB_HEAD,
                                                (const uint8_t *)v.mv_data + DL_OB_HEAD);
-        if (*msg == NULL)
-            return cb_error_set(err, CB_ERR_CORRUPT, "", "stored obligation %s does not decode",
-                                id);
+    } else {
+        /* The message its ObligationOpened event carries; the caller brings its
+         * clock's figures up to date (dl_load). */
+        const uint8_t *raw;
+        size_t len;
+        Casebus__V1__Envelope *env =
+            cb_log_get(dl->d.log, txn, o->opened_seq, &raw, &len, err) == 0
+                ? casebus__v1__envelope__unpack(NULL, len, raw)
+                : NULL;
+        *msg = env && env->body_case == CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED
+                   ? env->obligation_opened->obligation
+                   : NULL;
+        if (*msg) {
+            env->obligation_opened->obligation = NULL;
+            (*msg)->used_ms = o->used_ms;
+        }
+        if (env)
+            casebus__v1__envelope__free_unpacked(env, NULL);
     }
+    if (*msg == NULL)
+        return cb_error_set(err, CB_ERR_CORRUPT, "", "stored obligation %s does not decode", id);
     return 0;
 }
 
@@ -102,13 +123,16 @@ int dl_ob_put(deadline_t *dl, MDB_txn *txn, const dl_ob_t *o, const Casebus__V1_
               cb_error_t *err)
 {
     MDB_val k = cb_store_key(msg->obligation_id);
-    size_t len = casebus__v1__obligation__get_packed_size(msg);
+    dl_ob_t head = *o;
+    head.used_ms = msg->used_ms;
+    size_t len = o->opened_seq ? 0 : casebus__v1__obligation__get_packed_size(msg);
     MDB_val v = {DL_OB_HEAD + len, NULL};
     int rc = mdb_put(txn, dl->db_obligations, &k, &v, MDB_RESERVE);
     if (rc != 0)
         return cb_store_error(rc, "store obligation", err);
-    dl_ob_encode(o, v.mv_data);
-    casebus__v1__obligation__pack(msg, (uint8_t *)v.mv_data + DL_OB_HEAD);
+    dl_ob_encode(&head, v.mv_data);
+    if (len)
+        casebus__v1__obligation__pack(msg, (uint8_t *)v.mv_data + DL_OB_HEAD);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "cbtime.h"
 #include "deadline/deadline.h"
+#include "deadline/dlint.h"
 #include "orgs.h"
 #include "testutil.h"
 
@@ -725,6 +726,98 @@ static void cancelled_case_closes_its_obligations(void **state)
     assert_int_equal(c.cancelled, 1);
 }
 
+/* The store keeps an obligation's clock; the rest of it (case, rule, parties)
+ * is read from its ObligationOpened event. One stored with its message, as
+ * before that, still loads and is kept so. */
+static size_t stored_size(fx_t *f, const char *id)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    assert_int_equal(cb_store_begin(f->dl.d.store, false, &txn, &err), 0);
+    MDB_val k = cb_store_key(id), v;
+    assert_int_equal(mdb_get(txn, f->dl.db_obligations, &k, &v), 0);
+    size_t n = v.mv_size;
+    cb_store_abort(&txn);
+    return n;
+}
+
+static Casebus__V1__Obligation *load(fx_t *f, const char *id, dl_ob_t *o)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    Casebus__V1__Obligation *msg = NULL;
+    assert_int_equal(cb_store_begin(f->dl.d.store, false, &txn, &err), 0);
+    assert_int_equal(dl_load(&f->dl, txn, id, o, &msg, &err), 0);
+    cb_store_abort(&txn);
+    return msg;
+}
+
+static void load_equals(fx_t *f, const char *id, const Casebus__V1__Obligation *want,
+                        int64_t used_ms)
+{
+    dl_ob_t o;
+    Casebus__V1__Obligation *got = load(f, id, &o);
+    assert_int_equal(got->used_ms, used_ms);
+    got->used_ms = want->used_ms;
+    size_t n = casebus__v1__obligation__get_packed_size(want);
+    assert_int_equal(casebus__v1__obligation__get_packed_size(got), n);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    casebus__v1__obligation__pack(want, a);
+    casebus__v1__obligation__pack(got, b);
+    assert_memory_equal(a, b, n);
+    free(a);
+    free(b);
+    casebus__v1__obligation__free_unpacked(got, NULL);
+}
+
+static void store_keeps_the_clock_and_the_log_the_rest(void **state)
+{
+    fx_t *f = *state;
+    orgs(f);
+    transfer_required(f, "C9", at("2026-11-02T09:00:00+08:00"), CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    Casebus__V1__Envelope *opened = expect(f, B(OBLIGATION_OPENED));
+    const Casebus__V1__Obligation *want = opened->obligation_opened->obligation;
+    const char *id = want->obligation_id;
+    assert_int_equal(stored_size(f, id), DL_OB_HEAD);
+    load_equals(f, id, want, 0);
+
+    /* Stored the old way (the message after the head): loads the same, and a
+     * change keeps it that way. */
+    dl_ob_t o;
+    Casebus__V1__Obligation *msg = load(f, id, &o);
+    uint64_t opened_seq = o.opened_seq;
+    assert_int_equal(opened_seq, opened->seq);
+    o.opened_seq = 0;
+    msg->used_ms = 7 * H;
+    MDB_txn *txn;
+    cb_error_t err;
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    assert_int_equal(dl_ob_put(&f->dl, txn, &o, msg, &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    assert_true(stored_size(f, id) > DL_OB_HEAD);
+    load_equals(f, id, want, 7 * H);
+
+    /* Back to the event: used_ms is the clock's, kept in the head. */
+    assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
+    o.opened_seq = opened_seq;
+    assert_int_equal(dl_ob_put(&f->dl, txn, &o, msg, &err), 0);
+    assert_int_equal(cb_store_commit(&txn, &err), 0);
+    casebus__v1__obligation__free_unpacked(msg, NULL);
+    assert_int_equal(stored_size(f, id), DL_OB_HEAD);
+    load_equals(f, id, want, 7 * H);
+
+    /* Its alerts still carry the whole obligation: the case and the parties. */
+    fire_at(f, want->due_at_ms);
+    Casebus__V1__Envelope *red = skip_to(f, B(DEADLINE_BREACHED));
+    const Casebus__V1__Obligation *ob = red->deadline_breached->obligation;
+    assert_string_equal(ob->case_->case_id, "C9");
+    assert_string_equal(ob->responsible->org_id, want->responsible->org_id);
+    assert_string_equal(ob->rule_title, want->rule_title);
+    assert_int_equal(ob->n_supervisors, want->n_supervisors);
+    casebus__v1__envelope__free_unpacked(red, NULL);
+    casebus__v1__envelope__free_unpacked(opened, NULL);
+}
+
 static void crime_referral_steps(void **state)
 {
     fx_t *f = *state;
@@ -886,6 +979,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(calendar_missing_then_loaded_recomputes, setup, teardown),
         cmocka_unit_test_setup_teardown(next_years_calendar_is_watched_from_november, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_case_closes_its_obligations, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_keeps_the_clock_and_the_log_the_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(crime_referral_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(date_rules_and_joint_operations, setup, teardown),
     };
