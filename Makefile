@@ -28,7 +28,7 @@ SAN      ?=
 CC       ?= cc
 FUZZ_SECONDS ?= 30
 
-PKGS := libzmq libprotobuf-c lmdb libuv libsodium inih jansson libcurl libh2o openssl
+PKGS := libzmq libprotobuf-c lmdb libuv libsodium inih jansson libcurl libh2o openssl libzstd
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror -Wno-format-truncation
 OPT  := -O2 -g

@@ -86,7 +86,7 @@ static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
 {
     const uint8_t *recs[CB_BUS_MAX_EVENTS];
     size_t lens[CB_BUS_MAX_EVENTS];
-    uint8_t *copies[CB_BUS_MAX_EVENTS]; /* masked records, freed after sending */
+    uint8_t *copies[2 * CB_BUS_MAX_EVENTS]; /* decompressed or masked records, freed after sending */
     uint32_t ncopies = 0;
     uint32_t n = 0;
     size_t bytes = 0;
@@ -94,12 +94,15 @@ static void answer_fetch(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
     if (max_events == 0 || max_events > CB_BUS_MAX_EVENTS)
         max_events = CB_BUS_MAX_EVENTS;
     for (uint64_t seq = from_seq; seq <= head->seq && n < max_events; seq++) {
-        if (cb_log_get(p->log, txn, seq, &recs[n], &lens[n], &err) != 0) {
+        uint8_t *owned;
+        if (cb_log_get(p->log, txn, seq, &recs[n], &lens[n], &owned, &err) != 0) {
             log_error("bus_read_failed seq=%llu error=\"%s\"", (unsigned long long)seq,
                       err.message);
             send_header_only(p, id, id_len, request_id, from_seq, head->seq, err.message);
-            return;
+            goto out;
         }
+        if (owned)
+            copies[ncopies++] = owned;
         if (n > 0 && bytes + lens[n] > CB_BUS_MAX_BATCH_BYTES)
             break;
         uint8_t *copy = NULL;

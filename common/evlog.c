@@ -8,10 +8,13 @@
 #include "bytes.h"
 #include "cbtime.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zdict.h>
+#include <zstd.h>
 
 struct cb_log {
     cb_store_t *store;
@@ -20,11 +23,30 @@ struct cb_log {
     char event_id[40];
     uint8_t prev_hash[CB_HASH_LEN];
     uint8_t hash[CB_HASH_LEN];
+    /* Compression (cb_log_compress). Appends run on one thread; reads may run
+     * on several, so the reading side has its own context under rd_mu. */
+    uint64_t train_at;   /* 0: records are stored as they are */
+    uint64_t train_next; /* the seq at which a dictionary is trained next */
+    uint8_t *dict;       /* the dictionary appends use (also in log_meta) */
+    size_t dict_len;
+    unsigned dict_id;
+    ZSTD_CDict *cdict;
+    ZSTD_CCtx *cctx;
+    uint8_t *pack, *zbuf; /* a record before and after compression */
+    size_t pack_cap, zbuf_cap;
+    pthread_mutex_t rd_mu;
+    ZSTD_DCtx *dctx;
+    ZSTD_DDict *ddict;
+    unsigned ddict_id;
 };
 
 #define META_HEAD "head"
 #define META_PRODUCER "producer"
+#define META_ZDICT "zdict"
 #define HEAD_LEN (8 + 8 + CB_HASH_LEN)
+#define ZDICT_MAX (32u << 10)
+#define ZDICT_SAMPLES 2000 /* records a dictionary is trained from, at the most */
+#define ZSTD_LEVEL 3
 
 int cb_log_open(cb_log_t **out, cb_store_t *store, const char *producer, cb_error_t *err)
 {
@@ -38,6 +60,7 @@ int cb_log_open(cb_log_t **out, cb_store_t *store, const char *producer, cb_erro
         return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     }
     log->store = store;
+    pthread_mutex_init(&log->rd_mu, NULL);
     if ((rc = cb_store_dbi(store, "log", 0, &log->db_log, err)) != 0 ||
         (rc = cb_store_dbi(store, "log_case", MDB_DUPSORT | MDB_DUPFIXED, &log->db_case, err)) ||
         (rc = cb_store_dbi(store, "log_meta", 0, &log->db_meta, err)) != 0)
@@ -80,6 +103,7 @@ int cb_log_open(cb_log_t **out, cb_store_t *store, const char *producer, cb_erro
 out_abort_txn:
     cb_store_abort(&txn);
 out_free:
+    pthread_mutex_destroy(&log->rd_mu);
     free(log->producer);
     free(log);
     return rc;
@@ -90,9 +114,172 @@ void cb_log_destroy(cb_log_t **plog)
     cb_log_t *log = *plog;
     if (log == NULL)
         return;
+    ZSTD_freeCDict(log->cdict);
+    ZSTD_freeCCtx(log->cctx);
+    ZSTD_freeDDict(log->ddict);
+    ZSTD_freeDCtx(log->dctx);
+    pthread_mutex_destroy(&log->rd_mu);
+    free(log->dict);
+    free(log->pack);
+    free(log->zbuf);
     free(log->producer);
     free(log);
     *plog = NULL;
+}
+
+void cb_log_compress(cb_log_t *log, uint64_t train_at)
+{
+    log->train_at = train_at;
+    log->train_next = train_at;
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need, cb_error_t *err)
+{
+    if (need <= *cap)
+        return 0;
+    uint8_t *p = realloc(*buf, need);
+    if (p == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+/* Makes dict (len bytes) the one appends compress with. */
+static int use_dict(cb_log_t *log, const void *dict, size_t len, cb_error_t *err)
+{
+    uint8_t *copy = malloc(len);
+    ZSTD_CDict *cd = copy ? ZSTD_createCDict(dict, len, ZSTD_LEVEL) : NULL;
+    if (log->cctx == NULL)
+        log->cctx = ZSTD_createCCtx();
+    if (cd == NULL || log->cctx == NULL) {
+        free(copy);
+        ZSTD_freeCDict(cd);
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory for the log's dictionary");
+    }
+    memcpy(copy, dict, len);
+    ZSTD_freeCDict(log->cdict);
+    free(log->dict);
+    log->cdict = cd;
+    log->dict = copy;
+    log->dict_len = len;
+    log->dict_id = ZDICT_getDictID(dict, len);
+    return 0;
+}
+
+/* Trains a dictionary from the records before seq (all stored as they are:
+ * there was none). Too little to learn from is not an error: it is tried again
+ * train_at records later. */
+static int train(cb_log_t *log, MDB_txn *txn, uint64_t seq, cb_error_t *err)
+{
+    uint64_t from = seq > ZDICT_SAMPLES ? seq - ZDICT_SAMPLES : 1;
+    size_t n = (size_t)(seq - from), total = 0;
+    size_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
+    uint8_t *samples = NULL, *dict = malloc(ZDICT_MAX);
+    int rc = sizes && dict ? 0 : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t key[8];
+        cb_be64_put(key, from + i);
+        MDB_val k = {sizeof(key), key}, v;
+        if ((rc = mdb_get(txn, log->db_log, &k, &v)) != 0) {
+            rc = cb_store_error(rc, "read log record", err);
+            break;
+        }
+        uint8_t *more = realloc(samples, total + v.mv_size);
+        if (more == NULL) {
+            rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+            break;
+        }
+        samples = more;
+        memcpy(samples + total, v.mv_data, v.mv_size);
+        total += v.mv_size;
+        sizes[i] = v.mv_size;
+    }
+    if (rc == 0) {
+        size_t len = ZDICT_trainFromBuffer(dict, ZDICT_MAX, samples, sizes, (unsigned)n);
+        if (ZDICT_isError(len))
+            log->train_next = seq + log->train_at;
+        else
+            rc = use_dict(log, dict, len, err);
+    }
+    free(sizes);
+    free(samples);
+    free(dict);
+    return rc;
+}
+
+/* Before an append at seq to a compressed log: the dictionary, if there is one,
+ * is the store's and is in txn's log_meta (one trained in a transaction that
+ * was then aborted goes in with the first record that uses it). */
+static int zip_ready(cb_log_t *log, MDB_txn *txn, uint64_t seq, cb_error_t *err)
+{
+    MDB_val k = {strlen(META_ZDICT), META_ZDICT}, v;
+    int rc = mdb_get(txn, log->db_meta, &k, &v);
+    if (rc == 0)
+        return log->cdict && v.mv_size == log->dict_len &&
+                       ZDICT_getDictID(v.mv_data, v.mv_size) == log->dict_id
+                   ? 0
+                   : use_dict(log, v.mv_data, v.mv_size, err);
+    if (rc != MDB_NOTFOUND)
+        return cb_store_error(rc, "read the log's dictionary", err);
+    if (log->cdict == NULL && seq >= log->train_next && (rc = train(log, txn, seq, err)) != 0)
+        return rc;
+    if (log->cdict == NULL)
+        return 0;
+    v.mv_size = log->dict_len;
+    v.mv_data = log->dict;
+    if ((rc = mdb_put(txn, log->db_meta, &k, &v, 0)) != 0)
+        return cb_store_error(rc, "store the log's dictionary", err);
+    return 0;
+}
+
+/* The record stored as data (size bytes): itself, or decompressed into *owned. */
+static int record_bytes(cb_log_t *log, MDB_txn *txn, const uint8_t *data, size_t size,
+                        const uint8_t **raw, size_t *len, uint8_t **owned, cb_error_t *err)
+{
+    *owned = NULL;
+    if (size < 4 || cb_be32_get(data) != 0x28b52ffdu) { /* ZSTD_MAGICNUMBER, little-endian */
+        *raw = data;
+        *len = size;
+        return 0;
+    }
+    unsigned long long n = ZSTD_getFrameContentSize(data, size);
+    unsigned id = ZSTD_getDictID_fromFrame(data, size);
+    if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR || n > CB_RECORD_MAX)
+        return cb_error_set(err, CB_ERR_CORRUPT, "", "a compressed record has no usable size");
+    uint8_t *out = malloc(n ? n : 1);
+    if (out == NULL)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    int rc = 0;
+    pthread_mutex_lock(&log->rd_mu);
+    if (log->ddict == NULL || log->ddict_id != id) {
+        MDB_val k = {strlen(META_ZDICT), META_ZDICT}, v;
+        if (mdb_get(txn, log->db_meta, &k, &v) != 0 || ZDICT_getDictID(v.mv_data, v.mv_size) != id) {
+            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "the log has no dictionary %u", id);
+        } else {
+            ZSTD_freeDDict(log->ddict);
+            log->ddict = ZSTD_createDDict(v.mv_data, v.mv_size);
+            log->ddict_id = id;
+        }
+    }
+    if (rc == 0 && log->dctx == NULL)
+        log->dctx = ZSTD_createDCtx();
+    if (rc == 0 && (log->ddict == NULL || log->dctx == NULL))
+        rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    if (rc == 0) {
+        size_t got = ZSTD_decompress_usingDDict(log->dctx, out, n, data, size, log->ddict);
+        if (ZSTD_isError(got) || got != n)
+            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "a compressed record does not decompress");
+    }
+    pthread_mutex_unlock(&log->rd_mu);
+    if (rc != 0) {
+        free(out);
+        return rc;
+    }
+    *raw = out;
+    *len = n;
+    *owned = out;
+    return 0;
 }
 
 const char *cb_log_producer(const cb_log_t *log)
@@ -187,10 +374,21 @@ int cb_log_append(cb_log_t *log, MDB_txn *txn, Casebus__V1__Envelope *env, cb_er
     uint8_t key[8];
     cb_be64_put(key, env->seq);
     MDB_val k = {sizeof(key), key}, v = {rec_len, NULL};
-    /* MDB_RESERVE: pack straight into the page; MDB_APPEND: keys only grow. */
-    if ((rc = mdb_put(txn, log->db_log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
-        return cb_store_error(rc, "append log record", err);
-    uint8_t *rec = v.mv_data;
+    bool zip = log->train_at && env->seq >= log->train_at;
+    if (zip && (rc = zip_ready(log, txn, env->seq, err)) != 0)
+        return rc;
+    zip = zip && log->cdict;
+    uint8_t *rec;
+    if (zip) {
+        if ((rc = grow(&log->pack, &log->pack_cap, rec_len, err)) != 0)
+            return rc;
+        rec = log->pack;
+    } else {
+        /* MDB_RESERVE: pack straight into the page; MDB_APPEND: keys only grow. */
+        if ((rc = mdb_put(txn, log->db_log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+            return cb_store_error(rc, "append log record", err);
+        rec = v.mv_data;
+    }
     casebus__v1__envelope__pack(env, rec + CB_RECORD_BODY_OFF);
     chain_hash(log->hash, log->prev_hash, rec + CB_RECORD_BODY_OFF, body_len);
     rec[0] = 0x0a; /* field 1, length-delimited */
@@ -198,6 +396,19 @@ int cb_log_append(cb_log_t *log, MDB_txn *txn, Casebus__V1__Envelope *env, cb_er
     memcpy(rec + CB_RECORD_PREFIX, log->hash, CB_HASH_LEN);
     env->hash.data = log->hash;
     env->hash.len = CB_HASH_LEN;
+    if (zip) {
+        size_t bound = ZSTD_compressBound(rec_len);
+        if ((rc = grow(&log->zbuf, &log->zbuf_cap, bound, err)) != 0)
+            return rc;
+        size_t z = ZSTD_compress_usingCDict(log->cctx, log->zbuf, bound, rec, rec_len, log->cdict);
+        if (ZSTD_isError(z))
+            return cb_error_set(err, CB_ERR_NOMEM, "", "compressing a record: %s",
+                                ZSTD_getErrorName(z));
+        v.mv_size = z;
+        v.mv_data = log->zbuf;
+        if ((rc = mdb_put(txn, log->db_log, &k, &v, MDB_APPEND)) != 0)
+            return cb_store_error(rc, "append log record", err);
+    }
 
     if (case_len > 0) {
         MDB_val ck = {case_len, (void *)env->case_id}, cv = {sizeof(key), key};
@@ -216,17 +427,16 @@ int cb_log_append(cb_log_t *log, MDB_txn *txn, Casebus__V1__Envelope *env, cb_er
 }
 
 int cb_log_get(cb_log_t *log, MDB_txn *txn, uint64_t seq, const uint8_t **raw, size_t *len,
-               cb_error_t *err)
+               uint8_t **owned, cb_error_t *err)
 {
     uint8_t key[8];
     cb_be64_put(key, seq);
     MDB_val k = {sizeof(key), key}, v;
+    *owned = NULL;
     int rc = mdb_get(txn, log->db_log, &k, &v);
     if (rc != 0)
         return cb_store_error(rc, "read log record", err);
-    *raw = v.mv_data;
-    *len = v.mv_size;
-    return 0;
+    return record_bytes(log, txn, v.mv_data, v.mv_size, raw, len, owned, err);
 }
 
 const uint8_t *cb_record_hash(const uint8_t *raw, size_t len)
@@ -270,10 +480,12 @@ static int record_time(cb_log_t *log, MDB_txn *txn, uint64_t seq, int64_t *ms, c
 {
     const uint8_t *raw;
     size_t len;
-    int rc = cb_log_get(log, txn, seq, &raw, &len, err);
+    uint8_t *owned;
+    int rc = cb_log_get(log, txn, seq, &raw, &len, &owned, err);
     if (rc != 0)
         return rc;
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, raw);
+    free(owned);
     if (env == NULL)
         return cb_error_set(err, CB_ERR_CORRUPT, "", "record %llu does not decode",
                             (unsigned long long)seq);
@@ -357,7 +569,12 @@ int cb_log_verify(cb_log_t *log, MDB_txn *txn, uint64_t *bad_seq, uint64_t *chec
         }
         Casebus__V1__Envelope *env = NULL;
         cb_error_t e;
-        if (cb_record_check(v.mv_data, v.mv_size, prev, &env, &e) != 0) {
+        const uint8_t *raw;
+        size_t len;
+        uint8_t *owned = NULL;
+        if (record_bytes(log, txn, v.mv_data, v.mv_size, &raw, &len, &owned, &e) != 0 ||
+            cb_record_check(raw, len, prev, &env, &e) != 0) {
+            free(owned);
             *bad_seq = seq;
             ret = cb_error_set(err, CB_ERR_CHAIN, "", "record %llu: %s", (unsigned long long)seq,
                                e.message);
@@ -366,6 +583,9 @@ int cb_log_verify(cb_log_t *log, MDB_txn *txn, uint64_t *bad_seq, uint64_t *chec
         bool ok = env->seq == seq && env->recorded_at_ms >= last_ms;
         last_ms = env->recorded_at_ms;
         casebus__v1__envelope__free_unpacked(env, NULL);
+        if (ok)
+            memcpy(prev, cb_record_hash(raw, len), CB_HASH_LEN);
+        free(owned);
         if (!ok) {
             *bad_seq = seq;
             ret = cb_error_set(err, CB_ERR_CHAIN, "",
@@ -373,7 +593,6 @@ int cb_log_verify(cb_log_t *log, MDB_txn *txn, uint64_t *bad_seq, uint64_t *chec
                                (unsigned long long)seq);
             break;
         }
-        memcpy(prev, cb_record_hash(v.mv_data, v.mv_size), CB_HASH_LEN);
     }
     mdb_cursor_close(cur);
     if (ret == 0 && rc != MDB_NOTFOUND)

@@ -14,6 +14,12 @@
  * length 0x20, 32 bytes); the rest ("body bytes") encode every other field,
  * prev_hash included. hash = SHA-256(prev_hash || body bytes). Sequences are
  * 1, 2, 3 … without gaps; recorded_at_ms never decreases.
+ *
+ * A log may be kept compressed (cb_log_compress): once it holds enough records,
+ * a zstd dictionary is trained from them and kept in log_meta ("zdict"), and
+ * later records are stored as zstd frames made with it (a frame starts with
+ * zstd's magic number, a record with 0x0a). Every read gives back the record's
+ * own bytes, so the hashes, the bus and every reader see the same records.
  */
 #ifndef CB_EVLOG_H
 #define CB_EVLOG_H
@@ -57,10 +63,16 @@ int cb_log_append(cb_log_t *log, MDB_txn *txn, Casebus__V1__Envelope *env, cb_er
 /* The head as seen by txn. */
 int cb_log_head(cb_log_t *log, MDB_txn *txn, cb_log_head_t *head, cb_error_t *err);
 
-/* The record at seq; *raw and *len valid only inside txn. CB_ERR_NOT_FOUND past
- * the head. */
+/* Stores records from now on compressed, once the log holds train_at records
+ * (the dictionary is trained from the last of them); 0 turns it off. Records
+ * already stored stay as they are. */
+void cb_log_compress(cb_log_t *log, uint64_t train_at);
+
+/* The record at seq. *raw and *len are valid inside txn; when the record was
+ * stored compressed, *raw is in *owned, which the caller frees (NULL
+ * otherwise). CB_ERR_NOT_FOUND past the head. */
 int cb_log_get(cb_log_t *log, MDB_txn *txn, uint64_t seq, const uint8_t **raw, size_t *len,
-               cb_error_t *err);
+               uint8_t **owned, cb_error_t *err);
 
 /* The first seq recorded at or after time_ms; head+1 when none is. */
 int cb_log_seq_at_time(cb_log_t *log, MDB_txn *txn, int64_t time_ms, uint64_t *seq,

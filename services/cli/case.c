@@ -30,9 +30,11 @@ static int visit(void *ctx, uint64_t seq)
     const uint8_t *raw;
     size_t len;
     cb_error_t err;
-    if (cb_log_get(c->log, c->txn, seq, &raw, &len, &err) != 0)
+    uint8_t *owned;
+    if (cb_log_get(c->log, c->txn, seq, &raw, &len, &owned, &err) != 0)
         return 0;
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, raw);
+    free(owned);
     if (env == NULL)
         return 0;
     json_t *doc = cb_envelope_to_json(env, 0);

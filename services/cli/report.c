@@ -37,9 +37,11 @@ static int read_log(cb_ranking_t *r, int64_t to, const cb_config_t *cfg, const c
     for (uint64_t seq = 1; seq <= head.seq; seq++) {
         const uint8_t *raw;
         size_t len;
-        if (cb_log_get(log, txn, seq, &raw, &len, &err) != 0)
+        uint8_t *owned;
+        if (cb_log_get(log, txn, seq, &raw, &len, &owned, &err) != 0)
             break;
         Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, raw);
+        free(owned);
         if (env == NULL)
             continue;
         bool stop = env->recorded_at_ms >= to;

@@ -100,10 +100,12 @@ int dl_ob_get(deadline_t *dl, MDB_txn *txn, const char *id, dl_ob_t *o,
          * clock's figures up to date (dl_load). */
         const uint8_t *raw;
         size_t len;
+        uint8_t *owned = NULL;
         Casebus__V1__Envelope *env =
-            cb_log_get(dl->d.log, txn, o->opened_seq, &raw, &len, err) == 0
+            cb_log_get(dl->d.log, txn, o->opened_seq, &raw, &len, &owned, err) == 0
                 ? casebus__v1__envelope__unpack(NULL, len, raw)
                 : NULL;
+        free(owned);
         *msg = env && env->body_case == CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED
                    ? env->obligation_opened->obligation
                    : NULL;

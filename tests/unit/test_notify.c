@@ -235,7 +235,9 @@ static void order_retry_and_dead_letter(void **state)
     assert_int_equal(cb_log_head(f->n.d.log, txn, &head, &err), 0);
     const uint8_t *raw;
     size_t len;
-    assert_int_equal(cb_log_get(f->n.d.log, txn, head.seq, &raw, &len, &err), 0);
+    uint8_t *owned;
+    assert_int_equal(cb_log_get(f->n.d.log, txn, head.seq, &raw, &len, &owned, &err), 0);
+    assert_null(owned);
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, raw);
     assert_non_null(env);
     assert_int_equal(env->body_case, CASEBUS__V1__ENVELOPE__BODY_UNDELIVERABLE);
