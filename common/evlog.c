@@ -7,6 +7,7 @@
 #include "evlog.h"
 #include "bytes.h"
 #include "cbtime.h"
+#include "log.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -196,11 +197,16 @@ static int train(cb_log_t *log, MDB_txn *txn, uint64_t seq, cb_error_t *err)
         sizes[i] = v.mv_size;
     }
     if (rc == 0) {
+        int64_t t0 = cb_now_ms();
         size_t len = ZDICT_trainFromBuffer(dict, ZDICT_MAX, samples, sizes, (unsigned)n);
-        if (ZDICT_isError(len))
+        if (ZDICT_isError(len)) {
             log->train_next = seq + log->train_at;
-        else
-            rc = use_dict(log, dict, len, err);
+            log_info("log_dictionary_not_trained records=%zu reason=\"%s\" retry_at=%llu", n,
+                     ZDICT_getErrorName(len), (unsigned long long)log->train_next);
+        } else if ((rc = use_dict(log, dict, len, err)) == 0) {
+            log_info("log_dictionary_trained records=%zu bytes=%zu ms=%lld", n, len,
+                     (long long)(cb_now_ms() - t0));
+        }
     }
     free(sizes);
     free(samples);
