@@ -260,3 +260,14 @@ int cb_time_parse_after(const char *text, int64_t now_ms, int64_t *utc_ms, cb_er
         return cb_error_set(err, CB_ERR_INVALID, "", "'%.40s' is not in the future", p);
     return 0;
 }
+
+bool cb_bound_parse(const char *text, bool end_of_day, int64_t *utc_ms)
+{
+    cb_error_t e;
+    int64_t day;
+    if (strlen(text) == 10 && cb_date_parse(text, &day, &e) == 0) {
+        *utc_ms = cb_cst_day_start_ms(end_of_day ? day + 1 : day);
+        return true;
+    }
+    return cb_time_parse(text, utc_ms, &e) == 0;
+}

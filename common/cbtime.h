@@ -7,6 +7,7 @@
 #ifndef CB_TIME_H
 #define CB_TIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,5 +58,9 @@ int cb_time_parse(const char *text, int64_t *utc_ms, cb_error_t *err);
 int cb_time_parse_after(const char *text, int64_t now_ms, int64_t *utc_ms, cb_error_t *err);
 /* Parses "YYYY-MM-DD" into days since epoch. */
 int cb_date_parse(const char *text, int64_t *cst_day, cb_error_t *err);
+/* A bound of a period: a date (its 00:00 CST, or with end_of_day the next
+ * day's) or an instant as cb_time_parse reads it. Returns false when it is
+ * neither. */
+bool cb_bound_parse(const char *text, bool end_of_day, int64_t *utc_ms);
 
 #endif

@@ -43,6 +43,18 @@ static void span(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "%lldm", (long long)m);
 }
 
+/* Prints o (taken) as one line of JSON. */
+static int json_line(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return CB_ERR_NOMEM;
+    puts(text);
+    free(text);
+    return 0;
+}
+
 static int print_case(void *ctx, const cb_case_row_t *r)
 {
     lister_t *l = ctx;
@@ -56,13 +68,7 @@ static int print_case(void *ctx, const cb_case_row_t *r)
                       r->state, "level", cb_level_name(r->level), "overdue", r->overdue,
                       "open_limits", (int)r->open, "next_due_ms", (json_int_t)r->next_due_ms,
                       "finder", r->finder, "competent", r->competent, "holder", r->holder);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (text == NULL)
-            return CB_ERR_NOMEM;
-        puts(text);
-        free(text);
-        return 0;
+        return json_line(o);
     }
     local_time(r->reported_ms, rep, sizeof(rep));
     local_time(r->next_due_ms, due, sizeof(due));
@@ -84,13 +90,7 @@ static int print_obligation(void *ctx, const cb_ob_row_t *r)
             r->case_id, "rule_id", r->rule_id, "responsible", r->responsible, "due_at_ms",
             (json_int_t)r->due_ms, "remaining_ms", (json_int_t)remaining, "level",
             cb_level_name(r->level), "supervision_id", r->supervision_id, "paused", r->paused);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (text == NULL)
-            return CB_ERR_NOMEM;
-        puts(text);
-        free(text);
-        return 0;
+        return json_line(o);
     }
     local_time(r->due_ms, due, sizeof(due));
     span(remaining, left, sizeof(left));
@@ -138,13 +138,7 @@ static int bad(const char *cmd, const char *what)
 
 static bool instant(const char *cmd, const char *flag, const char *v, bool end, int64_t *out)
 {
-    cb_error_t e;
-    int64_t day;
-    if (strlen(v) == 10 && cb_date_parse(v, &day, &e) == 0) {
-        *out = cb_cst_day_start_ms(end ? day + 1 : day);
-        return true;
-    }
-    if (cb_time_parse(v, out, &e) == 0)
+    if (cb_bound_parse(v, end, out))
         return true;
     fprintf(stderr, "casebus %s: %s: want a date (2026-12-03) or an RFC 3339 instant\n", cmd, flag);
     return false;

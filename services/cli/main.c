@@ -192,10 +192,21 @@ static int import(const cb_config_t *cfg, bool catalog, int argc, char **argv)
     return rc;
 }
 
+/* casebus org|catalog import FILE */
+static int import_named(const cb_config_t *cfg, const char *name, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "import") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    return import(cfg, strcmp(name, "catalog") == 0, argc - 1, argv + 1);
+}
+
 /* casebus verify: every daemon's log, opened read-only beside the running
  * daemon. Exit 1 when any chain is broken, 2 when a log cannot be read. */
-static int verify(const cb_config_t *cfg)
+static int verify(const cb_config_t *cfg, int argc, char **argv)
 {
+    (void)argc, (void)argv;
     static const char *daemons[] = {"intake", "router", "deadline", "notify"};
     int worst = 0;
     for (size_t i = 0; i < 4; i++) {
@@ -232,11 +243,44 @@ static int verify(const cb_config_t *cfg)
     return worst;
 }
 
-static const char *const commands[] = {
-    "org",   "catalog", "calendar", "status", "subscribe", "unsubscribe", "subscriptions",
-    "deadletters", "redeliver", "deliveries", "listen", "subscription", "token", "report", "case", "cases",
-    "overdue", "due-soon", "submit", "tail",
-    "verify", "due", "keys", "completion", "openapi", NULL};
+/* Every command. talks: it asks a daemon over ZeroMQ, with the operator's
+ * CURVE key pair when the deployment has keys; own_help: it answers --help
+ * itself. completion and openapi run before the configuration is read. */
+typedef int plain_fn(const cb_config_t *, int, char **);
+typedef int named_fn(const cb_config_t *, const char *, int, char **);
+static const struct {
+    const char *name;
+    bool talks, own_help;
+    plain_fn *run;
+    named_fn *named; /* given the command's name */
+} commands[] = {
+    {"org", true, false, NULL, import_named},
+    {"catalog", true, false, NULL, import_named},
+    {"calendar", true, true, cli_calendar, NULL},
+    {"status", true, false, cli_status, NULL},
+    {"subscribe", true, false, NULL, cli_notify},
+    {"unsubscribe", true, false, NULL, cli_notify},
+    {"subscriptions", true, false, NULL, cli_notify},
+    {"deadletters", true, false, NULL, cli_notify},
+    {"redeliver", true, false, NULL, cli_notify},
+    {"deliveries", true, false, NULL, cli_notify},
+    {"listen", true, false, cli_listen, NULL},
+    {"subscription", true, true, cli_subscription, NULL},
+    {"token", true, false, cli_token, NULL},
+    {"report", false, false, cli_report, NULL},
+    {"case", false, false, cli_case, NULL},
+    {"cases", false, false, cli_cases, NULL},
+    {"overdue", false, false, NULL, cli_obligations},
+    {"due-soon", false, false, NULL, cli_obligations},
+    {"submit", false, false, cli_submit, NULL},
+    {"tail", true, true, cli_tail, NULL},
+    {"verify", false, false, verify, NULL},
+    {"due", false, false, cli_due, NULL},
+    {"keys", false, true, cli_keys, NULL}, /* makes the keys the others need */
+    {"completion", false, false, NULL, NULL},
+    {"openapi", false, false, NULL, NULL},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 /* casebus completion bash: a bash completion script made from the commands
  * table above and each command's options in its usage lines. */
@@ -258,16 +302,16 @@ static int completion(int argc, char **argv)
            "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
            "        case ${COMP_WORDS[i]} in --config) ((i++)) ;; -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac\n"
            "    done\n    case $cmd in\n");
-    for (size_t k = 0; commands[k]; k++) {
+    for (size_t k = 0; k < NCOMMANDS; k++) {
         /* the options named on the command's usage lines */
         char opts[1024] = "";
-        size_t used = 0, n = strlen(commands[k]);
+        size_t used = 0, n = strlen(commands[k].name);
         bool in = false;
         char *copy = strdup(text), *save = NULL;
         for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
              line = strtok_r(NULL, "\n", &save)) {
             if (strncmp(line, "  ", 2) == 0 && line[2] != ' ')
-                in = strncmp(line + 2, commands[k], n) == 0 && (line[2 + n] == ' ' || !line[2 + n]);
+                in = strncmp(line + 2, commands[k].name, n) == 0 && (line[2 + n] == ' ' || !line[2 + n]);
             else if (strncmp(line, "  ", 2) != 0)
                 in = false;
             for (char *p = in ? strstr(line, "--") : NULL; p; p = strstr(p + 2, "--")) {
@@ -281,11 +325,11 @@ static int completion(int argc, char **argv)
             }
         }
         free(copy);
-        printf("        %s) COMPREPLY=($(compgen -W \"%s--help\" -- \"$cur\")) ;;\n", commands[k], opts);
+        printf("        %s) COMPREPLY=($(compgen -W \"%s--help\" -- \"$cur\")) ;;\n", commands[k].name, opts);
     }
     printf("        *) COMPREPLY=($(compgen -W \"");
-    for (size_t k = 0; commands[k]; k++)
-        printf("%s%s", k ? " " : "", commands[k]);
+    for (size_t k = 0; k < NCOMMANDS; k++)
+        printf("%s%s", k ? " " : "", commands[k].name);
     printf(" --config --help\" -- \"$cur\")) ;;\n    esac\n}\ncomplete -o default -F _casebus casebus\n");
     free(text);
     return 0;
@@ -401,16 +445,16 @@ int main(int argc, char **argv)
         return i >= argc ? 2 : 0;
     }
     size_t known = 0;
-    while (commands[known] && strcmp(commands[known], argv[i]) != 0)
+    while (known < NCOMMANDS && strcmp(commands[known].name, argv[i]) != 0)
         known++;
-    if (commands[known] == NULL) {
+    if (known == NCOMMANDS) {
         const char *best = NULL;
         size_t bd = 3;
-        for (size_t k = 0; commands[k]; k++) {
-            size_t d = distance(argv[i], commands[k]);
+        for (size_t k = 0; k < NCOMMANDS; k++) {
+            size_t d = distance(argv[i], commands[k].name);
             if (d < bd) {
                 bd = d;
-                best = commands[k];
+                best = commands[k].name;
             }
         }
         fprintf(stderr, "casebus: unknown command '%s'%s%s%s; casebus --help lists them\n",
@@ -419,8 +463,7 @@ int main(int argc, char **argv)
     }
     /* --help anywhere after a command shows its help and does nothing else
      * (the commands with a help of their own answer it themselves). */
-    bool own_help = strcmp(argv[i], "tail") == 0 || strcmp(argv[i], "calendar") == 0 ||
-                    strcmp(argv[i], "keys") == 0 || strcmp(argv[i], "subscription") == 0;
+    bool own_help = commands[known].own_help;
     for (int k = i + 1; k < argc && !own_help; k++)
         if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
             command_help(argv[i]);
@@ -436,20 +479,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "casebus: %s\n", err.message);
         return 2;
     }
-    if (strcmp(argv[i], "keys") == 0) { /* before the keys it makes are needed */
-        int rc = cli_keys(cfg, argc - i - 1, argv + i + 1);
-        cb_config_destroy(&cfg);
-        return rc;
-    }
-    /* The operator's CURVE key pair when the deployment has keys, for the
-     * commands that talk to a daemon over ZeroMQ. */
-    static const char *const zmq_cmds[] = {"org", "catalog", "calendar", "status", "subscribe",
-                                           "unsubscribe", "subscriptions", "deadletters",
-                                           "redeliver", "token", "tail", "subscription",
-                                           "deliveries", "listen"};
-    bool talks = false;
-    for (size_t k = 0; k < sizeof(zmq_cmds) / sizeof(zmq_cmds[0]); k++)
-        talks |= strcmp(argv[i], zmq_cmds[k]) == 0;
+    bool talks = commands[known].talks;
     if (strcmp(argv[i], "calendar") == 0) /* show works from files alone */
         talks = argc - i >= 2 && strcmp(argv[i + 1], "import") == 0;
     for (int k = i + 1; k < argc; k++) /* a command's own help asks no daemon */
@@ -459,46 +489,9 @@ int main(int argc, char **argv)
         cb_config_destroy(&cfg);
         return 2;
     }
-    int rc;
-    if (argc - i >= 2 && strcmp(argv[i], "org") == 0 && strcmp(argv[i + 1], "import") == 0)
-        rc = import(cfg, false, argc - i - 2, argv + i + 2);
-    else if (argc - i >= 2 && strcmp(argv[i], "catalog") == 0 &&
-             strcmp(argv[i + 1], "import") == 0)
-        rc = import(cfg, true, argc - i - 2, argv + i + 2);
-    else if (strcmp(argv[i], "calendar") == 0)
-        rc = cli_calendar(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "status") == 0)
-        rc = cli_status(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "subscribe") == 0 || strcmp(argv[i], "unsubscribe") == 0 ||
-             strcmp(argv[i], "subscriptions") == 0 || strcmp(argv[i], "deadletters") == 0 ||
-             strcmp(argv[i], "redeliver") == 0 || strcmp(argv[i], "deliveries") == 0)
-        rc = cli_notify(cfg, argv[i], argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "listen") == 0)
-        rc = cli_listen(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "subscription") == 0)
-        rc = cli_subscription(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "token") == 0)
-        rc = cli_token(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "report") == 0)
-        rc = cli_report(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "case") == 0)
-        rc = cli_case(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "cases") == 0)
-        rc = cli_cases(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "overdue") == 0 || strcmp(argv[i], "due-soon") == 0)
-        rc = cli_obligations(cfg, argv[i], argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "submit") == 0)
-        rc = cli_submit(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "tail") == 0)
-        rc = cli_tail(cfg, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "verify") == 0)
-        rc = verify(cfg);
-    else if (strcmp(argv[i], "due") == 0)
-        rc = cli_due(cfg, argc - i - 1, argv + i + 1);
-    else {
-        usage(stderr);
-        rc = 2;
-    }
+    int rc = commands[known].run
+                 ? commands[known].run(cfg, argc - i - 1, argv + i + 1)
+                 : commands[known].named(cfg, argv[i], argc - i - 1, argv + i + 1);
     cb_config_destroy(&cfg);
     return rc;
 }

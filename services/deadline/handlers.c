@@ -48,6 +48,19 @@ static int extension_refused(deadline_t *dl, MDB_txn *txn, const char *id,
     return dl_change_event(dl, txn, msg, C(EXTENSION_REFUSED), by, why, 0, err);
 }
 
+/* The obligation an extension names, loaded with its message: 0. When there is
+ * none the extension is refused: 1 (or the error of recording that). */
+static int extension_target(deadline_t *dl, MDB_txn *txn, const char *id,
+                            const Casebus__V1__OrgRef *by, dl_ob_t *o,
+                            Casebus__V1__Obligation **msg, cb_error_t *err)
+{
+    *msg = NULL;
+    int rc = dl_load(dl, txn, id, o, msg, err);
+    if (rc > 0 && (rc = extension_refused(dl, txn, id, NULL, by, "no such obligation", err)) == 0)
+        rc = 1;
+    return rc;
+}
+
 static int on_extension_requested(deadline_t *dl, MDB_txn *txn, const cb_bus_event_t *ev,
                                   cb_error_t *err)
 {
@@ -55,15 +68,13 @@ static int on_extension_requested(deadline_t *dl, MDB_txn *txn, const cb_bus_eve
     const char *id = x->obligation_id;
     int64_t asked_at =
         x->meta && x->meta->received_at_ms ? x->meta->received_at_ms : ev->env->recorded_at_ms;
-    dl_ob_t o, before;
-    Casebus__V1__Obligation *msg = NULL;
-    char why[256];
-    int rc = dl_load(dl, txn, id, &o, &msg, err);
-    if (rc < 0)
-        return rc;
-    if (rc > 0)
-        return extension_refused(dl, txn, id, NULL, x->by, "no such obligation", err);
     const char *by = x->by ? x->by->org_id : "";
+    char why[256];
+    dl_ob_t o, before;
+    Casebus__V1__Obligation *msg;
+    int rc = extension_target(dl, txn, id, x->by, &o, &msg, err);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
     if (o.status != DL_OPEN && o.status != DL_PAUSED) {
         rc = extension_refused(dl, txn, id, msg, x->by, "the obligation has ended", err);
     } else if (o.status == DL_OPEN && asked_at > o.due_ms) {
@@ -95,13 +106,11 @@ static int on_extension_decided(deadline_t *dl, MDB_txn *txn, const cb_bus_event
     const char *id = x->obligation_id;
     int64_t now = ev->env->recorded_at_ms;
     dl_ob_t o, before;
-    Casebus__V1__Obligation *msg = NULL;
+    Casebus__V1__Obligation *msg;
+    int rc = extension_target(dl, txn, id, x->by, &o, &msg, err);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
     char why[256];
-    int rc = dl_load(dl, txn, id, &o, &msg, err);
-    if (rc < 0)
-        return rc;
-    if (rc > 0)
-        return extension_refused(dl, txn, id, NULL, x->by, "no such obligation", err);
     const char *by = x->by ? x->by->org_id : "";
     bool supervisor = false;
     for (size_t i = 0; i < msg->n_supervisors; i++)

@@ -371,58 +371,58 @@ static int64_t used_ms(const deadline_t *dl, const dl_ob_t *o, int64_t now_ms)
     return now_ms - o->start_ms;
 }
 
-/* Pauses an open clock (a dispute before the judicial bureau). */
+typedef enum { STEP_PAUSE, STEP_RESUME, STEP_REOPEN } clock_step_t;
+
+/* Pauses an open clock (a dispute before the judicial bureau), restarts a
+ * paused one, or reopens a met one, with the time it had left. */
+static int clock_step(deadline_t *dl, MDB_txn *txn, const char *id, int64_t now_ms,
+                      clock_step_t step, const Casebus__V1__OrgRef *by, const char *reason,
+                      cb_error_t *err)
+{
+    static const int from[] = {
+        [STEP_PAUSE] = DL_OPEN, [STEP_RESUME] = DL_PAUSED, [STEP_REOPEN] = DL_MET};
+    static const int change[] = {
+        [STEP_PAUSE] = C(PAUSED), [STEP_RESUME] = C(RESUMED), [STEP_REOPEN] = C(REOPENED)};
+    dl_ob_t o, before;
+    Casebus__V1__Obligation *msg = NULL;
+    int rc = dl_load(dl, txn, id, &o, &msg, err);
+    if (rc != 0 || o.status != from[step])
+        goto out;
+    before = o;
+    int64_t previous = 0;
+    if (step == STEP_PAUSE) {
+        o.remaining_ms = dl_clock_left(dl->cal, &o, now_ms);
+        msg->used_ms = used_ms(dl, &o, now_ms);
+        o.status = DL_PAUSED;
+        o.flags |= DL_F_REBASED;
+    } else {
+        previous = o.due_ms;
+        o.due_ms = dl_clock_resume(dl->cal, &o, now_ms);
+        o.anchor_ms = now_ms;
+        o.ext_at_anchor = o.ext_total;
+        o.status = DL_OPEN;
+        o.flags = (uint8_t)((o.flags | DL_F_REBASED) & ~DL_F_MET_LATE);
+    }
+    /* A paused clock leaves the index of calendar years; a running one is in it. */
+    if (dl_counted(&o) &&
+        (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, step == STEP_PAUSE, err)) != 0)
+        goto out;
+    if ((rc = dl_save(dl, txn, &before, &o, msg, 0, err)) == 0)
+        rc = dl_change_event(dl, txn, msg, change[step], by, reason, previous, err);
+out:
+    if (msg)
+        casebus__v1__obligation__free_unpacked(msg, NULL);
+    return rc > 0 ? 0 : rc;
+}
+
 int dl_pause_obligation(deadline_t *dl, MDB_txn *txn, const char *id, int64_t now_ms,
                         const Casebus__V1__OrgRef *by, const char *reason, cb_error_t *err)
 {
-    dl_ob_t o, before;
-    Casebus__V1__Obligation *msg = NULL;
-    int rc = dl_load(dl, txn, id, &o, &msg, err);
-    if (rc != 0)
-        return rc > 0 ? 0 : rc;
-    if (o.status != DL_OPEN)
-        goto out;
-    before = o;
-    o.remaining_ms = dl_clock_left(dl->cal, &o, now_ms);
-    msg->used_ms = used_ms(dl, &o, now_ms);
-    if (dl_counted(&o) && (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, true, err)) != 0)
-        goto out;
-    o.status = DL_PAUSED;
-    o.flags |= DL_F_REBASED;
-    if ((rc = dl_save(dl, txn, &before, &o, msg, 0, err)) == 0)
-        rc = dl_change_event(dl, txn, msg, C(PAUSED), by, reason, 0, err);
-out:
-    if (msg)
-        casebus__v1__obligation__free_unpacked(msg, NULL);
-    return rc;
+    return clock_step(dl, txn, id, now_ms, STEP_PAUSE, by, reason, err);
 }
 
-/* Restarts a paused clock, or reopens a met one, with the time it had left. */
 int dl_resume_obligation(deadline_t *dl, MDB_txn *txn, const char *id, int64_t now_ms, bool reopen,
                          const Casebus__V1__OrgRef *by, const char *reason, cb_error_t *err)
 {
-    dl_ob_t o, before;
-    Casebus__V1__Obligation *msg = NULL;
-    int rc = dl_load(dl, txn, id, &o, &msg, err);
-    if (rc != 0)
-        return rc > 0 ? 0 : rc;
-    if (o.status != (reopen ? DL_MET : DL_PAUSED))
-        goto out;
-    before = o;
-    int64_t previous = o.due_ms;
-    o.due_ms = dl_clock_resume(dl->cal, &o, now_ms);
-    o.anchor_ms = now_ms;
-    o.ext_at_anchor = o.ext_total;
-    o.status = DL_OPEN;
-    o.flags = (uint8_t)((o.flags | DL_F_REBASED) & ~DL_F_MET_LATE);
-    if (dl_counted(&o) &&
-        (rc = dl_calyears_put(dl, txn, o.start_ms, o.due_ms, id, false, err)) != 0)
-        goto out;
-    if ((rc = dl_save(dl, txn, &before, &o, msg, 0, err)) == 0)
-        rc = dl_change_event(dl, txn, msg, reopen ? C(REOPENED) : C(RESUMED), by, reason, previous,
-                             err);
-out:
-    if (msg)
-        casebus__v1__obligation__free_unpacked(msg, NULL);
-    return rc;
+    return clock_step(dl, txn, id, now_ms, reopen ? STEP_REOPEN : STEP_RESUME, by, reason, err);
 }

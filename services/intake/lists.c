@@ -266,13 +266,7 @@ static void reply_error(intake_reply_t *reply, int status, const char *code, con
 static bool parse_instant(const char *key, const char *value, bool end_of_day, int64_t *out,
                           intake_reply_t *reply)
 {
-    cb_error_t e;
-    int64_t day;
-    if (strlen(value) == 10 && cb_date_parse(value, &day, &e) == 0) {
-        *out = cb_cst_day_start_ms(end_of_day ? day + 1 : day);
-        return true;
-    }
-    if (cb_time_parse(value, out, &e) == 0)
+    if (cb_bound_parse(value, end_of_day, out))
         return true;
     char msg[300];
     snprintf(msg, sizeof(msg), "%s: want a date (2026-12-03, China time) or an RFC 3339 instant",
