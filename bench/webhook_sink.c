@@ -11,7 +11,7 @@
  *
  *   webhook_sink [--expect N] [--log FILE] PORT...
  *   answered TOTAL
- *   port PORT answered N connections C peak P
+ *   port PORT answered N connections C peak P last MS (its last answer's wall clock)
  */
 #include <h2o.h>
 #include <signal.h>
@@ -26,6 +26,7 @@ typedef struct endpoint {
     uv_tcp_t listener;
     int port;
     unsigned long answered, connections, open, peak;
+    long long last_ms;
 } endpoint_t;
 
 typedef struct conn {
@@ -93,8 +94,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_start_response(req, &generator);
     h2o_send(req, NULL, 0, 1);
     endpoint_t *ep = endpoint_of(req);
-    if (ep)
+    if (ep) {
         ep->answered++;
+        ep->last_ms = now_us() / 1000;
+    }
     if (++answered == expect) {
         printf("reached %lu %lld\n", answered, now_us() / 1000);
         fflush(stdout);
@@ -136,8 +139,9 @@ static void on_term(uv_signal_t *s, int signum)
         fflush(arrivals);
     printf("answered %lu\n", answered);
     for (size_t i = 0; i < nendpoints; i++)
-        printf("port %d answered %lu connections %lu peak %lu\n", endpoints[i].port,
-               endpoints[i].answered, endpoints[i].connections, endpoints[i].peak);
+        printf("port %d answered %lu connections %lu peak %lu last %lld\n", endpoints[i].port,
+               endpoints[i].answered, endpoints[i].connections, endpoints[i].peak,
+               endpoints[i].last_ms);
     fflush(stdout);
     uv_stop(s->loop);
 }

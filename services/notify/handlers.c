@@ -132,22 +132,17 @@ bool nt_type_known(const char *type)
 
 /* ---- events of notify's own log ---- */
 
-static void fill_ref(Casebus__V1__DeliveryRef *r, json_t *rec)
+static void fill_ref(Casebus__V1__DeliveryRef *r, const nt_delivery_t *d)
 {
     casebus__v1__delivery_ref__init(r);
-    r->delivery_id = (char *)json_string_value(json_object_get(rec, "id"));
-    r->source_event_id = (char *)json_string_value(json_object_get(rec, "event_id"));
-    r->source_producer = (char *)json_string_value(json_object_get(rec, "producer"));
-    r->source_seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
-    r->event_type = (char *)json_string_value(json_object_get(rec, "type"));
-    r->org_id = (char *)json_string_value(json_object_get(rec, "org_id"));
-    r->subscription_id = (char *)json_string_value(json_object_get(rec, "sub"));
-    r->url = (char *)json_string_value(json_object_get(rec, "url"));
-    char **f[] = {&r->delivery_id, &r->source_event_id, &r->source_producer, &r->event_type,
-                  &r->org_id, &r->subscription_id, &r->url};
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-        if (*f[i] == NULL)
-            *f[i] = "";
+    r->delivery_id = (char *)d->id;
+    r->source_event_id = (char *)d->event_id;
+    r->source_producer = (char *)d->producer;
+    r->source_seq = d->seq;
+    r->event_type = (char *)d->type;
+    r->org_id = (char *)d->org_id;
+    r->subscription_id = (char *)d->sub;
+    r->url = (char *)d->url;
 }
 
 static int emit(notify_t *n, MDB_txn *txn, Casebus__V1__Envelope *env, const char *case_id,
@@ -196,25 +191,19 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
         return rc;
     snprintf(id, NT_ID_MAX, "D%012llu", (unsigned long long)num);
     const char *sub_id = json_string_value(json_object_get(sub, "id"));
+    const char *url = json_string_value(json_object_get(sub, "url"));
     int64_t now = n->now();
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:i,s:I,s:I,"
-                            "s:i,s:s,s:b}",
-                            "id", id, "sub", sub_id, "org_id", org_id, "url",
-                            json_string_value(json_object_get(sub, "url")), "type", src->type,
-                            "event_id", src->event_id, "producer", src->producer, "seq",
-                            (json_int_t)src->seq, "case_id", src->case_id, "case_key",
-                            src->case_key, "order", (json_int_t)num, "state",
-                            "pending", "attempt", 0, "first_at_ms", (json_int_t)now,
-                            "next_at_ms", (json_int_t)now, "last_status", 0, "last_error", "",
-                            "queued", 1);
-    if (rec == NULL)
-        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
+    nt_delivery_t d = {
+        .id = id, .sub = sub_id, .org_id = org_id, .url = url ? url : "", .type = src->type,
+        .event_id = src->event_id, .producer = src->producer, .case_id = src->case_id,
+        .case_key = src->case_key, .last_error = "", .seq = src->seq, .order = num,
+        .first_at_ms = now, .next_at_ms = now, .state = NT_STATE_PENDING, .queued = true,
+    };
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
-        (rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 &&
+        (rc = nt_delivery_put(n, txn, &d, err)) == 0 &&
         (rc = nt_body_put(n, txn, id, body, err)) == 0 && head)
         rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
-    json_decref(rec);
     return rc;
 }
 
@@ -381,34 +370,32 @@ int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random)
 
 /* The delivery leaves its queue: the next one of the same endpoint and case
  * becomes ready now. */
-static int finish(notify_t *n, MDB_txn *txn, json_t *rec, int64_t now, cb_error_t *err)
+static int finish(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, int64_t now,
+                  cb_error_t *err)
 {
-    if (!json_is_true(json_object_get(rec, "queued")))
+    if (!d->queued)
         return 0;
     char next[NT_ID_MAX];
-    int rc = nt_queue_pop(n, txn, json_string_value(json_object_get(rec, "sub")),
-                          json_string_value(json_object_get(rec, "case_key")), next, err);
+    int rc = nt_queue_pop(n, txn, d->sub, d->case_key, next, err);
     if (rc != 0 || next[0] == '\0')
         return rc;
-    json_t *nrec = nt_get(n, txn, n->db_deliveries, next);
-    if (nrec == NULL)
+    nt_delivery_t nd;
+    if (nt_delivery_get(n, txn, next, &nd) != 0)
         return 0;
-    json_object_set_new(nrec, "next_at_ms", json_integer(now));
-    json_object_set_new(nrec, "first_at_ms", json_integer(now));
-    if ((rc = nt_put(n, txn, n->db_deliveries, next, nrec, err)) == 0)
-        rc = nt_ready_put(n, txn, json_string_value(json_object_get(nrec, "sub")), now, next,
-                          false, err);
-    json_decref(nrec);
+    nd.next_at_ms = nd.first_at_ms = now;
+    if ((rc = nt_delivery_put(n, txn, &nd, err)) == 0)
+        rc = nt_ready_put(n, txn, nd.sub, now, next, false, err);
+    nt_delivery_free(&nd);
     return rc;
 }
 
-static int dead_letter(notify_t *n, MDB_txn *txn, json_t *rec, uint32_t attempts,
+static int dead_letter(notify_t *n, MDB_txn *txn, nt_delivery_t *d, uint32_t attempts,
                        const char *last_error, int64_t now, cb_error_t *err)
 {
-    const char *id = json_string_value(json_object_get(rec, "id"));
-    json_object_set_new(rec, "state", json_string("dead"));
+    const char *id = d->id;
+    d->state = NT_STATE_DEAD;
     json_t *mark = json_object();
-    int rc = nt_put(n, txn, n->db_deliveries, id, rec, err);
+    int rc = nt_delivery_put(n, txn, d, err);
     if (rc == 0)
         rc = mark ? nt_put(n, txn, n->db_dead, id, mark, err)
                   : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
@@ -416,7 +403,7 @@ static int dead_letter(notify_t *n, MDB_txn *txn, json_t *rec, uint32_t attempts
     if (rc != 0)
         return rc;
     Casebus__V1__DeliveryRef r;
-    fill_ref(&r, rec);
+    fill_ref(&r, d);
     Casebus__V1__DeadLettered dl = CASEBUS__V1__DEAD_LETTERED__INIT;
     dl.delivery = &r;
     dl.attempts = attempts;
@@ -426,48 +413,45 @@ static int dead_letter(notify_t *n, MDB_txn *txn, json_t *rec, uint32_t attempts
     env.dead_lettered = &dl;
     log_warnx("dead_lettered delivery=%s org=%s url=%s attempts=%u error=\"%s\"", id, r.org_id,
               r.url, attempts, last_error);
-    if ((rc = emit(n, txn, &env, json_string_value(json_object_get(rec, "case_id")), err)) != 0)
+    if ((rc = emit(n, txn, &env, d->case_id, err)) != 0)
         return rc;
-    return finish(n, txn, rec, now, err);
+    return finish(n, txn, d, now, err);
 }
 
 int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, const char *error,
                       uint32_t latency_ms, int64_t now, cb_error_t *err)
 {
-    json_t *rec = nt_get(n, txn, n->db_deliveries, id);
-    if (rec == NULL)
+    nt_delivery_t d;
+    if (nt_delivery_get(n, txn, id, &d) != 0)
         return 0;
     int rc = 0;
-    if (strcmp(json_string_value(json_object_get(rec, "state")), "pending") != 0)
+    if (d.state != NT_STATE_PENDING)
         goto out; /* already settled (e.g. answered twice around a redelivery) */
-    uint32_t attempt = (uint32_t)json_integer_value(json_object_get(rec, "attempt")) + 1;
-    int64_t was_at = json_integer_value(json_object_get(rec, "next_at_ms"));
-    json_object_set_new(rec, "attempt", json_integer(attempt));
-    json_object_set_new(rec, "last_status", json_integer(status));
-    json_object_set_new(rec, "last_error", json_string(error ? error : ""));
-    json_object_set_new(rec, "last_latency_ms", json_integer(latency_ms));
-    json_object_set_new(rec, "last_at_ms", json_integer(now));
-    const char *sub = json_string_value(json_object_get(rec, "sub"));
-    if ((rc = nt_ready_put(n, txn, sub, was_at, id, true, err)) != 0)
+    uint32_t attempt = ++d.attempt;
+    int64_t was_at = d.next_at_ms;
+    d.last_status = (int32_t)status;
+    d.last_error = error ? error : "";
+    d.last_latency_ms = latency_ms;
+    d.last_at_ms = now;
+    if ((rc = nt_ready_put(n, txn, d.sub, was_at, id, true, err)) != 0)
         goto out;
     Casebus__V1__DeliveryRef r;
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-    const char *case_id = json_string_value(json_object_get(rec, "case_id"));
     nt_outcome_t outcome = nt_classify(status);
     if (outcome == NT_DELIVERED) {
-        json_object_set_new(rec, "state", json_string("delivered"));
-        if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) != 0)
+        d.state = NT_STATE_DELIVERED;
+        if ((rc = nt_delivery_put(n, txn, &d, err)) != 0)
             goto out;
-        fill_ref(&r, rec);
-        Casebus__V1__Delivered d = CASEBUS__V1__DELIVERED__INIT;
-        d.delivery = &r;
-        d.attempt = attempt;
-        d.http_status = (uint32_t)status;
-        d.latency_ms = latency_ms;
+        fill_ref(&r, &d);
+        Casebus__V1__Delivered dv = CASEBUS__V1__DELIVERED__INIT;
+        dv.delivery = &r;
+        dv.attempt = attempt;
+        dv.http_status = (uint32_t)status;
+        dv.latency_ms = latency_ms;
         env.body_case = B(DELIVERED);
-        env.delivered = &d;
-        if ((rc = emit(n, txn, &env, case_id, err)) == 0)
-            rc = finish(n, txn, rec, now, err);
+        env.delivered = &dv;
+        if ((rc = emit(n, txn, &env, d.case_id, err)) == 0)
+            rc = finish(n, txn, &d, now, err);
         goto out;
     }
     char why[300];
@@ -477,10 +461,9 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, co
     else
         snprintf(why, sizeof(why), "%s", error && *error ? error : "no answer");
     int64_t next = now + nt_backoff(n, attempt, randombytes_random());
-    int64_t first = json_integer_value(json_object_get(rec, "first_at_ms"));
     bool permanent = outcome == NT_PERMANENT;
-    bool give_up = permanent || next - first > n->horizon_ms;
-    fill_ref(&r, rec);
+    bool give_up = permanent || next - d.first_at_ms > n->horizon_ms;
+    fill_ref(&r, &d);
     Casebus__V1__DeliveryFailed f = CASEBUS__V1__DELIVERY_FAILED__INIT;
     f.delivery = &r;
     f.attempt = attempt;
@@ -490,17 +473,17 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, co
     f.next_attempt_at_ms = give_up ? 0 : next;
     env.body_case = B(DELIVERY_FAILED);
     env.delivery_failed = &f;
-    if ((rc = emit(n, txn, &env, case_id, err)) != 0)
+    if ((rc = emit(n, txn, &env, d.case_id, err)) != 0)
         goto out;
     if (give_up) {
-        rc = dead_letter(n, txn, rec, attempt, why, now, err);
+        rc = dead_letter(n, txn, &d, attempt, why, now, err);
         goto out;
     }
-    json_object_set_new(rec, "next_at_ms", json_integer(next));
-    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0)
-        rc = nt_ready_put(n, txn, sub, next, id, false, err);
+    d.next_at_ms = next;
+    if ((rc = nt_delivery_put(n, txn, &d, err)) == 0)
+        rc = nt_ready_put(n, txn, d.sub, next, id, false, err);
 out:
-    json_decref(rec);
+    nt_delivery_free(&d);
     return rc;
 }
 
@@ -717,26 +700,27 @@ int nt_rotate_secret(notify_t *n, MDB_txn *txn, const char *id, const char *secr
 
 int nt_redeliver(notify_t *n, MDB_txn *txn, const char *id, cb_error_t *err)
 {
-    json_t *rec = nt_get(n, txn, n->db_deliveries, id);
-    if (rec == NULL)
-        return cb_error_set(err, CB_ERR_NOT_FOUND, "delivery_id", "no delivery %s", id);
+    nt_delivery_t d;
+    int got = nt_delivery_get(n, txn, id, &d);
+    if (got != 0)
+        return got > 0 ? cb_error_set(err, CB_ERR_NOT_FOUND, "delivery_id", "no delivery %s", id)
+                       : cb_error_set(err, CB_ERR_CORRUPT, "delivery_id",
+                                      "delivery %s: its record is unreadable", id);
     int rc = 0;
-    if (strcmp(json_string_value(json_object_get(rec, "state")), "dead") != 0) {
+    if (d.state != NT_STATE_DEAD) {
         rc = cb_error_set(err, CB_ERR_CONFLICT, "delivery_id",
                           "delivery %s is not a dead letter (it is %s)", id,
-                          json_string_value(json_object_get(rec, "state")));
+                          nt_state_word(d.state));
         goto out;
     }
     int64_t now = n->now();
-    json_object_set_new(rec, "state", json_string("pending"));
-    json_object_set_new(rec, "queued", json_false()); /* outside the case's queue now */
-    json_object_set_new(rec, "first_at_ms", json_integer(now));
-    json_object_set_new(rec, "next_at_ms", json_integer(now));
-    if ((rc = nt_put(n, txn, n->db_deliveries, id, rec, err)) == 0 &&
+    d.state = NT_STATE_PENDING;
+    d.queued = false; /* outside the case's queue now */
+    d.first_at_ms = d.next_at_ms = now;
+    if ((rc = nt_delivery_put(n, txn, &d, err)) == 0 &&
         (rc = nt_del(n, txn, n->db_dead, id, err)) == 0)
-        rc = nt_ready_put(n, txn, json_string_value(json_object_get(rec, "sub")), now, id, false,
-                          err);
+        rc = nt_ready_put(n, txn, d.sub, now, id, false, err);
 out:
-    json_decref(rec);
+    nt_delivery_free(&d);
     return rc;
 }

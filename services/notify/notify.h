@@ -55,7 +55,8 @@ typedef struct notify {
 /* ---- state.c ---- */
 int nt_state_open(notify_t *n, cb_error_t *err);
 void nt_state_close(notify_t *n);
-/* A JSON record of db under id (NULL when absent); caller decrefs. */
+/* A JSON record of db under id (NULL when absent); caller decrefs. A
+ * delivery's is made from its binary record (delivery.c). */
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id);
 int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err);
 /* A delivery's request body is kept apart from its record (which is read and
@@ -97,6 +98,30 @@ int nt_ready_next_sub(notify_t *n, MDB_txn *txn, const char *after, char sub[NT_
 int nt_ready_due(notify_t *n, MDB_txn *txn, const char *sub, int64_t now_ms, nt_ready_key_t *keys,
                  int max, int64_t *next_at, cb_error_t *err);
 size_t nt_count(notify_t *n, MDB_txn *txn, MDB_dbi db);
+
+/* ---- delivery.c: a delivery's record ---- */
+typedef enum nt_state { NT_STATE_PENDING, NT_STATE_DELIVERED, NT_STATE_DEAD } nt_state_t;
+#define NT_DELIVERY_STRINGS 10
+typedef struct nt_delivery {
+    const char *id, *sub, *org_id, *url, *type, *event_id, *producer, *case_id, *case_key,
+        *last_error;
+    const char *old_body; /* a record written before the bodies were kept apart */
+    uint64_t seq, order;
+    int64_t first_at_ms, next_at_ms, last_at_ms;
+    uint32_t attempt, last_latency_ms;
+    int32_t last_status;
+    nt_state_t state;
+    bool queued; /* in its case's queue (a dead letter sent again is not) */
+    char *owned; /* the strings' bytes (nt_delivery_free) */
+} nt_delivery_t;
+const char *nt_state_word(nt_state_t s);
+/* 0, 1 when there is no such delivery, -1 when its record is unreadable. */
+int nt_delivery_get(notify_t *n, MDB_txn *txn, const char *id, nt_delivery_t *d);
+int nt_delivery_decode(const MDB_val *v, nt_delivery_t *d);
+int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_t *err);
+void nt_delivery_free(nt_delivery_t *d);
+/* As the control socket shows it. */
+json_t *nt_delivery_json(const nt_delivery_t *d);
 
 /* ---- handlers.c ---- */
 int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);

@@ -4,10 +4,12 @@
  *   meta        counter name -> be64 last number given ("sub", "delivery")
  *   subs        subscription id -> JSON {id, org_id, channel, url, secret,
  *               event_types[], rate_per_second, created_at_ms}
- *   deliveries  delivery id -> JSON {id, sub, org_id, url, type, event_id, producer,
- *               seq, case_id, case_key, order, body, state (pending | delivered |
- *               dead), attempt, first_at_ms, next_at_ms, last_status, last_error,
- *               queued (in a per-case queue)}
+ *   deliveries  delivery id -> its record, binary (delivery.c): id, sub, org_id,
+ *               url, type, event_id, producer, seq, case_id, case_key, order,
+ *               state (pending | delivered | dead), attempt, first_at_ms,
+ *               next_at_ms, last_at_ms, last_status, last_latency_ms, last_error,
+ *               queued (in a per-case queue); JSON in stores written before
+ *   bodies      delivery id -> the request body (the CloudEvent's JSON)
  *   queue       sub id NUL case key NUL be64 order -> delivery id (the FIFO per
  *               endpoint and case: only the head may be sent)
  *   ready       sub id NUL be64 next attempt (UTC ms) + delivery id -> "" (heads
@@ -34,13 +36,24 @@ int nt_state_open(notify_t *n, cb_error_t *err)
     return cb_store_dbis(n->d.store, dbis, sizeof(dbis) / sizeof(dbis[0]), err);
 }
 
+static json_t *record_json(notify_t *n, MDB_dbi db, const MDB_val *v)
+{
+    if (db != n->db_deliveries)
+        return json_loadb(v->mv_data, v->mv_size, 0, NULL);
+    nt_delivery_t d;
+    if (nt_delivery_decode(v, &d) != 0)
+        return NULL;
+    json_t *rec = nt_delivery_json(&d);
+    nt_delivery_free(&d);
+    return rec;
+}
+
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
 {
-    (void)n;
     MDB_val k = cb_store_key(id), v;
     if (id == NULL || *id == '\0' || mdb_get(txn, db, &k, &v) != 0)
         return NULL;
-    return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    return record_json(n, db, &v);
 }
 
 int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const char *body, cb_error_t *err)
@@ -158,7 +171,7 @@ static int each(notify_t *n, MDB_txn *txn, MDB_dbi db, bool is_shared, nt_each_f
         id[k.mv_size] = '\0';
         json_t *rec = v.mv_size == 0 ? NULL
                       : is_shared    ? json_incref(shared(n, id, &v, &hint))
-                                     : json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                                     : record_json(n, db, &v);
         vrc = visit(ctx, id, rec);
         json_decref(rec);
     }

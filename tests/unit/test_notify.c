@@ -305,6 +305,75 @@ static void subscription_changes_are_seen(void **state)
     assert_null(rec); /* undeliverable now: no subscription */
 }
 
+/* A delivery's record is binary; one written before (JSON, its body inside)
+ * is read, attempted and rewritten with nothing lost; a damaged one is
+ * refused, not read past its end. */
+static void delivery_records_old_and_new(void **state)
+{
+    fx_t *f = *state;
+    Casebus__V1__Subscribe req = subscribe_request();
+    char id[NT_ID_MAX];
+    cb_error_t err;
+    MDB_txn *txn = begin(f);
+    assert_int_equal(nt_subscribe(&f->n, txn, &req, id, &err), 0);
+    commit(txn);
+    required(f, "C1", "wy-scjg");
+    json_t *rec = delivery(f, "D000000000001");
+    assert_string_equal(json_string_value(json_object_get(rec, "state")), "pending");
+    assert_string_equal(json_string_value(json_object_get(rec, "case_key")), "C1");
+    assert_string_equal(json_string_value(json_object_get(rec, "org_id")), "wy-scjg");
+    assert_true(json_is_true(json_object_get(rec, "queued")));
+    assert_null(json_object_get(rec, "last_at_ms")); /* not attempted yet */
+    json_decref(rec);
+
+    /* As notify wrote it before: JSON, the body inside, no separate body. */
+    const char *old = "{\"id\":\"D000000000009\",\"sub\":\"S000001\",\"org_id\":\"wy-scjg\","
+                      "\"url\":\"http://127.0.0.1:1/a\",\"type\":\"transfer_required\","
+                      "\"event_id\":\"e9\",\"producer\":\"router\",\"seq\":9,\"case_id\":"
+                      "\"C9\",\"case_key\":\"C9\",\"order\":9,\"state\":\"pending\","
+                      "\"attempt\":0,\"first_at_ms\":1,\"next_at_ms\":1,\"last_status\":0,"
+                      "\"last_error\":\"\",\"queued\":false,\"body\":\"{\\\"old\\\":1}\"}";
+    txn = begin(f);
+    MDB_val k = cb_store_key("D000000000009"), v = {strlen(old), (void *)old};
+    assert_int_equal(mdb_put(txn, f->n.db_deliveries, &k, &v, 0), 0);
+    assert_int_equal(nt_ready_put(&f->n, txn, "S000001", 1, "D000000000009", false, &err), 0);
+    commit(txn);
+    nt_delivery_t d;
+    txn = begin(f);
+    assert_int_equal(nt_delivery_get(&f->n, txn, "D000000000009", &d), 0);
+    assert_string_equal(d.old_body, "{\"old\":1}");
+    assert_int_equal(d.seq, 9);
+    nt_delivery_free(&d);
+    cb_store_abort(&txn);
+    attempt(f, "D000000000009", 503);
+    rec = delivery(f, "D000000000009");
+    assert_int_equal(json_integer_value(json_object_get(rec, "attempt")), 1);
+    assert_int_equal(json_integer_value(json_object_get(rec, "last_status")), 503);
+    /* first tried at 1 ms after the epoch: past the horizon, so a dead letter */
+    assert_string_equal(json_string_value(json_object_get(rec, "state")), "dead");
+    assert_string_equal(json_string_value(json_object_get(rec, "event_id")), "e9");
+    assert_string_equal(json_string_value(json_object_get(rec, "url")), "http://127.0.0.1:1/a");
+    assert_int_equal(json_integer_value(json_object_get(rec, "seq")), 9);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "sent"), "old")), 1);
+    json_decref(rec);
+
+    /* Cut short, or a length past the end: refused. */
+    txn = begin(f);
+    assert_int_equal(mdb_get(txn, f->n.db_deliveries, &k, &v), 0);
+    uint8_t copy[512];
+    assert_true(v.mv_size <= sizeof(copy));
+    memcpy(copy, v.mv_data, v.mv_size);
+    for (size_t len = 0; len < v.mv_size; len++) {
+        MDB_val cut = {len, copy};
+        assert_int_equal(nt_delivery_decode(&cut, &d), -1);
+    }
+    copy[55] = 0xff; /* the id's length */
+    copy[56] = 0xff;
+    MDB_val bad = {v.mv_size, copy};
+    assert_int_equal(nt_delivery_decode(&bad, &d), -1);
+    cb_store_abort(&txn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +382,7 @@ int main(void)
         cmocka_unit_test(standard_webhooks_signature),
         cmocka_unit_test_setup_teardown(order_retry_and_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(subscription_changes_are_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(delivery_records_old_and_new, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
