@@ -65,7 +65,7 @@ run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl
     [ "$hang" = 1 ] && { (m=0; while :; do
         c=$(awk -v p=":$hex" '$2 ~ p"$" && $4 == "01"' /proc/net/tcp | wc -l)
         [ "$c" -gt "$m" ] && m=$c && echo "$m" > "$dir/$name.open"
-        sleep 0.5
+        sleep 0.2
     done) & watcher=$!; }
     local t0 t1
     t0=$(ms)
@@ -96,7 +96,7 @@ except Exception:
     live_peak=$(awk -v h="$hang" -v p="${ports[9]}" '/^port/ && !(h==1 && $2==p) {if ($8>m) m=$8} END {print m+0}' "$dir/$name.sink")
     hang_peak=$(cat "$dir/$name.open" 2>/dev/null || echo 0)
     # when the 9 endpoints that hang in the other run had their last answer
-    live_done=$(awk -v p="${ports[9]}" '/^port/ && $2 != p {if ($10 > m) m = $10} END {print m + 0}' "$dir/$name.sink")
+    live_done=$(awk -v p="${ports[9]}" '/^port/ && $2 != p {if ($10 > m) m = $10} END {printf "%.0f\n", m}' "$dir/$name.sink")
     echo "$want $((t1 - t0)) $recorded $answered $live_conns $live_peak $hang_peak $((live_done - t0))"
 }
 # Rounds alternate (fast, hang, fast, hang, ...) so that the machine's drift

@@ -321,8 +321,17 @@ int cb_log_head(cb_log_t *log, MDB_txn *txn, cb_log_head_t *head, cb_error_t *er
 /* A UUIDv7: 48 bits of Unix ms, version, 74 random bits, variant. */
 static void make_event_id(char *out, int64_t ms)
 {
+    /* Random bytes drawn 4 KB at a time: one getrandom call per 256 ids. */
+    static _Thread_local uint8_t pool[4096];
+    static _Thread_local size_t used = sizeof(pool);
+    if (used == sizeof(pool)) {
+        randombytes_buf(pool, sizeof(pool));
+        used = 0;
+    }
     uint8_t b[16];
-    randombytes_buf(b, sizeof(b));
+    memcpy(b, pool + used, sizeof(b));
+    sodium_memzero(pool + used, sizeof(b));
+    used += sizeof(b);
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));

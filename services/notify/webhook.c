@@ -406,6 +406,10 @@ static void scan(notify_sender_t *s)
         }
         size_t busy = lane ? lane->in_flight : 0;
         size_t room = sub && busy < n->per_endpoint ? n->per_endpoint - busy : 0;
+        if (sub && room == 0) { /* full: its next answer scans again */
+            json_decref(sub);
+            continue;
+        }
         size_t per = sub ? (size_t)json_integer_value(json_object_get(sub, "batch_max")) : 0;
         if (per > NT_BATCH_MAX)
             per = NT_BATCH_MAX;
