@@ -142,6 +142,11 @@ char *cb_jsonw_dumps(const json_t *j)
     return w.text;
 }
 
+int cb_jsonw_raw(cb_jsonw_t *w, const char *text, size_t n)
+{
+    return put(w, text, n);
+}
+
 void cb_jsonw_close(cb_jsonw_t *w)
 {
     free(w->text);

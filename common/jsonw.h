@@ -22,6 +22,8 @@ typedef struct cb_jsonw {
 /* Appends j's text to w (w->text stays NUL-terminated). Returns 0, or
  * CB_ERR_NOMEM (w keeps what it had before). */
 int cb_jsonw_append(cb_jsonw_t *w, const json_t *j);
+/* Appends text that is JSON already, as it is. */
+int cb_jsonw_raw(cb_jsonw_t *w, const char *text, size_t n);
 /* j's text as a new string (free it), or NULL on out of memory. */
 char *cb_jsonw_dumps(const json_t *j);
 void cb_jsonw_close(cb_jsonw_t *w);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define POOL_IDLE_MS 30000
 #define SWEEP_MS 5000
@@ -52,6 +53,8 @@ struct nt_curl {
     fqueue_t in, out;
     bool stop;
     pool_t *pools; /* the sender thread's alone */
+    struct sock **socks; /* by fd: kept from curl's first use of a socket to its close */
+    size_t nsocks;
 };
 
 /* One subscription's connections: at most per_endpoint; closed after
@@ -63,6 +66,8 @@ struct nt_pool {
     uv_timer_t timer;
     nt_flight_t *out; /* linked by qnext: no queue holds a flight while it is out */
     size_t in_flight;
+    CURL **idle; /* easy handles done with, set up for the next request */
+    size_t nidle;
     int64_t used_ms;
     pool_t *next;
 };
@@ -71,6 +76,7 @@ typedef struct sock {
     uv_poll_t poll;
     curl_socket_t fd;
     pool_t *p;
+    int events; /* what the poll watches now (0: stopped) */
 } sock_t;
 
 void nt_sign(const char *secret, const char *timestamp, const char *body, size_t len,
@@ -110,38 +116,79 @@ static void on_sock_closed(uv_handle_t *h)
     free(h->data);
 }
 
+/* A kept-alive connection's socket is watched again at each request, and
+ * curl says so every time (it forgets it between requests): its poll is made
+ * once and kept until the socket closes (close_socket), and restarted only
+ * when what it watches changes. */
+static sock_t *sock_get(nt_curl_t *c, pool_t *p, curl_socket_t fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= c->nsocks) {
+        size_t n = (size_t)fd + 64;
+        sock_t **grown = realloc(c->socks, n * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        memset(grown + c->nsocks, 0, (n - c->nsocks) * sizeof(*grown));
+        c->socks = grown;
+        c->nsocks = n;
+    }
+    sock_t *k = c->socks[fd];
+    if (k == NULL) {
+        if ((k = calloc(1, sizeof(*k))) == NULL ||
+            uv_poll_init_socket(&c->loop, &k->poll, fd) != 0) {
+            free(k);
+            return NULL;
+        }
+        k->fd = fd;
+        k->poll.data = k;
+        c->socks[fd] = k;
+    }
+    k->p = p;
+    return k;
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     pool_t *p = userp;
-    sock_t *k = socketp;
+    nt_curl_t *c = p->c;
     if (what == CURL_POLL_REMOVE) {
-        if (k) {
+        sock_t *k = fd >= 0 && (size_t)fd < c->nsocks ? c->socks[fd] : NULL;
+        if (k && k->events) {
             uv_poll_stop(&k->poll);
-            uv_close((uv_handle_t *)&k->poll, on_sock_closed);
-            curl_multi_assign(p->multi, fd, NULL);
+            k->events = 0;
         }
         return 0;
     }
+    sock_t *k = sock_get(c, p, fd);
     if (k == NULL) {
-        k = calloc(1, sizeof(*k));
-        if (k == NULL || uv_poll_init_socket(&p->c->loop, &k->poll, fd) != 0) {
-            free(k);
-            log_error("webhook_poll_failed fd=%d", (int)fd);
-            return -1;
-        }
-        k->fd = fd;
-        k->p = p;
-        k->poll.data = k;
-        curl_multi_assign(p->multi, fd, k);
+        log_error("webhook_poll_failed fd=%d", (int)fd);
+        return -1;
     }
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
         events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&k->poll, events, on_poll);
+    if (events != k->events) {
+        uv_poll_start(&k->poll, events, on_poll);
+        k->events = events;
+    }
     return 0;
+}
+
+/* curl closes a socket: its poll goes first (libuv stops watching the fd). */
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    nt_curl_t *c = arg;
+    sock_t *k = fd >= 0 && (size_t)fd < c->nsocks ? c->socks[fd] : NULL;
+    if (k) {
+        c->socks[fd] = NULL;
+        uv_close((uv_handle_t *)&k->poll, on_sock_closed);
+    }
+    return close(fd);
 }
 
 static void on_curl_timer(uv_timer_t *t)
@@ -178,6 +225,11 @@ static pool_t *pool_get(nt_curl_t *c, const char *sub)
     uv_timer_init(&c->loop, &p->timer);
     p->timer.data = p;
     long cap = (long)c->n->per_endpoint;
+    if ((p->idle = calloc((size_t)cap, sizeof(*p->idle))) == NULL) {
+        curl_multi_cleanup(p->multi);
+        free(p);
+        return NULL;
+    }
     curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer_request);
@@ -207,6 +259,9 @@ static void pool_close(pool_t *p)
         curl_slist_free_all(f->headers);
         f->headers = NULL;
     }
+    while (p->nidle)
+        curl_easy_cleanup(p->idle[--p->nidle]);
+    free(p->idle);
     curl_multi_cleanup(p->multi); /* its sockets' REMOVE callbacks come first */
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, on_pool_closed);
@@ -321,16 +376,50 @@ static void hand_back(nt_curl_t *c, nt_flight_t *f)
     enqueue(c, &c->out, f, &c->done_async);
 }
 
-static void fail(nt_curl_t *c, nt_flight_t *f, const char *why)
+/* f's easy handle is kept for the pool's next request (or goes), its headers
+ * go. */
+static void release(pool_t *p, nt_flight_t *f)
 {
-    curl_easy_cleanup(f->easy);
+    if (f->easy && p && p->nidle < p->c->n->per_endpoint)
+        p->idle[p->nidle++] = f->easy;
+    else if (f->easy)
+        curl_easy_cleanup(f->easy);
     f->easy = NULL;
     curl_slist_free_all(f->headers);
     f->headers = NULL;
+}
+
+static void fail(nt_curl_t *c, nt_flight_t *f, const char *why)
+{
+    release(f->pool, f);
     f->status = 0;
     snprintf(f->error, sizeof(f->error), "%s", why);
     f->latency_ns = 0;
     hand_back(c, f);
+}
+
+/* An easy handle with what every request of ours sets alike. */
+static CURL *easy_new(nt_curl_t *c)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->n->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->n->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    return e;
 }
 
 static void launch(nt_curl_t *c, nt_flight_t *f)
@@ -340,29 +429,16 @@ static void launch(nt_curl_t *c, nt_flight_t *f)
         return fail(c, f, "out of memory");
     f->pool = p;
     f->errbuf[0] = f->blocked[0] = '\0';
-    if ((f->easy = curl_easy_init()) == NULL || sign_headers(f) != 0)
+    CURL *e = p->nidle ? p->idle[--p->nidle] : easy_new(c);
+    if ((f->easy = e) == NULL || sign_headers(f) != 0)
         return fail(c, f, "out of memory");
-    CURL *e = f->easy;
     curl_easy_setopt(e, CURLOPT_URL, f->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)f->len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)f->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, f);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
     f->started_ns = cb_mono_ns();
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK)
         return fail(c, f, "libcurl refused the request");
@@ -400,10 +476,7 @@ static void check_done(pool_t *p)
             }
         p->in_flight--;
         p->used_ms = cb_now_ms();
-        curl_easy_cleanup(f->easy);
-        f->easy = NULL;
-        curl_slist_free_all(f->headers);
-        f->headers = NULL;
+        release(p, f);
         hand_back(p->c, f);
     }
 }

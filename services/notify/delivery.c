@@ -12,6 +12,7 @@
  *               case_key, last_error: each a 2-byte length, its bytes, a NUL
  */
 #include "notify.h"
+#include "jsonw.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -143,7 +144,7 @@ int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_
     }
     /* A record written before kept its body inside: the body goes apart now. */
     int rc;
-    if (d->old_body && (rc = nt_body_put(n, txn, d->id, d->old_body, err)) != 0)
+    if (d->old_body && (rc = nt_body_put(n, txn, d->id, d->old_body, strlen(d->old_body), err)) != 0)
         return rc;
     MDB_val k = cb_store_key(d->id), v = {total, NULL};
     /* Written in place: no copy of the record is made. */
@@ -191,4 +192,23 @@ json_t *nt_delivery_json(const nt_delivery_t *d)
         json_object_set_new(rec, "last_at_ms", json_integer(d->last_at_ms));
     }
     return rec;
+}
+
+int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, const char *sub,
+                         const char *addressee, cb_jsonw_t *w)
+{
+    const uint8_t *p = stored;
+    if (len > 0 && p[0] == '{') /* an Envelope never starts so: that is field 15, a group */
+        return cb_jsonw_raw(w, stored, len);
+    Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, p);
+    json_t *doc = env ? cb_envelope_to_cloudevent(env, 0, &n->ce) : NULL;
+    int rc = doc == NULL || json_object_set_new(doc, "subscription", json_string(sub)) ||
+                     json_object_set_new(doc, "addressee", json_string(addressee)) ||
+                     cb_jsonw_append(w, doc)
+                 ? -1
+                 : 0;
+    json_decref(doc);
+    if (env)
+        casebus__v1__envelope__free_unpacked(env, NULL);
+    return rc;
 }

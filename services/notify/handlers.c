@@ -183,7 +183,8 @@ typedef struct source {
 } source_t;
 
 static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const char *org_id,
-                        json_t *sub, const char *body, char id[NT_ID_MAX], cb_error_t *err)
+                        json_t *sub, const void *body, size_t body_len, char id[NT_ID_MAX],
+                        cb_error_t *err)
 {
     uint64_t num;
     int rc = nt_next(n, txn, "delivery", &num, err);
@@ -202,19 +203,19 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
         (rc = nt_delivery_put(n, txn, &d, err)) == 0 &&
-        (rc = nt_body_put(n, txn, id, body, err)) == 0 && head)
+        (rc = nt_body_put(n, txn, id, body, body_len, err)) == 0 && head)
         rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
     return rc;
 }
 
 static int new_delivery(notify_t *n, MDB_txn *txn, const cb_bus_event_t *ev, const char *type,
-                        const char *org_id, json_t *sub, const char *body, cb_error_t *err)
+                        const char *org_id, json_t *sub, cb_error_t *err)
 {
     const char *case_id = ev->env->case_id ? ev->env->case_id : "";
     source_t src = {type, ev->env->event_id ? ev->env->event_id : "", ev->producer, case_id,
                     *case_id ? case_id : "-", ev->seq};
     char id[NT_ID_MAX];
-    return put_delivery(n, txn, &src, org_id, sub, body, id, err);
+    return put_delivery(n, txn, &src, org_id, sub, ev->raw, ev->len, id, err);
 }
 
 int nt_test_subscription(notify_t *n, MDB_txn *txn, const char *sub_id, char id[NT_ID_MAX],
@@ -255,7 +256,7 @@ int nt_test_subscription(notify_t *n, MDB_txn *txn, const char *sub_id, char id[
         rc = cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     } else {
         source_t src = {"ping", event_id, "notify", "", key, 0};
-        rc = put_delivery(n, txn, &src, org, sub, body, id, err);
+        rc = put_delivery(n, txn, &src, org, sub, body, strlen(body), id, err);
     }
     free(body);
     json_decref(sub);
@@ -305,9 +306,6 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
     if (a.n == 0)
         return 0;
     const char *type = cb_event_type(ev->env);
-    json_t *doc = cb_envelope_to_cloudevent(ev->env, 0, &n->ce);
-    if (doc == NULL)
-        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     int rc = 0;
     for (size_t i = 0; i < a.n && rc == 0; i++) {
         match_ctx_t m = {a.ids[i], type, json_array()};
@@ -330,18 +328,11 @@ int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err)
                                       ev->raw, ev->len, err);
                 continue;
             }
-            /* Whom this copy is for: one URL may serve several organisations,
-             * each de-duplicating by (addressee, id). */
-            json_object_set(doc, "subscription", json_object_get(sub, "id"));
-            json_object_set_new(doc, "addressee", json_string(a.ids[i]));
-            char *body = cb_jsonw_dumps(doc);
-            rc = body ? new_delivery(n, txn, ev, type, a.ids[i], sub, body, err)
-                      : cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-            free(body);
+            /* The event as it came: the sender thread makes its CloudEvent. */
+            rc = new_delivery(n, txn, ev, type, a.ids[i], sub, err);
         }
         json_decref(m.subs);
     }
-    json_decref(doc);
     return rc;
 }
 

@@ -59,10 +59,12 @@ void nt_state_close(notify_t *n);
  * delivery's is made from its binary record (delivery.c). */
 json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id);
 int nt_put(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, json_t *rec, cb_error_t *err);
-/* A delivery's request body is kept apart from its record (which is read and
- * rewritten at each attempt): delivery id -> the CloudEvent's JSON. Records of
- * stores written before carry it as "body". */
-int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const char *body, cb_error_t *err);
+/* What a delivery sends is kept apart from its record (which is read and
+ * rewritten at each attempt): delivery id -> the source Envelope as pulled,
+ * or a JSON body (it starts with '{'). Records of stores written before carry
+ * it as "body". */
+int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const void *body, size_t len,
+                cb_error_t *err);
 bool nt_body_get(notify_t *n, MDB_txn *txn, const char *id, MDB_val *out);
 int nt_del(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id, cb_error_t *err);
 /* Ids of every record of db, visited in key order (visit may not write db). */
@@ -122,6 +124,13 @@ int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_
 void nt_delivery_free(nt_delivery_t *d);
 /* As the control socket shows it. */
 json_t *nt_delivery_json(const nt_delivery_t *d);
+/* Appends to w what a delivery sends for what it stored: its source Envelope
+ * made a CloudEvent for subscription sub and the addressee (one URL may serve
+ * several organisations, each de-duplicating by (addressee, id)), or JSON kept
+ * as it is. -1 when the stored event cannot be read. Any thread. */
+struct cb_jsonw;
+int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, const char *sub,
+                         const char *addressee, struct cb_jsonw *w);
 
 /* ---- handlers.c ---- */
 int nt_apply(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_error_t *err);

@@ -21,13 +21,13 @@ typedef struct nt_flight {
     char id[NT_ID_MAX];     /* the delivery's, or the batch's */
     char (*ids)[NT_ID_MAX]; /* the deliveries it carries */
     size_t nids;
-    char *body;
+    char *body; /* one CloudEvent, or a batch's array of them */
     size_t len;
     bool batch;
     /* url, secret, old secret, addressee, event id, type: one allocation */
     char *strings;
     const char *url, *secret, *old_secret, *org_id, *event_id, *type;
-    int64_t old_until_ms, timeout_ms;
+    int64_t old_until_ms;
     /* Written by the sender thread: the answer (status 0 when none came). */
     long status;
     char error[CURL_ERROR_SIZE + 200];

@@ -9,7 +9,9 @@
  *               state (pending | delivered | dead), attempt, first_at_ms,
  *               next_at_ms, last_at_ms, last_status, last_latency_ms, last_error,
  *               queued (in a per-case queue); JSON in stores written before
- *   bodies      delivery id -> the request body (the CloudEvent's JSON)
+ *   bodies      delivery id -> the source event's Envelope, as pulled (the
+ *               sender thread makes the CloudEvent from it), or a request body
+ *               of JSON (a test ping, and stores written before)
  *   queue       sub id NUL case key NUL be64 order -> delivery id (the FIFO per
  *               endpoint and case: only the head may be sent)
  *   ready       sub id NUL be64 next attempt (UTC ms) + delivery id -> "" (heads
@@ -56,9 +58,10 @@ json_t *nt_get(notify_t *n, MDB_txn *txn, MDB_dbi db, const char *id)
     return record_json(n, db, &v);
 }
 
-int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const char *body, cb_error_t *err)
+int nt_body_put(notify_t *n, MDB_txn *txn, const char *id, const void *body, size_t len,
+                cb_error_t *err)
 {
-    MDB_val k = cb_store_key(id), v = {strlen(body), (void *)body};
+    MDB_val k = cb_store_key(id), v = {len, (void *)body};
     int rc = mdb_put(txn, n->db_bodies, &k, &v, 0);
     return rc ? cb_store_error(rc, "store body", err) : 0;
 }

@@ -8,6 +8,7 @@
  */
 #include "sender.h"
 #include "cbtime.h"
+#include "jsonw.h"
 #include "log.h"
 #include "netaddr.h"
 
@@ -35,8 +36,14 @@ typedef struct bucket {
     int64_t at_ms;
 } bucket_t;
 
+typedef struct idset {
+    const char **slot;
+    size_t cap, count;
+} idset_t;
+
 struct notify_sender {
     notify_t *n;
+    idset_t out; /* ids of the deliveries in flight (ids_has) */
     nt_curl_t *curl;
     uv_timer_t scan_timer;
     lane_t *lanes;
@@ -90,19 +97,75 @@ static void lanes_sweep(notify_sender_t *s, int64_t now)
 
 /* ---- starting and finishing attempts ---- */
 
-static bool carries(const nt_flight_t *f, const char *id)
+/* The ids of every delivery sent and not yet answered, or answered and not
+ * yet on disk (their keys are still in the ready index, and must not go
+ * twice): open addressing, the flights' own strings as keys. */
+static uint64_t id_hash(const char *id)
 {
-    for (; f; f = f->next)
-        for (size_t i = 0; i < f->nids; i++)
-            if (strcmp(f->ids[i], id) == 0)
-                return true;
+    uint64_t h = 1469598103934665603ull;
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 1099511628211ull;
+    return h;
+}
+
+static bool ids_has(const idset_t *set, const char *id)
+{
+    if (set->cap == 0)
+        return false;
+    for (size_t i = id_hash(id) & (set->cap - 1); set->slot[i]; i = (i + 1) & (set->cap - 1))
+        if (strcmp(set->slot[i], id) == 0)
+            return true;
     return false;
 }
 
-/* Sent and not yet answered, or answered and not yet on disk. */
-static bool in_flight(const lane_t *l, const char *id)
+static int ids_add(idset_t *set, const char *id)
 {
-    return l && (carries(l->flights, id) || carries(l->recording, id));
+    if (2 * (set->count + 1) > set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 256;
+        const char **slot = calloc(cap, sizeof(*slot));
+        if (slot == NULL)
+            return -1;
+        for (size_t i = 0; i < set->cap; i++) {
+            if (set->slot[i] == NULL)
+                continue;
+            size_t j = id_hash(set->slot[i]) & (cap - 1);
+            while (slot[j])
+                j = (j + 1) & (cap - 1);
+            slot[j] = set->slot[i];
+        }
+        free(set->slot);
+        set->slot = slot;
+        set->cap = cap;
+    }
+    size_t i = id_hash(id) & (set->cap - 1);
+    while (set->slot[i])
+        i = (i + 1) & (set->cap - 1);
+    set->slot[i] = id;
+    set->count++;
+    return 0;
+}
+
+/* Removes the entry that is this very string (backward-shift deletion). */
+static void ids_del(idset_t *set, const char *id)
+{
+    if (set->cap == 0)
+        return;
+    size_t mask = set->cap - 1, i = id_hash(id) & mask;
+    while (set->slot[i] && set->slot[i] != id)
+        i = (i + 1) & mask;
+    if (set->slot[i] == NULL)
+        return;
+    set->slot[i] = NULL;
+    set->count--;
+    for (size_t j = (i + 1) & mask; set->slot[j]; j = (j + 1) & mask) {
+        size_t home = id_hash(set->slot[j]) & mask;
+        /* moved back when its home is not in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            set->slot[i] = set->slot[j];
+            set->slot[j] = NULL;
+            i = j;
+        }
+    }
 }
 
 /* Token bucket per endpoint (rate 0: unlimited). */
@@ -179,6 +242,8 @@ int nt_webhook_url_check(const notify_t *n, const char *url, cb_error_t *err)
 
 static void flight_free(nt_flight_t *f)
 {
+    for (size_t i = 0; i < f->nids; i++)
+        ids_del(&f->lane->s->out, f->ids[i]);
     free(f->body);
     free(f->ids);
     free(f->strings);
@@ -196,33 +261,31 @@ static MDB_val event_of(notify_t *n, MDB_txn *txn, const nt_delivery_t *d)
     return v;
 }
 
-/* The request body: one CloudEvent, or for a batch subscription a JSON array
- * of them (recs are the deliveries' records). */
+/* The request's body: one CloudEvent, or for a batch subscription a JSON
+ * array of them, made from what each delivery stored. Made here rather than
+ * on the sender thread, which has the sockets and the signing to do. */
 static char *request_body(notify_t *n, MDB_txn *txn, const nt_delivery_t *recs, size_t nrecs,
-                          bool batch, size_t *len)
+                          const char *sub, bool batch, size_t *len)
 {
-    MDB_val ev[NT_BATCH_MAX];
-    size_t total = batch ? 2 : 0;
-    for (size_t i = 0; i < nrecs; i++) {
-        ev[i] = event_of(n, txn, &recs[i]);
-        total += ev[i].mv_size + (i > 0);
+    cb_jsonw_t w = {0};
+    int rc = batch ? cb_jsonw_raw(&w, "[", 1) : 0;
+    for (size_t i = 0; rc == 0 && i < nrecs; i++) {
+        MDB_val ev = event_of(n, txn, &recs[i]);
+        if (i > 0)
+            rc = cb_jsonw_raw(&w, ",", 1);
+        if (rc == 0 &&
+            (rc = nt_stored_event_json(n, ev.mv_data, ev.mv_size, sub, recs[i].org_id, &w)) != 0)
+            log_error("webhook_body_failed delivery=%s error=\"its stored event is unreadable\"",
+                      recs[i].id);
     }
-    char *b = malloc(total + 1), *p = b;
-    if (b == NULL)
+    if (rc == 0 && batch)
+        rc = cb_jsonw_raw(&w, "]", 1);
+    if (rc != 0 || w.text == NULL) {
+        cb_jsonw_close(&w);
         return NULL;
-    if (batch)
-        *p++ = '[';
-    for (size_t i = 0; i < nrecs; i++) {
-        if (i)
-            *p++ = ',';
-        memcpy(p, ev[i].mv_data, ev[i].mv_size);
-        p += ev[i].mv_size;
     }
-    if (batch)
-        *p++ = ']';
-    *p = '\0';
-    *len = total;
-    return b;
+    *len = w.len;
+    return w.text;
 }
 
 /* Copies of the strings the sender thread signs and sends with, in one
@@ -256,7 +319,7 @@ static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_
     snprintf(f->sub, sizeof(f->sub), "%s", l->sub);
     f->batch = json_integer_value(json_object_get(sub, "batch_max")) > 0;
     f->ids = calloc(nrecs, sizeof(*f->ids));
-    f->body = request_body(s->n, txn, recs, nrecs, f->batch, &f->len);
+    f->body = request_body(s->n, txn, recs, nrecs, l->sub, f->batch, &f->len);
     const char *strings[6] = {
         rec->url,
         json_string_value(json_object_get(sub, "secret")),
@@ -270,10 +333,13 @@ static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_
         return -1;
     }
     f->old_until_ms = json_integer_value(json_object_get(sub, "old_until_ms"));
-    f->timeout_ms = s->n->timeout_ms;
     for (size_t i = 0; i < nrecs; i++)
         snprintf(f->ids[i], sizeof(f->ids[i]), "%s", recs[i].id);
-    f->nids = nrecs;
+    for (; f->nids < nrecs; f->nids++)
+        if (ids_add(&s->out, f->ids[f->nids]) != 0) {
+            flight_free(f);
+            return -1;
+        }
     /* A batch's id is stable for the same deliveries sent again. */
     if (f->batch)
         snprintf(f->id, sizeof(f->id), "batch_%s_%zu", f->ids[0], nrecs);
@@ -434,7 +500,7 @@ static void scan(notify_sender_t *s)
             }
             if (i == count)
                 break;
-            if (in_flight(lane, keys[i].id))
+            if (ids_has(&s->out, keys[i].id))
                 continue;
             if (sub == NULL) {
                 /* Unsubscribed since: a permanent failure, recorded (410 Gone). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "notify/notify.h"
 #include "testutil.h"
 
@@ -132,7 +133,9 @@ static void required(fx_t *f, const char *case_id, const char *from)
     env.case_id = (char *)case_id;
     env.event_id = "e";
     env.seq = ++f->seq;
-    cb_bus_event_t ev = {"router", env.seq, &env, NULL, 0};
+    uint8_t raw[512]; /* as the bus gives it */
+    size_t len = casebus__v1__envelope__pack(&env, raw);
+    cb_bus_event_t ev = {"router", env.seq, &env, raw, len};
     MDB_txn *txn = begin(f);
     cb_error_t err;
     assert_int_equal(nt_apply(&f->n, txn, &ev, &err), 0);
@@ -251,8 +254,13 @@ static json_t *delivery(fx_t *f, const char *id)
     MDB_txn *txn = begin(f);
     json_t *rec = nt_get(&f->n, txn, f->n.db_deliveries, id);
     MDB_val body;
-    if (rec && nt_body_get(&f->n, txn, id, &body))
-        json_object_set_new(rec, "sent", json_loadb(body.mv_data, body.mv_size, 0, NULL));
+    cb_jsonw_t w = {0};
+    if (rec && nt_body_get(&f->n, txn, id, &body) &&
+        nt_stored_event_json(&f->n, body.mv_data, body.mv_size,
+                             json_string_value(json_object_get(rec, "sub")),
+                             json_string_value(json_object_get(rec, "org_id")), &w) == 0)
+        json_object_set_new(rec, "sent", json_loadb(w.text, w.len, 0, NULL));
+    cb_jsonw_close(&w);
     cb_store_abort(&txn);
     return rec;
 }
