@@ -9,7 +9,7 @@
 # recorded (fsync'd) before the next delivery of its queue. The clock runs
 # from notify's start to the receiver's last answer; the receiver counts the
 # connections each endpoint saw and the most open at once.
-# Usage: [ROUNDS=3] bench/notify.sh [BUILD] [N]
+# Usage: [ROUNDS=3] [BATCH=N] bench/notify.sh [BUILD] [N]
 set -euo pipefail
 BUILD=${1:-build}
 N=${2:-20000}
@@ -30,6 +30,7 @@ ms() { date +%s%3N; }
 for _ in $(seq 2000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
 orgs=(wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl)
 per_endpoint=${PER_ENDPOINT:-32}
+batch=${BATCH:-} # CloudEvents batched mode: up to BATCH events per request
 
 run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl's endpoint dead
     local name=$1 hang=$2 conf="$dir/$1.conf" want=$N
@@ -53,7 +54,7 @@ run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl
         for i in "${!orgs[@]}"; do
             o=${orgs[$i]} path="/ok/${orgs[$i]}"
             [ "$hang" = 1 ] && [ "$o" = wy-yjgl ] && path="/hang/$o"
-            echo "subscribe = $o http://127.0.0.1:${ports[$i]}$path bench-secret-0123456789 transfer_required"
+            echo "subscribe = $o http://127.0.0.1:${ports[$i]}$path bench-secret-0123456789 transfer_required${batch:+ batch=$batch}"
         done
     } > "$conf"
     # the receiver may not notice a client's close while a request hangs, so
@@ -91,7 +92,7 @@ except Exception:
     [ -n "$watcher" ] && { kill "$watcher"; wait "$watcher" 2>/dev/null || true; }
     # per endpoint: the live ones' most connections, and the hanging one's peak
     local live_conns live_peak hang_peak answered
-    answered=$(awk '/^answered/ {print $2}' "$dir/$name.sink")
+    answered=$(awk '/^answered/ {print $2 "/" $4}' "$dir/$name.sink")
     live_conns=$(awk -v h="$hang" -v p="${ports[9]}" '/^port/ && !(h==1 && $2==p) {if ($6>m) m=$6} END {print m+0}' "$dir/$name.sink")
     live_peak=$(awk -v h="$hang" -v p="${ports[9]}" '/^port/ && !(h==1 && $2==p) {if ($8>m) m=$8} END {print m+0}' "$dir/$name.sink")
     hang_peak=$(cat "$dir/$name.open" 2>/dev/null || echo 0)
@@ -114,16 +115,16 @@ for r in $(seq "$rounds"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 rate1=$(median "${f_rates[@]}") rate2=$(median "${h_rates[@]}") rate9=$(median "${f9_rates[@]}")
-printf 'bench/notify  (2 cores, loopback receiver on h2o, every outcome fsync'\''d; N=%s events to 10 endpoints, per_endpoint %s; median of %s alternating rounds)\n' "$N" "$per_endpoint" "$rounds"
+printf 'bench/notify  (2 cores, loopback receiver on h2o, every outcome fsync'\''d; N=%s events to 10 endpoints, per_endpoint %s%s; median of %s alternating rounds)\n' "$N" "$per_endpoint" "${batch:+, batches of up to $batch events}" "$rounds"
 printf '  %-70s %10s\n' "deliveries per second, 10 endpoints answering at once" "$rate1/s"
 printf '  %-70s %10s\n' "  each round" "${f_rates[*]}"
 printf '  %-70s %10s\n' "  connections per endpoint (most of the 10) / most open at once" "$c1 / $p1"
-printf '  %-70s %10s\n' "  requests answered / deliveries recorded (last round)" "$a1 / $r1"
+printf '  %-70s %10s\n' "  events/requests answered, deliveries recorded (last round)" "$a1, $r1"
 printf '  %-70s %10s\n' "deliveries per second to the 9 live endpoints, 1 of 10 hanging" "$rate2/s"
 printf '  %-70s %10s\n' "  each round" "${h_rates[*]}"
 printf '  %-70s %10s\n' "  the same 9 endpoints when all 10 answer" "$rate9/s"
 printf '  %-70s %10s\n' "  each round" "${f9_rates[*]}"
-printf '  %-70s %10s\n' "  lost to the hanging endpoint by those 9 (medians)" "$(awk -v a="$rate9" -v b="$rate2" 'BEGIN {l = (a - b) * 100 / a; printf "%.1f%%", l < 0 ? 0 : l}')"
+printf '  %-70s %10s\n' "  lost to the hanging endpoint by those 9 (median of the rounds)" "$(printf '%s\n' "${losses[@]}" | sort -n | awk '{v[NR] = $1} END {printf "%.1f%%", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')"
 printf '  %-70s %10s\n' "  each round (%)" "${losses[*]}"
 printf '  %-70s %10s\n' "  live endpoints: connections (most) / most open at once" "$c2 / $p2"
 printf '  %-70s %10s\n' "  hanging endpoint: most open at once (established, from /proc/net/tcp)" "$h2"

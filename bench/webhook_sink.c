@@ -2,7 +2,7 @@
  * webhook_sink — a loopback webhook receiver for the benches, on h2o's libuv
  * binding: answers every POST 200 at once, except paths under /hang/, which it
  * never answers (a dead endpoint). Listens on every port given, one per
- * endpoint, and counts per port the requests answered, the connections opened
+ * endpoint, and counts per port the events answered (a batch's each), the connections opened
  * and the most open at once. With --expect N it prints "reached N MS" (the
  * wall clock in ms, as date +%s%3N) when N requests have been answered; on SIGTERM it
  * prints the counts. With --log FILE it writes a line for each request as it
@@ -10,7 +10,7 @@
  * none), for bench/e2e.sh to match against the moment each case was sent:
  *
  *   webhook_sink [--expect N] [--log FILE] PORT...
- *   answered TOTAL
+ *   answered EVENTS requests REQUESTS
  *   port PORT answered N connections C peak P last MS (its last answer's wall clock)
  */
 #include <h2o.h>
@@ -39,7 +39,7 @@ static h2o_context_t ctx;
 static h2o_accept_ctx_t accept_ctx;
 static endpoint_t endpoints[PORTS_MAX];
 static size_t nendpoints;
-static unsigned long answered, expect;
+static unsigned long answered, requests, expect; /* answered: events (a batch carries several) */
 static FILE *arrivals; /* --log */
 
 static long long now_us(void)
@@ -69,6 +69,19 @@ static void log_arrival(h2o_iovec_t body)
         fprintf(arrivals, "%lld -\n", at);
 }
 
+/* The CloudEvents a body carries: one, or a batch's several. */
+static unsigned long events_in(h2o_iovec_t body)
+{
+    static const char key[] = "\"specversion\":";
+    unsigned long n = 0;
+    const char *p = body.base, *end = body.base + body.len;
+    while (p && p < end && (p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
+        n++;
+        p += sizeof(key) - 1;
+    }
+    return n ? n : 1;
+}
+
 static endpoint_t *endpoint_of(h2o_req_t *req)
 {
     struct sockaddr_storage ss;
@@ -94,11 +107,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_start_response(req, &generator);
     h2o_send(req, NULL, 0, 1);
     endpoint_t *ep = endpoint_of(req);
+    unsigned long events = events_in(req->entity), was = answered;
+    requests++;
+    answered += events;
     if (ep) {
-        ep->answered++;
+        ep->answered += events;
         ep->last_ms = now_us() / 1000;
     }
-    if (++answered == expect) {
+    if (expect && was < expect && answered >= expect) {
         printf("reached %lu %lld\n", answered, now_us() / 1000);
         fflush(stdout);
     }
@@ -137,7 +153,7 @@ static void on_term(uv_signal_t *s, int signum)
     (void)signum;
     if (arrivals)
         fflush(arrivals);
-    printf("answered %lu\n", answered);
+    printf("answered %lu requests %lu\n", answered, requests);
     for (size_t i = 0; i < nendpoints; i++)
         printf("port %d answered %lu connections %lu peak %lu last %lld\n", endpoints[i].port,
                endpoints[i].answered, endpoints[i].connections, endpoints[i].peak,

@@ -42,5 +42,11 @@ json_t *cb_cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce);
  * when out of memory. */
 json_t *cb_envelope_to_cloudevent(const Casebus__V1__Envelope *env, int show_personal,
                                   const cb_cloudevents_t *ce);
+/* cb_envelope_to_cloudevent's document written straight into w as text, with
+ * nextra more string members {name, value} at its end (notify's subscription
+ * and addressee); on failure w is as it was (pbjsonw.c). */
+struct cb_jsonw;
+int cb_cloudevent_write(struct cb_jsonw *w, const Casebus__V1__Envelope *env, int show_personal,
+                        const cb_cloudevents_t *ce, const char *const (*extra)[2], size_t nextra);
 
 #endif

@@ -142,6 +142,11 @@ char *cb_jsonw_dumps(const json_t *j)
     return w.text;
 }
 
+int cb_jsonw_string(cb_jsonw_t *w, const char *s, size_t n)
+{
+    return put_string(w, s, n);
+}
+
 int cb_jsonw_raw(cb_jsonw_t *w, const char *text, size_t n)
 {
     return put(w, text, n);

@@ -22,6 +22,8 @@ typedef struct cb_jsonw {
 /* Appends j's text to w (w->text stays NUL-terminated). Returns 0, or
  * CB_ERR_NOMEM (w keeps what it had before). */
 int cb_jsonw_append(cb_jsonw_t *w, const json_t *j);
+/* Appends s (n bytes of valid UTF-8) as a JSON string, escaped as above. */
+int cb_jsonw_string(cb_jsonw_t *w, const char *s, size_t n);
 /* Appends text that is JSON already, as it is. */
 int cb_jsonw_raw(cb_jsonw_t *w, const char *text, size_t n);
 /* j's text as a new string (free it), or NULL on out of memory. */

@@ -201,14 +201,10 @@ int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, cons
     if (len > 0 && p[0] == '{') /* an Envelope never starts so: that is field 15, a group */
         return cb_jsonw_raw(w, stored, len);
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, p);
-    json_t *doc = env ? cb_envelope_to_cloudevent(env, 0, &n->ce) : NULL;
-    int rc = doc == NULL || json_object_set_new(doc, "subscription", json_string(sub)) ||
-                     json_object_set_new(doc, "addressee", json_string(addressee)) ||
-                     cb_jsonw_append(w, doc)
-                 ? -1
-                 : 0;
-    json_decref(doc);
-    if (env)
-        casebus__v1__envelope__free_unpacked(env, NULL);
+    if (env == NULL)
+        return -1;
+    const char *const extra[2][2] = {{"subscription", sub}, {"addressee", addressee}};
+    int rc = cb_cloudevent_write(w, env, 0, &n->ce, extra, 2) == 0 ? 0 : -1;
+    casebus__v1__envelope__free_unpacked(env, NULL);
     return rc;
 }

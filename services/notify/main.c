@@ -9,7 +9,7 @@
  * ENDPOINT, timeout_ms (per attempt, default 10000), retry_base_ms (first retry,
  * 1000), retry_max_ms (longest wait, 600000), horizon (give up and dead-letter
  * after, default 24h: s/m/h/d), max_in_flight (256), per_endpoint (32 attempts in
- * flight per subscription), subscribe = ORG URL SECRET [TYPE,TYPE…] (repeatable:
+ * flight per subscription), subscribe = ORG URL SECRET [TYPE,TYPE…] [batch=N] (repeatable:
  * subscriptions made at start when the store has none for that org and url),
  * allow_private_webhooks (no: webhooks reach public addresses only), webhook_allow
  * = CIDR (repeatable: a private network webhooks may reach), log_level.
@@ -66,11 +66,23 @@ static int seed_subscriptions(notify_t *n, cb_error_t *err)
     MDB_txn *txn;
     int rc = cb_store_begin(n->d.store, true, &txn, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        char org[72], url[2048], secret[272], types[1024] = "";
-        int got = sscanf(lines[i], "%71s %2047s %271s %1023s", org, url, secret, types);
-        if (got < 3) {
+        char org[72], url[2048], secret[272], more[2][1024] = {"", ""}, none[1] = "", *types = none;
+        int got = sscanf(lines[i], "%71s %2047s %271s %1023s %1023s", org, url, secret, more[0],
+                         more[1]);
+        unsigned long batch = 0;
+        bool bad = got < 3;
+        for (int m = 0; m < 2 && !bad; m++) { /* the types and batch=N, each at most once */
+            char *end = more[m];
+            if (strncmp(more[m], "batch=", 6) == 0 && batch == 0)
+                batch = strtoul(more[m] + 6, &end, 10);
+            else if (more[m][0] && types[0] == '\0')
+                end = (types = more[m]) + strlen(more[m]);
+            bad = *end != '\0';
+        }
+        if (bad) {
             rc = cb_error_set(err, CB_ERR_CONFIG, "subscribe",
-                              "[notify] subscribe = '%s': want 'ORG URL SECRET [TYPE,TYPE…]'",
+                              "[notify] subscribe = '%s': want 'ORG URL SECRET [TYPE,TYPE…] "
+                              "[batch=N]'",
                               lines[i]);
             break;
         }
@@ -91,6 +103,7 @@ static int seed_subscriptions(notify_t *n, cb_error_t *err)
         req.secret = secret;
         req.event_types = (char **)tv;
         req.n_event_types = nt;
+        req.batch_max = (uint32_t)(batch > UINT32_MAX ? UINT32_MAX : batch);
         if ((rc = nt_subscribe(n, txn, &req, id, err)) != 0) {
             char field[64];
             snprintf(field, sizeof(field), "%s", err->field);

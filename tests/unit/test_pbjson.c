@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "casebus/v1/intake.pb-c.h"
+#include "cloudevent.h"
+#include "jsonw.h"
 #include "pbjson.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -312,6 +314,44 @@ static void decode_of_encode_is_the_same(void **state)
     }
 }
 
+/* The event written straight as text is, byte for byte, the document made
+ * and then written: masked and not, bare and as a CloudEvent with notify's
+ * members at its end. */
+static void written_is_the_document(void **state)
+{
+    (void)state;
+    cb_cloudevents_t ce = {.division_code = "330723", .type_prefix = "cn.gov.330723.casebus.v1"};
+    const char *const extra[2][2] = {{"subscription", "S000001"}, {"addressee", "wy-\"lt\""}};
+    cb_jsonw_t w = {0};
+    for (int round = 0; round < 3000; round++) {
+        Casebus__V1__Envelope *env =
+            (Casebus__V1__Envelope *)random_message(&casebus__v1__envelope__descriptor);
+        for (int show = 0; show < 2; show++) {
+            json_t *doc = cb_envelope_to_json(env, show);
+            char *want = cb_jsonw_dumps(doc);
+            w.len = 0;
+            assert_int_equal(cb_envelope_write_json(&w, env, show), 0);
+            if (strlen(want) != w.len || memcmp(want, w.text, w.len) != 0)
+                fail_msg("round %d show %d:\n%s\n%.*s", round, show, want, (int)w.len, w.text);
+            free(want);
+            json_decref(doc);
+
+            doc = cb_envelope_to_cloudevent(env, show, &ce);
+            for (size_t i = 0; i < 2; i++)
+                json_object_set_new(doc, extra[i][0], json_string(extra[i][1]));
+            want = cb_jsonw_dumps(doc);
+            w.len = 0;
+            assert_int_equal(cb_cloudevent_write(&w, env, show, &ce, extra, 2), 0);
+            if (strlen(want) != w.len || memcmp(want, w.text, w.len) != 0)
+                fail_msg("round %d show %d:\n%s\n%.*s", round, show, want, (int)w.len, w.text);
+            free(want);
+            json_decref(doc);
+        }
+        protobuf_c_message_free_unpacked(&env->base, NULL);
+    }
+    cb_jsonw_close(&w);
+}
+
 /* Bytes flipped in valid documents: refused or decoded, never a crash (ASan
  * and UBSan in the san build watch the memory). */
 static void no_crash_on_any_input(void **state)
@@ -353,6 +393,7 @@ int main(void)
         cmocka_unit_test(every_missing_field_in_one_answer),
         cmocka_unit_test(limits_are_the_contracts),
         cmocka_unit_test(decode_of_encode_is_the_same),
+        cmocka_unit_test(written_is_the_document),
         cmocka_unit_test(no_crash_on_any_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
