@@ -398,9 +398,19 @@ try:
 
     # ---- where webhooks may go: public addresses, and the networks webhook_allow names ----
     text = open(conf).read().replace("allow_private_webhooks = yes", "webhook_allow = 127.0.0.2/32")
+    seed = f"subscribe = wy-scjg http://127.0.0.1:{rport}/ok/scjg {SECRET}"
+    bad = w.p("bad-subscribe.conf")
+    open(bad, "w").write(text.replace(seed, seed + " transfer_required batch=many"))
+    r = subprocess.run([binary("bin/casebus-notify"), "--config", bad], capture_output=True, text=True, timeout=20)
+    t.ok(r.returncode != 0 and "batch=many" in r.stderr and "[batch=N]" in r.stderr,
+         "a subscribe line with a batch that is not a number stops notify, naming the line and its form", r.stderr)
+    text = text.replace(seed, seed + f"\nsubscribe = wy-nync http://127.0.0.2:{rport}/seeded-batch {SECRET} batch=7")
     open(conf, "w").write(text)
     system.start("notify")
     wait_for(lambda: cli("subscriptions").returncode == 0, 10)
+    seeded = [x for x in json.loads(cli("subscriptions", "--json").stdout or "[]") if x.get("url", "").endswith("/seeded-batch")]
+    t.ok(len(seeded) == 1 and seeded[0].get("batch_max") == 7 and seeded[0].get("org_id") == "wy-nync",
+         "a subscribe line with batch=7 makes a batched-mode subscription at start", seeded)
     for url, kind in ((f"http://127.0.0.1:{rport}/x", "loopback"), ("http://2130706433/x", "loopback"),
                       ("http://0x7f.1/x", "loopback"), ("http://169.254.169.254/latest/meta-data", "link-local"),
                       ("http://[::1]:8080/x", "loopback"), ("https://10.1.2.3/x", "private"),
