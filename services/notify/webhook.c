@@ -309,7 +309,7 @@ static int flight_strings(nt_flight_t *f, const char *const v[6])
 /* One POST carrying recs (one delivery, or up to the subscription's batch),
  * handed to the sender thread. */
 static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_t *recs,
-                 size_t nrecs, json_t *sub)
+                 size_t nrecs, const json_t *sub)
 {
     nt_flight_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -440,6 +440,20 @@ static void on_done(void *ctx)
         record(s, f, f->id, f->status, f->error, (uint32_t)(f->latency_ns / 1000000));
         f = next;
     }
+}
+
+void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d)
+{
+    notify_sender_t *s = n->sender;
+    if (s == NULL || s->stopping || s->in_flight >= n->max_in_flight ||
+        json_integer_value(json_object_get(sub, "batch_max")) > 0) /* batches: the scan's */
+        return;
+    lane_t *l = lane_get(s, d->sub);
+    unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
+    if (l == NULL || l->in_flight >= n->per_endpoint || !rate_allows(s, d->sub, rate, n->now()))
+        return; /* it stays ready: the scan sends it */
+    if (start(s, l, txn, d, 1, sub) != 0)
+        log_error("webhook_start_failed delivery=%s", d->id);
 }
 
 /* Starts what is due and allowed, endpoint by endpoint (each has its own
