@@ -589,5 +589,12 @@ void nt_curl_stop(nt_curl_t *c)
     uv_async_send(&c->wake);
     uv_thread_join(&c->thread);
     uv_loop_close(&c->loop);
+    /* Polls that curl had not closed were closed with the loop: their memory
+     * is ours to free now that the thread is gone. */
+    for (size_t i = 0; i < c->nsocks; i++)
+        free(c->socks[i]);
+    free(c->socks);
+    c->socks = NULL;
+    c->nsocks = 0;
     uv_close((uv_handle_t *)&c->done_async, on_curl_closed);
 }
