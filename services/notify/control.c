@@ -24,18 +24,22 @@ static int list_sub(void *ctx, const char *id, json_t *rec)
 typedef struct dead_ctx {
     notify_t *n;
     MDB_txn *txn;
+    const char *sub; /* only this subscription's dead letters, as ids; NULL: every record */
     json_t *out;
 } dead_ctx_t;
 
-static int list_dead(void *ctx, const char *id, json_t *rec)
+static int each_dead(void *ctx, const char *id, json_t *rec)
 {
     (void)rec;
     dead_ctx_t *d = ctx;
-    json_t *del = nt_get(d->n, d->txn, d->n->db_deliveries, id);
-    if (del == NULL)
+    nt_delivery_t del;
+    if (nt_delivery_get(d->n, d->txn, id, &del) != 0)
         return 0;
-    json_object_del(del, "body");
-    json_array_append_new(d->out, del);
+    if (d->sub == NULL)
+        json_array_append_new(d->out, nt_delivery_json(&del));
+    else if (strcmp(del.sub, d->sub) == 0)
+        json_array_append_new(d->out, json_string(id));
+    nt_delivery_free(&del);
     return 0;
 }
 
@@ -63,24 +67,6 @@ static int list_delivery(void *ctx, const char *id, json_t *rec)
     json_array_append_new(d->out, row);
     if (json_array_size(d->out) > d->limit)
         json_array_remove(d->out, 0); /* ids grow with time: keep the newest */
-    return 0;
-}
-
-typedef struct dead_of_ctx {
-    notify_t *n;
-    MDB_txn *txn;
-    const char *sub;
-    json_t *ids;
-} dead_of_ctx_t;
-
-static int dead_of(void *ctx, const char *id, json_t *rec)
-{
-    (void)rec;
-    dead_of_ctx_t *d = ctx;
-    json_t *del = nt_get(d->n, d->txn, d->n->db_deliveries, id);
-    if (del && strcmp(json_string_value(json_object_get(del, "sub")), d->sub) == 0)
-        json_array_append_new(d->ids, json_string(id));
-    json_decref(del);
     return 0;
 }
 
@@ -170,8 +156,8 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
         if (req->kind_case == CASEBUS__V1__CONTROL_REQUEST__KIND_LIST_SUBSCRIPTIONS) {
             rc = nt_each(n, txn, n->db_subs, list_sub, out, err);
         } else {
-            dead_ctx_t d = {n, txn, out};
-            rc = nt_each(n, txn, n->db_dead, list_dead, &d, err);
+            dead_ctx_t d = {n, txn, NULL, out};
+            rc = nt_each(n, txn, n->db_dead, each_dead, &d, err);
         }
         cb_store_abort(&txn);
         cr->status_json = rc == 0 ? json_dumps(out, JSON_COMPACT) : NULL;
@@ -251,14 +237,14 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
     } else if (req->redeliver->dead_of_subscription && *req->redeliver->dead_of_subscription) {
         const char *sub_id = req->redeliver->dead_of_subscription;
         json_t *sub = nt_get(n, txn, n->db_subs, sub_id);
-        dead_of_ctx_t d = {n, txn, sub_id, json_array()};
+        dead_ctx_t d = {n, txn, sub_id, json_array()};
         rc = sub == NULL ? cb_error_set(err, CB_ERR_NOT_FOUND, "dead_of_subscription",
                                         "no subscription %.64s", sub_id)
-                         : nt_each(n, txn, n->db_dead, dead_of, &d, err);
+                         : nt_each(n, txn, n->db_dead, each_dead, &d, err);
         json_decref(sub);
         size_t i;
         json_t *v;
-        json_array_foreach(d.ids, i, v) {
+        json_array_foreach(d.out, i, v) {
             if (rc != 0)
                 break;
             rc = nt_redeliver(n, txn, json_string_value(v), err);
@@ -266,9 +252,9 @@ static int handle(void *ctx, cb_control_req_t *cr, cb_error_t *err)
         if (rc == 0)
             snprintf(cr->message, sizeof(cr->message),
                      "%zu dead letters of subscription %s will be sent again",
-                     json_array_size(d.ids), sub_id);
+                     json_array_size(d.out), sub_id);
         snprintf(id, sizeof(id), "%s", sub_id);
-        json_decref(d.ids);
+        json_decref(d.out);
     } else {
         snprintf(id, sizeof(id), "%s", req->redeliver->delivery_id);
         rc = nt_redeliver(n, txn, id, err);

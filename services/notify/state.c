@@ -226,6 +226,20 @@ static size_t queue_prefix(uint8_t *buf, size_t size, const char *sub, const cha
     return len < 0 || (size_t)len >= size ? 0 : (size_t)len;
 }
 
+/* A cursor on the first entry of the queue buf[0..plen) names (*found), or
+ * after where it would be. */
+static int queue_first(notify_t *n, MDB_txn *txn, const uint8_t *buf, size_t plen,
+                       MDB_cursor **cur, bool *found, cb_error_t *err)
+{
+    int rc = mdb_cursor_open(txn, n->db_queue, cur);
+    if (rc != 0)
+        return cb_store_error(rc, "open queue cursor", err);
+    MDB_val k = {plen, (void *)buf}, v;
+    rc = mdb_cursor_get(*cur, &k, &v, MDB_SET_RANGE);
+    *found = rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0;
+    return 0;
+}
+
 int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_key, uint64_t order,
                   const char *delivery_id, bool *is_head, cb_error_t *err)
 {
@@ -235,12 +249,11 @@ int nt_queue_push(notify_t *n, MDB_txn *txn, const char *sub, const char *case_k
         return cb_error_set(err, CB_ERR_INVALID, "", "queue key too long");
     /* Head: nothing queued under this prefix yet. */
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, n->db_queue, &cur);
+    bool queued;
+    int rc = queue_first(n, txn, buf, plen, &cur, &queued, err);
     if (rc != 0)
-        return cb_store_error(rc, "open queue cursor", err);
-    MDB_val k = {plen, buf}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    *is_head = !(rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0);
+        return rc;
+    *is_head = !queued;
     mdb_cursor_close(cur);
     cb_be64_put(buf + plen, order);
     MDB_val key = {plen + 8, buf}, val = cb_store_key(delivery_id);
@@ -256,12 +269,12 @@ int nt_queue_pop(notify_t *n, MDB_txn *txn, const char *sub, const char *case_ke
     size_t plen = queue_prefix(buf, sizeof(buf), sub, case_key);
     next[0] = '\0';
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, n->db_queue, &cur);
+    bool queued;
+    int rc = queue_first(n, txn, buf, plen, &cur, &queued, err);
     if (rc != 0)
-        return cb_store_error(rc, "open queue cursor", err);
-    MDB_val k = {plen, buf}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, buf, plen) == 0) {
+        return rc;
+    MDB_val k, v;
+    if (queued) {
         if ((rc = mdb_cursor_del(cur, 0)) != 0) {
             mdb_cursor_close(cur);
             return cb_store_error(rc, "pop queue", err);
