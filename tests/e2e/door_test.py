@@ -109,9 +109,13 @@ try:
     answers = [answer(s, 0.05) if isinstance(s, socket.socket) else s for s in held]
     kept = [s for s, a in zip(held, answers) if a is None]
     refused = [a for a in answers if isinstance(a, bytes) and a.startswith(b"HTTP/1.1 503")]
-    t.ok(len(kept) == 32 and len(refused) == 1100 - 32,
-         "of 1,100 idle connections from one address, intake keeps max_per_address (32) and answers the rest 503",
-         (len(kept), len(refused), [a for a in answers if not (a is None or (isinstance(a, bytes) and a.startswith(b"HTTP/1.1 503")))][:3]))
+    # intake answers at most 1,024 refusals at a time (each drains for up to 1 s);
+    # past that, when the 1,068 come faster than that, the rest are closed at once
+    closed = [a for a in answers if a == b""]
+    t.ok(len(kept) == 32 and len(refused) >= 1024 and len(refused) + len(closed) == 1100 - 32,
+         "of 1,100 idle connections from one address, intake keeps max_per_address (32) and answers the rest 503 "
+         "(closing at once what comes past 1,024 refusals in progress)",
+         (len(kept), len(refused), len(closed), [a for a in answers if not (a is None or a == b"" or (isinstance(a, bytes) and a.startswith(b"HTTP/1.1 503")))][:3]))
     t.ok(all(b"Retry-After: 1" in a and b'"code":"too_many_connections"' in a and b"max_per_address" in a
              for a in refused),
          "each 503 carries Retry-After and the JSON error naming max_per_address", refused[:1])
