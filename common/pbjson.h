@@ -60,11 +60,6 @@ int cb_pb_from_json(const ProtobufCMessageDescriptor *md, json_t *j, unsigned fl
  * recorded_at_ms, case_id, hash (hex), and the body under "event". Personal
  * data (reporters; parties that are persons) is masked unless show_personal. */
 json_t *cb_envelope_to_json(const Casebus__V1__Envelope *env, int show_personal);
-/* The same document written straight into w as text (cb_jsonw_dumps's bytes),
- * without building it (pbjsonw.c). On failure w is as it was. */
-struct cb_jsonw;
-int cb_envelope_write_json(struct cb_jsonw *w, const Casebus__V1__Envelope *env,
-                           int show_personal);
 
 /* Masks the same personal data inside a decoded message, in place: every
  * reporter's name, phone and ID number, and the name of every party that is a

@@ -1,7 +1,7 @@
 /*
  * pbjsonw.c — an event written as JSON text straight from its protobuf-c
- * message: the same bytes as cb_jsonw_dumps of cb_envelope_to_json's (or
- * cb_envelope_to_cloudevent's) document, personal data masked the same way,
+ * message: the same bytes as cb_jsonw_dumps of cb_envelope_to_cloudevent's
+ * document, personal data masked the same way,
  * without building that document first. notify makes a webhook body for every
  * delivery and the tail a line for every event; the document's allocations
  * were the larger part of both (tests/unit/test_pbjson.c compares the two on
@@ -208,15 +208,6 @@ static int put_envelope(cb_jsonw_t *w, const Casebus__V1__Envelope *env, int sho
         env->body_case ? cb_pb_message_field(&env->base, (unsigned)env->body_case) : NULL;
     rc = m ? put_message(w, m, !show_personal, MASK_NONE) : PUT(w, "null");
     return rc ? rc : PUT(w, "}");
-}
-
-int cb_envelope_write_json(cb_jsonw_t *w, const Casebus__V1__Envelope *env, int show_personal)
-{
-    size_t was = w->len;
-    int rc = put_envelope(w, env, show_personal);
-    if (rc != 0)
-        w->len = was;
-    return rc;
 }
 
 int cb_cloudevent_write(cb_jsonw_t *w, const Casebus__V1__Envelope *env, int show_personal,

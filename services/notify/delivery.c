@@ -28,6 +28,14 @@ const char *nt_state_word(nt_state_t s)
     return (unsigned)s < 3 ? state_words[s] : "pending";
 }
 
+static const char *string_at(const nt_delivery_t *d, size_t i)
+{
+    const char *const s[NT_DELIVERY_STRINGS] = {d->id,       d->sub,      d->org_id, d->url,
+                                                d->type,     d->event_id, d->producer,
+                                                d->case_id,  d->case_key, d->last_error};
+    return s[i];
+}
+
 static const char **strings_of(nt_delivery_t *d, size_t i)
 {
     const char **s[NT_DELIVERY_STRINGS] = {&d->id,       &d->sub,      &d->org_id, &d->url,
@@ -133,10 +141,9 @@ int nt_delivery_get(notify_t *n, MDB_txn *txn, const char *id, nt_delivery_t *d)
 
 int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_t *err)
 {
-    nt_delivery_t *m = (nt_delivery_t *)d;
     size_t len[NT_DELIVERY_STRINGS], total = FIXED;
     for (size_t i = 0; i < NT_DELIVERY_STRINGS; i++) {
-        const char *s = *strings_of(m, i);
+        const char *s = string_at(d, i);
         len[i] = s ? strlen(s) : 0;
         if (len[i] > UINT16_MAX)
             return cb_error_set(err, CB_ERR_INVALID, "", "a delivery's field is over 64 KB");
@@ -168,7 +175,7 @@ int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_
         uint16_t l = (uint16_t)len[i];
         memcpy(p, &l, 2);
         if (l)
-            memcpy(p + 2, *strings_of(m, i), l);
+            memcpy(p + 2, string_at(d, i), l);
         p[2 + l] = '\0';
         p += 2 + l + 1;
     }
