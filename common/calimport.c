@@ -4,6 +4,7 @@
 #include "calimport.h"
 #include "calendar.h"
 #include "cbtime.h"
+#include "grow.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -32,14 +33,8 @@ static int add_day(days_t *d, int64_t day, bool holiday, const char *name, const
     if (d->n == MAX_DAYS)
         return cb_error_set(err, CB_ERR_TOO_LARGE, "calendar", "%s: more than %d days", source,
                             MAX_DAYS);
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        day_entry_t *v = realloc(d->v, cap * sizeof(*v));
-        if (v == NULL)
-            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-        d->v = v;
-        d->cap = cap;
-    }
+    if (CB_GROW(d->v, d->cap, d->n, 64) != 0)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     day_entry_t *e = &d->v[d->n++];
     e->day = day;
     e->holiday = holiday;

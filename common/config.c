@@ -3,6 +3,7 @@
  * value) entries; lookups scan it (a deployment file has tens of lines).
  */
 #include "config.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -31,15 +32,9 @@ static int on_entry(void *user, const char *section, const char *key, const char
     cb_config_t *cfg = user;
     if (key == NULL) /* a bare section header (INI_CALL_HANDLER_ON_NEW_SECTION) */
         return 1;
-    if (cfg->count == cfg->cap) {
-        size_t cap = cfg->cap ? cfg->cap * 2 : 32;
-        cb_config_entry_t *e = realloc(cfg->entries, cap * sizeof(*e));
-        if (e == NULL) {
-            cfg->oom = true;
-            return 0;
-        }
-        cfg->entries = e;
-        cfg->cap = cap;
+    if (CB_GROW(cfg->entries, cfg->cap, cfg->count, 32) != 0) {
+        cfg->oom = true;
+        return 0;
     }
     cb_config_entry_t *e = &cfg->entries[cfg->count];
     e->section = strdup(section);

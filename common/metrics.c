@@ -3,6 +3,7 @@
  * are a double add, rendering walks the list grouping series by family name.
  */
 #include "metrics.h"
+#include "grow.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,14 +59,8 @@ static cb_metric_t *reg(cb_metrics_t *m, const char *name, const char *help, int
     for (size_t i = 0; i < m->count; i++)
         if (strcmp(m->items[i]->name, name) == 0)
             return m->items[i];
-    if (m->count == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 32;
-        cb_metric_t **items = realloc(m->items, cap * sizeof(*items));
-        if (items == NULL)
-            return NULL;
-        m->items = items;
-        m->cap = cap;
-    }
+    if (CB_GROW(m->items, m->cap, m->count, 32) != 0)
+        return NULL;
     cb_metric_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;

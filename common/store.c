@@ -281,3 +281,34 @@ int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb
     *out = n;
     return 0;
 }
+
+int cb_store_load_msg(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                      const ProtobufCMessageDescriptor *desc, const char *what,
+                      ProtobufCMessage **out, cb_error_t *err)
+{
+    MDB_val k = cb_store_key(key), v;
+    *out = NULL;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0) {
+        char doing[96];
+        snprintf(doing, sizeof(doing), "read %s", what);
+        return cb_store_error(rc, doing, err);
+    }
+    if ((*out = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data)) == NULL)
+        return cb_error_set(err, CB_ERR_CORRUPT, "", "stored %s does not decode", what);
+    return 0;
+}
+
+void *cb_store_get_msg(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                       const ProtobufCMessageDescriptor *desc)
+{
+    MDB_val k, v;
+    if (key == NULL || *key == '\0')
+        return NULL;
+    k = cb_store_key(key);
+    if (mdb_get(txn, dbi, &k, &v) != 0)
+        return NULL;
+    return protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+}

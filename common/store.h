@@ -76,4 +76,16 @@ MDB_val cb_store_key(const char *s);
 int cb_store_put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const ProtobufCMessage *msg,
                      const char *what, cb_error_t *err);
 
+/* The message of type desc under the C-string key of dbi. Absent: 0 with *out
+ * NULL. A value that does not unpack: CB_ERR_CORRUPT "stored WHAT does not
+ * decode"; a read error names "read WHAT". Free *out with
+ * protobuf_c_message_free_unpacked. */
+int cb_store_load_msg(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                      const ProtobufCMessageDescriptor *desc, const char *what,
+                      ProtobufCMessage **out, cb_error_t *err);
+/* The same for a lookup where an empty or NULL key, an absent one and one that
+ * does not unpack all mean "none": the message, or NULL. */
+void *cb_store_get_msg(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                       const ProtobufCMessageDescriptor *desc);
+
 #endif

@@ -4,6 +4,7 @@
 #include "zloop.h"
 #include "curve.h"
 #include "log.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -334,14 +335,8 @@ int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err)
 
 static int add_waiter(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err)
 {
-    if (g->count == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        group_waiter_t *w = realloc(g->waiters, cap * sizeof(*w));
-        if (w == NULL)
-            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-        g->waiters = w;
-        g->cap = cap;
-    }
+    if (CB_GROW(g->waiters, g->cap, g->count, 64) != 0)
+        return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
     g->waiters[g->count++] = (group_waiter_t){done, arg};
     return 0;
 }

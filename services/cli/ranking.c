@@ -4,6 +4,7 @@
  * tables keyed by string; organisations in a growing array.
  */
 #include "ranking.h"
+#include "grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,33 +147,8 @@ static cb_rank_org_t *row_of(cb_ranking_t *r, const Casebus__V1__OrgRef *o)
     return o ? org_row(r, o->org_id, o->name, o->kind) : NULL;
 }
 
-static int push_double(double **v, size_t *n, size_t *cap, double x)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        double *g = realloc(*v, c * sizeof(*g));
-        if (g == NULL)
-            return -1;
-        *v = g;
-        *cap = c;
-    }
-    (*v)[(*n)++] = x;
-    return 0;
-}
-
-static int push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        int64_t *g = realloc(*v, c * sizeof(*g));
-        if (g == NULL)
-            return -1;
-        *v = g;
-        *cap = c;
-    }
-    (*v)[(*n)++] = x;
-    return 0;
-}
+/* Appends x to the array *v of *n (capacity *cap); -1 when out of memory. */
+#define PUSH(v, n, cap, x) (CB_GROW(*(v), *(cap), *(n), 16) != 0 ? -1 : ((*(v))[(*(n))++] = (x), 0))
 
 /* The obligation's record, made on first sight (NULL when out of memory). */
 static ob_t *ob_of(cb_ranking_t *r, const Casebus__V1__Obligation *o)
@@ -246,7 +222,7 @@ int cb_ranking_add(cb_ranking_t *r, const Casebus__V1__Envelope *env)
         if (t->route_count == 1 && (w = row_of(r, t->sender))) {
             w->sent++;
             if (t->case_ && t->case_->discovered_at_ms && t->sent_at_ms >= t->case_->discovered_at_ms &&
-                push_double(&w->waits, &w->nwaits, &w->capwaits,
+                PUSH(&w->waits, &w->nwaits, &w->capwaits,
                             (double)(t->sent_at_ms - t->case_->discovered_at_ms) / 3600000.0) != 0)
                 return -1;
         }
@@ -387,12 +363,12 @@ static int tally(cb_ranking_t *r)
         } else if (b->state == OB_MET) {
             w->due++;
             w->late++;
-            if (push_i64(&w->lateness, &w->nlate, &w->caplate, b->late_by_ms) != 0)
+            if (PUSH(&w->lateness, &w->nlate, &w->caplate, b->late_by_ms) != 0)
                 return -1;
         } else if (b->due_ms < end) {
             w->due++;
             w->late++; /* open and overdue */
-            if (push_i64(&w->lateness, &w->nlate, &w->caplate, end - b->due_ms) != 0)
+            if (PUSH(&w->lateness, &w->nlate, &w->caplate, end - b->due_ms) != 0)
                 return -1;
         } else {
             w->pending++;

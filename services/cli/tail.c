@@ -20,6 +20,7 @@
 #include "cloudevent.h"
 #include "pbjson.h"
 #include "casebus/v1/bus.pb-c.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -318,14 +319,8 @@ static int collect(tail_t *t, int idx, const uint8_t *data, size_t len)
     }
     t->up[idx].next = seq + 1;
     t->up[idx].last_at = at;
-    if (t->nitems == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        item_t *grown = realloc(t->items, cap * sizeof(*grown));
-        if (grown == NULL)
-            return -1;
-        t->items = grown;
-        t->cap = cap;
-    }
+    if (CB_GROW(t->items, t->cap, t->nitems, 1024) != 0)
+        return -1;
     uint8_t *copy = malloc(len ? len : 1);
     if (copy == NULL)
         return -1;

@@ -20,6 +20,7 @@
 #include "bytes.h"
 #include "cbtime.h"
 #include "log.h"
+#include "grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +44,16 @@ int dl_state_load(deadline_t *dl, cb_error_t *err)
     int rc = cb_store_begin(dl->d.store, false, &txn, err);
     if (rc != 0)
         return rc;
-    MDB_val k = cb_store_key("orgs"), v;
-    if ((rc = mdb_get(txn, dl->db_meta, &k, &v)) == 0) {
-        Casebus__V1__OrgsImported *oi =
-            casebus__v1__orgs_imported__unpack(NULL, v.mv_size, v.mv_data);
-        if (oi == NULL) {
-            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "stored registry does not decode");
-            goto out;
-        }
+    ProtobufCMessage *m;
+    if ((rc = cb_store_load_msg(txn, dl->db_meta, "orgs", &casebus__v1__orgs_imported__descriptor,
+                                "registry", &m, err)) != 0)
+        goto out;
+    if (m) {
         if (dl->orgs)
             casebus__v1__orgs_imported__free_unpacked(dl->orgs, NULL);
-        dl->orgs = oi;
-    } else if (rc != MDB_NOTFOUND) {
-        rc = cb_store_error(rc, "read registry", err);
-        goto out;
+        dl->orgs = (Casebus__V1__OrgsImported *)m;
     }
+    MDB_val k, v;
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, dl->db_meta, &cur)) != 0) {
         rc = cb_store_error(rc, "open meta cursor", err);
@@ -245,16 +241,10 @@ static int each_under(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t p
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
             break;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            void *grown = realloc(ids, ncap * sizeof(*ids));
-            if (grown == NULL) {
-                mdb_cursor_close(cur);
-                free(ids);
-                return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
-            }
-            ids = grown;
-            cap = ncap;
+        if (CB_GROW(ids, cap, n, 16) != 0) {
+            mdb_cursor_close(cur);
+            free(ids);
+            return cb_error_set(err, CB_ERR_NOMEM, "", "out of memory");
         }
         size_t len = k.mv_size - plen;
         if (len > ID_MAX)
@@ -321,10 +311,7 @@ int dl_case_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__CaseSummary *cs
 
 Casebus__V1__CaseSummary *dl_case_get(deadline_t *dl, MDB_txn *txn, const char *case_id)
 {
-    MDB_val k = cb_store_key(case_id), v;
-    if (case_id == NULL || *case_id == '\0' || mdb_get(txn, dl->db_cases, &k, &v) != 0)
-        return NULL;
-    return casebus__v1__case_summary__unpack(NULL, v.mv_size, v.mv_data);
+    return cb_store_get_msg(txn, dl->db_cases, case_id, &casebus__v1__case_summary__descriptor);
 }
 
 int dl_orgs_put(deadline_t *dl, MDB_txn *txn, const Casebus__V1__OrgsImported *oi, cb_error_t *err)

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_PARAMS 16
@@ -263,18 +264,6 @@ static void reply_error(intake_reply_t *reply, int status, const char *code, con
     intake_reply_error(reply, status, code, field, msg);
 }
 
-static bool parse_instant(const char *key, const char *value, bool end_of_day, int64_t *out,
-                          intake_reply_t *reply)
-{
-    if (cb_bound_parse(value, end_of_day, out))
-        return true;
-    char msg[300];
-    snprintf(msg, sizeof(msg), "%s: want a date (2026-12-03, China time) or an RFC 3339 instant",
-             key);
-    reply_error(reply, 400, "invalid_field", key, msg);
-    return false;
-}
-
 /* Who the caller may see: NULL (everyone) or its organisations. */
 static bool scope_of(intake_state_t *st, MDB_txn *txn, const intake_actor_t *actor,
                      const char **scope, size_t *n)
@@ -374,75 +363,6 @@ static void answer(intake_reply_t *reply, int rc, const cb_error_t *e, const cha
         reply_error(reply, 500, "internal", "", "out of memory");
 }
 
-static bool limit_of(const char *value, unsigned *limit, intake_reply_t *reply)
-{
-    char *end;
-    long v = strtol(value, &end, 10);
-    if (*value == '\0' || *end != '\0' || v < 1 || v > CB_LIST_LIMIT_MAX) {
-        reply_error(reply, 400, "invalid_field", "limit", "limit: a whole number from 1 to 200");
-        return false;
-    }
-    *limit = (unsigned)v;
-    return true;
-}
-
-/* cursor= and limit=: 1 taken, 0 not one of them, -1 refused (in reply). */
-static bool level_of(const char *value, int *out, intake_reply_t *reply)
-{
-    if ((*out = cb_level_parse(value)) < 0) {
-        reply_error(reply, 400, "invalid_field", "level", "level: none, yellow, red or escalation");
-        return false;
-    }
-    return true;
-}
-
-/* The parameters both lists take: level, cursor and limit. 1: k was one of
- * them, 0: it was not, -1: refused (in reply). */
-/* The parameters both lists share (level, cursor, limit); anything else is
- * not a parameter of the list, whose own are allowed. False with the refusal
- * in reply. */
-static bool page_param(const char *k, const char *v, int *level, const char **cursor,
-                       unsigned *limit, const char *allowed, intake_reply_t *reply)
-{
-    if (strcmp(k, "cursor") == 0) {
-        *cursor = v;
-        return true;
-    }
-    if (strcmp(k, "limit") == 0)
-        return limit_of(v, limit, reply);
-    if (strcmp(k, "level") == 0)
-        return level_of(v, level, reply);
-    char msg[300];
-    snprintf(msg, sizeof(msg), "%s: not a parameter of this list (%s)", k, allowed);
-    reply_error(reply, 400, "unknown_field", k, msg);
-    return false;
-}
-
-static bool bool_of(const char *key, const char *value, int *out, intake_reply_t *reply)
-{
-    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
-        *out = 1;
-    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
-        *out = 0;
-    else {
-        char msg[100];
-        snprintf(msg, sizeof(msg), "%s: true or false", key);
-        reply_error(reply, 400, "invalid_field", key, msg);
-        return false;
-    }
-    return true;
-}
-
-static const char *const case_states[] = {"reported",
-                                          "transfer_required",
-                                          "transfer_routed",
-                                          "transfer_in_progress",
-                                          "with_competent",
-                                          "manual_dispatch",
-                                          "return_review",
-                                          "cancelled",
-                                          NULL};
-
 static bool org_param(const char *key, const char *value, const char *const *scope, size_t nscope,
                       bool scoped, intake_reply_t *reply)
 {
@@ -484,63 +404,158 @@ static bool list_begin(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
     return true;
 }
 
+/* What a list parameter is, and where its value goes in the list's query. */
+typedef enum param_kind {
+    P_TEXT,   /* any text */
+    P_ORG,    /* an organisation id */
+    P_WORD,   /* one of words */
+    P_BOOL,   /* true/false, 1/0: an int 1 or 0 */
+    P_FROM,   /* a date or instant: its first millisecond */
+    P_TO,     /* a date or instant: the millisecond after it */
+    P_LEVEL,  /* none, yellow, red or escalation: an int CB_LEVEL_* */
+    P_CURSOR, /* a page's cursor */
+    P_LIMIT,  /* 1..CB_LIST_LIMIT_MAX: an unsigned */
+} param_kind_t;
+
+typedef struct param_spec {
+    const char *name;
+    param_kind_t kind;
+    size_t off;                /* of the field in the query */
+    bool scoped;               /* P_ORG: one of the caller's organisations */
+    const char *const *words;  /* P_WORD */
+} param_spec_t;
+
+/* "a, b or c" */
+static void join_words(char *out, size_t size, const char *const *w, const char *last_sep)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; w[i] && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%s",
+                                 i == 0 ? "" : w[i + 1] ? ", " : last_sep, w[i]);
+}
+
+static bool take_param(const param_spec_t *sp, void *q, const char *v, const list_req_t *r,
+                       intake_reply_t *reply)
+{
+    char msg[400], words[300];
+    void *at = (char *)q + sp->off;
+    const char *k = sp->name;
+    long n;
+    char *end;
+    switch (sp->kind) {
+    case P_ORG:
+        if (!org_param(k, v, r->scope, r->nscope, r->scoped && sp->scoped, reply))
+            return false;
+        /* fall through */
+    case P_TEXT:
+    case P_CURSOR: *(const char **)at = v; return true;
+    case P_WORD:
+        for (size_t i = 0; sp->words[i]; i++)
+            if (strcmp(sp->words[i], v) == 0) {
+                *(const char **)at = v;
+                return true;
+            }
+        join_words(words, sizeof(words), sp->words, " or ");
+        snprintf(msg, sizeof(msg), "%s: %s", k, words);
+        break;
+    case P_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "false") == 0 ||
+            strcmp(v, "0") == 0) {
+            *(int *)at = v[0] == 't' || v[0] == '1';
+            return true;
+        }
+        snprintf(msg, sizeof(msg), "%s: true or false", k);
+        break;
+    case P_FROM:
+    case P_TO:
+        if (cb_bound_parse(v, sp->kind == P_TO, (int64_t *)at))
+            return true;
+        snprintf(msg, sizeof(msg),
+                 "%s: want a date (2026-12-03, China time) or an RFC 3339 instant", k);
+        break;
+    case P_LEVEL:
+        if ((*(int *)at = cb_level_parse(v)) >= 0)
+            return true;
+        snprintf(msg, sizeof(msg), "%s: none, yellow, red or escalation", k);
+        break;
+    case P_LIMIT:
+        n = strtol(v, &end, 10);
+        if (*v != '\0' && *end == '\0' && n >= 1 && n <= CB_LIST_LIMIT_MAX) {
+            *(unsigned *)at = (unsigned)n;
+            return true;
+        }
+        snprintf(msg, sizeof(msg), "%s: a whole number from 1 to %d", k, CB_LIST_LIMIT_MAX);
+        break;
+    }
+    reply_error(reply, 400, "invalid_field", k, msg);
+    return false;
+}
+
+/* Takes every parameter of r into q by the list's table; an unknown one is
+ * refused, naming the list's own. */
+static bool take_params(const param_spec_t *specs, size_t nspecs, void *q, const list_req_t *r,
+                        intake_reply_t *reply)
+{
+    for (size_t i = 0; i < r->np; i++) {
+        const char *k = r->p[i].key;
+        size_t s = 0;
+        while (s < nspecs && strcmp(specs[s].name, k) != 0)
+            s++;
+        if (s < nspecs) {
+            if (!take_param(&specs[s], q, r->p[i].value, r, reply))
+                return false;
+            continue;
+        }
+        const char *names[24];
+        size_t n = 0;
+        for (s = 0; s < nspecs && n + 1 < sizeof(names) / sizeof(names[0]); s++)
+            names[n++] = specs[s].name;
+        names[n] = NULL;
+        char allowed[300], msg[400];
+        join_words(allowed, sizeof(allowed), names, ", ");
+        snprintf(msg, sizeof(msg), "%s: not a parameter of this list (%s)", k, allowed);
+        reply_error(reply, 400, "unknown_field", k, msg);
+        return false;
+    }
+    return true;
+}
+
+static const char *const case_states[] = {"reported",        "transfer_required",
+                                          "transfer_routed", "transfer_in_progress",
+                                          "with_competent",  "manual_dispatch",
+                                          "return_review",   "cancelled",
+                                          NULL};
+
+#define CQ(f) offsetof(cb_case_query_t, f)
+static const param_spec_t case_params[] = {
+    {"township", P_TEXT, CQ(township), false, NULL},
+    {"org", P_ORG, CQ(org), true, NULL},
+    {"holder", P_ORG, CQ(holder), false, NULL},
+    {"state", P_WORD, CQ(state), false, case_states},
+    {"level", P_LEVEL, CQ(level), false, NULL},
+    {"overdue", P_BOOL, CQ(overdue), false, NULL},
+    {"matter", P_TEXT, CQ(matter), false, NULL},
+    {"from", P_FROM, CQ(from_ms), false, NULL},
+    {"to", P_TO, CQ(to_ms), false, NULL},
+    {"cursor", P_CURSOR, CQ(cursor), false, NULL},
+    {"limit", P_LIMIT, CQ(limit), false, NULL},
+};
+
 void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, const char *query,
                        size_t qlen, intake_reply_t *reply)
 {
     list_req_t r;
     if (!list_begin(in, txn, actor, query, qlen, &r, reply))
         return;
-    param_t *p = r.p;
-    size_t np = r.np, nscope = r.nscope;
-    const char *const *scope = r.scope;
-    bool scoped = r.scoped;
-    cb_error_t e;
     cb_case_query_t q = {.level = -1, .overdue = -1, .limit = 50};
-    if (scoped) {
-        q.scope = scope;
-        q.nscope = nscope;
+    if (r.scoped) {
+        q.scope = r.scope;
+        q.nscope = r.nscope;
     }
-    for (size_t i = 0; i < np; i++) {
-        const char *k = p[i].key, *v = p[i].value;
-        if (strcmp(k, "township") == 0)
-            q.township = v;
-        else if (strcmp(k, "matter") == 0)
-            q.matter = v;
-        else if (strcmp(k, "org") == 0 || strcmp(k, "holder") == 0) {
-            if (!org_param(k, v, scope, nscope, scoped && k[0] == 'o', reply))
-                return;
-            if (k[0] == 'o')
-                q.org = v;
-            else
-                q.holder = v;
-        } else if (strcmp(k, "state") == 0) {
-            size_t s = 0;
-            while (case_states[s] && strcmp(case_states[s], v) != 0)
-                s++;
-            if (case_states[s] == NULL) {
-                reply_error(reply, 400, "invalid_field", "state",
-                            "state: reported, transfer_required, transfer_routed, "
-                            "transfer_in_progress, with_competent, manual_dispatch, "
-                            "return_review or cancelled");
-                return;
-            }
-            q.state = v;
-        } else if (strcmp(k, "overdue") == 0) {
-            if (!bool_of(k, v, &q.overdue, reply))
-                return;
-        } else if (strcmp(k, "from") == 0) {
-            if (!parse_instant(k, v, false, &q.from_ms, reply))
-                return;
-        } else if (strcmp(k, "to") == 0) {
-            if (!parse_instant(k, v, true, &q.to_ms, reply))
-                return;
-        } else if (!page_param(k, v, &q.level, &q.cursor, &q.limit,
-                               "township, org, holder, state, level, overdue, matter, from, "
-                               "to, cursor, limit",
-                               reply)) {
-            return;
-        }
-    }
+    if (!take_params(case_params, sizeof(case_params) / sizeof(case_params[0]), &q, &r, reply))
+        return;
+    cb_error_t e;
     collect_t c = {.items = json_array(), .now = cb_now_ms()};
     char next[CB_LIST_CURSOR_MAX];
     int rc =
@@ -548,61 +563,51 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
     answer(reply, rc, &e, "cases", c.items, next, r.t0);
 }
 
+/* open (everything running), overdue (past due), due_soon (not yet due), paused */
+static const char *const ob_states[] = {"open", "overdue", "due_soon", "paused", NULL};
+
+typedef struct ob_params {
+    cb_ob_query_t q;
+    const char *state;
+} ob_params_t;
+
+#define OQ(f) offsetof(ob_params_t, q.f)
+static const param_spec_t ob_params[] = {
+    {"state", P_WORD, offsetof(ob_params_t, state), false, ob_states},
+    {"level", P_LEVEL, OQ(level), false, NULL},
+    {"responsible", P_ORG, OQ(responsible), true, NULL},
+    {"township", P_TEXT, OQ(township), false, NULL},
+    {"rule", P_TEXT, OQ(rule), false, NULL},
+    {"case", P_TEXT, OQ(case_id), false, NULL},
+    {"due_before", P_TO, OQ(due_to_ms), false, NULL},
+    {"cursor", P_CURSOR, OQ(cursor), false, NULL},
+    {"limit", P_LIMIT, OQ(limit), false, NULL},
+};
+
 void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *actor,
                              const char *query, size_t qlen, intake_reply_t *reply)
 {
     list_req_t r;
     if (!list_begin(in, txn, actor, query, qlen, &r, reply))
         return;
-    param_t *p = r.p;
-    size_t np = r.np, nscope = r.nscope;
-    const char *const *scope = r.scope;
-    bool scoped = r.scoped;
-    cb_error_t e;
     int64_t now = cb_now_ms();
-    cb_ob_query_t q = {.level = -1, .limit = 50};
-    if (scoped) {
-        q.scope = scope;
-        q.nscope = nscope;
+    ob_params_t o = {.q = {.level = -1, .limit = 50}, .state = "open"};
+    if (r.scoped) {
+        o.q.scope = r.scope;
+        o.q.nscope = r.nscope;
     }
-    for (size_t i = 0; i < np; i++) {
-        const char *k = p[i].key, *v = p[i].value;
-        if (strcmp(k, "responsible") == 0) {
-            if (!org_param(k, v, scope, nscope, scoped, reply))
-                return;
-            q.responsible = v;
-        } else if (strcmp(k, "township") == 0) {
-            q.township = v;
-        } else if (strcmp(k, "rule") == 0) {
-            q.rule = v;
-        } else if (strcmp(k, "case") == 0) {
-            q.case_id = v;
-        } else if (strcmp(k, "state") == 0) {
-            /* open (everything running), overdue (past due), due_soon (not yet due), paused */
-            if (strcmp(v, "overdue") == 0)
-                q.due_to_ms = now;
-            else if (strcmp(v, "due_soon") == 0)
-                q.due_from_ms = now;
-            else if (strcmp(v, "paused") == 0)
-                q.include_paused = true;
-            else if (strcmp(v, "open") != 0) {
-                reply_error(reply, 400, "invalid_field", "state",
-                            "state: open, overdue, due_soon or paused");
-                return;
-            }
-        } else if (strcmp(k, "due_before") == 0) {
-            if (!parse_instant(k, v, true, &q.due_to_ms, reply))
-                return;
-        } else if (!page_param(k, v, &q.level, &q.cursor, &q.limit,
-                               "state, level, responsible, township, rule, case, "
-                               "due_before, cursor, limit",
-                               reply)) {
-            return;
-        }
-    }
+    if (!take_params(ob_params, sizeof(ob_params) / sizeof(ob_params[0]), &o, &r, reply))
+        return;
+    if (strcmp(o.state, "overdue") == 0 && (o.q.due_to_ms == 0 || o.q.due_to_ms > now))
+        o.q.due_to_ms = now;
+    else if (strcmp(o.state, "due_soon") == 0)
+        o.q.due_from_ms = now;
+    else if (strcmp(o.state, "paused") == 0)
+        o.q.include_paused = true;
+    cb_error_t e;
     collect_t c = {.items = json_array(), .now = now};
     char next[CB_LIST_CURSOR_MAX];
-    int rc = c.items ? cb_lists_obligations(&in->st.lists, txn, &q, add_obligation, &c, next, &e)
+    int rc = c.items ? cb_lists_obligations(&in->st.lists, txn, &o.q, add_obligation, &c, next, &e)
                      : CB_ERR_NOMEM;
     answer(reply, rc, &e, "obligations", c.items, next, r.t0);
 }

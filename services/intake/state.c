@@ -153,12 +153,7 @@ int intake_idem_put(intake_state_t *st, MDB_txn *txn, const char *token_id, cons
 
 Casebus__V1__Organisation *intake_org_get(intake_state_t *st, MDB_txn *txn, const char *org_id)
 {
-    if (org_id == NULL || *org_id == '\0')
-        return NULL;
-    MDB_val k = cb_store_key(org_id), v;
-    if (mdb_get(txn, st->orgs, &k, &v) != 0)
-        return NULL;
-    return casebus__v1__organisation__unpack(NULL, v.mv_size, v.mv_data);
+    return cb_store_get_msg(txn, st->orgs, org_id, &casebus__v1__organisation__descriptor);
 }
 
 typedef struct kinds_ctx {

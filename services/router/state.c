@@ -33,21 +33,15 @@ int router_state_load(router_t *r, cb_error_t *err)
     int rc = cb_store_begin(r->d.store, false, &txn, err);
     if (rc != 0)
         return rc;
-    MDB_val k = cb_store_key("orgs"), v;
-    rc = mdb_get(txn, r->db_meta, &k, &v);
-    if (rc == 0) {
-        Casebus__V1__OrgsImported *oi =
-            casebus__v1__orgs_imported__unpack(NULL, v.mv_size, v.mv_data);
-        if (oi == NULL) {
-            rc = cb_error_set(err, CB_ERR_CORRUPT, "", "stored registry does not decode");
-            goto out;
-        }
-        router_registry_set_orgs(r->reg, &oi, err);
-    } else if (rc != MDB_NOTFOUND) {
-        rc = cb_store_error(rc, "read registry", err);
+    ProtobufCMessage *m;
+    if ((rc = cb_store_load_msg(txn, r->db_meta, "orgs", &casebus__v1__orgs_imported__descriptor,
+                                "registry", &m, err)) != 0)
         goto out;
+    if (m) {
+        Casebus__V1__OrgsImported *oi = (Casebus__V1__OrgsImported *)m;
+        router_registry_set_orgs(r->reg, &oi, err);
     }
-    rc = 0;
+    MDB_val k, v;
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, r->db_catalogs, &cur)) != 0) {
         rc = cb_store_error(rc, "open catalogue cursor", err);
@@ -105,10 +99,8 @@ int router_catalog_put(router_t *r, MDB_txn *txn, const Casebus__V1__CatalogImpo
 
 Casebus__V1__JurisdictionResolved *router_case_get(router_t *r, MDB_txn *txn, const char *case_id)
 {
-    MDB_val k = cb_store_key(case_id), v;
-    if (case_id == NULL || *case_id == '\0' || mdb_get(txn, r->db_cases, &k, &v) != 0)
-        return NULL;
-    return casebus__v1__jurisdiction_resolved__unpack(NULL, v.mv_size, v.mv_data);
+    return cb_store_get_msg(txn, r->db_cases, case_id,
+                            &casebus__v1__jurisdiction_resolved__descriptor);
 }
 
 int router_case_put(router_t *r, MDB_txn *txn, const Casebus__V1__JurisdictionResolved *j,
@@ -120,10 +112,7 @@ int router_case_put(router_t *r, MDB_txn *txn, const Casebus__V1__JurisdictionRe
 
 Casebus__V1__TransferRouted *router_transfer_get(router_t *r, MDB_txn *txn, const char *id)
 {
-    MDB_val k = cb_store_key(id), v;
-    if (id == NULL || *id == '\0' || mdb_get(txn, r->db_transfers, &k, &v) != 0)
-        return NULL;
-    return casebus__v1__transfer_routed__unpack(NULL, v.mv_size, v.mv_data);
+    return cb_store_get_msg(txn, r->db_transfers, id, &casebus__v1__transfer_routed__descriptor);
 }
 
 int router_transfer_put(router_t *r, MDB_txn *txn, const Casebus__V1__TransferRouted *t,
