@@ -187,6 +187,20 @@ int cb_bus_request_parse(const uint8_t *data, size_t len, Casebus__V1__BusReques
     return 0;
 }
 
+/* A read transaction on the log and its head in it; on failure, logged and
+ * *txn aborted. */
+static int read_head(cb_bus_producer_t *p, MDB_txn **txn, cb_log_head_t *head, cb_error_t *err)
+{
+    int rc = cb_store_begin(cb_log_store(p->log), false, txn, err);
+    if (rc == 0)
+        rc = cb_log_head(p->log, *txn, head, err);
+    if (rc != 0) {
+        log_error("bus_read_failed error=\"%s\"", err->message);
+        cb_store_abort(txn);
+    }
+    return rc;
+}
+
 static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_len,
                            const uint8_t *data, size_t len, bool masked)
 {
@@ -200,9 +214,7 @@ static void handle_request(cb_bus_producer_t *p, const uint8_t *id, size_t id_le
     MDB_txn *txn = NULL;
     cb_error_t err;
     cb_log_head_t head;
-    if (cb_store_begin(cb_log_store(p->log), false, &txn, &err) != 0 ||
-        cb_log_head(p->log, txn, &head, &err) != 0) {
-        log_error("bus_read_failed error=\"%s\"", err.message);
+    if (read_head(p, &txn, &head, &err) != 0) {
         send_header_only(p, id, id_len, 0, 0, 0, err.message);
         goto out;
     }
@@ -271,12 +283,8 @@ void cb_bus_producer_wake(cb_bus_producer_t *p)
     MDB_txn *txn = NULL;
     cb_error_t err;
     cb_log_head_t head;
-    if (cb_store_begin(cb_log_store(p->log), false, &txn, &err) != 0 ||
-        cb_log_head(p->log, txn, &head, &err) != 0) {
-        log_error("bus_read_failed error=\"%s\"", err.message);
-        cb_store_abort(&txn);
+    if (read_head(p, &txn, &head, &err) != 0)
         return;
-    }
     for (size_t i = 0; i < p->nparked;) {
         parked_t *q = &p->parked[i];
         if (q->from_seq <= head.seq) {

@@ -253,3 +253,15 @@ int cb_config_get_bool(const cb_config_t *cfg, const char *section, const char *
     return cb_error_set(err, CB_ERR_CONFIG, key, "[%s] %s = '%s': must be yes or no", section,
                         key, v);
 }
+
+int cb_config_get_u64s(const cb_config_t *cfg, const char *section,
+                       const cb_config_u64_spec_t *specs, size_t n, cb_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cb_config_u64_spec_t *s = &specs[i];
+        int rc = cb_config_get_u64(cfg, section, s->key, s->def, s->min, s->max, s->out, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

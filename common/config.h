@@ -33,6 +33,15 @@ bool cb_config_has_section(const cb_config_t *cfg, const char *section);
 /* Unsigned integer in [min, max]; absent → def. Errors name "[section] key". */
 int cb_config_get_u64(const cb_config_t *cfg, const char *section, const char *key,
                       uint64_t def, uint64_t min, uint64_t max, uint64_t *out, cb_error_t *err);
+/* A section's numeric settings, read in order by one table; the first error
+ * stops and names its key. */
+typedef struct cb_config_u64_spec {
+    const char *key;
+    uint64_t def, min, max;
+    uint64_t *out;
+} cb_config_u64_spec_t;
+int cb_config_get_u64s(const cb_config_t *cfg, const char *section,
+                       const cb_config_u64_spec_t *specs, size_t n, cb_error_t *err);
 /* A size with an optional K/M/G/T suffix (binary), e.g. map_size = 4G. */
 int cb_config_get_size(const cb_config_t *cfg, const char *section, const char *key,
                        uint64_t def, uint64_t min, uint64_t max, uint64_t *out, cb_error_t *err);

@@ -151,9 +151,9 @@ char *cb_daemon_metrics_text(cb_daemon_t *d, size_t *len)
     if (cb_store_begin(d->store, false, &txn, &err) == 0 &&
         cb_log_head(d->log, txn, &head, &err) == 0)
         cb_metric_set(d->m_log_head, (double)head.seq);
-    cb_store_abort(&txn);
     if (d->refresh_metrics)
-        d->refresh_metrics(d, d->hook_ctx);
+        d->refresh_metrics(d, txn, d->hook_ctx);
+    cb_store_abort(&txn);
     return cb_metrics_render(d->metrics, len);
 }
 

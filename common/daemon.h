@@ -39,7 +39,9 @@ struct cb_daemon {
     bool shutting_down;
     cb_daemon_hook_fn on_stop;     /* close the daemon's own doors */
     cb_daemon_hook_fn after_commit; /* after each group commit (e.g. start what it made ready) */
-    cb_daemon_hook_fn refresh_metrics; /* bring the daemon's own gauges up to date */
+    /* brings the daemon's own gauges up to date, reading in txn (NULL when the
+     * store could not be read) */
+    void (*refresh_metrics)(cb_daemon_t *d, MDB_txn *txn, void *ctx);
     void *hook_ctx;
     uv_signal_t sig_term, sig_int;
     uv_timer_t exit_timer;

@@ -264,22 +264,33 @@ int cb_store_dbis(cb_store_t *s, const cb_store_dbi_spec_t *specs, size_t n, cb_
     return 0;
 }
 
-int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb_error_t *err)
+int cb_store_count_w(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t width, uint64_t *out,
+                     cb_error_t *err)
 {
     MDB_val k = cb_store_key(key), v;
     uint64_t n = 0;
     int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == 0 && v.mv_size == 8)
-        n = cb_be64_get(v.mv_data);
+    if (rc == 0 && v.mv_size == width)
+        n = width == 4 ? cb_be32_get(v.mv_data) : cb_be64_get(v.mv_data);
     else if (rc != 0 && rc != MDB_NOTFOUND)
         return cb_store_error(rc, "read a counter", err);
+    if (width == 4 && n == UINT32_MAX)
+        return cb_error_set(err, CB_ERR_STORE_FULL, "", "counter %s is at its largest", key);
     uint8_t b[8];
-    cb_be64_put(b, ++n);
-    MDB_val nv = {8, b};
+    if (width == 4)
+        cb_be32_put(b, (uint32_t)++n);
+    else
+        cb_be64_put(b, ++n);
+    MDB_val nv = {width, b};
     if ((rc = mdb_put(txn, dbi, &k, &nv, 0)) != 0)
         return cb_store_error(rc, "store a counter", err);
     *out = n;
     return 0;
+}
+
+int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb_error_t *err)
+{
+    return cb_store_count_w(txn, dbi, key, 8, out, err);
 }
 
 int cb_store_load_msg(MDB_txn *txn, MDB_dbi dbi, const char *key,

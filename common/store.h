@@ -69,6 +69,9 @@ int cb_store_dbis(cb_store_t *store, const cb_store_dbi_spec_t *specs, size_t n,
 /* Adds one to the 8-byte big-endian counter under key in dbi (0 when absent)
  * and gives the new value. */
 int cb_store_count(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out, cb_error_t *err);
+/* The same with a counter of width 4 or 8 bytes. */
+int cb_store_count_w(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t width, uint64_t *out,
+                     cb_error_t *err);
 
 /* A C string as a key (its bytes, without the NUL). */
 MDB_val cb_store_key(const char *s);

@@ -223,6 +223,20 @@ struct cb_group {
     void *on_commit_ctx;
 };
 
+/* Tells every waiter of the group its outcome. Callbacks may start the next
+ * turn's work, so the list is taken first. */
+static void call_waiters(cb_group_t *g, int status, const cb_error_t *err)
+{
+    size_t n = g->count;
+    group_waiter_t *w = g->waiters;
+    g->waiters = NULL;
+    g->count = g->cap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i].done)
+            w[i].done(w[i].arg, status, err);
+    free(w);
+}
+
 static void group_commit(cb_group_t *g)
 {
     if (g->txn == NULL)
@@ -240,15 +254,7 @@ static void group_commit(cb_group_t *g)
         g->failing = true;
         g->last_error = err;
     }
-    /* Callbacks may start the next turn's work; take the list first. */
-    size_t n = g->count;
-    group_waiter_t *w = g->waiters;
-    g->waiters = NULL;
-    g->count = g->cap = 0;
-    for (size_t i = 0; i < n; i++)
-        if (w[i].done)
-            w[i].done(w[i].arg, rc, rc ? &err : NULL);
-    free(w);
+    call_waiters(g, rc, rc ? &err : NULL);
     if (rc == 0 && g->on_commit)
         g->on_commit(g->on_commit_ctx);
 }
@@ -359,14 +365,7 @@ void cb_group_fail(cb_group_t *g, const cb_error_t *err)
     cb_store_abort(&g->txn);
     uv_unref((uv_handle_t *)&g->check);
     uv_idle_stop(&g->idle);
-    size_t n = g->count;
-    group_waiter_t *w = g->waiters;
-    g->waiters = NULL;
-    g->count = g->cap = 0;
-    for (size_t i = 0; i < n; i++)
-        if (w[i].done)
-            w[i].done(w[i].arg, err && err->code ? err->code : CB_ERR_STORE, err);
-    free(w);
+    call_waiters(g, err && err->code ? err->code : CB_ERR_STORE, err);
 }
 
 int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,

@@ -71,20 +71,18 @@ static char *status_json(deadline_t *dl)
     return s;
 }
 
-static void refresh_metrics(cb_daemon_t *d, void *ctx)
+static void refresh_metrics(cb_daemon_t *d, MDB_txn *txn, void *ctx)
 {
     (void)d;
     deadline_t *dl = ctx;
     cb_error_t e;
-    MDB_txn *txn = NULL;
     dl_counts_t c = {0};
-    if (cb_store_begin(dl->d.store, false, &txn, &e) == 0 && dl_counts_get(dl, txn, &c, &e) == 0) {
+    if (txn && dl_counts_get(dl, txn, &c, &e) == 0) {
         const uint64_t v[7] = {c.open, c.paused, c.yellow, c.red, c.met_on_time, c.met_late,
                                c.cancelled};
         for (size_t i = 0; i < 7; i++)
             cb_metric_set(dl->m_obligations[i], (double)v[i]);
     }
-    cb_store_abort(&txn);
     cb_metric_set(dl->m_fired, (double)dl->fired_total);
     cb_metric_set(dl->m_late, (double)dl->late_total);
     cb_metric_set(dl->m_cal_alarms, (double)dl->calendar_alarms);

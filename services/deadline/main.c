@@ -75,12 +75,13 @@ int main(int argc, char **argv)
     dl.now = cb_now_ms;
     const cb_config_t *cfg = dl.d.cfg;
     uint64_t batch, late_after, compress_after;
+    const cb_config_u64_spec_t nums[] = {
+        {"batch", 256, 1, 65536, &batch},
+        {"late_after_ms", 1000, 0, 86400000, &late_after},
+        {"compress_log_after", 1000, 0, UINT32_MAX, &compress_after},
+    };
     const char *rules = cb_config_get(cfg, "deadline", "rules", "deploy/deadlines.conf");
-    if (cb_config_get_u64(cfg, "deadline", "batch", 256, 1, 65536, &batch, &err) != 0 ||
-        cb_config_get_u64(cfg, "deadline", "late_after_ms", 1000, 0, 86400000, &late_after, &err) !=
-            0 ||
-        cb_config_get_u64(cfg, "deadline", "compress_log_after", 1000, 0, UINT32_MAX,
-                          &compress_after, &err) != 0 ||
+    if (cb_config_get_u64s(cfg, "deadline", nums, sizeof(nums) / sizeof(nums[0]), &err) != 0 ||
         dl_rules_load(&dl.rules, rules, &err) != 0)
         fatalx("config_failed error=\"%s\"", err.message);
     /* Its events are large and alike (an obligation each): a dictionary

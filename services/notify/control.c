@@ -96,18 +96,15 @@ static char *status_json(notify_t *n)
     return s;
 }
 
-static void refresh_metrics(cb_daemon_t *d, void *ctx)
+static void refresh_metrics(cb_daemon_t *d, MDB_txn *txn, void *ctx)
 {
     (void)d;
     notify_t *n = ctx;
-    cb_error_t e;
-    MDB_txn *txn = NULL;
-    if (cb_store_begin(n->d.store, false, &txn, &e) == 0) {
+    if (txn) {
         cb_metric_set(n->m_dead, (double)nt_count(n, txn, n->db_dead));
         cb_metric_set(n->m_pending, (double)nt_count(n, txn, n->db_ready));
         cb_metric_set(n->m_subs, (double)nt_count(n, txn, n->db_subs));
     }
-    cb_store_abort(&txn);
     cb_metric_set(n->m_in_flight, (double)nt_sender_in_flight(n));
 }
 

@@ -164,11 +164,14 @@ int main(int argc, char **argv)
     n.now = cb_now_ms;
     const cb_config_t *cfg = n.d.cfg;
     uint64_t timeout, base, max, in_flight, per_endpoint;
-    if (cb_config_get_u64(cfg, "notify", "timeout_ms", 10000, 100, 600000, &timeout, &err) ||
-        cb_config_get_u64(cfg, "notify", "retry_base_ms", 1000, 10, 3600000, &base, &err) ||
-        cb_config_get_u64(cfg, "notify", "retry_max_ms", 600000, 10, 86400000, &max, &err) ||
-        cb_config_get_u64(cfg, "notify", "max_in_flight", 256, 1, 10000, &in_flight, &err) ||
-        cb_config_get_u64(cfg, "notify", "per_endpoint", 32, 1, 1000, &per_endpoint, &err) ||
+    const cb_config_u64_spec_t nums[] = {
+        {"timeout_ms", 10000, 100, 600000, &timeout},
+        {"retry_base_ms", 1000, 10, 3600000, &base},
+        {"retry_max_ms", 600000, 10, 86400000, &max},
+        {"max_in_flight", 256, 1, 10000, &in_flight},
+        {"per_endpoint", 32, 1, 1000, &per_endpoint},
+    };
+    if (cb_config_get_u64s(cfg, "notify", nums, sizeof(nums) / sizeof(nums[0]), &err) ||
         duration(cfg, "horizon", "24h", &n.horizon_ms, &err))
         fatalx("config_failed error=\"%s\"", err.message);
     if (cb_config_get_bool(cfg, "notify", "allow_private_webhooks", false,

@@ -66,20 +66,11 @@ out:
 int router_next_version(router_t *r, MDB_txn *txn, const char *which, uint32_t *version,
                         cb_error_t *err)
 {
-    MDB_val k = cb_store_key(which), v;
-    uint32_t n = 0;
-    int rc = mdb_get(txn, r->db_meta, &k, &v);
-    if (rc == 0 && v.mv_size == 4)
-        n = cb_be32_get(v.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return cb_store_error(rc, "read version", err);
-    uint8_t b[4];
-    cb_be32_put(b, ++n);
-    MDB_val nv = {4, b};
-    if ((rc = mdb_put(txn, r->db_meta, &k, &nv, 0)) != 0)
-        return cb_store_error(rc, "write version", err);
-    *version = n;
-    return 0;
+    uint64_t n;
+    int rc = cb_store_count_w(txn, r->db_meta, which, 4, &n, err);
+    if (rc == 0)
+        *version = (uint32_t)n;
+    return rc;
 }
 
 int router_orgs_put(router_t *r, MDB_txn *txn, const Casebus__V1__OrgsImported *oi, cb_error_t *err)
