@@ -209,9 +209,11 @@ int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, cons
         return cb_jsonw_raw(w, stored, len);
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, len, p);
     if (env == NULL)
-        return -1;
+        return CB_ERR_CORRUPT;
     const char *const extra[2][2] = {{"subscription", sub}, {"addressee", addressee}};
-    int rc = cb_cloudevent_write(w, env, 0, &n->ce, extra, 2) == 0 ? 0 : -1;
+    int rc = cb_cloudevent_write(w, env, 0, &n->ce, extra, 2);
+    if (rc != 0 && rc != CB_ERR_NOMEM)
+        rc = CB_ERR_CORRUPT;
     casebus__v1__envelope__free_unpacked(env, NULL);
     return rc;
 }

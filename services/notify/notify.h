@@ -127,7 +127,8 @@ json_t *nt_delivery_json(const nt_delivery_t *d);
 /* Appends to w what a delivery sends for what it stored: its source Envelope
  * made a CloudEvent for subscription sub and the addressee (one URL may serve
  * several organisations, each de-duplicating by (addressee, id)), or JSON kept
- * as it is. -1 when the stored event cannot be read. Any thread. */
+ * as it is. CB_ERR_CORRUPT when the stored event cannot be read, CB_ERR_NOMEM.
+ * Any thread. */
 struct cb_jsonw;
 int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, const char *sub,
                          const char *addressee, struct cb_jsonw *w);

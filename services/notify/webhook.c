@@ -265,7 +265,7 @@ static MDB_val event_of(notify_t *n, MDB_txn *txn, const nt_delivery_t *d)
  * array of them, made from what each delivery stored. Made here rather than
  * on the sender thread, which has the sockets and the signing to do. */
 static char *request_body(notify_t *n, MDB_txn *txn, const nt_delivery_t *recs, size_t nrecs,
-                          const char *sub, bool batch, size_t *len)
+                          const char *sub, bool batch, size_t *len, size_t *unreadable)
 {
     cb_jsonw_t w = {0};
     int rc = batch ? cb_jsonw_raw(&w, "[", 1) : 0;
@@ -274,9 +274,12 @@ static char *request_body(notify_t *n, MDB_txn *txn, const nt_delivery_t *recs, 
         if (i > 0)
             rc = cb_jsonw_raw(&w, ",", 1);
         if (rc == 0 &&
-            (rc = nt_stored_event_json(n, ev.mv_data, ev.mv_size, sub, recs[i].org_id, &w)) != 0)
+            (rc = nt_stored_event_json(n, ev.mv_data, ev.mv_size, sub, recs[i].org_id, &w)) != 0 &&
+            rc != CB_ERR_NOMEM) {
             log_error("webhook_body_failed delivery=%s error=\"its stored event is unreadable\"",
                       recs[i].id);
+            *unreadable = i;
+        }
     }
     if (rc == 0 && batch)
         rc = cb_jsonw_raw(&w, "]", 1);
@@ -287,6 +290,8 @@ static char *request_body(notify_t *n, MDB_txn *txn, const nt_delivery_t *recs, 
     *len = w.len;
     return w.text;
 }
+
+#define START_UNREADABLE (-2) /* start(): recs[*unreadable]'s stored event */
 
 /* Copies of the strings the sender thread signs and sends with, in one
  * allocation that the flight owns. */
@@ -309,7 +314,7 @@ static int flight_strings(nt_flight_t *f, const char *const v[6])
 /* One POST carrying recs (one delivery, or up to the subscription's batch),
  * handed to the sender thread. */
 static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_t *recs,
-                 size_t nrecs, const json_t *sub)
+                 size_t nrecs, const json_t *sub, size_t *unreadable)
 {
     nt_flight_t *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -319,7 +324,8 @@ static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_
     snprintf(f->sub, sizeof(f->sub), "%s", l->sub);
     f->batch = json_integer_value(json_object_get(sub, "batch_max")) > 0;
     f->ids = calloc(nrecs, sizeof(*f->ids));
-    f->body = request_body(s->n, txn, recs, nrecs, l->sub, f->batch, &f->len);
+    *unreadable = nrecs;
+    f->body = request_body(s->n, txn, recs, nrecs, l->sub, f->batch, &f->len, unreadable);
     const char *strings[6] = {
         rec->url,
         json_string_value(json_object_get(sub, "secret")),
@@ -330,7 +336,7 @@ static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_
     };
     if (f->ids == NULL || f->body == NULL || flight_strings(f, strings) != 0) {
         flight_free(f);
-        return -1;
+        return *unreadable < nrecs ? START_UNREADABLE : -1;
     }
     f->old_until_ms = json_integer_value(json_object_get(sub, "old_until_ms"));
     for (size_t i = 0; i < nrecs; i++)
@@ -442,17 +448,45 @@ static void on_done(void *ctx)
     }
 }
 
+/* Whether endpoint sub_id (its lane l) may start one more request now: room
+ * in the sender and on the lane, and its rate (which this takes from). */
+static bool may_start(notify_sender_t *s, const lane_t *l, const char *sub_id, const json_t *sub,
+                      int64_t now)
+{
+    unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
+    return s->in_flight < s->n->max_in_flight && l->in_flight < s->n->per_endpoint &&
+           rate_allows(s, sub_id, rate, now);
+}
+
+/* Starts one request; true when it went. A delivery whose stored event cannot
+ * be read is recorded as a failed attempt (no answer), so that backoff and the
+ * horizon apply to it and it ends as a dead letter rather than standing ready
+ * for ever; the others of its batch stay ready for the next scan. */
+static bool start_or_record(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_t *recs,
+                            size_t nrecs, const json_t *sub)
+{
+    size_t bad;
+    int rc = start(s, l, txn, recs, nrecs, sub, &bad);
+    if (rc == START_UNREADABLE)
+        record(s, NULL, recs[bad].id, 0, "its stored event is unreadable", 0);
+    else if (rc != 0)
+        log_error("webhook_start_failed delivery=%s", recs[0].id);
+    return rc == 0;
+}
+
 void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d)
 {
     notify_sender_t *s = n->sender;
-    if (s == NULL || s->stopping || s->in_flight >= n->max_in_flight ||
+    if (s == NULL || s->stopping ||
         json_integer_value(json_object_get(sub, "batch_max")) > 0) /* batches: the scan's */
         return;
     lane_t *l = lane_get(s, d->sub);
-    unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
-    if (l == NULL || l->in_flight >= n->per_endpoint || !rate_allows(s, d->sub, rate, n->now()))
+    if (l == NULL || !may_start(s, l, d->sub, sub, n->now()))
         return; /* it stays ready: the scan sends it */
-    if (start(s, l, txn, d, 1, sub) != 0)
+    /* Not start_or_record: this runs inside the apply's transaction. Whatever
+     * does not go stays ready, and the scan sends or records it. */
+    size_t bad;
+    if (start(s, l, txn, d, 1, sub, &bad) != 0)
         log_error("webhook_start_failed delivery=%s", d->id);
 }
 
@@ -505,10 +539,8 @@ static void scan(notify_sender_t *s)
             /* A request goes when it is full, or at the end of what is due. */
             if (nrecs > 0 && (i == count || nrecs >= (per ? per : 1))) {
                 log_debug("webhook_start sub=%s deliveries=%zu due=%d", sub_id, nrecs, count);
-                if (start(s, lane, txn, recs, nrecs, sub) == 0)
+                if (start_or_record(s, lane, txn, recs, nrecs, sub))
                     room--;
-                else
-                    log_error("webhook_start_failed delivery=%s", keys[i - 1].id);
                 while (nrecs)
                     nt_delivery_free(&recs[--nrecs]);
             }
@@ -523,8 +555,7 @@ static void scan(notify_sender_t *s)
             }
             if (room == 0)
                 break;
-            unsigned rate = (unsigned)json_integer_value(json_object_get(sub, "rate_per_second"));
-            if (nrecs == 0 && !rate_allows(s, sub_id, rate, now)) {
+            if (nrecs == 0 && !may_start(s, lane, sub_id, sub, now)) {
                 limited = true;
                 break;
             }

@@ -303,6 +303,29 @@ try:
          "webhook latency, consumer lag; promtool check metrics passes", (lint, {k: v for k, v in m.items() if "notify" in k}))
     r = cli("verify")
     t.ok(r.returncode == 0 and "notify    ok" in r.stdout, "notify's log verifies", r.stdout)
+
+    # ---- a stored event that cannot be read: a failed attempt, then a dead letter ----
+    mode["/garbled"] = 503
+    g_sub = subscribe("wy-sthj", "/garbled", "--events", "transfer_required")
+    report(tok, "wy-sthj")
+    g_rows = wait_for(lambda: [d for d in json.loads(cli("deliveries", "--subscription", g_sub, "--json").stdout or "[]")
+                               if d["attempt"] >= 1], 10) or []
+    system.kill("notify", signal.SIGTERM)
+    # what a damaged store would hold: bytes that are neither an Envelope nor JSON
+    load = subprocess.run(["mdb_load", "-T", "-s", "bodies", w.p("notify")],
+                          input="".join(f"{d['id']}\nnot an envelope\n" for d in g_rows),
+                          capture_output=True, text=True)
+    mode["/garbled"] = 200
+    before = len(received("/garbled"))
+    system.start("notify")
+    g_dead = wait_for(lambda: [e for e in notify_events() if e["type"] == "dead_lettered"
+                               and e["event"]["delivery"]["org_id"] == "wy-sthj"], 15) or []
+    t.ok(len(g_rows) == 1 and load.returncode == 0 and len(g_dead) == 1
+         and "its stored event is unreadable" in g_dead[0]["event"]["last_error"]
+         and len(received("/garbled")) == before,
+         "a delivery whose stored event cannot be read is recorded as a failed attempt and dead-lettered, not sent",
+         (g_rows, load.stderr, g_dead))
+
     # ---- Standard Webhooks, judged by the standardwebhooks npm package ----
     r = cli("subscribe", "--org", "wy-nync", "--url", f"http://127.0.0.1:{rport}/sw")
     sub_out = r
