@@ -1,5 +1,5 @@
 /*
- * zloop.h — ZeroMQ sockets inside a libuv loop, and group commit.
+ * zloop.h — ZeroMQ sockets inside a libuv loop.
  *
  * cb_zwatch: a socket's ZMQ_FD polled by uv_poll. That descriptor is
  * edge-triggered and signals only that ZMQ_EVENTS must be read again: after
@@ -8,10 +8,7 @@
  * says POLLIN. Senders call cb_zwatch_kick() after sending; the drain then runs
  * on the next loop iteration (a uv_idle handle, so the loop does not block).
  *
- * cb_group: every write that arrives in one loop turn shares one LMDB write
- * transaction, committed (one fsync) in the turn's check phase, after which each
- * participant's done callback learns the outcome. Each participant works in a
- * child transaction, so a refused command leaves nothing in the group.
+ * Group commit (cb_group) is in group.h.
  */
 #ifndef CB_ZLOOP_H
 #define CB_ZLOOP_H
@@ -22,6 +19,7 @@
 #include <zmq.h>
 
 #include "error.h"
+#include "group.h"
 #include "store.h"
 
 typedef struct cb_zwatch cb_zwatch_t;
@@ -91,40 +89,5 @@ void *cb_zrecv_new(void *sock, size_t size, size_t env_at, zmq_msg_t *body, int 
 /* Sends data to the peer of env, then kicks the watcher. CB_ERR_AGAIN or
  * CB_ERR_ZMQ when the reply could not be queued. */
 int cb_zsend_reply(cb_zwatch_t *w, const cb_zenvelope_t *env, const void *data, size_t len);
-
-typedef struct cb_group cb_group_t;
-typedef void (*cb_group_done_fn)(void *arg, int status, const cb_error_t *err);
-
-cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store);
-/* Commits what is pending (the done callbacks run), then frees. */
-void cb_group_destroy(cb_group_t **g);
-
-/* A child transaction of this turn's group transaction (begun on first use).
- * Finish it with cb_group_end. */
-int cb_group_begin(cb_group_t *g, MDB_txn **child, cb_error_t *err);
-/* ok: commit the child into the group and call done(arg, status, err) after the
- * group's commit (status 0, or the commit's error). !ok: abort the child; done
- * is not called. Returns the error of committing the child (then done is not
- * called either; the caller answers the failure itself). */
-int cb_group_end(cb_group_t *g, MDB_txn **child, bool ok, cb_group_done_fn done, void *arg,
-                 cb_error_t *err);
-/* Direct mode, for work whose every refusal comes before its first write:
- * cb_group_txn gives the group transaction itself (no child); a command that
- * succeeded registers with cb_group_join; a failure after writing calls
- * cb_group_fail, which aborts the whole group — every waiter gets the error and
- * nothing of the turn is kept (nothing unacknowledged was acknowledged). */
-int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err);
-int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err);
-void cb_group_fail(cb_group_t *g, const cb_error_t *err);
-
-/* Commits now instead of at the end of the turn (shutdown, tests). */
-void cb_group_flush(cb_group_t *g);
-/* Called after each successful group commit (e.g. to wake the bus producer). */
-void cb_group_on_commit(cb_group_t *g, void (*fn)(void *ctx), void *ctx);
-/* Commits made so far (for tests and metrics). */
-unsigned long cb_group_commits(const cb_group_t *g);
-/* The error of the last write when it failed (a group commit, or a group
- * failed), NULL once a commit has succeeded since. */
-const cb_error_t *cb_group_failing(const cb_group_t *g);
 
 #endif

@@ -62,6 +62,7 @@ typedef struct intake_board {
     size_t nclients;
     int64_t boot_ms;
     uint64_t sent_changes;
+    bool unsettled; /* the last snapshot was read while writes were on their way */
     int64_t sent_day, last_beat_ms;
     char *snapshot; /* the last one built, for new streams */
     char id[48];
@@ -486,13 +487,21 @@ static void refresh(intake_board_t *b, bool force)
 {
     int64_t now = cb_now_ms(), day = cb_cst_day(now);
     uint64_t changes = b->http->in->st.changes;
-    if (!force && changes == b->sent_changes && day == b->sent_day && b->snapshot)
+    if (!force && !b->unsettled && changes == b->sent_changes && day == b->sent_day && b->snapshot)
         return;
+    /* A change counted here may still be on its way to the disk, unseen by the
+     * snapshot's read: then the next tick reads again. */
+    b->unsettled = !cb_group_settled(b->http->in->d.group);
     char id[48];
     snprintf(id, sizeof(id), "%lld.%llu", (long long)b->boot_ms, (unsigned long long)changes);
     char *text = snapshot(b, id);
     if (text == NULL)
         return; /* the next tick tries again */
+    if (!force && b->snapshot && strcmp(text, b->snapshot) == 0 && day == b->sent_day) {
+        free(text); /* read again, nothing new to show */
+        b->sent_changes = changes;
+        return;
+    }
     free(b->snapshot);
     b->snapshot = text;
     snprintf(b->id, sizeof(b->id), "%s", id);

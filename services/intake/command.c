@@ -616,22 +616,92 @@ int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep)
     return cb_contract_check(&cmd->base, rep);
 }
 
-bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
-                   const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
-                   void *arg)
+/* A command held while a commit is on its way. */
+struct intake_held {
+    Casebus__V1__Command *cmd;
+    intake_actor_t actor;
+    uint8_t hash[32];
+    intake_reply_t *reply;
+    cb_group_done_fn done;
+    void *arg;
+};
+
+static void run_now(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                    const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
+                    void *arg)
 {
     cb_error_t e;
     MDB_txn *child = NULL;
+    bool ok = false;
     if (cb_group_begin(in->d.group, &child, &e) != 0) {
         memset(reply, 0, sizeof(*reply));
         intake_reply_store_error(reply, &e);
-        return false;
+    } else {
+        intake_execute(in, child, cmd, actor, req_hash, reply);
+        ok = reply->status >= 200 && reply->status < 300;
+        if (cb_group_end(in->d.group, &child, ok, done, arg, &e) != 0) {
+            intake_reply_store_error(reply, &e);
+            ok = false;
+        }
     }
-    intake_execute(in, child, cmd, actor, req_hash, reply);
-    bool ok = reply->status >= 200 && reply->status < 300;
-    if (cb_group_end(in->d.group, &child, ok, done, arg, &e) != 0) {
-        intake_reply_store_error(reply, &e);
-        return false;
+    casebus__v1__command__free_unpacked(cmd, NULL);
+    if (ok) {
+        cb_metric_inc(in->m_commands_ok);
+        return; /* done runs after the group's commit */
     }
-    return ok;
+    cb_metric_inc(reply->status >= 500 ? in->m_commands_failed : in->m_commands_refused);
+    done(arg, 0, NULL);
+}
+
+void intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
+                   const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
+                   void *arg)
+{
+    if (in->held_count == 0 && !cb_group_hold(in->d.group)) {
+        run_now(in, cmd, actor, req_hash, reply, done, arg);
+        return;
+    }
+    if (in->held_count == in->held_cap) {
+        /* a ring: grow it and lay it out from slot 0 */
+        size_t cap = in->held_cap ? in->held_cap * 2 : 64;
+        struct intake_held *h = malloc(cap * sizeof(*h));
+        if (h == NULL) {
+            run_now(in, cmd, actor, req_hash, reply, done, arg); /* waits for the commit */
+            return;
+        }
+        for (size_t i = 0; i < in->held_count; i++)
+            h[i] = in->held[(in->held_first + i) % in->held_cap];
+        free(in->held);
+        in->held = h;
+        in->held_cap = cap;
+        in->held_first = 0;
+    }
+    struct intake_held *h = &in->held[(in->held_first + in->held_count++) % in->held_cap];
+    *h = (struct intake_held){.cmd = cmd, .actor = *actor, .reply = reply, .done = done,
+                              .arg = arg};
+    memcpy(h->hash, req_hash, sizeof(h->hash));
+}
+
+void intake_held_run(void *ctx)
+{
+    intake_t *in = ctx;
+    while (in->held_count > 0 && !cb_group_hold(in->d.group)) {
+        struct intake_held h = in->held[in->held_first];
+        in->held_first = (in->held_first + 1) % in->held_cap;
+        in->held_count--;
+        run_now(in, h.cmd, &h.actor, h.hash, h.reply, h.done, h.arg);
+    }
+}
+
+void intake_held_free(intake_t *in)
+{
+    while (in->held_count > 0) {
+        struct intake_held *h = &in->held[in->held_first];
+        in->held_first = (in->held_first + 1) % in->held_cap;
+        in->held_count--;
+        casebus__v1__command__free_unpacked(h->cmd, NULL);
+    }
+    free(in->held);
+    in->held = NULL;
+    in->held_cap = 0;
 }

@@ -194,15 +194,18 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
             "send the command as Content-Type: application/json (charset, if given, utf-8)");
         return;
     }
+    /* Who asks, from what is on disk (a read: the group's transaction may be
+     * on its way to the disk). */
     MDB_txn *txn = NULL;
-    if (cb_group_txn(in->d.group, &txn, &err) != 0) {
+    if (cb_store_begin(in->st.store, false, &txn, &err) != 0) {
         intake_http_send_error(req, 503, "unavailable", "", err.message);
         return;
     }
     intake_actor_t actor;
-    if (intake_http_authenticate(http, req, txn, &actor) != 0) {
+    int auth = intake_http_authenticate(http, req, txn, &actor);
+    cb_store_abort(&txn);
+    if (auth != 0)
         return;
-    }
     Casebus__V1__Command *cmd = NULL;
     cb_contract_report_t rep;
     if (intake_json_to_command(kind, target, req->entity.base, req->entity.len, &cmd, &rep) != 0) {
@@ -244,24 +247,14 @@ static void handle_post(intake_http_t *http, h2o_req_t *req, intake_cmd_kind_t k
         intake_http_send_error(req, 503, "unavailable", "", "out of memory");
         return;
     }
-    /* Answered once the group is on disk (accepted or an idempotent replay). */
+    /* Answered by on_committed: a refusal at once, an acceptance (or an
+     * idempotent replay) once its group is on disk. */
     p->req = req;
     p->answer_seconds = in->m_answer_http;
     p->started_ns = started_ns;
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*p->slot), on_slot_dispose);
     *p->slot = p;
-    bool accepted = intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p);
-    casebus__v1__command__free_unpacked(cmd, NULL);
-    if (!accepted) {
-        *p->slot = NULL;
-        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
-        intake_http_send_json(req, p->reply.status, p->reply.body);
-        cb_metric_observe(in->m_answer_http, (double)(cb_mono_ns() - started_ns) / 1e9);
-        intake_reply_free(&p->reply);
-        free(p);
-        return;
-    }
-    cb_metric_inc(in->m_commands_ok);
+    intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p);
 }
 
 /* What a read answers: the case (id) or a list (its query string). */

@@ -104,6 +104,9 @@ typedef struct intake {
     uint64_t max_age_days;        /* discovered_at older than this is refused */
     cb_metric_t *m_commands_ok, *m_commands_refused, *m_commands_failed;
     cb_metric_t *m_answer_http, *m_answer_zmq; /* a command's arrival to its answer, s */
+    /* commands that came while a commit was on its way, run after it in order */
+    struct intake_held *held;
+    size_t held_first, held_count, held_cap;
 } intake_t;
 
 /* ---- commands.c ---- */
@@ -258,15 +261,20 @@ void intake_execute(intake_t *in, MDB_txn *txn, const Casebus__V1__Command *cmd,
  * HTTP door's decoder does it (intake_json_to_command), the ZeroMQ door calls
  * it on the frame it unpacked. */
 int intake_check_command(Casebus__V1__Command *cmd, cb_contract_report_t *rep);
-/* What both doors do with a decoded, authenticated, checked command:
- * intake_execute in a child transaction of this turn's group commit. Accepted
- * (2xx), it joins the group and done(arg, status, err) runs once the group is
- * on disk: returns true. Refused or failed, only its own writes are undone,
- * the rest of the group commits as if it had never come, and reply says why:
- * returns false. */
-bool intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
+/* What both doors do with a decoded, authenticated, checked command (taken:
+ * this frees it): intake_execute in a child transaction of a group commit.
+ * done(arg, status, err) runs exactly once, on the loop thread. Status 0: reply
+ * is the answer to give — a refusal or failure at once (only the command's own
+ * writes undone; the rest of the group commits as if it had never come), an
+ * acceptance (2xx) once its group is on disk. Otherwise the group's commit
+ * failed (err says why) and nothing of the command was kept. While a commit is
+ * on its way the command is held, and runs after it, in the order of arrival. */
+void intake_submit(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
                    const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
                    void *arg);
+/* Runs the held commands (the group's on_idle); frees them at shutdown. */
+void intake_held_run(void *in);
+void intake_held_free(intake_t *in);
 /* GET /v1/cases/{id}: 200 with the view, 403, or 404. */
 void intake_case_view(intake_t *in, MDB_txn *txn, const char *case_id,
                       const intake_actor_t *actor, intake_reply_t *reply);

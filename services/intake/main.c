@@ -303,9 +303,11 @@ int main(int argc, char **argv)
         fatalx("control_failed error=\"%s\"", err.message);
     in.d.on_stop = stop_doors;
     in.d.hook_ctx = &in;
+    cb_group_on_idle(in.d.group, intake_held_run, &in);
     log_info("listening http%s=%s:%d zmq=%s control=%s", http.tls_cert ? "s" : "", http.host,
              http.port, zbind, cbind ? cbind : "none");
     int rc = cb_daemon_run(&in.d);
     cb_daemon_close(&in.d);
+    intake_held_free(&in);
     return rc;
 }

@@ -130,13 +130,17 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
         intake_reply_error(&p->reply, 503, "shutting_down", "", "intake is shutting down");
         goto reply_now;
     }
+    /* Who asks, from what is on disk (a read: the group's transaction may be
+     * on its way to the disk). */
     MDB_txn *txn = NULL;
-    if (cb_group_txn(in->d.group, &txn, &err) != 0) {
+    if (cb_store_begin(in->st.store, false, &txn, &err) != 0) {
         intake_reply_error(&p->reply, 503, "unavailable", "", err.message);
         goto reply_now;
     }
     intake_actor_t actor;
-    if (intake_authenticate(in, txn, cmd->token, &actor, &err) != 0) {
+    int auth = intake_authenticate(in, txn, cmd->token, &actor, &err);
+    cb_store_abort(&txn);
+    if (auth != 0) {
         intake_reply_error(&p->reply, err.code == CB_ERR_AUTH ? 401 : 503,
                            err.code == CB_ERR_AUTH ? "unauthenticated" : "unavailable", "token",
                            err.message);
@@ -166,12 +170,7 @@ static void handle(intake_zmq_t *z, zpending_t *p, const uint8_t *data, size_t l
         cb_metric_inc(in->m_commands_refused);
         goto reply_now;
     }
-    if (!intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p)) {
-        cb_metric_inc(p->reply.status >= 500 ? in->m_commands_failed : in->m_commands_refused);
-        goto reply_now;
-    }
-    cb_metric_inc(in->m_commands_ok);
-    casebus__v1__command__free_unpacked(cmd, NULL);
+    intake_submit(in, cmd, &actor, hash, &p->reply, on_committed, p);
     return;
 reply_now:
     if (cmd)

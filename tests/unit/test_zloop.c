@@ -92,19 +92,53 @@ static bool all_done(void *ctx)
     return o[0].calls && o[1].calls && o[2].calls;
 }
 
+/* A loop and a scratch store with one database "kv", for the group tests. */
+typedef struct store_fx {
+    char *dir;
+    uv_loop_t loop;
+    cb_store_t *store;
+    MDB_dbi dbi;
+} store_fx_t;
+
+static void store_fx_open(store_fx_t *f, const char *name)
+{
+    cb_error_t err;
+    f->dir = tu_tmpdir(name);
+    uv_loop_init(&f->loop);
+    f->store = NULL;
+    cb_store_opts_t opts = {.dir = f->dir, .map_size = 16 << 20};
+    assert_int_equal(cb_store_open(&f->store, &opts, &err), 0);
+    assert_int_equal(cb_store_dbi(f->store, "kv", 0, &f->dbi, &err), 0);
+}
+
+/* Entries in "kv" now. */
+static size_t store_fx_entries(store_fx_t *f)
+{
+    MDB_txn *txn;
+    cb_error_t err;
+    MDB_stat st;
+    assert_int_equal(cb_store_begin(f->store, false, &txn, &err), 0);
+    mdb_stat(txn, f->dbi, &st);
+    cb_store_abort(&txn);
+    return st.ms_entries;
+}
+
+static void store_fx_close(store_fx_t *f, cb_group_t **g)
+{
+    cb_group_destroy(g);
+    tu_loop_drain(&f->loop);
+    uv_loop_close(&f->loop);
+    cb_store_destroy(&f->store);
+    tu_rmtree(&f->dir);
+}
+
 static void one_turn_one_commit_and_refused_work_leaves_nothing(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir("group");
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    cb_store_t *store = NULL;
+    store_fx_t f;
+    store_fx_open(&f, "group");
     cb_error_t err;
-    cb_store_opts_t opts = {.dir = dir, .map_size = 16 << 20};
-    assert_int_equal(cb_store_open(&store, &opts, &err), 0);
-    MDB_dbi dbi;
-    assert_int_equal(cb_store_dbi(store, "kv", 0, &dbi, &err), 0);
-    cb_group_t *g = cb_group_new(&loop, store);
+    cb_group_t *g = cb_group_new(&f.loop, f.store);
 
     /* Three commands and one refused, all in one loop turn. */
     outcome_t o[4] = {{0}};
@@ -112,57 +146,49 @@ static void one_turn_one_commit_and_refused_work_leaves_nothing(void **state)
     for (int i = 0; i < 4; i++) {
         MDB_txn *child;
         assert_int_equal(cb_group_begin(g, &child, &err), 0);
-        put(child, dbi, keys[i]);
+        put(child, f.dbi, keys[i]);
         assert_int_equal(cb_group_end(g, &child, i != 3, on_done, &o[i], &err), 0);
         assert_null(child);
     }
     assert_int_equal(o[0].calls, 0); /* not acknowledged before the commit */
-    assert_true(tu_run_until(&loop, all_done, o, 2000));
+    assert_true(tu_run_until(&f.loop, all_done, o, 5000));
     assert_int_equal(cb_group_commits(g), 1);
     assert_int_equal(o[3].calls, 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(o[i].status, 0);
 
+    assert_int_equal(store_fx_entries(&f), 3);
     MDB_txn *txn;
-    cb_store_begin(store, false, &txn, &err);
-    MDB_stat st;
-    mdb_stat(txn, dbi, &st);
-    assert_int_equal(st.ms_entries, 3);
+    cb_store_begin(f.store, false, &txn, &err);
     MDB_val k = {7, "refused"}, v;
-    assert_int_equal(mdb_get(txn, dbi, &k, &v), MDB_NOTFOUND);
+    assert_int_equal(mdb_get(txn, f.dbi, &k, &v), MDB_NOTFOUND);
     cb_store_abort(&txn);
+    store_fx_close(&f, &g);
+}
 
-    cb_group_destroy(&g);
-    tu_loop_drain(&loop);
-    uv_loop_close(&loop);
-    cb_store_destroy(&store);
-    tu_rmtree(&dir);
+static bool called(void *ctx)
+{
+    return ((outcome_t *)ctx)->calls > 0;
 }
 
 static void failed_group_acknowledges_nothing_and_keeps_nothing(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir("groupfail");
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    cb_store_t *store = NULL;
+    store_fx_t f;
+    store_fx_open(&f, "groupfail");
     cb_error_t err;
-    cb_store_opts_t opts = {.dir = dir, .map_size = 16 << 20};
-    assert_int_equal(cb_store_open(&store, &opts, &err), 0);
-    MDB_dbi dbi;
-    assert_int_equal(cb_store_dbi(store, "kv", 0, &dbi, &err), 0);
-    cb_group_t *g = cb_group_new(&loop, store);
+    cb_group_t *g = cb_group_new(&f.loop, f.store);
 
     /* Two commands succeed in direct mode, then a third fails after writing. */
     outcome_t o[2] = {{0}};
     MDB_txn *txn;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(cb_group_txn(g, &txn, &err), 0);
-        put(txn, dbi, i ? "b" : "a");
+        put(txn, f.dbi, i ? "b" : "a");
         assert_int_equal(cb_group_join(g, on_done, &o[i], &err), 0);
     }
     assert_int_equal(cb_group_txn(g, &txn, &err), 0);
-    put(txn, dbi, "half-written");
+    put(txn, f.dbi, "half-written");
     cb_error_t boom = {CB_ERR_STORE_FULL, "", "store full"};
     cb_group_fail(g, &boom);
     assert_int_equal(o[0].calls, 1);
@@ -172,22 +198,76 @@ static void failed_group_acknowledges_nothing_and_keeps_nothing(void **state)
     /* The next turn works normally and finds none of the failed turn's writes. */
     outcome_t ok = {0};
     assert_int_equal(cb_group_txn(g, &txn, &err), 0);
-    put(txn, dbi, "c");
+    put(txn, f.dbi, "c");
     assert_int_equal(cb_group_join(g, on_done, &ok, &err), 0);
-    tu_run_for(&loop, 20);
+    assert_true(tu_run_until(&f.loop, called, &ok, 5000));
     assert_int_equal(ok.calls, 1);
     assert_int_equal(ok.status, 0);
-    cb_store_begin(store, false, &txn, &err);
-    MDB_stat st;
-    mdb_stat(txn, dbi, &st);
-    assert_int_equal(st.ms_entries, 1);
-    cb_store_abort(&txn);
+    assert_int_equal(store_fx_entries(&f), 1);
+    store_fx_close(&f, &g);
+}
 
-    cb_group_destroy(&g);
-    tu_loop_drain(&loop);
-    uv_loop_close(&loop);
-    cb_store_destroy(&store);
-    tu_rmtree(&dir);
+/* Work that comes while a commit is on its way is held, and runs in the next
+ * group once the first is on disk: the first's answer comes first. */
+typedef struct held_fx {
+    cb_group_t *g;
+    MDB_dbi dbi;
+    outcome_t first, second;
+    int idle_calls, first_calls_at_idle;
+    bool held;
+} held_fx_t;
+
+static void run_held(void *ctx)
+{
+    held_fx_t *h = ctx;
+    h->idle_calls++;
+    if (!h->held || cb_group_hold(h->g))
+        return;
+    h->held = false;
+    h->first_calls_at_idle = h->first.calls;
+    MDB_txn *child;
+    cb_error_t err;
+    assert_int_equal(cb_group_begin(h->g, &child, &err), 0);
+    put(child, h->dbi, "second");
+    assert_int_equal(cb_group_end(h->g, &child, true, on_done, &h->second, &err), 0);
+}
+
+static bool second_done(void *ctx)
+{
+    return ((held_fx_t *)ctx)->second.calls > 0;
+}
+
+static void work_held_during_a_commit_runs_after_it(void **state)
+{
+    (void)state;
+    store_fx_t f;
+    store_fx_open(&f, "grouphold");
+    cb_error_t err;
+    held_fx_t h = {.dbi = f.dbi};
+    h.g = cb_group_new(&f.loop, f.store);
+    assert_non_null(h.g);
+    cb_group_on_idle(h.g, run_held, &h);
+    assert_true(cb_group_settled(h.g));
+
+    MDB_txn *child;
+    assert_int_equal(cb_group_begin(h.g, &child, &err), 0);
+    put(child, h.dbi, "first");
+    assert_int_equal(cb_group_end(h.g, &child, true, on_done, &h.first, &err), 0);
+    assert_false(cb_group_settled(h.g));
+    assert_false(cb_group_hold(h.g)); /* a transaction is open: work joins it */
+    uv_run(&f.loop, UV_RUN_NOWAIT);   /* the turn's check phase hands it over */
+    assert_true(cb_group_hold(h.g));  /* on its way: new work waits */
+    h.held = true;
+    assert_int_equal(h.first.calls, 0);
+    assert_true(tu_run_until(&f.loop, second_done, &h, 5000));
+    assert_int_equal(h.first.calls, 1);
+    assert_int_equal(h.first.status, 0);
+    assert_int_equal(h.first_calls_at_idle, 1); /* answered before the held work ran */
+    assert_int_equal(h.second.status, 0);
+    assert_int_equal(cb_group_commits(h.g), 2);
+    assert_true(cb_group_settled(h.g));
+    assert_int_equal(store_fx_entries(&f), 2);
+    store_fx_close(&f, &h.g);
 }
 
 int main(void)
@@ -196,6 +276,7 @@ int main(void)
         cmocka_unit_test(edge_triggered_fd_is_drained_after_sends),
         cmocka_unit_test(one_turn_one_commit_and_refused_work_leaves_nothing),
         cmocka_unit_test(failed_group_acknowledges_nothing_and_keeps_nothing),
+        cmocka_unit_test(work_held_during_a_commit_runs_after_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
