@@ -389,6 +389,11 @@ static uint64_t stored_applied(fixture_t *f)
     return st.ms_entries;
 }
 
+static bool stored_457(void *ctx)
+{
+    return stored_applied(ctx) == 457;
+}
+
 static void consumer_applies_several_producers_once_across_restart(void **state)
 {
     fixture_t *f = *state;
@@ -412,7 +417,7 @@ static void consumer_applies_several_producers_once_across_restart(void **state)
     consumer_open(f, 2);
     w.n[0] = 307;
     assert_true(tu_run_until(&f->loop, cursors_reached, &w, 10000));
-    tu_run_for(&f->loop, 50);
+    assert_true(tu_run_until(&f->loop, stored_457, f, 10000)); /* its commit is on disk */
     assert_int_equal(stored_applied(f), 457);
     assert_int_equal(f->duplicates, 0);
     assert_int_equal(f->out_of_order, 0);
