@@ -17,6 +17,13 @@ typedef struct group_waiter {
 
 typedef enum { OP_NONE, OP_BEGIN, OP_COMMIT, OP_ABORT, OP_STOP } op_t;
 
+/* A group of at least this many waiters makes the next one commit on the
+ * thread (see begin_threaded). */
+#define THREADED_GROUP 8
+/* Without work held behind the last one, every so many commits on the loop
+ * one goes on the thread to see whether work now overlaps it. */
+#define THREADED_PROBE 64
+
 struct cb_group {
     uv_check_t check;
     uv_idle_t idle; /* active while a transaction is open: poll must not block */
@@ -35,6 +42,12 @@ struct cb_group {
 
     /* the commit on its way: handed over, its outcome not yet given */
     bool committing;
+    bool threaded;      /* the open transaction was begun on the thread */
+    bool may_thread;    /* cb_group_thread_commits */
+    bool held_during;   /* work was held while the commit on its way is */
+    bool overlapped;    /* the last commit on the thread had work held behind it */
+    unsigned since_probe; /* loop-side commits since one on the thread */
+    size_t last_group;  /* waiters of the last commit */
     group_waiter_t *c_waiters;
     size_t c_count;
 
@@ -145,6 +158,24 @@ static void call_waiters(group_waiter_t *w, size_t n, int status, const cb_error
     free(w);
 }
 
+/* Gives a commit's outcome to its waiters, then on_commit and on_idle. */
+static void finish(cb_group_t *g, group_waiter_t *w, size_t n, int rc, const cb_error_t *err)
+{
+    if (rc == 0) {
+        g->commits++;
+        g->failing = false;
+    } else {
+        log_error("group_commit_failed waiters=%zu error=\"%s\"", n, err->message);
+        g->failing = true;
+        g->last_error = *err;
+    }
+    call_waiters(w, n, rc, rc ? err : NULL);
+    if (rc == 0 && g->on_commit)
+        g->on_commit(g->on_commit_ctx);
+    if (g->on_idle)
+        g->on_idle(g->on_idle_ctx);
+}
+
 /* Gives the outcome of the commit on its way once it has finished; false while
  * it has not. */
 static bool deliver(cb_group_t *g)
@@ -159,28 +190,18 @@ static bool deliver(cb_group_t *g)
     if (!done)
         return false;
     g->committing = false;
+    g->overlapped = g->held_during;
     uv_unref((uv_handle_t *)&g->async);
-    if (rc == 0) {
-        g->commits++;
-        g->failing = false;
-    } else {
-        log_error("group_commit_failed waiters=%zu error=\"%s\"", g->c_count, err.message);
-        g->failing = true;
-        g->last_error = err;
-    }
     group_waiter_t *w = g->c_waiters;
     size_t n = g->c_count;
     g->c_waiters = NULL;
     g->c_count = 0;
-    call_waiters(w, n, rc, rc ? &err : NULL);
-    if (rc == 0 && g->on_commit)
-        g->on_commit(g->on_commit_ctx);
-    if (g->on_idle)
-        g->on_idle(g->on_idle_ctx);
+    finish(g, w, n, rc, &err);
     return true;
 }
 
-/* Hands the open transaction to the thread to commit. */
+/* Commits the open transaction: on the loop when it was begun there, else
+ * handed to the thread. */
 static void group_commit(cb_group_t *g)
 {
     /* The open transaction was begun after the last commit finished, so its
@@ -190,11 +211,24 @@ static void group_commit(cb_group_t *g)
         return;
     uv_unref((uv_handle_t *)&g->check);
     uv_idle_stop(&g->idle);
+    g->last_group = g->count;
+    if (!g->threaded) {
+        cb_error_t err;
+        cb_error_clear(&err);
+        int rc = cb_store_commit(&g->txn, &err);
+        group_waiter_t *w = g->waiters;
+        size_t n = g->count;
+        g->waiters = NULL;
+        g->count = g->cap = 0;
+        finish(g, w, n, rc, &err);
+        return;
+    }
     g->c_waiters = g->waiters;
     g->c_count = g->count;
     g->waiters = NULL;
     g->count = g->cap = 0;
     g->committing = true;
+    g->held_during = false;
     uv_ref((uv_handle_t *)&g->async);
     pthread_mutex_lock(&g->mu);
     g->c_done = false;
@@ -234,6 +268,7 @@ cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
     if (g == NULL)
         return NULL;
     g->store = store;
+    g->since_probe = THREADED_PROBE - 1; /* the first busy group tries the thread */
     if (pthread_mutex_init(&g->mu, NULL) != 0) {
         free(g);
         return NULL;
@@ -323,10 +358,16 @@ bool cb_group_hold(cb_group_t *g)
 {
     if (!g->committing || g->txn != NULL)
         return false;
+    g->held_during = true;
     pthread_mutex_lock(&g->mu);
     g->want_next = true;
     pthread_mutex_unlock(&g->mu);
     return true;
+}
+
+void cb_group_thread_commits(cb_group_t *g, bool on)
+{
+    g->may_thread = on;
 }
 
 bool cb_group_settled(const cb_group_t *g)
@@ -334,11 +375,38 @@ bool cb_group_settled(const cb_group_t *g)
     return !g->committing && g->txn == NULL;
 }
 
+/* Whether the next transaction is begun (and so committed) on the thread: when
+ * work queues up behind commits (the last group was large, or a transaction
+ * was begun ahead for held work). A small group commits on the loop, saving the
+ * two hand-overs a commit on the thread costs when there is nothing to overlap. */
+static bool begin_threaded(cb_group_t *g)
+{
+    if (!g->may_thread)
+        return false;
+    pthread_mutex_lock(&g->mu);
+    wait_free(g); /* the thread holds LMDB's writer lock while it works */
+    bool ahead = g->next_txn != NULL;
+    pthread_mutex_unlock(&g->mu);
+    if (ahead)
+        return true;
+    if (g->last_group < THREADED_GROUP)
+        return false;
+    /* A commit on the thread pays when work comes while it is on its way (a
+     * door with many clients). When none came (all of them waiting in the last
+     * group), try again now and then. */
+    if (g->overlapped || ++g->since_probe >= THREADED_PROBE) {
+        g->since_probe = 0;
+        return true;
+    }
+    return false;
+}
+
 int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err)
 {
     if (g->txn == NULL) {
         MDB_txn *t = NULL;
-        int rc = ask(g, OP_BEGIN, &t, err);
+        g->threaded = begin_threaded(g);
+        int rc = g->threaded ? ask(g, OP_BEGIN, &t, err) : cb_store_begin(g->store, true, &t, err);
         if (rc != 0)
             return rc;
         g->txn = t;
@@ -386,7 +454,10 @@ void cb_group_fail(cb_group_t *g, const cb_error_t *err)
     if (g->txn != NULL) {
         MDB_txn *t = g->txn;
         g->txn = NULL;
-        ask(g, OP_ABORT, &t, NULL);
+        if (g->threaded)
+            ask(g, OP_ABORT, &t, NULL);
+        else
+            cb_store_abort(&t);
     }
     uv_unref((uv_handle_t *)&g->check);
     uv_idle_stop(&g->idle);

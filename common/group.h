@@ -6,11 +6,15 @@
  * which each participant's done callback learns the outcome. Each participant
  * works in a child transaction, so a refused command leaves nothing in the group.
  *
- * The commit runs on a thread of the group's own. LMDB ties a write
- * transaction's lock to the thread that began it, so that thread begins each
- * group transaction and commits or aborts it; the loop thread works in it in
- * between, handed over under a mutex. While a commit is on its way to the disk
- * the loop goes on: it reads, parses and answers. Work that needs the next
+ * Under load, where the daemon allows it (cb_group_thread_commits), the commit
+ * runs on a thread of the group's own: after a group of 8 or more that last
+ * time had work come while it was on its way (or, failing that, every 64th
+ * such group, to look again), the next transaction is begun there. LMDB
+ * ties a write transaction's lock to the thread that began it, so that thread
+ * begins such a transaction and commits or aborts it; the loop thread works in
+ * it in between, handed over under a mutex. While a commit is on its way to the
+ * disk the loop goes on: it reads, parses and answers. A small group commits on
+ * the loop, as the hand-overs would only add to its latency. Work that needs the next
  * transaction either waits for the commit (cb_group_txn, cb_group_begin) or is
  * held back by its caller while cb_group_hold and taken up in cb_group_on_idle.
  * Done callbacks, on_commit and on_idle run on the loop thread, after the
@@ -52,6 +56,10 @@ int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err);
 int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err);
 void cb_group_fail(cb_group_t *g, const cb_error_t *err);
 
+/* Lets commits under load run on the group's thread (off by default). For a
+ * door that answers many clients: on a machine with few cores, the extra
+ * thread's hand-overs cost latency wherever there is little to overlap. */
+void cb_group_thread_commits(cb_group_t *g, bool on);
 /* True while a commit is on its way and no transaction is open, so that
  * cb_group_txn would wait: the caller holds its work back and takes it up in
  * on_idle, and the next transaction is begun as soon as the commit ends. */
