@@ -6,6 +6,7 @@
  */
 #include "caselist.h"
 #include "bytes.h"
+#include "pbjson.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,25 @@ static const char *const level_tags[] = {"none", "yellow", "red", "escalated"};
 const char *cb_level_name(int level)
 {
     return level >= 0 && level <= 3 ? level_names[level] : "none";
+}
+
+int cb_alert_level(const Casebus__V1__Envelope *env)
+{
+    switch (env->body_case) {
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING: return CB_LEVEL_YELLOW;
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED: return CB_LEVEL_RED;
+    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED: return CB_LEVEL_ESCALATED;
+    default: return -1;
+    }
+}
+
+const Casebus__V1__Obligation *cb_event_obligation(const Casebus__V1__Envelope *env)
+{
+    ProtobufCMessage *ob = cb_pb_message_named(
+        cb_pb_message_field(&env->base, (unsigned)env->body_case), "obligation");
+    return ob && ob->descriptor == &casebus__v1__obligation__descriptor
+               ? (const Casebus__V1__Obligation *)ob
+               : NULL;
 }
 
 static const char *level_tag(int level)

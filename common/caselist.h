@@ -25,6 +25,7 @@
 #define CB_CASELIST_H
 
 #include <lmdb.h>
+#include "casebus/v1/events.pb-c.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,6 +136,11 @@ int cb_lists_count_due_before(const cb_lists_t *l, MDB_txn *txn, int64_t to_ms, 
                               uint64_t *count, cb_error_t *err);
 
 const char *cb_level_name(int level);
+/* An alert's level: CB_LEVEL_YELLOW for deadline_warning, CB_LEVEL_RED for
+ * deadline_breached, CB_LEVEL_ESCALATED for escalated; -1 for any other event. */
+int cb_alert_level(const Casebus__V1__Envelope *env);
+/* The time limit an event is about (its body's `obligation`), or NULL. */
+const Casebus__V1__Obligation *cb_event_obligation(const Casebus__V1__Envelope *env);
 /* "yellow" -> CB_LEVEL_YELLOW …, "none"; -1 when unknown. */
 int cb_level_parse(const char *word);
 

@@ -166,15 +166,21 @@ static int calendar_show(const cb_config_t *cfg, int argc, char **argv)
     return 0;
 }
 
+/* convert: import's checks and output, with no deadline to send to */
+static int calendar_convert(const cb_config_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    return calendar_import(NULL, argc, argv);
+}
+
 int cli_calendar(const cb_config_t *cfg, int argc, char **argv)
 {
-    if (argc >= 1 && strcmp(argv[0], "import") == 0)
-        return calendar_import(cfg, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "convert") == 0)
-        return calendar_import(NULL, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "show") == 0)
-        return calendar_show(cfg, argc - 1, argv + 1);
-    bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+    static const cli_sub_t subs[] = {
+        {"import", calendar_import}, {"convert", calendar_convert}, {"show", calendar_show}};
+    int rc = cli_run_sub(subs, sizeof(subs) / sizeof(subs[0]), cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
+    bool help = cli_wants_help(argc, argv);
     if (!help && argc >= 1)
         fprintf(stderr, "casebus: unknown calendar command '%s'\n", argv[0]);
     calendar_usage(help ? stdout : stderr);

@@ -16,6 +16,17 @@
 /* A file's whole text (malloc'd), or NULL after saying why on stderr. */
 char *cli_slurp(const char *path, size_t *len);
 
+/* argv[0] asks for help (--help, -h). */
+bool cli_wants_help(int argc, char **argv);
+/* A subcommand: its word and what runs it with the arguments after the word. */
+typedef struct cli_sub {
+    const char *name;
+    int (*run)(const cb_config_t *cfg, int argc, char **argv);
+} cli_sub_t;
+/* Runs the subcommand argv[0] names; -1 when there is none or argv[0] names
+ * none of subs. */
+int cli_run_sub(const cli_sub_t *subs, size_t n, const cb_config_t *cfg, int argc, char **argv);
+
 /* Sends req to daemon's control socket and waits for the reply; returns it
  * (caller frees) or NULL after saying why on stderr. */
 Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,

@@ -81,7 +81,7 @@ static int list(const char *dir)
 
 int cli_keys(const cb_config_t *cfg, int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+    if (argc < 1 || cli_wants_help(argc, argv)) {
         fputs(USAGE, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }

@@ -4,6 +4,7 @@
  * tables keyed by string; organisations in a growing array.
  */
 #include "ranking.h"
+#include "caselist.h"
 #include "grow.h"
 
 #include <stdio.h>
@@ -277,20 +278,20 @@ int cb_ranking_add(cb_ranking_t *r, const Casebus__V1__Envelope *env)
         break;
     }
     case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING:
-        if (now_in && env->deadline_warning->obligation &&
-            (w = row_of(r, env->deadline_warning->obligation->responsible)))
-            w->warnings++;
-        break;
     case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED:
-        if (now_in && env->deadline_breached->obligation &&
-            (w = row_of(r, env->deadline_breached->obligation->responsible)))
+    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED: {
+        const Casebus__V1__Obligation *o = cb_event_obligation(env);
+        if (!now_in || o == NULL || (w = row_of(r, o->responsible)) == NULL)
+            break;
+        int level = cb_alert_level(env);
+        if (level == CB_LEVEL_YELLOW)
+            w->warnings++;
+        else if (level == CB_LEVEL_RED)
             w->breaches++;
-        break;
-    case CASEBUS__V1__ENVELOPE__BODY_ESCALATED:
-        if (now_in && env->escalated->obligation &&
-            (w = row_of(r, env->escalated->obligation->responsible)))
+        else
             w->escalations++;
         break;
+    }
     default:
         break;
     }

@@ -415,7 +415,7 @@ static void subscription_usage(FILE *to)
 
 int cli_subscription(const cb_config_t *cfg, int argc, char **argv)
 {
-    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+    if (cli_wants_help(argc, argv)) {
         subscription_usage(stdout);
         return 0;
     }

@@ -250,13 +250,12 @@ static int revoke_token(const cb_config_t *cfg, int argc, char **argv)
 
 int cli_token(const cb_config_t *cfg, int argc, char **argv)
 {
-    if (argc >= 1 && strcmp(argv[0], "create") == 0)
-        return create_token(cfg, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "list") == 0)
-        return list_tokens(cfg, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "revoke") == 0)
-        return revoke_token(cfg, argc - 1, argv + 1);
-    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+    static const cli_sub_t subs[] = {
+        {"create", create_token}, {"list", list_tokens}, {"revoke", revoke_token}};
+    int rc = cli_run_sub(subs, sizeof(subs) / sizeof(subs[0]), cfg, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (cli_wants_help(argc, argv)) {
         fputs(USAGE, stdout);
         return 0;
     }

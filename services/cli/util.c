@@ -65,3 +65,16 @@ Casebus__V1__ControlReply *cli_call(const cb_config_t *cfg, const char *daemon,
 {
     return cli_call_within(cfg, daemon, req, TIMEOUT_MS);
 }
+
+bool cli_wants_help(int argc, char **argv)
+{
+    return argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+}
+
+int cli_run_sub(const cli_sub_t *subs, size_t n, const cb_config_t *cfg, int argc, char **argv)
+{
+    for (size_t i = 0; argc >= 1 && i < n; i++)
+        if (strcmp(argv[0], subs[i].name) == 0)
+            return subs[i].run(cfg, argc - 1, argv + 1);
+    return -1;
+}

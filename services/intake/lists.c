@@ -130,11 +130,12 @@ int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__
     switch (env->body_case) {
     case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_OPENED: level = CB_LEVEL_NONE; break;
     case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_MET: end = true; break;
-    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING: level = CB_LEVEL_YELLOW; break;
-    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED: level = CB_LEVEL_RED; break;
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING:
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED:
     case CASEBUS__V1__ENVELOPE__BODY_ESCALATED:
-        level = CB_LEVEL_ESCALATED;
-        supervision = env->escalated->supervision_id;
+        level = cb_alert_level(env);
+        if (level == CB_LEVEL_ESCALATED)
+            supervision = env->escalated->supervision_id;
         break;
     case CASEBUS__V1__ENVELOPE__BODY_OBLIGATION_CHANGED: {
         int change = env->obligation_changed->change;
@@ -146,12 +147,7 @@ int intake_list_obligation(intake_state_t *st, MDB_txn *txn, const Casebus__V1__
     }
     default: return 0;
     }
-    /* the obligation the event is about: its body's "obligation" */
-    ProtobufCMessage *ob = cb_pb_message_named(
-        cb_pb_message_field(&env->base, (unsigned)env->body_case), "obligation");
-    o = ob && ob->descriptor == &casebus__v1__obligation__descriptor
-            ? (const Casebus__V1__Obligation *)ob
-            : NULL;
+    o = cb_event_obligation(env);
     if (o == NULL || o->obligation_id == NULL || *o->obligation_id == '\0')
         return 0;
     st->changes++;

@@ -276,17 +276,16 @@ int intake_apply_upstream(void *ctx, MDB_txn *txn, const cb_bus_event_t *ev, cb_
         break;
     }
     case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_WARNING:
-        json_object_set_new(view_obligation(view, env->deadline_warning->obligation), "level",
-                            json_string("yellow"));
-        snprintf(summary, sizeof(summary), "yellow warning: %s",
-                 env->deadline_warning->obligation->rule_title);
+    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED: {
+        const Casebus__V1__Obligation *o = cb_event_obligation(env);
+        int level = cb_alert_level(env);
+        if (o == NULL)
+            break;
+        json_object_set_new(view_obligation(view, o), "level", json_string(cb_level_name(level)));
+        snprintf(summary, sizeof(summary), "%s: %s",
+                 level == CB_LEVEL_YELLOW ? "yellow warning" : "red: limit passed", o->rule_title);
         break;
-    case CASEBUS__V1__ENVELOPE__BODY_DEADLINE_BREACHED:
-        json_object_set_new(view_obligation(view, env->deadline_breached->obligation), "level",
-                            json_string("red"));
-        snprintf(summary, sizeof(summary), "red: limit passed: %s",
-                 env->deadline_breached->obligation->rule_title);
-        break;
+    }
     case CASEBUS__V1__ENVELOPE__BODY_ESCALATED: {
         const Casebus__V1__Escalated *es = env->escalated;
         json_t *ob = view_obligation(view, es->obligation);
