@@ -51,7 +51,8 @@ struct cb_group {
     group_waiter_t *c_waiters;
     size_t c_count;
 
-    pthread_t thread;
+    pthread_t thread; /* started by cb_group_thread_commits */
+    bool thread_started;
     int open_handles; /* while closing */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -291,12 +292,6 @@ cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store)
         uv_close((uv_handle_t *)&g->check, NULL);
         uv_close((uv_handle_t *)&g->idle, NULL);
     }
-    if (rc == 0 && pthread_create(&g->thread, NULL, committer, g) != 0) {
-        uv_close((uv_handle_t *)&g->check, NULL);
-        uv_close((uv_handle_t *)&g->idle, NULL);
-        uv_close((uv_handle_t *)&g->async, NULL);
-        rc = -1;
-    }
     if (rc != 0) {
         /* The handles close on the loop's next turn; their memory must outlive
          * that, so it is kept (a start-up failure: the daemon exits). */
@@ -331,19 +326,21 @@ void cb_group_destroy(cb_group_t **pg)
     if (g == NULL)
         return;
     cb_group_flush(g);
-    MDB_txn *next = NULL;
-    pthread_mutex_lock(&g->mu);
-    wait_free(g);
-    next = g->next_txn;
-    g->next_txn = NULL;
-    pthread_mutex_unlock(&g->mu);
-    if (next)
-        ask(g, OP_ABORT, &next, NULL);
-    pthread_mutex_lock(&g->mu);
-    g->op = OP_STOP;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    pthread_join(g->thread, NULL);
+    if (g->thread_started) {
+        MDB_txn *next = NULL;
+        pthread_mutex_lock(&g->mu);
+        wait_free(g);
+        next = g->next_txn;
+        g->next_txn = NULL;
+        pthread_mutex_unlock(&g->mu);
+        if (next)
+            ask(g, OP_ABORT, &next, NULL);
+        pthread_mutex_lock(&g->mu);
+        g->op = OP_STOP;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->thread, NULL);
+    }
     pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
     uv_check_stop(&g->check);
@@ -365,9 +362,17 @@ bool cb_group_hold(cb_group_t *g)
     return true;
 }
 
-void cb_group_thread_commits(cb_group_t *g, bool on)
+int cb_group_thread_commits(cb_group_t *g, bool on, cb_error_t *err)
 {
-    g->may_thread = on;
+    if (on && !g->thread_started) {
+        int rc = pthread_create(&g->thread, NULL, committer, g);
+        if (rc != 0)
+            return cb_error_set(err, CB_ERR_NOMEM, "", "cannot start the commit thread: %s",
+                                strerror(rc));
+        g->thread_started = true;
+    }
+    g->may_thread = on && g->thread_started;
+    return 0;
 }
 
 bool cb_group_settled(const cb_group_t *g)

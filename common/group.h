@@ -33,7 +33,7 @@
 typedef struct cb_group cb_group_t;
 typedef void (*cb_group_done_fn)(void *arg, int status, const cb_error_t *err);
 
-/* NULL when out of memory or no thread could be made. */
+/* NULL when out of memory. */
 cb_group_t *cb_group_new(uv_loop_t *loop, cb_store_t *store);
 /* Commits what is pending (the done callbacks run), stops the thread, frees. */
 void cb_group_destroy(cb_group_t **g);
@@ -56,10 +56,11 @@ int cb_group_txn(cb_group_t *g, MDB_txn **txn, cb_error_t *err);
 int cb_group_join(cb_group_t *g, cb_group_done_fn done, void *arg, cb_error_t *err);
 void cb_group_fail(cb_group_t *g, const cb_error_t *err);
 
-/* Lets commits under load run on the group's thread (off by default). For a
+/* Lets commits under load run on the group's thread (off by default; the
+ * thread starts the first time). For a
  * door that answers many clients: on a machine with few cores, the extra
  * thread's hand-overs cost latency wherever there is little to overlap. */
-void cb_group_thread_commits(cb_group_t *g, bool on);
+int cb_group_thread_commits(cb_group_t *g, bool on, cb_error_t *err);
 /* True while a commit is on its way and no transaction is open, so that
  * cb_group_txn would wait: the caller holds its work back and takes it up in
  * on_idle, and the next transaction is begun as soon as the commit ends. */

@@ -304,7 +304,8 @@ int main(int argc, char **argv)
     in.d.on_stop = stop_doors;
     in.d.hook_ctx = &in;
     cb_group_on_idle(in.d.group, intake_held_run, &in);
-    cb_group_thread_commits(in.d.group, true);
+    if (cb_group_thread_commits(in.d.group, true, &err) != 0)
+        log_warnx("commit_thread_failed error=\"%s\" (commits stay on the loop)", err.message);
     log_info("listening http%s=%s:%d zmq=%s control=%s", http.tls_cert ? "s" : "", http.host,
              http.port, zbind, cbind ? cbind : "none");
     int rc = cb_daemon_run(&in.d);

@@ -247,7 +247,7 @@ static void work_held_during_a_commit_runs_after_it(void **state)
     h.g = cb_group_new(&f.loop, f.store);
     assert_non_null(h.g);
     cb_group_on_idle(h.g, run_held, &h);
-    cb_group_thread_commits(h.g, true);
+    assert_int_equal(cb_group_thread_commits(h.g, true, &err), 0);
     assert_true(cb_group_settled(h.g));
 
     /* A busy turn first (eight commands): the next group commits on the thread. */
