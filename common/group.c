@@ -44,7 +44,7 @@ struct cb_group {
     bool committing;
     bool threaded;      /* the open transaction was begun on the thread */
     bool may_thread;    /* cb_group_thread_commits */
-    bool held_during;   /* work was held while the commit on its way is */
+    bool held_during;   /* work was held while the commit on its way is (written under mu) */
     bool overlapped;    /* the last commit on the thread had work held behind it */
     unsigned since_probe; /* loop-side commits since one on the thread */
     size_t last_group;  /* waiters of the last commit */
@@ -63,7 +63,6 @@ struct cb_group {
     bool c_done; /* the commit handed over has finished; its outcome: */
     int c_rc;
     cb_error_t c_err;
-    bool want_next;   /* work is held: begin the next transaction after the commit */
     MDB_txn *next_txn; /* so begun, for the loop to take */
 };
 
@@ -90,11 +89,10 @@ static void *committer(void *arg)
             cb_store_abort(&t);
         pthread_mutex_lock(&g->mu);
         if (op == OP_COMMIT) {
-            if (rc == 0 && g->want_next && g->next_txn == NULL) {
+            if (rc == 0 && g->held_during && g->next_txn == NULL) {
                 /* Work is held for the next transaction: begin it before the
                  * loop hears of the commit, so that it never waits for this
                  * thread to be scheduled again. */
-                g->want_next = false;
                 pthread_mutex_unlock(&g->mu);
                 MDB_txn *next = NULL;
                 cb_error_t ignored;
@@ -229,10 +227,10 @@ static void group_commit(cb_group_t *g)
     g->waiters = NULL;
     g->count = g->cap = 0;
     g->committing = true;
-    g->held_during = false;
     uv_ref((uv_handle_t *)&g->async);
     pthread_mutex_lock(&g->mu);
     g->c_done = false;
+    g->held_during = false;
     g->op = OP_COMMIT;
     g->op_txn = g->txn;
     pthread_cond_broadcast(&g->cv);
@@ -355,9 +353,8 @@ bool cb_group_hold(cb_group_t *g)
 {
     if (!g->committing || g->txn != NULL)
         return false;
-    g->held_during = true;
     pthread_mutex_lock(&g->mu);
-    g->want_next = true;
+    g->held_during = true; /* and the thread begins the next transaction ahead */
     pthread_mutex_unlock(&g->mu);
     return true;
 }
