@@ -65,6 +65,10 @@ caught_up() { # after a restart: the consumer passes the producer's head within 
     if [ "$ms" -gt "$budget_ms" ] || [ "$rc" != 0 ]; then
         slow=$((slow + 1))
         echo "# slow recovery after $1: $out (ms head cursor)"
+        alive "$ppid_" || echo "#   the producer ($ppid_) is not running"
+        alive "$cpid" || echo "#   the consumer ($cpid) is not running"
+        tail -n 8 "$dir/producer.log" | sed 's/^/#   producer: /'
+        tail -n 8 "$dir/consumer.log" | sed 's/^/#   consumer: /'
     fi
 }
 
@@ -87,8 +91,14 @@ while [ "$pk" -lt "$pkills_want" ] || [ "$ck" -lt "$ckills_want" ]; do
         pending) # the consumer kills the producer from inside its apply
             kill -9 "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
             start_consumer "pending:$(( (RANDOM % 100) + 1 )):$dir/producer.pid"
-            await_death "$ppid_" || missed=$((missed + 1))
-            # the consumer lives on: it was restarted only to carry the order
+            if ! await_death "$ppid_"; then
+                # It never got that far: it must not carry the order on to the
+                # next producer, which it would kill while a restart is timed.
+                missed=$((missed + 1))
+                kill -9 "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
+                start_consumer
+            fi
+            # else the consumer lives on: it was restarted only to carry the order
             ;;
         *)  # restart the producer with its own moment to die, and wait for it
             kill -9 "$ppid_" 2>/dev/null; wait "$ppid_" 2>/dev/null
