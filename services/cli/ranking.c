@@ -309,28 +309,22 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static double median(double *v, size_t n)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    if (n == 0)
+        return -1;
+    qsort(v, n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double cb_rank_median_hours(cb_rank_org_t *o)
 {
-    if (o->nwaits == 0)
-        return -1;
-    qsort(o->waits, o->nwaits, sizeof(double), cmp_double);
-    size_t n = o->nwaits;
-    return n % 2 ? o->waits[n / 2] : (o->waits[n / 2 - 1] + o->waits[n / 2]) / 2;
+    return median(o->waits, o->nwaits);
 }
 
 int64_t cb_rank_median_lateness_ms(cb_rank_org_t *o)
 {
-    if (o->nlate == 0)
-        return -1;
-    qsort(o->lateness, o->nlate, sizeof(int64_t), cmp_i64);
-    size_t n = o->nlate;
-    return n % 2 ? o->lateness[n / 2] : (o->lateness[n / 2 - 1] + o->lateness[n / 2]) / 2;
+    return (int64_t)median(o->lateness, o->nlate);
 }
 
 static int rank_cmp(const void *a, const void *b)
@@ -364,12 +358,12 @@ static int tally(cb_ranking_t *r)
         } else if (b->state == OB_MET) {
             w->due++;
             w->late++;
-            if (PUSH(&w->lateness, &w->nlate, &w->caplate, b->late_by_ms) != 0)
+            if (PUSH(&w->lateness, &w->nlate, &w->caplate, (double)b->late_by_ms) != 0)
                 return -1;
         } else if (b->due_ms < end) {
             w->due++;
             w->late++; /* open and overdue */
-            if (PUSH(&w->lateness, &w->nlate, &w->caplate, end - b->due_ms) != 0)
+            if (PUSH(&w->lateness, &w->nlate, &w->caplate, (double)(end - b->due_ms)) != 0)
                 return -1;
         } else {
             w->pending++;

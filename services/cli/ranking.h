@@ -33,7 +33,7 @@ typedef struct cb_rank_org {
     unsigned due, on_time, late, pending; /* pending: open, due in the period, not yet due */
     double *waits;                        /* hours from discovery to routing, of transfers sent */
     size_t nwaits, capwaits;
-    int64_t *lateness;                    /* ms late of each late limit */
+    double *lateness;                     /* ms late of each late limit */
     size_t nlate, caplate;
 } cb_rank_org_t;
 
