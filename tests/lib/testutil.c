@@ -130,3 +130,14 @@ char *tu_slurp(const char *path, size_t *len)
         *len = n;
     return buf;
 }
+
+int64_t tu_at(const char *text)
+{
+    int64_t t;
+    cb_error_t e;
+    if (cb_time_parse(text, &t, &e) != 0) {
+        fprintf(stderr, "bad time in test: %s (%s)\n", text, e.message);
+        abort();
+    }
+    return t;
+}

@@ -18,6 +18,10 @@ void tu_rmtree(char **path);
  * length); NULL when it cannot be read. */
 char *tu_slurp(const char *path, size_t *len);
 
+/* The instant of an RFC 3339 text, in ms; a bad text is the test's own
+ * mistake: it is printed and the test aborts. */
+int64_t tu_at(const char *text);
+
 /* Runs the loop (non-blocking turns with short sleeps) until pred(ctx) is true
  * or timeout_ms passes; returns pred's final value. */
 bool tu_run_until(uv_loop_t *loop, bool (*pred)(void *ctx), void *ctx, uint64_t timeout_ms);

@@ -13,15 +13,7 @@
 
 #include "calendar.h"
 #include "cbtime.h"
-
-static int64_t at(const char *text)
-{
-    int64_t t;
-    cb_error_t e;
-    if (cb_time_parse(text, &t, &e) != 0)
-        fail_msg("bad time in test: %s", text);
-    return t;
-}
+#include "testutil.h"
 
 static int setup(void **state)
 {
@@ -116,10 +108,10 @@ static void working_days_over_official_calendars(void **state)
     for (size_t i = 0; i < sizeof(working) / sizeof(working[0]); i++) {
         const due_case_t *c = &working[i];
         int missing = -1;
-        int64_t due = cb_cal_add_working_days(cal, at(c->from), c->n, &missing);
+        int64_t due = cb_cal_add_working_days(cal, tu_at(c->from), c->n, &missing);
         char got[40];
         cb_time_format_cst(due, got, sizeof(got));
-        if (due != at(c->due) || missing != c->missing)
+        if (due != tu_at(c->due) || missing != c->missing)
             fail_msg("%s: due %s (want %s), missing year %d (want %d)", c->name, got, c->due,
                      missing, c->missing);
     }
@@ -130,10 +122,10 @@ static void hours_are_exact_even_across_a_holiday(void **state)
     cb_calendar_t *cal = *state;
     (void)cal;
     /* 24 hours from Sat 2026-02-14 10:00 (the eve of Spring Festival) is Sun 10:00. */
-    assert_int_equal(cb_cal_add_hours(at("2026-02-14T10:00:00+08:00"), 24),
-                     at("2026-02-15T10:00:00+08:00"));
-    assert_int_equal(cb_cal_add_hours(at("2025-09-30T23:30:00+08:00"), 24),
-                     at("2025-10-01T23:30:00+08:00"));
+    assert_int_equal(cb_cal_add_hours(tu_at("2026-02-14T10:00:00+08:00"), 24),
+                     tu_at("2026-02-15T10:00:00+08:00"));
+    assert_int_equal(cb_cal_add_hours(tu_at("2025-09-30T23:30:00+08:00"), 24),
+                     tu_at("2025-10-01T23:30:00+08:00"));
 }
 
 static void calendar_days_end_on_a_working_day(void **state)
@@ -141,12 +133,12 @@ static void calendar_days_end_on_a_working_day(void **state)
     cb_calendar_t *cal = *state;
     int missing;
     /* 10 days from Mon 2026-03-02: day 10 is Thu Mar 12, a working day: 24:00 that day. */
-    assert_int_equal(cb_cal_add_days(cal, at("2026-03-02T09:00:00+08:00"), 10, &missing),
-                     at("2026-03-13T00:00:00+08:00"));
+    assert_int_equal(cb_cal_add_days(cal, tu_at("2026-03-02T09:00:00+08:00"), 10, &missing),
+                     tu_at("2026-03-13T00:00:00+08:00"));
     /* 3 days from Mon 2025-09-29: day 3 is Thu Oct 2, a holiday; the next working day
      * is Thu Oct 9, so the period ends at 24:00 on Oct 9. */
-    assert_int_equal(cb_cal_add_days(cal, at("2025-09-29T09:00:00+08:00"), 3, &missing),
-                     at("2025-10-10T00:00:00+08:00"));
+    assert_int_equal(cb_cal_add_days(cal, tu_at("2025-09-29T09:00:00+08:00"), 3, &missing),
+                     tu_at("2025-10-10T00:00:00+08:00"));
     assert_int_equal(missing, 0);
 }
 
@@ -171,34 +163,34 @@ static void working_time_pauses_and_resumes(void **state)
     /* Fri 2026-02-13 10:00 to Tue 2026-02-24 10:00: the rest of Fri 13 (14 h), Sat 14
      * (an adjusted working day, 24 h), Feb 15-23 off (Spring Festival), Tue 24 until
      * 10:00 (10 h) = 48 h of working time. */
-    assert_int_equal(cb_cal_working_ms(cal, at("2026-02-13T10:00:00+08:00"),
-                                       at("2026-02-24T10:00:00+08:00"), &missing),
+    assert_int_equal(cb_cal_working_ms(cal, tu_at("2026-02-13T10:00:00+08:00"),
+                                       tu_at("2026-02-24T10:00:00+08:00"), &missing),
                      48 * H);
     assert_int_equal(missing, 0);
     /* 3 working days from Fri Feb 13 end at 24:00 Wed Feb 25 (see above); at the start
      * the clock has 14 h (rest of Fri) + 24 (Sat 14) + 24 (Tue 24) + 24 (Wed 25) = 86 h. */
-    int64_t start = at("2026-02-13T10:00:00+08:00"), due = at("2026-02-26T00:00:00+08:00");
+    int64_t start = tu_at("2026-02-13T10:00:00+08:00"), due = tu_at("2026-02-26T00:00:00+08:00");
     assert_int_equal(cb_cal_working_ms(cal, start, due, NULL), 86 * H);
     /* Paused on Sat Feb 14 at 12:00 (26 h used, 60 h left), resumed on Mon Mar 2 at
      * 12:00: the rest of Mon (12 h), Tue 3 and Wed 4 (48 h) = 60 h -> 24:00 Wed Mar 4. */
-    int64_t used = cb_cal_working_ms(cal, start, at("2026-02-14T12:00:00+08:00"), NULL);
+    int64_t used = cb_cal_working_ms(cal, start, tu_at("2026-02-14T12:00:00+08:00"), NULL);
     assert_int_equal(used, 26 * H);
-    assert_int_equal(cb_cal_add_working_ms(cal, at("2026-03-02T12:00:00+08:00"), 86 * H - used,
+    assert_int_equal(cb_cal_add_working_ms(cal, tu_at("2026-03-02T12:00:00+08:00"), 86 * H - used,
                                            NULL),
-                     at("2026-03-05T00:00:00+08:00"));
+                     tu_at("2026-03-05T00:00:00+08:00"));
     /* Resumed on a day off (Sun Mar 1 09:00): the clock runs from Mon Mar 2 00:00;
      * 60 h = Mon, Tue (48 h) + 12 h of Wed Mar 4. */
-    assert_int_equal(cb_cal_add_working_ms(cal, at("2026-03-01T09:00:00+08:00"), 60 * H, NULL),
-                     at("2026-03-04T12:00:00+08:00"));
+    assert_int_equal(cb_cal_add_working_ms(cal, tu_at("2026-03-01T09:00:00+08:00"), 60 * H, NULL),
+                     tu_at("2026-03-04T12:00:00+08:00"));
     /* One working day before 24:00 Wed Feb 25 is 00:00 Wed Feb 25 (24:00 of Tue 24).
      * 25 h before 24:00 Tue Feb 24: Tue 24 gives 24 h, the festival (Feb 15-23) none,
      * the last hour is 23:00-24:00 of Sat Feb 14 (an adjusted working day). */
     assert_int_equal(cb_cal_sub_working_ms(cal, due, 24 * H, NULL),
-                     at("2026-02-25T00:00:00+08:00"));
-    assert_int_equal(cb_cal_sub_working_ms(cal, at("2026-02-25T00:00:00+08:00"), 25 * H, NULL),
-                     at("2026-02-14T23:00:00+08:00"));
+                     tu_at("2026-02-25T00:00:00+08:00"));
+    assert_int_equal(cb_cal_sub_working_ms(cal, tu_at("2026-02-25T00:00:00+08:00"), 25 * H, NULL),
+                     tu_at("2026-02-14T23:00:00+08:00"));
     /* No notice for 2027: its statutory holidays count and the year is reported. */
-    cb_cal_working_ms(cal, at("2026-12-31T00:00:00+08:00"), at("2027-01-05T00:00:00+08:00"),
+    cb_cal_working_ms(cal, tu_at("2026-12-31T00:00:00+08:00"), tu_at("2027-01-05T00:00:00+08:00"),
                       &missing);
     assert_int_equal(missing, 2027);
 }
@@ -257,8 +249,8 @@ static void a_notice_adjusts_the_december_before(void **state)
     assert_true(cb_cal_is_working_day(cal, cb_days_from_civil(2019, 1, 2), &missing));
     assert_int_equal(missing, 0);
     /* 1 working day from Fri 28 Dec 2018: Sat 29 works -> 24:00 Sat 29. */
-    assert_int_equal(cb_cal_add_working_days(cal, at("2018-12-28T10:00:00+08:00"), 1, &missing),
-                     at("2018-12-30T00:00:00+08:00"));
+    assert_int_equal(cb_cal_add_working_days(cal, tu_at("2018-12-28T10:00:00+08:00"), 1, &missing),
+                     tu_at("2018-12-30T00:00:00+08:00"));
     cb_cal_destroy(&cal);
 }
 

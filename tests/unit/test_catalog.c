@@ -23,14 +23,6 @@ static const Casebus__V1__Matter *find(const cb_matter_list_t *l, const char *co
     return NULL;
 }
 
-static int64_t at(const char *text)
-{
-    int64_t t;
-    cb_error_t e;
-    assert_int_equal(cb_time_parse(text, &t, &e), 0);
-    return t;
-}
-
 static void sample_county_catalogue(void **state)
 {
     (void)state;
@@ -53,12 +45,12 @@ static void sample_county_catalogue(void **state)
     assert_string_equal(sand->department_id, "wy-sw");
     /* 330219008 is in force to 2025-12-31 inclusive (CST). */
     const Casebus__V1__Matter *road = find(&l, "330219008");
-    assert_true(cb_matter_in_force(road, at("2025-12-31T23:59:59+08:00")));
-    assert_false(cb_matter_in_force(road, at("2026-01-01T00:00:00+08:00")));
+    assert_true(cb_matter_in_force(road, tu_at("2025-12-31T23:59:59+08:00")));
+    assert_false(cb_matter_in_force(road, tu_at("2026-01-01T00:00:00+08:00")));
     /* 330220006 starts on 2026-01-01 (CST), i.e. 2025-12-31T16:00Z. */
     const Casebus__V1__Matter *transport = find(&l, "330220006");
-    assert_false(cb_matter_in_force(transport, at("2025-12-31T15:59:59Z")));
-    assert_true(cb_matter_in_force(transport, at("2025-12-31T16:00:00Z")));
+    assert_false(cb_matter_in_force(transport, tu_at("2025-12-31T15:59:59Z")));
+    assert_true(cb_matter_in_force(transport, tu_at("2025-12-31T16:00:00Z")));
     cb_catalog_free(&l);
 }
 

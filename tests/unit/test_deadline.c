@@ -22,15 +22,6 @@
 
 #define H (3600 * 1000LL)
 
-static int64_t at(const char *text)
-{
-    int64_t t;
-    cb_error_t e;
-    if (cb_time_parse(text, &t, &e) != 0)
-        fail_msg("bad time in test: %s", text);
-    return t;
-}
-
 /* ---- the rules file ---- */
 
 static void shipped_rules_parse(void **state)
@@ -120,15 +111,15 @@ static void resumed_clock_ends_at_midnight(void **state)
     o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_WORKING_DAYS;
     o.length = 3;
     o.remaining_ms = 57 * H; /* paused Tue 2026-11-17 15:00, due Thu Nov 19 24:00 */
-    int64_t due = dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00"));
-    assert_int_equal(due, at("2026-11-25T00:00:00+08:00")); /* 24:00 Tue Nov 24 */
+    int64_t due = dl_clock_resume(cal, &o, tu_at("2026-11-20T09:30:00+08:00"));
+    assert_int_equal(due, tu_at("2026-11-25T00:00:00+08:00")); /* 24:00 Tue Nov 24 */
     o.remaining_ms = 24 * H - 9 * H - 30 * 60000; /* exactly to midnight: unchanged */
-    assert_int_equal(dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00")),
-                     at("2026-11-21T00:00:00+08:00"));
+    assert_int_equal(dl_clock_resume(cal, &o, tu_at("2026-11-20T09:30:00+08:00")),
+                     tu_at("2026-11-21T00:00:00+08:00"));
     o.unit = CASEBUS__V1__TIME_UNIT__TIME_UNIT_HOURS; /* an hour limit is not rounded */
     o.remaining_ms = 2 * H;
-    assert_int_equal(dl_clock_resume(cal, &o, at("2026-11-20T09:30:00+08:00")),
-                     at("2026-11-20T11:30:00+08:00"));
+    assert_int_equal(dl_clock_resume(cal, &o, tu_at("2026-11-20T09:30:00+08:00")),
+                     tu_at("2026-11-20T11:30:00+08:00"));
     cb_cal_destroy(&cal);
 }
 
@@ -151,21 +142,21 @@ static void recount_after_a_calendar_import(void **state)
     (void)state;
     cb_calendar_t *cal = calendar();
     dl_ob_t o = open_clock(3);
-    o.start_ms = at("2026-12-30T10:00:00+08:00");
-    assert_int_equal(dl_recount(cal, &o, NULL), at("2027-01-06T00:00:00+08:00"));
+    o.start_ms = tu_at("2026-12-30T10:00:00+08:00");
+    assert_int_equal(dl_recount(cal, &o, NULL), tu_at("2027-01-06T00:00:00+08:00"));
     /* Resumed Thu 31 Dec 09:30 with one working day left: 14.5 h of Thursday,
      * Fri 1 Jan off (provisional 2027), 9.5 h of Mon 4 -> 24:00 Mon 4 Jan; one
      * more working day granted after it resumed -> 24:00 Tue 5. */
     o.flags = DL_F_REBASED;
     o.remaining_ms = 24 * H;
-    o.anchor_ms = at("2026-12-31T09:30:00+08:00");
+    o.anchor_ms = tu_at("2026-12-31T09:30:00+08:00");
     o.ext_total = 2;
     o.ext_at_anchor = 1;
     int missing = 0;
-    assert_int_equal(dl_recount(cal, &o, &missing), at("2027-01-06T00:00:00+08:00"));
+    assert_int_equal(dl_recount(cal, &o, &missing), tu_at("2027-01-06T00:00:00+08:00"));
     assert_int_equal(missing, 2027);
     o.ext_total = 1;
-    assert_int_equal(dl_recount(cal, &o, NULL), at("2027-01-05T00:00:00+08:00"));
+    assert_int_equal(dl_recount(cal, &o, NULL), tu_at("2027-01-05T00:00:00+08:00"));
     uint8_t buf[DL_OB_HEAD];
     dl_ob_encode(&o, buf);
     dl_ob_t back;
@@ -189,17 +180,17 @@ static void clock_points_and_missed_escalations(void **state)
     /* Discovered Fri 2026-09-25 10:00, the first day of the Mid-Autumn break
      * (Sep 25-27 off): Mon Sep 28 = 1, Tue 29 = 2, Wed 30 = 3 -> due 24:00 Sep 30.
      * One working day before: 00:00 Sep 30; two hours before: 22:00 Sep 30. */
-    o.start_ms = at("2026-09-25T10:00:00+08:00");
+    o.start_ms = tu_at("2026-09-25T10:00:00+08:00");
     o.due_ms = dl_due(cal, o.unit, o.length, o.start_ms, true, NULL);
-    assert_int_equal(o.due_ms, at("2026-10-01T00:00:00+08:00"));
-    assert_int_equal(dl_point_at(cal, &o, 0), at("2026-09-30T00:00:00+08:00"));
-    assert_int_equal(dl_point_at(cal, &o, 1), at("2026-09-30T22:00:00+08:00"));
-    assert_int_equal(dl_next_fire(cal, &o), at("2026-09-30T00:00:00+08:00"));
+    assert_int_equal(o.due_ms, tu_at("2026-10-01T00:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &o, 0), tu_at("2026-09-30T00:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &o, 1), tu_at("2026-09-30T22:00:00+08:00"));
+    assert_int_equal(dl_next_fire(cal, &o), tu_at("2026-09-30T00:00:00+08:00"));
 
     /* Nobody looked until Oct 5 12:00 (National Day, Oct 1-7 off): the two
      * warnings and red fire once each, in order; the daily 督办 that fell due
      * on Oct 1, 2, 3, 4 and 5 fires once, as repeat 5. */
-    int64_t now = at("2026-10-05T12:00:00+08:00");
+    int64_t now = tu_at("2026-10-05T12:00:00+08:00");
     dl_alert_t a;
     assert_true(dl_take_due(cal, &o, now, &a));
     assert_int_equal(a.level, CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_YELLOW);
@@ -212,9 +203,9 @@ static void clock_points_and_missed_escalations(void **state)
     assert_true(dl_take_due(cal, &o, now, &a));
     assert_int_equal(a.level, CASEBUS__V1__ALERT_LEVEL__ALERT_LEVEL_ESCALATION);
     assert_int_equal(a.repeat, 5);
-    assert_int_equal(a.fire_at_ms, at("2026-10-05T00:00:00+08:00"));
+    assert_int_equal(a.fire_at_ms, tu_at("2026-10-05T00:00:00+08:00"));
     assert_false(dl_take_due(cal, &o, now, &a));
-    assert_int_equal(dl_next_fire(cal, &o), at("2026-10-06T00:00:00+08:00"));
+    assert_int_equal(dl_next_fire(cal, &o), tu_at("2026-10-06T00:00:00+08:00"));
 
     /* A 24-hour limit across a holiday is still 24 hours; 25% = 6 h before. */
     dl_ob_t e;
@@ -224,10 +215,10 @@ static void clock_points_and_missed_escalations(void **state)
     e.length = 24;
     e.nwarn = 1;
     e.warn[0] = (dl_offset_t){DL_OFF_PERCENT, 25};
-    e.start_ms = at("2026-09-30T20:00:00+08:00");
+    e.start_ms = tu_at("2026-09-30T20:00:00+08:00");
     e.due_ms = dl_due(cal, e.unit, e.length, e.start_ms, true, NULL);
-    assert_int_equal(e.due_ms, at("2026-10-01T20:00:00+08:00"));
-    assert_int_equal(dl_point_at(cal, &e, 0), at("2026-10-01T14:00:00+08:00"));
+    assert_int_equal(e.due_ms, tu_at("2026-10-01T20:00:00+08:00"));
+    assert_int_equal(dl_point_at(cal, &e, 0), tu_at("2026-10-01T14:00:00+08:00"));
     /* The encoding keeps everything. */
     uint8_t buf[DL_OB_HEAD];
     dl_ob_t back;
@@ -413,11 +404,11 @@ static void extension_requested_then_approved(void **state)
     fx_t *f = *state;
     orgs(f);
     /* Discovered Mon 2026-11-02 09:00: due 24:00 Thu Nov 5. */
-    transfer_required(f, "C1", at("2026-11-02T09:00:00+08:00"),
+    transfer_required(f, "C1", tu_at("2026-11-02T09:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
     assert_string_equal(e->obligation_opened->obligation->obligation_id, "transfer:C1");
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-06T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-11-06T00:00:00+08:00"));
     assert_string_equal(e->obligation_opened->obligation->due_local, "2026-11-06T00:00:00.000+08:00");
     casebus__v1__envelope__free_unpacked(e, NULL);
 
@@ -431,7 +422,7 @@ static void extension_requested_then_approved(void **state)
 
     /* Not the responsible party: refused, nothing pending. */
     xr.by = ref("wy-lt");
-    apply(f, "intake", &env, at("2026-11-04T10:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-04T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_int_equal(e->obligation_changed->change,
                      CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REFUSED);
@@ -440,7 +431,7 @@ static void extension_requested_then_approved(void **state)
 
     /* The finder asks before the limit: recorded. */
     xr.by = ref("wy-scjg");
-    apply(f, "intake", &env, at("2026-11-04T10:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-04T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_int_equal(e->obligation_changed->change,
                      CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REQUESTED);
@@ -454,7 +445,7 @@ static void extension_requested_then_approved(void **state)
     Casebus__V1__Envelope denv = CASEBUS__V1__ENVELOPE__INIT;
     denv.body_case = B(EXTENSION_DECIDED);
     denv.extension_decided = &xd;
-    apply(f, "intake", &denv, at("2026-11-05T10:00:00+08:00"));
+    apply(f, "intake", &denv, tu_at("2026-11-05T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_int_equal(e->obligation_changed->change,
                      CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENSION_REFUSED);
@@ -462,32 +453,32 @@ static void extension_requested_then_approved(void **state)
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     /* Before the approval the yellow point (00:00 Nov 5) fired. */
-    fire_at(f, at("2026-11-05T08:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-05T08:00:00+08:00"));
     e = expect(f, B(DEADLINE_WARNING));
-    assert_int_equal(e->deadline_warning->alert->fire_at_ms, at("2026-11-05T00:00:00+08:00"));
+    assert_int_equal(e->deadline_warning->alert->fire_at_ms, tu_at("2026-11-05T00:00:00+08:00"));
     assert_true(e->deadline_warning->alert->late); /* 8 h after its time */
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     xd.by = ref("wy-ldxz");
-    apply(f, "intake", &denv, at("2026-11-05T10:00:00+08:00"));
+    apply(f, "intake", &denv, tu_at("2026-11-05T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_int_equal(e->obligation_changed->change,
                      CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_EXTENDED);
-    assert_int_equal(e->obligation_changed->previous_due_ms, at("2026-11-06T00:00:00+08:00"));
+    assert_int_equal(e->obligation_changed->previous_due_ms, tu_at("2026-11-06T00:00:00+08:00"));
     /* 2 more working days after Thu Nov 5: Fri 6, Mon 9 -> 24:00 Mon Nov 9. */
-    assert_int_equal(e->obligation_changed->obligation->due_at_ms, at("2026-11-10T00:00:00+08:00"));
+    assert_int_equal(e->obligation_changed->obligation->due_at_ms, tu_at("2026-11-10T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     /* The 1-working-day warning already fired is not repeated; the 2-hour one
      * and red come at the new limit. */
-    fire_at(f, at("2026-11-09T12:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-09T12:00:00+08:00"));
     expect_none(f);
-    fire_at(f, at("2026-11-09T22:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-09T22:00:00+08:00"));
     e = expect(f, B(DEADLINE_WARNING));
     assert_int_equal(e->deadline_warning->alert->point, 1);
     assert_false(e->deadline_warning->alert->late);
     casebus__v1__envelope__free_unpacked(e, NULL);
-    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-10T00:00:00+08:00"));
     e = expect(f, B(DEADLINE_BREACHED));
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(ESCALATED)); /* grace 0: 督办 at the limit */
@@ -498,11 +489,11 @@ static void extension_requested_then_approved(void **state)
     e = expect(f, B(OBLIGATION_OPENED)); /* the order's answer */
     assert_string_equal(e->obligation_opened->obligation->rule_id, "supervision_answer");
     casebus__v1__envelope__free_unpacked(e, NULL);
-    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-10T00:00:00+08:00"));
     expect_none(f); /* fired once, whatever happens */
 
     /* Asked after the limit: refused. */
-    apply(f, "intake", &env, at("2026-11-10T09:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-10T09:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_non_null(strstr(e->obligation_changed->reason, "before the limit"));
     casebus__v1__envelope__free_unpacked(e, NULL);
@@ -524,24 +515,24 @@ static void supervision_orders_are_answered(void **state)
     fx_t *f = *state;
     orgs(f);
     /* Discovered Mon 2026-11-02 09:00: due 24:00 Thu Nov 5; 督办 at the limit. */
-    transfer_required(f, "C9", at("2026-11-02T09:00:00+08:00"),
+    transfer_required(f, "C9", tu_at("2026-11-02T09:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
-    fire_at(f, at("2026-11-06T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-06T00:00:00+08:00"));
     Casebus__V1__Envelope *e = skip_to(f, B(ESCALATED));
     assert_string_equal(e->escalated->supervision_id, "SV-transfer:C9-1");
     /* 3 working days from Fri Nov 6: Mon 9, Tue 10, Wed 11 -> 24:00 Wed Nov 11. */
-    assert_int_equal(e->escalated->answer_due_ms, at("2026-11-12T00:00:00+08:00"));
+    assert_int_equal(e->escalated->answer_due_ms, tu_at("2026-11-12T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(OBLIGATION_OPENED));
     const Casebus__V1__Obligation *ob = e->obligation_opened->obligation;
     assert_string_equal(ob->obligation_id, "answer:SV-transfer:C9-1");
     assert_string_equal(ob->rule_id, "supervision_answer");
     assert_string_equal(ob->responsible->org_id, "wy-scjg");
-    assert_int_equal(ob->due_at_ms, at("2026-11-12T00:00:00+08:00"));
+    assert_int_equal(ob->due_at_ms, tu_at("2026-11-12T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     /* A day later, unanswered: the same order is restated, no second answer opens. */
-    fire_at(f, at("2026-11-07T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-07T00:00:00+08:00"));
     e = expect(f, B(ESCALATED));
     assert_int_equal(e->escalated->alert->repeat, 2);
     assert_string_equal(e->escalated->supervision_id, "SV-transfer:C9-1");
@@ -559,14 +550,14 @@ static void supervision_orders_are_answered(void **state)
     env.body_case = B(SUPERVISION_ANSWERED);
     env.supervision_answered = &sa;
     env.case_id = "C9";
-    apply(f, "intake", &env, at("2026-11-09T10:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-09T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_MET));
     assert_string_equal(e->obligation_met->obligation->obligation_id, "answer:SV-transfer:C9-1");
     assert_true(e->obligation_met->on_time);
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     /* Still not transferred: the next escalation is a new order, with its own answer. */
-    fire_at(f, at("2026-11-10T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-10T00:00:00+08:00"));
     size_t orders = 0, answers = 0;
     while ((e = next_event(f)) != NULL) {
         if (e->body_case == B(ESCALATED)) {
@@ -590,7 +581,7 @@ static void calendar_missing_then_loaded_recomputes(void **state)
     /* Discovered Wed 2026-12-30: Thu 31 = 1; 2027 has no notice loaded, so it is
      * counted by its statutory holidays: Fri Jan 1 (元旦) off, Mon 4 = 2, Tue 5 = 3:
      * due 24:00 Tue Jan 5, marked provisional, and the alarm is raised. */
-    transfer_required(f, "C2", at("2026-12-30T15:00:00+08:00"),
+    transfer_required(f, "C2", tu_at("2026-12-30T15:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     Casebus__V1__Envelope *e = expect(f, B(CALENDAR_MISSING));
     assert_int_equal(e->calendar_missing->year, 2027);
@@ -601,17 +592,17 @@ static void calendar_missing_then_loaded_recomputes(void **state)
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(OBLIGATION_OPENED));
     const Casebus__V1__Obligation *ob = e->obligation_opened->obligation;
-    assert_int_equal(ob->due_at_ms, at("2027-01-06T00:00:00+08:00"));
+    assert_int_equal(ob->due_at_ms, tu_at("2027-01-06T00:00:00+08:00"));
     assert_true(ob->calendar_provisional);
     assert_non_null(strstr(ob->calendar_version, "2026: "));
     assert_non_null(strstr(ob->calendar_version, "2027: PROVISIONAL: statutory holidays"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     /* A second obligation counted with 2027 raises no second alarm. Thu Dec 31
      * 09:00: Mon 4 = 1, Tue 5 = 2, Wed 6 = 3. */
-    transfer_required(f, "C3", at("2026-12-31T09:00:00+08:00"),
+    transfer_required(f, "C3", tu_at("2026-12-31T09:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     e = expect(f, B(OBLIGATION_OPENED));
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2027-01-07T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2027-01-07T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
 
     /* A (test) notice with Jan 1-4 off. C2: Thu Dec 31 = 1, Tue 5 = 2, Wed 6 = 3
@@ -628,8 +619,8 @@ static void calendar_missing_then_loaded_recomputes(void **state)
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     assert_int_equal(year, 2027);
     assert_int_equal(recomputed, 2);
-    int64_t want[2] = {at("2027-01-07T00:00:00+08:00"), at("2027-01-08T00:00:00+08:00")};
-    int64_t before[2] = {at("2027-01-06T00:00:00+08:00"), at("2027-01-07T00:00:00+08:00")};
+    int64_t want[2] = {tu_at("2027-01-07T00:00:00+08:00"), tu_at("2027-01-08T00:00:00+08:00")};
+    int64_t before[2] = {tu_at("2027-01-06T00:00:00+08:00"), tu_at("2027-01-07T00:00:00+08:00")};
     for (int i = 0; i < 2; i++) {
         e = expect(f, B(OBLIGATION_CHANGED));
         const Casebus__V1__ObligationChanged *oc = e->obligation_changed;
@@ -670,7 +661,7 @@ static void next_years_calendar_is_watched_from_november(void **state)
     const int raised[] = {0, 1, 0, 1};
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
-        assert_int_equal(dl_watch_calendar(&f->dl, txn, at(times[i]), &err), 0);
+        assert_int_equal(dl_watch_calendar(&f->dl, txn, tu_at(times[i]), &err), 0);
         assert_int_equal(cb_store_commit(&txn, &err), 0);
         if (!raised[i]) {
             expect_none(f);
@@ -690,7 +681,7 @@ static void next_years_calendar_is_watched_from_november(void **state)
     assert_int_equal(dl_calendar_import(&f->dl, txn, y2028, strlen(y2028), "2028.cal", &year,
                                         &recomputed, &err),
                      0);
-    assert_int_equal(dl_watch_calendar(&f->dl, txn, at("2027-11-03T08:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_watch_calendar(&f->dl, txn, tu_at("2027-11-03T08:00:00+08:00"), &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     Casebus__V1__Envelope *e = expect(f, B(CALENDAR_LOADED));
     casebus__v1__envelope__free_unpacked(e, NULL);
@@ -701,7 +692,7 @@ static void cancelled_case_closes_its_obligations(void **state)
 {
     fx_t *f = *state;
     orgs(f);
-    transfer_required(f, "C4", at("2026-11-02T09:00:00+08:00"),
+    transfer_required(f, "C4", tu_at("2026-11-02T09:00:00+08:00"),
                       CASEBUS__V1__URGENCY__URGENCY_EMERGENCY);
     Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
     assert_string_equal(e->obligation_opened->obligation->rule_id, "transfer_emergency");
@@ -713,13 +704,13 @@ static void cancelled_case_closes_its_obligations(void **state)
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.body_case = B(CASE_CANCELLED);
     env.case_cancelled = &cc;
-    apply(f, "intake", &env, at("2026-11-02T10:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-02T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_CHANGED));
     assert_int_equal(e->obligation_changed->change,
                      CASEBUS__V1__OBLIGATION_CHANGE__OBLIGATION_CHANGE_CANCELLED);
     assert_string_equal(e->obligation_changed->reason, "重复报案");
     casebus__v1__envelope__free_unpacked(e, NULL);
-    fire_at(f, at("2026-11-04T00:00:00+08:00"));
+    fire_at(f, tu_at("2026-11-04T00:00:00+08:00"));
     expect_none(f); /* a cancelled obligation never fires */
     MDB_txn *txn;
     cb_error_t err;
@@ -779,7 +770,7 @@ static void store_keeps_the_clock_and_the_log_the_rest(void **state)
 {
     fx_t *f = *state;
     orgs(f);
-    transfer_required(f, "C9", at("2026-11-02T09:00:00+08:00"), CASEBUS__V1__URGENCY__URGENCY_NORMAL);
+    transfer_required(f, "C9", tu_at("2026-11-02T09:00:00+08:00"), CASEBUS__V1__URGENCY__URGENCY_NORMAL);
     Casebus__V1__Envelope *opened = expect(f, B(OBLIGATION_OPENED));
     const Casebus__V1__Obligation *want = opened->obligation_opened->obligation;
     const char *id = want->obligation_id;
@@ -835,25 +826,25 @@ static void crime_referral_steps(void **state)
     env.crime_referral_step = &s;
     /* Decree 310: 3 days to decide (calendar days; Fri Nov 6 + 3 = Mon Nov 9). */
     s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_INVESTIGATOR_REPORTED;
-    s.at_ms = at("2026-11-06T10:00:00+08:00");
+    s.at_ms = tu_at("2026-11-06T10:00:00+08:00");
     apply(f, "intake", &env, s.at_ms);
     Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
     assert_string_equal(e->obligation_opened->obligation->rule_id, "crime_decide");
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-10T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-11-10T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     /* Decided: met; 24 hours to hand over. */
     s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_TRANSFER_DECIDED;
-    s.at_ms = at("2026-11-07T11:00:00+08:00");
+    s.at_ms = tu_at("2026-11-07T11:00:00+08:00");
     apply(f, "intake", &env, s.at_ms);
     e = expect(f, B(OBLIGATION_MET));
     assert_true(e->obligation_met->on_time);
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(OBLIGATION_OPENED));
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-08T11:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-11-08T11:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     /* Handed over 2 hours late; public security's 3 days start. */
     s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_HANDED_TO_POLICE;
-    s.at_ms = at("2026-11-08T13:00:00+08:00");
+    s.at_ms = tu_at("2026-11-08T13:00:00+08:00");
     apply(f, "intake", &env, s.at_ms);
     e = expect(f, B(OBLIGATION_MET));
     assert_false(e->obligation_met->on_time);
@@ -866,7 +857,7 @@ static void crime_referral_steps(void **state)
     s.step = CASEBUS__V1__CRIME_STEP__CRIME_STEP_POLICE_ANSWERED;
     s.by = ref("wy-gaj");
     s.accepted = false;
-    s.at_ms = at("2026-11-10T09:00:00+08:00");
+    s.at_ms = tu_at("2026-11-10T09:00:00+08:00");
     apply(f, "intake", &env, s.at_ms);
     e = expect(f, B(OBLIGATION_MET));
     casebus__v1__envelope__free_unpacked(e, NULL);
@@ -886,23 +877,23 @@ static void date_rules_and_joint_operations(void **state)
     MDB_txn *txn;
     cb_error_t err;
     assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
-    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-11-05T10:00:00+08:00"), &err), 0);
-    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-11-06T10:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, tu_at("2026-11-05T10:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, tu_at("2026-11-06T10:00:00+08:00"), &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     Casebus__V1__Envelope *e = expect(f, B(OBLIGATION_OPENED));
     assert_string_equal(e->obligation_opened->obligation->obligation_id,
                         "monthly_status:wy-sfj:2026-11");
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-21T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-11-21T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     expect_none(f); /* opened once, however often the opener runs */
     /* 2026-12-20 is a Sunday: a date rule stays on its date unless the rule says
      * move_to_working_day = yes; this one does: 24:00 Mon Dec 21. */
     f->dl.rules.rule[DL_RULE_MONTHLY_STATUS].move = true;
     assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
-    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2026-12-01T09:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, tu_at("2026-12-01T09:00:00+08:00"), &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     e = expect(f, B(OBLIGATION_OPENED));
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-12-22T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-12-22T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     /* "By 31 January" (1月底之前, seed 001 #16): Sun 31 Jan 2027 stays the limit by
      * default (the shipped rule does not move), and is counted on the provisional
@@ -912,14 +903,14 @@ static void date_rules_and_joint_operations(void **state)
         f->dl.rules.rule[r].enabled = r == DL_RULE_CASE_FILE_CATALOGUE;
     assert_false(f->dl.rules.rule[DL_RULE_CASE_FILE_CATALOGUE].move);
     assert_int_equal(cb_store_begin(f->dl.d.store, true, &txn, &err), 0);
-    assert_int_equal(dl_open_periodic(&f->dl, txn, at("2027-01-04T09:00:00+08:00"), &err), 0);
+    assert_int_equal(dl_open_periodic(&f->dl, txn, tu_at("2027-01-04T09:00:00+08:00"), &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     bool seen = false;
     while ((e = next_event(f)) != NULL) {
         const Casebus__V1__Obligation *ob =
             e->body_case == B(OBLIGATION_OPENED) ? e->obligation_opened->obligation : NULL;
         if (ob && strcmp(ob->obligation_id, "case_file_catalogue:wy-scjg:2026") == 0) {
-            assert_int_equal(ob->due_at_ms, at("2027-02-01T00:00:00+08:00"));
+            assert_int_equal(ob->due_at_ms, tu_at("2027-02-01T00:00:00+08:00"));
             assert_true(ob->calendar_provisional);
             assert_non_null(strstr(ob->calendar_version, "2027: PROVISIONAL"));
             seen = true;
@@ -935,7 +926,7 @@ static void date_rules_and_joint_operations(void **state)
     assert_true(o.flags & DL_F_DATE);
     assert_true(o.flags & DL_F_STAY);
     o.flags &= (uint8_t)~DL_F_STAY;
-    assert_int_equal(dl_recount(f->dl.cal, &o, NULL), at("2027-02-02T00:00:00+08:00"));
+    assert_int_equal(dl_recount(f->dl.cal, &o, NULL), tu_at("2027-02-02T00:00:00+08:00"));
     f->dl.rules = saved;
     /* The filing for November meets November's. */
     Casebus__V1__FilingRecorded fr = CASEBUS__V1__FILING_RECORDED__INIT;
@@ -945,7 +936,7 @@ static void date_rules_and_joint_operations(void **state)
     Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
     env.body_case = B(FILING_RECORDED);
     env.filing_recorded = &fr;
-    apply(f, "intake", &env, at("2026-11-19T16:00:00+08:00"));
+    apply(f, "intake", &env, tu_at("2026-11-19T16:00:00+08:00"));
     e = expect(f, B(OBLIGATION_MET));
     assert_true(e->obligation_met->on_time);
     assert_string_equal(e->obligation_met->obligation->obligation_id, "monthly_status:wy-sfj:2026-11");
@@ -956,14 +947,14 @@ static void date_rules_and_joint_operations(void **state)
     Casebus__V1__JointOperationApplied j = CASEBUS__V1__JOINT_OPERATION_APPLIED__INIT;
     j.operation_id = "J1";
     j.by = ref("wy-scjg");
-    j.starts_at_ms = at("2026-11-16T08:00:00+08:00");
+    j.starts_at_ms = tu_at("2026-11-16T08:00:00+08:00");
     j.subject = "夜市整治";
     Casebus__V1__Envelope jenv = CASEBUS__V1__ENVELOPE__INIT;
     jenv.body_case = B(JOINT_OPERATION_APPLIED);
     jenv.joint_operation_applied = &j;
-    apply(f, "intake", &jenv, at("2026-11-12T10:00:00+08:00"));
+    apply(f, "intake", &jenv, tu_at("2026-11-12T10:00:00+08:00"));
     e = expect(f, B(OBLIGATION_OPENED));
-    assert_int_equal(e->obligation_opened->obligation->due_at_ms, at("2026-11-12T00:00:00+08:00"));
+    assert_int_equal(e->obligation_opened->obligation->due_at_ms, tu_at("2026-11-12T00:00:00+08:00"));
     casebus__v1__envelope__free_unpacked(e, NULL);
     e = expect(f, B(OBLIGATION_MET));
     assert_false(e->obligation_met->on_time);

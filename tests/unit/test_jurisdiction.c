@@ -31,14 +31,6 @@ static char *replace_once(const char *text, const char *from, const char *to)
     return out;
 }
 
-static int64_t at(const char *text)
-{
-    int64_t t;
-    cb_error_t e;
-    assert_int_equal(cb_time_parse(text, &t, &e), 0);
-    return t;
-}
-
 /* An import as router will keep it: parsed, packed into its event, unpacked. */
 static void add_catalog(router_registry_t *reg, const char *text, size_t len, uint32_t version,
                         const char *from)
@@ -50,7 +42,7 @@ static void add_catalog(router_registry_t *reg, const char *text, size_t len, ui
     ci.version = version;
     ci.matters = l.matters;
     ci.n_matters = l.count;
-    ci.effective_from_ms = at(from);
+    ci.effective_from_ms = tu_at(from);
     size_t n = casebus__v1__catalog_imported__get_packed_size(&ci);
     uint8_t *buf = malloc(n);
     casebus__v1__catalog_imported__pack(&ci, buf);
@@ -159,7 +151,7 @@ static void five_rules_over_the_sample_county(void **state)
         Casebus__V1__CaseSummary c = CASEBUS__V1__CASE_SUMMARY__INIT;
         c.matter_code = (char *)tc->matter;
         c.township_code = (char *)tc->township;
-        c.discovered_at_ms = at(tc->discovered);
+        c.discovered_at_ms = tu_at(tc->discovered);
         c.suspected_crime = tc->crime;
         router_resolution_t r;
         cb_error_t e;
