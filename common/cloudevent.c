@@ -60,7 +60,9 @@ int cb_cloudevents_conf(cb_cloudevents_t *ce, const cb_config_t *cfg, cb_error_t
     return 0;
 }
 
-json_t *cb_cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce)
+/* The CloudEvent around data (cb_envelope_to_json's document, which it takes
+ * over); NULL when out of memory (data freed). */
+static json_t *cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce)
 {
     if (data == NULL)
         return NULL;
@@ -96,5 +98,5 @@ json_t *cb_cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce)
 json_t *cb_envelope_to_cloudevent(const Casebus__V1__Envelope *env, int show_personal,
                                   const cb_cloudevents_t *ce)
 {
-    return cb_cloudevent_wrap(cb_envelope_to_json(env, show_personal), ce);
+    return cloudevent_wrap(cb_envelope_to_json(env, show_personal), ce);
 }

@@ -35,9 +35,6 @@ typedef struct cb_cloudevents {
  * cn.gov.<division_code>.casebus.v1). Errors name the key and the rule. */
 int cb_cloudevents_conf(cb_cloudevents_t *ce, const cb_config_t *cfg, cb_error_t *err);
 
-/* The CloudEvent around data (cb_envelope_to_json's document, which it takes
- * over); NULL when out of memory (data freed). */
-json_t *cb_cloudevent_wrap(json_t *data, const cb_cloudevents_t *ce);
 /* A new CloudEvent for env (personal data masked unless show_personal); NULL
  * when out of memory. */
 json_t *cb_envelope_to_cloudevent(const Casebus__V1__Envelope *env, int show_personal,

@@ -159,13 +159,19 @@ static bool has_value(json_t *j, const char *key, const char *want)
     return false;
 }
 
-static bool wanted(const tail_t *t, json_t *doc)
+/* The filters on the envelope's own fields. */
+static bool head_wanted(const tail_t *t, const Casebus__V1__Envelope *env)
 {
-    const char *type = json_string_value(json_object_get(doc, "type"));
-    if (t->type && (type == NULL || strcmp(type, t->type) != 0))
+    if (t->type && strcmp(cb_event_type(env), t->type) != 0)
         return false;
-    if (t->case_id && strcmp(json_string_value(json_object_get(doc, "case_id")), t->case_id) != 0)
+    if (t->case_id && strcmp(env->case_id ? env->case_id : "", t->case_id) != 0)
         return false;
+    return !(t->until && env->recorded_at_ms > t->until);
+}
+
+/* The filters on the event's members, read from its document. */
+static bool event_wanted(const tail_t *t, json_t *doc)
+{
     json_t *ev = json_object_get(doc, "event");
     if (t->org && !has_value(ev, "org_id", t->org))
         return false;
@@ -177,8 +183,6 @@ static bool wanted(const tail_t *t, json_t *doc)
         if (lv == NULL || strcmp(lv, t->level) != 0)
             return false;
     }
-    if (t->until && json_integer_value(json_object_get(doc, "recorded_at_ms")) > t->until)
-        return false;
     return true;
 }
 
@@ -235,24 +239,22 @@ void cli_print_event(json_t *doc, bool colour_on)
     printf("%s\n", *colour ? "\033[0m" : "");
 }
 
-static void emit(tail_t *t, json_t *doc)
+/* Prints one event: with --json the CloudEvent a webhook carries, written
+ * straight from the message (no document is built for it); else the line for
+ * people, from doc. */
+static void emit(tail_t *t, const Casebus__V1__Envelope *env, json_t *doc)
 {
     if (t->count && t->printed >= t->count)
         return;
     if (t->json) {
-        /* The same CloudEvent a webhook carries (its data is doc). */
-        json_t *ce = cb_cloudevent_wrap(json_incref(doc), &t->ce);
         static cb_jsonw_t line;
         line.len = 0;
-        if (ce && cb_jsonw_append(&line, ce) == 0) {
-            line.text[line.len++] = '\n'; /* over the NUL: fwrite takes the length */
+        if (cb_cloudevent_write(&line, env, t->personal, &t->ce, NULL, 0) == 0 &&
+            cb_jsonw_raw(&line, "\n", 1) == 0)
             fwrite(line.text, 1, line.len, stdout);
-        } else {
-            fprintf(stderr, "casebus: out of memory writing event %s#%lld\n",
-                    json_string_value(json_object_get(doc, "producer")),
-                    (long long)json_integer_value(json_object_get(doc, "seq")));
-        }
-        json_decref(ce);
+        else
+            fprintf(stderr, "casebus: out of memory writing event %s#%llu\n",
+                    env->producer ? env->producer : "", (unsigned long long)env->seq);
     } else {
         cli_print_event(doc, t->colour);
     }
@@ -331,21 +333,27 @@ static int collect(tail_t *t, int idx, const uint8_t *data, size_t len)
 
 /* The item as the document people and programs see, if the filters want it
  * (NULL otherwise, or when it does not decode). */
-static json_t *item_doc(const tail_t *t, const item_t *it)
+/* Decodes an item and asks the filters; prints it too when print is set.
+ * Returns whether the filters want it. */
+static bool item_show(tail_t *t, const item_t *it, bool print)
 {
     Casebus__V1__Envelope *env = casebus__v1__envelope__unpack(NULL, it->len, it->record);
     if (env == NULL) {
         fprintf(stderr, "casebus: %s#%llu does not decode\n", t->up[it->producer].name,
                 (unsigned long long)it->seq);
-        return NULL;
+        return false;
     }
-    json_t *doc = cb_envelope_to_json(env, t->personal);
+    bool want = head_wanted(t, env);
+    json_t *doc = NULL;
+    if (want && (t->org || t->township || t->level || (print && !t->json))) {
+        doc = cb_envelope_to_json(env, t->personal);
+        want = doc != NULL && event_wanted(t, doc);
+    }
+    if (want && print)
+        emit(t, env, doc);
+    json_decref(doc);
     casebus__v1__envelope__free_unpacked(env, NULL);
-    if (doc && !wanted(t, doc)) {
-        json_decref(doc);
-        doc = NULL;
-    }
-    return doc;
+    return want;
 }
 
 static int by_time(const void *a, const void *b)
@@ -370,9 +378,7 @@ static void flush(tail_t *t, int64_t below)
     if (t->last) { /* the last `last` that the filters want */
         uint64_t found = 0;
         for (from = upto; from > 0 && found < t->last; from--) {
-            json_t *doc = item_doc(t, &t->items[from - 1]);
-            found += doc != NULL;
-            json_decref(doc);
+            found += item_show(t, &t->items[from - 1], false);
         }
     }
     size_t kept = 0;
@@ -388,10 +394,7 @@ static void flush(tail_t *t, int64_t below)
             if (it->seq < t->up[it->producer].next)
                 t->up[it->producer].next = it->seq;
         } else if (i >= from) {
-            json_t *doc = item_doc(t, it);
-            if (doc)
-                emit(t, doc);
-            json_decref(doc);
+            item_show(t, it, true);
         }
         free(it->record);
     }
