@@ -306,6 +306,33 @@ static int index_keys(MDB_txn *txn, MDB_dbi dbi, const tagv_t *tags, size_t ntag
     return 0;
 }
 
+static bool tag_in(const tagv_t *t, const tagv_t *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i].tag == t->tag && strcmp(set[i].value ? set[i].value : "",
+                                           t->value ? t->value : "") == 0)
+            return true;
+    return false;
+}
+
+/* Moves a row's index keys from its old tags and suffix to its new ones,
+ * touching only the keys that differ when the suffix (its place in the order)
+ * stays. */
+static int reindex(MDB_txn *txn, MDB_dbi dbi, const tagv_t *old, size_t nold,
+                   const uint8_t *osuffix, size_t oslen, const tagv_t *new, size_t nnew,
+                   const uint8_t *nsuffix, size_t nslen, cb_error_t *err)
+{
+    bool same_place = oslen == nslen && memcmp(osuffix, nsuffix, nslen) == 0;
+    int rc = 0;
+    for (size_t i = 0; i < nold && rc == 0; i++)
+        if (!same_place || !tag_in(&old[i], new, nnew))
+            rc = index_keys(txn, dbi, &old[i], 1, osuffix, oslen, false, err);
+    for (size_t i = 0; i < nnew && rc == 0; i++)
+        if (!same_place || !tag_in(&new[i], old, nold))
+            rc = index_keys(txn, dbi, &new[i], 1, nsuffix, nslen, true, err);
+    return rc;
+}
+
 static uint64_t newest_first(int64_t reported_ms)
 {
     return ~(uint64_t)reported_ms;
@@ -314,15 +341,14 @@ static uint64_t newest_first(int64_t reported_ms)
 int cb_lists_case_put(const cb_lists_t *l, MDB_txn *txn, const cb_case_row_t *row, cb_error_t *err)
 {
     cb_case_row_t old;
-    uint8_t enc[ROW_MAX], suffix[8 + CB_LIST_ID_MAX];
-    tagv_t tags[8 + CB_LIST_MAX_ORGS];
+    uint8_t enc[ROW_MAX], osuffix[8 + CB_LIST_ID_MAX], suffix[8 + CB_LIST_ID_MAX];
+    tagv_t otags[8 + CB_LIST_MAX_ORGS], tags[8 + CB_LIST_MAX_ORGS];
+    size_t nold = 0, oslen = 0;
     MDB_val k = cb_store_key(row->case_id), v;
     int rc = mdb_get(txn, l->case_rows, &k, &v);
     if (rc == 0 && case_decode(&old, v.mv_data, v.mv_size) == 0) {
-        size_t slen = make_suffix(suffix, newest_first(old.reported_ms), old.case_id);
-        if ((rc = index_keys(txn, l->case_index, tags, case_tags(&old, tags), suffix, slen, false,
-                             err)) != 0)
-            return rc;
+        oslen = make_suffix(osuffix, newest_first(old.reported_ms), old.case_id);
+        nold = case_tags(&old, otags);
     } else if (rc != 0 && rc != MDB_NOTFOUND) {
         return cb_store_error(rc, "read a case row", err);
     }
@@ -334,7 +360,8 @@ int cb_lists_case_put(const cb_lists_t *l, MDB_txn *txn, const cb_case_row_t *ro
     if ((rc = mdb_put(txn, l->case_rows, &k, &v, 0)) != 0)
         return cb_store_error(rc, "store a case row", err);
     size_t slen = make_suffix(suffix, newest_first(row->reported_ms), row->case_id);
-    return index_keys(txn, l->case_index, tags, case_tags(row, tags), suffix, slen, true, err);
+    return reindex(txn, l->case_index, otags, nold, osuffix, oslen, tags, case_tags(row, tags),
+                   suffix, slen, err);
 }
 
 int cb_lists_org_counts(const cb_lists_t *l, MDB_txn *txn, const char *org, cb_org_counts_t *c,
