@@ -141,3 +141,17 @@ int64_t tu_at(const char *text)
     }
     return t;
 }
+
+int tu_store_open(const char *tag, const char *producer, char **dir, cb_store_t **store,
+                  cb_log_t **log)
+{
+    cb_error_t err;
+    *dir = tu_tmpdir(tag);
+    cb_store_opts_t opts = {.dir = *dir, .map_size = 64 << 20};
+    if (cb_store_open(store, &opts, &err) != 0 ||
+        (producer && cb_log_open(log, *store, producer, &err) != 0)) {
+        fprintf(stderr, "test store %s: %s\n", *dir, err.message);
+        return -1;
+    }
+    return 0;
+}

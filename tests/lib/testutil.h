@@ -18,6 +18,14 @@ void tu_rmtree(char **path);
  * length); NULL when it cannot be read. */
 char *tu_slurp(const char *path, size_t *len);
 
+struct cb_log;
+/* A fresh store (64 MiB map) in a fresh directory (*dir, free it with
+ * tu_rmtree), and, when producer is given, that producer's log in it
+ * (*log). Returns 0, or -1 with the reason printed. */
+struct cb_store;
+int tu_store_open(const char *tag, const char *producer, char **dir, struct cb_store **store,
+                  struct cb_log **log);
+
 /* The instant of an RFC 3339 text, in ms; a bad text is the test's own
  * mistake: it is printed and the test aborts. */
 int64_t tu_at(const char *text);

@@ -22,9 +22,8 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     cb_error_t err;
-    f->dir = tu_tmpdir("caselist");
-    cb_store_opts_t opts = {.dir = f->dir, .map_size = 1 << 24};
-    if (cb_store_open(&f->store, &opts, &err) != 0 || cb_lists_open(&f->lists, f->store, &err))
+    if (tu_store_open("caselist", NULL, &f->dir, &f->store, NULL) != 0 ||
+        cb_lists_open(&f->lists, f->store, &err) != 0)
         return -1;
     *state = f;
     return 0;

@@ -246,13 +246,11 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     cb_error_t err;
-    f->dir = tu_tmpdir("deadlineunit");
-    cb_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20};
     deadline_t *dl = &f->dl;
     dl->now = fixed_now;
     dl->late_after_ms = 1000;
     dl->cal = calendar();
-    if (cb_store_open(&dl->d.store, &o, &err) || cb_log_open(&dl->d.log, dl->d.store, "deadline", &err) ||
+    if (tu_store_open("deadlineunit", "deadline", &f->dir, &dl->d.store, &dl->d.log) != 0 ||
         dl_state_open(dl, &err) || dl_rules_load(&dl->rules, "deploy/deadlines.conf", &err))
         return -1;
     /* As the daemon keeps it, compressed, but early: every test reads

@@ -24,10 +24,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    f->dir = tu_tmpdir("evlog");
-    cb_store_opts_t opts = {.dir = f->dir, .map_size = 64 << 20};
-    cb_error_t err;
-    if (cb_store_open(&f->store, &opts, &err) || cb_log_open(&f->log, f->store, "router", &err))
+    if (tu_store_open("evlog", "router", &f->dir, &f->store, &f->log) != 0)
         return -1;
     *state = f;
     return 0;

@@ -40,10 +40,8 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     cb_error_t err;
-    f->dir = tu_tmpdir("intakeunit");
-    cb_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20};
-    if (cb_store_open(&f->store, &o, &err) || intake_state_open(&f->in.st, f->store, &err) ||
-        cb_log_open(&f->in.d.log, f->store, "intake", &err))
+    if (tu_store_open("intakeunit", "intake", &f->dir, &f->store, &f->in.d.log) != 0 ||
+        intake_state_open(&f->in.st, f->store, &err) != 0)
         return -1;
     f->in.max_age_days = 1825;
     const char *csv = "org_id,kind,name,division_code\n"

@@ -77,15 +77,13 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     cb_error_t err;
-    f->dir = tu_tmpdir("notifyunit");
-    cb_store_opts_t o = {.dir = f->dir, .map_size = 64 << 20};
     notify_t *n = &f->n;
     n->now = now_fn;
     n->retry_base_ms = 1000;
     n->retry_max_ms = 4000;
     n->allow_private_webhooks = true; /* the endpoints here are on loopback */
     n->horizon_ms = 10000;
-    if (cb_store_open(&n->d.store, &o, &err) || cb_log_open(&n->d.log, n->d.store, "notify", &err) ||
+    if (tu_store_open("notifyunit", "notify", &f->dir, &n->d.store, &n->d.log) != 0 ||
         nt_state_open(n, &err))
         return -1;
     *state = f;
