@@ -309,8 +309,7 @@ static int index_keys(MDB_txn *txn, MDB_dbi dbi, const tagv_t *tags, size_t ntag
 static bool tag_in(const tagv_t *t, const tagv_t *set, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (set[i].tag == t->tag && strcmp(set[i].value ? set[i].value : "",
-                                           t->value ? t->value : "") == 0)
+        if (set[i].tag == t->tag && strcmp(set[i].value, t->value) == 0)
             return true;
     return false;
 }

@@ -331,8 +331,6 @@ static int collect(tail_t *t, int idx, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* The item as the document people and programs see, if the filters want it
- * (NULL otherwise, or when it does not decode). */
 /* Decodes an item and asks the filters; prints it too when print is set.
  * Returns whether the filters want it. */
 static bool item_show(tail_t *t, const item_t *it, bool print)

@@ -151,6 +151,8 @@ int tu_store_open(const char *tag, const char *producer, char **dir, cb_store_t 
     if (cb_store_open(store, &opts, &err) != 0 ||
         (producer && cb_log_open(log, *store, producer, &err) != 0)) {
         fprintf(stderr, "test store %s: %s\n", *dir, err.message);
+        cb_store_destroy(store);
+        tu_rmtree(dir);
         return -1;
     }
     return 0;

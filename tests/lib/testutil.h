@@ -18,11 +18,12 @@ void tu_rmtree(char **path);
  * length); NULL when it cannot be read. */
 char *tu_slurp(const char *path, size_t *len);
 
+struct cb_store;
 struct cb_log;
+
 /* A fresh store (64 MiB map) in a fresh directory (*dir, free it with
  * tu_rmtree), and, when producer is given, that producer's log in it
- * (*log). Returns 0, or -1 with the reason printed. */
-struct cb_store;
+ * (*log). Returns 0, or -1 with the reason printed (nothing left open). */
 int tu_store_open(const char *tag, const char *producer, char **dir, struct cb_store **store,
                   struct cb_log **log);
 
@@ -40,7 +41,6 @@ void tu_loop_drain(uv_loop_t *loop);
 
 /* Serves log on the bus at endpoint until SIGTERM (test and bench feeders that
  * stand in for a daemon). Returns 0, or the error of binding the producer. */
-struct cb_log;
 int tu_serve_log(struct cb_log *log, const char *endpoint);
 
 #endif
