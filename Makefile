@@ -64,6 +64,8 @@ TLIB_C   := $(wildcard tests/lib/*.c)
 TLIB_O   := $(TLIB_C:%.c=$(BUILD)/obj/%.o)
 HELP_C   := $(wildcard tests/e2e/*.c)
 HELP_BIN := $(HELP_C:tests/e2e/%.c=$(BUILD)/tests/%)
+SHIM_C   := $(wildcard tests/shim/*.c)
+SHIM_SO  := $(SHIM_C:tests/shim/%.c=$(BUILD)/tests/%.so)
 BENCH_C  := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 FUZZ_C   := $(wildcard tests/fuzz/fuzz_*.c)
@@ -78,7 +80,7 @@ all: deps
 deps:
 	@sh deploy/deps.sh
 
-build: $(LIB) $(BINS) $(UNIT_BIN) $(HELP_BIN) $(BENCH_BIN)
+build: $(LIB) $(BINS) $(UNIT_BIN) $(HELP_BIN) $(SHIM_SO) $(BENCH_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory build
@@ -164,6 +166,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/e2e/%.o $(TLIB_O) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# Libraries a test preloads into a daemon: never sanitized (they wrap libc
+# calls the sanitizer's runtime makes too), and without libcasebus.
+$(BUILD)/tests/%.so: tests/shim/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $@"
+	$(Q)$(CC) -std=c11 -O2 -g $(WARN) -U_FORTIFY_SOURCE -fPIC -shared -o $@ $< -ldl -lpthread
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TLIB_O) $(LIB)
 	@mkdir -p $(dir $@)
