@@ -12,9 +12,12 @@ page, held there 30 ms while the page is in the page cache and not on disk.
 intake is then started again on a copy of the shadow store. Every case it had
 answered 201 must be there, whole, in the case view and in its log; every
 event the consumer was given must be in the log as given (else the consumer's
-chain breaks); the store must take new cases. A last run has the shim keep
-nothing at a sync, a daemon that acknowledged what is not on disk: the same
-checks must find it out."""
+chain breaks); the store must take new cases. Then router, a consumer and a
+producer at once, has its power cut twice while intake takes cases: started
+again on what its disk kept, it must resume by itself and route every case
+exactly once, and every event it gave its own consumer must be in its log as
+given. A last run has the shim keep nothing at a sync, a daemon that
+acknowledged what is not on disk: the same checks must find it out."""
 import json
 import os
 import random
@@ -27,7 +30,8 @@ import time
 import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import Http, Tap, Workdir, ago, binary, free_port, pb, unpb, wait_for, write_config, TOP  # noqa: E402
+from cbtest import (Http, System, Tap, Workdir, ago, binary, free_port, import_sample_county, pb, unpb,  # noqa: E402
+                    wait_for, write_config, TOP)
 
 import zmq  # noqa: E402
 
@@ -139,6 +143,34 @@ def pages_differ(a, b, size=4096):
     return sum(x[o:o + size] != y[o:o + size] for o in range(0, n, size))
 
 
+def load_and_cut(port, token, tag, bus, arm, proc, rng, after=0.0):
+    """POSTs to intake on CONNS connections while a Consumer polls bus; once
+    200 cases are acknowledged, and a random while later, arms the shim of proc
+    and waits for it to cut the power (after: seconds the load goes on then).
+    Returns the acknowledged (case_id, description) and the consumer."""
+    consumer = Consumer(bus)
+    reader = threading.Thread(target=consumer.poll)
+    reader.start()
+    acked, stop = [], threading.Event()
+    threads = [threading.Thread(target=load, args=(port, token, f"{tag}.{k}", acked, stop)) for k in range(CONNS)]
+    for th in threads:
+        th.start()
+    wait_for(lambda: len(acked) >= 200, 20)
+    time.sleep(rng.uniform(0.0, 1.0))
+    open(arm, "w").close()  # the shim cuts the power at its next write (see shim_env)
+    try:
+        proc.wait(10)
+    except Exception:
+        w.kill(proc, signal.SIGKILL)
+    time.sleep(after)
+    stop.set()
+    for th in threads:
+        th.join(10)
+    reader.join(10)
+    consumer.close()
+    return list(acked), consumer
+
+
 def check_after(rport, bus, token, acked, followed):
     """What intake, started again on the store the disk kept, has of what was
     acknowledged and of what its consumer was given: (lost cases, problems)."""
@@ -186,26 +218,7 @@ def cut(i, early, where, ignore_sync, rng):
     if not up:
         return [], [], [f"intake under the shim did not start: {open(w.p(f'cut{i}.log')).read()[-2000:]}"]
     # a consumer of intake's log: what it is given must survive the cut too
-    consumer = Consumer(f"ipc://{w.p(f'cut{i}.bus')}")
-    reader = threading.Thread(target=consumer.poll)
-    reader.start()
-    acked, stop = [], threading.Event()
-    threads = [threading.Thread(target=load, args=(port, token, f"{i}.{k}", acked, stop)) for k in range(CONNS)]
-    for th in threads:
-        th.start()
-    wait_for(lambda: len(acked) >= 200, 20)
-    time.sleep(rng.uniform(0.0, 1.0))
-    open(arm, "w").close()  # the shim cuts the power at its skip-th next write
-    try:
-        proc.wait(10)
-    except Exception:
-        w.kill(proc, signal.SIGKILL)
-    stop.set()
-    for th in threads:
-        th.join(10)
-    acked = list(acked)
-    reader.join(10)
-    consumer.close()
+    acked, consumer = load_and_cut(port, token, str(i), f"ipc://{w.p(f'cut{i}.bus')}", arm, proc, rng)
     followed = consumer.got
 
     # The machine comes back: the store is what the disk kept.
@@ -236,6 +249,56 @@ def cut(i, early, where, ignore_sync, rng):
     return acked, lost, problems
 
 
+def router_cut(early, where, rng):
+    """A power cut of router, a consumer (of intake) and a producer at once,
+    while intake takes cases. Returns (acked, problems)."""
+    system = System("powercut-router", daemons=("intake", "router"))
+    try:
+        store, shadow = system.w.p("router"), system.w.p("router-shadow")
+        os.makedirs(shadow)
+        token = system.offline_token("wy-scjg")
+        arm = system.w.p("router.arm")
+        system.start("router", env=shim_env(store, shadow, early, 77, False, arm, rng.randrange(40), where))
+        system.start("intake")
+        wait_for(lambda: system.http.get("/healthz")[0] == 200, 10)
+        import_sample_county(system.cli, system.w)
+        acked, consumer = load_and_cut(system.port, token, "r", f"ipc://{system.w.p('router.bus')}", arm,
+                                       system.procs["router"], rng, after=0.3)  # intake goes on meanwhile
+        acked = [c for c, _ in acked]
+
+        differ = pages_differ(os.path.join(store, "data.mdb"), os.path.join(shadow, "data.mdb"))
+        for f in os.listdir(store):
+            os.unlink(os.path.join(store, f))
+        shutil.copy(os.path.join(shadow, "data.mdb"), os.path.join(store, "data.mdb"))
+        system.start("router", log="router-after.log")
+
+        def resolved():
+            r = system.cli("tail", "--json", "--producer", "router", "--type", "jurisdiction_resolved",
+                           "--from", "beginning", "--exit-at-end")
+            return [json.loads(line)["subject"] for line in r.stdout.splitlines()] if r.returncode == 0 else []
+        got = wait_for(lambda: (lambda c: c if set(acked) <= set(c) else None)(resolved()), 30) or resolved()
+        problems = []
+        twice = sorted({c for c in got if got.count(c) > 1})
+        unrouted = [c for c in acked if c not in got]
+        if unrouted:
+            problems.append(f"{len(unrouted)} of {len(acked)} cases were never routed after the cut, e.g. {unrouted[:3]}")
+        if twice:
+            problems.append(f"{len(twice)} cases were routed twice, e.g. {twice[:3]}")
+        after = Consumer(f"ipc://{system.w.p('router.bus')}")
+        after.poll(until_head=True)
+        after.close()
+        gone = [seq for seq, rec in consumer.got.items() if after.got.get(seq) != rec]
+        if gone or after.error or consumer.error:
+            problems.append(f"{len(gone)} of the {len(consumer.got)} events router's consumer was given are not "
+                            f"in its log as given ({after.error or consumer.error or ''})")
+        print(f"# router cut ({where}, {early}% of unsynced writes kept): {differ} pages of the store the "
+              f"disk kept differ from the file the killed process left; {len(acked)} cases taken by intake; "
+              f"router's consumer was given {len(consumer.got)} events")
+        return acked, problems
+    finally:
+        system.cleanup()
+
+
 zctx = zmq.Context()
 threaded = []  # per cut, the commits that ran on intake's committer thread
 try:
@@ -254,6 +317,13 @@ try:
 
     t.ok(sum(threaded) > 0, f"the load made intake commit on its committer thread ({threaded} of the "
          "syncs in each cut), the path whose acknowledgements are under test", threaded)
+
+    for where in ("write", "dsync"):
+        acked, problems = router_cut(50, where, rng)
+        t.ok(len(acked) >= 200 and not problems,
+             f"a power cut of router ({where}) while intake takes cases: router resumes by itself, routes "
+             f"each of the {len(acked)} cases exactly once, and every event it gave is in its log as given",
+             "\n".join(problems))
 
     acked, lost, problems = cut(9, 0, "write", True, rng)
     t.ok(len(acked) >= 200 and len(lost) == len(acked),
