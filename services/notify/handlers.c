@@ -203,9 +203,8 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
         (rc = nt_delivery_put(n, txn, &d, err)) == 0 &&
-        (rc = nt_body_put(n, txn, id, body, body_len, err)) == 0 && head &&
-        (rc = nt_ready_put(n, txn, sub_id, now, id, false, err)) == 0)
-        nt_sender_offer(n, txn, sub, &d);
+        (rc = nt_body_put(n, txn, id, body, body_len, err)) == 0 && head)
+        rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
     return rc;
 }
 

@@ -171,13 +171,6 @@ int nt_sender_start(notify_t *n, cb_error_t *err);
 int nt_webhook_url_check(const notify_t *n, const char *url, cb_error_t *err);
 /* True when webhooks may connect to sa; why gets the refusal otherwise. */
 bool nt_addr_allowed(const notify_t *n, const struct sockaddr *sa, char *why, size_t size);
-/* A delivery made ready by txn, which is still being written, goes at once if
- * its endpoint has room, rather than after the commit: a commit that fails, or
- * a crash before it, sends it again when the event is applied again (at least
- * once; the CloudEvent's id is the source event's, which receivers drop
- * repeats by, and the webhook-id is the same as long as the delivery's number
- * is taken again, as it is when the events come back in the same order). */
-void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d);
 /* Looks at the ready index again soon (after a commit added something). */
 void nt_sender_kick(notify_t *n);
 void nt_sender_stop(notify_t *n);

@@ -4,7 +4,10 @@
  * per endpoint, per-endpoint rate) to the sender thread (curlloop.c), and
  * records each answer in a group transaction. A delivery's key stays in the
  * ready index until its answer is recorded, so a crash resends exactly the
- * attempts whose answer was never recorded.
+ * attempts whose answer was never recorded. Only committed deliveries are
+ * sent (the scan runs after each commit): one sent before its commit could,
+ * after a crash or a failed commit, see its number, the webhook-id receivers
+ * drop repeats by, taken by another event.
  */
 #include "sender.h"
 #include "cbtime.h"
@@ -472,22 +475,6 @@ static bool start_or_record(notify_sender_t *s, lane_t *l, MDB_txn *txn, const n
     else if (rc != 0)
         log_error("webhook_start_failed delivery=%s", recs[0].id);
     return rc == 0;
-}
-
-void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d)
-{
-    notify_sender_t *s = n->sender;
-    if (s == NULL || s->stopping ||
-        json_integer_value(json_object_get(sub, "batch_max")) > 0) /* batches: the scan's */
-        return;
-    lane_t *l = lane_get(s, d->sub);
-    if (l == NULL || !may_start(s, l, d->sub, sub, n->now()))
-        return; /* it stays ready: the scan sends it */
-    /* Not start_or_record: this runs inside the apply's transaction. Whatever
-     * does not go stays ready, and the scan sends or records it. */
-    size_t bad;
-    if (start(s, l, txn, d, 1, sub, &bad) != 0)
-        log_error("webhook_start_failed delivery=%s", d->id);
 }
 
 /* Starts what is due and allowed, endpoint by endpoint (each has its own

@@ -16,22 +16,25 @@ chain breaks); the store must take new cases. Then router, a consumer and a
 producer at once, has its power cut twice while intake takes cases: started
 again on what its disk kept, it must resume by itself and route every case
 exactly once, and every event it gave its own consumer must be in its log as
-given. A last run has the shim keep nothing at a sync, a daemon that
-acknowledged what is not on disk: the same checks must find it out."""
+given. Then notify's power is cut inside a commit while it delivers: every
+webhook a receiver got must be a delivery the disk kept. A last run has the
+shim keep nothing at a sync, a daemon that acknowledged what is not on disk:
+the same checks must find it out."""
 import json
 import os
 import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
 import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from cbtest import (Http, System, Tap, Workdir, ago, binary, free_port, import_sample_county, pb, unpb,  # noqa: E402
-                    wait_for, write_config, TOP)
+from cbtest import (Http, System, Tap, WebhookReceiver, Workdir, ago, binary, free_port,  # noqa: E402
+                    import_sample_county, pb, unpb, wait_for, write_config, TOP)
 
 import zmq  # noqa: E402
 
@@ -143,10 +146,11 @@ def pages_differ(a, b, size=4096):
     return sum(x[o:o + size] != y[o:o + size] for o in range(0, n, size))
 
 
-def load_and_cut(port, token, tag, bus, arm, proc, rng, after=0.0):
+def load_and_cut(port, token, tag, bus, arm, proc, rng, after=0.0, at=None):
     """POSTs to intake on CONNS connections while a Consumer polls bus; once
     200 cases are acknowledged, and a random while later, arms the shim of proc
-    and waits for it to cut the power (after: seconds the load goes on then).
+    and waits for it to cut the power (after: seconds the load goes on then;
+    at: what must hold too before it is armed).
     Returns the acknowledged (case_id, description) and the consumer."""
     consumer = Consumer(bus)
     reader = threading.Thread(target=consumer.poll)
@@ -155,7 +159,7 @@ def load_and_cut(port, token, tag, bus, arm, proc, rng, after=0.0):
     threads = [threading.Thread(target=load, args=(port, token, f"{tag}.{k}", acked, stop)) for k in range(CONNS)]
     for th in threads:
         th.start()
-    wait_for(lambda: len(acked) >= 200, 20)
+    wait_for(lambda: len(acked) >= 200 and (at is None or at()), 20)
     time.sleep(rng.uniform(0.0, 1.0))
     open(arm, "w").close()  # the shim cuts the power at its next write (see shim_env)
     try:
@@ -208,7 +212,6 @@ def cut(i, early, where, ignore_sync, rng):
     conf, port = config(f"cut{i}")
     store, shadow = w.p(f"cut{i}"), w.p(f"cut{i}-shadow")
     os.makedirs(shadow)
-    import subprocess
     token = subprocess.run([INTAKE, "token", "create", "--config", conf, "--org", "wy-scjg"],
                            capture_output=True, text=True, check=True).stdout.strip()
     os.sync()  # the store as the token left it is where the shadow begins
@@ -299,6 +302,36 @@ def router_cut(early, where, rng):
         system.cleanup()
 
 
+def notify_cut(rng):
+    """A power cut of notify inside a commit while it delivers: every webhook a
+    receiver got must be a delivery the disk kept (else, after the restart, the
+    same event goes out as another delivery, and a receiver that drops repeats
+    by webhook-id may drop a different event that takes its number). Returns
+    (webhook-ids received, those not kept)."""
+    receiver = WebhookReceiver()
+    system = System("powercut-notify", daemons=("intake", "router", "notify"))
+    try:
+        store, shadow = system.w.p("notify"), system.w.p("notify-shadow")
+        os.makedirs(shadow)
+        token = system.offline_token("wy-scjg")
+        arm = system.w.p("notify.arm")
+        system.start("intake", "router")
+        system.start("notify", env=shim_env(store, shadow, 50, 99, False, arm, 0, "dsync"))
+        wait_for(lambda: system.http.get("/healthz")[0] == 200, 10)
+        import_sample_county(system.cli, system.w)
+        receiver.subscribe(system.cli, ["wy-scjg"], "s3cret-for-the-power-cut-0123456789")
+        got = lambda: [h.get("webhook-id") or h.get("Webhook-Id") for h, _ in list(receiver.raw)]  # noqa: E731
+        ids = load_and_cut(system.port, token, "n", f"ipc://{system.w.p('notify.bus')}", arm,
+                           system.procs["notify"], rng, at=lambda: len(got()) >= 100)[0] and got()
+        r = subprocess.run(["mdb_dump", "-n", "-p", "-s", "deliveries", os.path.join(shadow, "data.mdb")],
+                           capture_output=True, text=True)
+        kept = r.stdout if r.returncode == 0 else ""
+        return ids, [i for i in ids if i not in kept]
+    finally:
+        system.cleanup()
+        receiver.srv.shutdown()
+
+
 zctx = zmq.Context()
 threaded = []  # per cut, the commits that ran on intake's committer thread
 try:
@@ -324,6 +357,11 @@ try:
              f"a power cut of router ({where}) while intake takes cases: router resumes by itself, routes "
              f"each of the {len(acked)} cases exactly once, and every event it gave is in its log as given",
              "\n".join(problems))
+
+    ids, unkept = notify_cut(rng)
+    t.ok(len(ids) >= 100 and not unkept,
+         f"a power cut of notify inside a commit while it delivers: each of the {len(ids)} webhooks the "
+         "receiver got is a delivery the disk kept", f"not kept: {len(unkept)}, e.g. {unkept[:3]}")
 
     acked, lost, problems = cut(9, 0, "write", True, rng)
     t.ok(len(acked) >= 200 and len(lost) == len(acked),
