@@ -139,6 +139,16 @@ class Consumer:
         self.sock.close()
 
 
+def read_log(bus, given):
+    """The producer's whole log at bus now, as a Consumer that read it, and the
+    seqs of given ({seq: record}, what a consumer was given before the cut)
+    that are not in it as given."""
+    log = Consumer(bus)
+    log.poll(until_head=True)
+    log.close()
+    return log, [seq for seq, rec in given.items() if log.got.get(seq) != rec]
+
+
 def pages_differ(a, b, size=4096):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         x, y = fa.read(), fb.read()
@@ -185,16 +195,13 @@ def check_after(rport, bus, token, acked, followed):
         if st != 200 or view.get("description") != desc:
             lost.append(case_id)
     problems = []
-    after = Consumer(bus)
-    after.poll(until_head=True)
-    after.close()
+    after, gone = read_log(bus, followed)
     if after.error:
         problems.append(f"reading the log after the cut: {after.error}")
     logged = set(re.findall(rb"C[0-9]{8}-[0-9]{6}", b"".join(after.got.values())))
     missing = [c for c, _ in acked if c.encode() not in logged]
     if missing:
         problems.append(f"{len(missing)} acknowledged cases are not in its log, e.g. {missing[:3]}")
-    gone = [seq for seq, rec in followed.items() if after.got.get(seq) != rec]
     if gone:
         problems.append(f"{len(gone)} of the {len(followed)} events a consumer was given are not in the "
                         f"log after the cut as they were given, from seq {min(gone)}")
@@ -207,8 +214,9 @@ def check_after(rport, bus, token, acked, followed):
 
 
 def cut(i, early, where, ignore_sync, rng):
-    """One power cut. Returns (acked, lost, problems): the acknowledged cases,
-    those the restarted intake does not have whole, and what else went wrong."""
+    """One power cut. Returns (acked, lost, problems, on_thread): the
+    acknowledged cases, those the restarted intake does not have whole, what
+    else went wrong, and the syncs of its commits on the committer thread."""
     conf, port = config(f"cut{i}")
     store, shadow = w.p(f"cut{i}"), w.p(f"cut{i}-shadow")
     os.makedirs(shadow)
@@ -219,7 +227,7 @@ def cut(i, early, where, ignore_sync, rng):
     proc, up = start(conf, port, f"cut{i}",
                      shim_env(store, shadow, early, 1000 + i, ignore_sync, arm, skip, where))
     if not up:
-        return [], [], [f"intake under the shim did not start: {open(w.p(f'cut{i}.log')).read()[-2000:]}"]
+        return [], [], [f"intake under the shim did not start: {open(w.p(f'cut{i}.log')).read()[-2000:]}"], 0
     # a consumer of intake's log: what it is given must survive the cut too
     acked, consumer = load_and_cut(port, token, str(i), f"ipc://{w.p(f'cut{i}.bus')}", arm, proc, rng)
     followed = consumer.got
@@ -235,7 +243,7 @@ def cut(i, early, where, ignore_sync, rng):
     rproc, up = start(rconf, rport, f"cut{i}-after", registry=False)
     if not up:
         log = open(w.p(f"cut{i}-after.log")).read()[-1000:]
-        return acked, acked, [f"intake did not start on the store the disk kept: {log}"]
+        return acked, acked, [f"intake did not start on the store the disk kept: {log}"], on_thread
     try:
         lost, problems = check_after(rport, f"ipc://{w.p(f'cut{i}-after.bus')}", token, acked, followed)
     except (OSError, http.client.HTTPException) as e:
@@ -248,8 +256,7 @@ def cut(i, early, where, ignore_sync, rng):
           f"{early}% of unsynced writes kept; {differ} pages of the store the disk kept differ "
           f"from the file the killed process left; {len(acked)} acknowledged, {len(lost)} lost; "
           f"{on_thread} of {on_loop + on_thread} syncs on the committer thread; a consumer was given {len(followed)} events")
-    threaded.append(on_thread)
-    return acked, lost, problems
+    return acked, lost, problems, on_thread
 
 
 def router_cut(early, where, rng):
@@ -287,10 +294,7 @@ def router_cut(early, where, rng):
             problems.append(f"{len(unrouted)} of {len(acked)} cases were never routed after the cut, e.g. {unrouted[:3]}")
         if twice:
             problems.append(f"{len(twice)} cases were routed twice, e.g. {twice[:3]}")
-        after = Consumer(f"ipc://{system.w.p('router.bus')}")
-        after.poll(until_head=True)
-        after.close()
-        gone = [seq for seq, rec in consumer.got.items() if after.got.get(seq) != rec]
+        after, gone = read_log(f"ipc://{system.w.p('router.bus')}", consumer.got)
         if gone or after.error or consumer.error:
             problems.append(f"{len(gone)} of the {len(consumer.got)} events router's consumer was given are not "
                             f"in its log as given ({after.error or consumer.error or ''})")
@@ -302,46 +306,62 @@ def router_cut(early, where, rng):
         system.cleanup()
 
 
-def notify_cut(rng):
-    """A power cut of notify inside a commit while it delivers: every webhook a
-    receiver got must be a delivery the disk kept (else, after the restart, the
-    same event goes out as another delivery, and a receiver that drops repeats
-    by webhook-id may drop a different event that takes its number). Returns
-    (webhook-ids received, those not kept)."""
+def notify_cut(rng, cuts=4):
+    """Power cuts of notify inside a commit while it delivers, cuts times (a
+    cut shows a webhook sent too early only when its commit made deliveries):
+    every webhook a receiver got must be a delivery the disk kept (else, after
+    the restart, the same event goes out as another delivery, and a receiver
+    that drops repeats by webhook-id may drop a different event that takes its
+    number). Returns (webhook-ids received, those not kept, or why not known)."""
     receiver = WebhookReceiver()
     system = System("powercut-notify", daemons=("intake", "router", "notify"))
+
+    def received():
+        with receiver.lock:
+            return [{k.lower(): v for k, v in h.items()}["webhook-id"] for h, _ in receiver.raw]
     try:
-        store, shadow = system.w.p("notify"), system.w.p("notify-shadow")
-        os.makedirs(shadow)
-        token = system.offline_token("wy-scjg")
-        arm = system.w.p("notify.arm")
-        system.start("intake", "router")
-        system.start("notify", env=shim_env(store, shadow, 50, 99, False, arm, 0, "dsync"))
+        store, token = system.w.p("notify"), system.offline_token("wy-scjg")
+        system.start("intake", "router", "notify")
         wait_for(lambda: system.http.get("/healthz")[0] == 200, 10)
         import_sample_county(system.cli, system.w)
         receiver.subscribe(system.cli, ["wy-scjg"], "s3cret-for-the-power-cut-0123456789")
-        got = lambda: [h.get("webhook-id") or h.get("Webhook-Id") for h, _ in list(receiver.raw)]  # noqa: E731
-        ids = load_and_cut(system.port, token, "n", f"ipc://{system.w.p('notify.bus')}", arm,
-                           system.procs["notify"], rng, at=lambda: len(got()) >= 100)[0] and got()
-        r = subprocess.run(["mdb_dump", "-n", "-p", "-s", "deliveries", os.path.join(shadow, "data.mdb")],
-                           capture_output=True, text=True)
-        kept = r.stdout if r.returncode == 0 else ""
-        return ids, [i for i in ids if i not in kept]
+        ids, unkept = [], []
+        for k in range(cuts):
+            system.kill("notify", signal.SIGTERM)
+            os.sync()  # where the shadow begins
+            shadow, arm, before = system.w.p(f"notify-shadow{k}"), system.w.p(f"notify{k}.arm"), len(received())
+            os.makedirs(shadow)
+            system.start("notify", env=shim_env(store, shadow, 0, 99 + k, False, arm, 0, "dsync"))
+            load_and_cut(system.port, token, f"n{k}", f"ipc://{system.w.p('notify.bus')}", arm,
+                         system.procs["notify"], rng, at=lambda: len(received()) >= before + 100)
+            got = received()[before:]
+            # the keys of notify's deliveries database in the store the disk kept
+            r = subprocess.run(["mdb_dump", "-n", "-p", "-s", "deliveries", os.path.join(shadow, "data.mdb")],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                return ids + got, [f"mdb_dump could not read the store the disk kept: {r.stderr.strip()}"]
+            data = r.stdout.split("HEADER=END\n", 1)[-1].split("DATA=END", 1)[0].splitlines()
+            kept = {line.strip() for line in data[0::2]}
+            ids += got
+            unkept += [i for i in got if i not in kept]
+            system.start("notify")
+        return ids, unkept
     finally:
         system.cleanup()
         receiver.srv.shutdown()
 
 
 zctx = zmq.Context()
-threaded = []  # per cut, the commits that ran on intake's committer thread
 try:
     feed = w.start([binary("tests/feed"), w.p("router"), f"ipc://{w.p('router.bus')}",
                     os.path.join(TOP, "deploy/sample/orgs.csv"), "registry"], "feed.log")
     rng = random.Random(int(os.environ.get("POWERCUT_SEED", "310")))
+    threaded = []  # per cut, the syncs of intake's commits on its committer thread
     # the share of unsynced writes the disk happens to have written back
     for i, (early, where) in enumerate(((50, "write"), (0, "dsync"), (90, "write"), (50, "dsync"),
                                         (25, "write"), (75, "dsync"))):
-        acked, lost, problems = cut(i, early, where, False, rng)
+        acked, lost, problems, on_thread = cut(i, early, where, False, rng)
+        threaded.append(on_thread)
         t.ok(len(acked) >= 200 and not lost and not problems,
              f"power cut {i} under load ({where}, {early}% of unsynced writes kept): all {len(acked)} "
              "acknowledged cases are there whole, in the case view and the log, so is every event a "
@@ -359,11 +379,11 @@ try:
              "\n".join(problems))
 
     ids, unkept = notify_cut(rng)
-    t.ok(len(ids) >= 100 and not unkept,
-         f"a power cut of notify inside a commit while it delivers: each of the {len(ids)} webhooks the "
+    t.ok(len(ids) >= 400 and not unkept,
+         f"4 power cuts of notify inside a commit while it delivers: each of the {len(ids)} webhooks the "
          "receiver got is a delivery the disk kept", f"not kept: {len(unkept)}, e.g. {unkept[:3]}")
 
-    acked, lost, problems = cut(9, 0, "write", True, rng)
+    acked, lost, problems, _ = cut(9, 0, "write", True, rng)
     t.ok(len(acked) >= 200 and len(lost) == len(acked),
          "with syncs that keep nothing (acknowledged before durable), the same checks find every "
          "acknowledged case lost", (len(acked), len(lost), problems))

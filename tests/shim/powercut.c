@@ -180,19 +180,22 @@ static void shadow_apply(file_t *f, const op_t *o)
         die("writing the shadow");
 }
 
-/* A write (or truncation) the daemon made: kept in order until a sync covers
- * it; applied to the shadow at once when it is already durable or, by chance,
- * written back early. */
-static void record(int fd, off_t off, const void *data, size_t len, bool truncate)
+static uint8_t *copy_of(const void *data, size_t len)
+{
+    uint8_t *c = malloc(len);
+    if (c == NULL)
+        die("malloc");
+    return memcpy(c, data, len);
+}
+
+/* A write (data, len bytes, which this takes) or a truncation the daemon made:
+ * kept in order until a sync covers it; applied to the shadow at once when it
+ * is already durable or, by chance, written back early. */
+static void record(int fd, off_t off, uint8_t *data, size_t len, bool truncate)
 {
     pthread_mutex_lock(&mu);
     file_t *f = &pc.files[pc.fd_file[fd]];
-    op_t o = {off, len, truncate, NULL};
-    if (len) {
-        if ((o.data = malloc(len)) == NULL)
-            die("malloc");
-        memcpy(o.data, data, len);
-    }
+    op_t o = {off, len, truncate, data};
     if (f->nops == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 64;
         if ((f->ops = realloc(f->ops, f->cap * sizeof(*f->ops))) == NULL)
@@ -212,8 +215,10 @@ static void record(int fd, off_t off, const void *data, size_t len, bool truncat
         if (dsync)
             usleep(pc.window_us);
         kill(getpid(), SIGKILL);
+        for (;;)
+            pause();
     }
-    if (dsync) { /* the O_DSYNC the descriptor was opened with (see after_open) */
+    if (dsync) { /* the O_DSYNC the descriptor was opened with (see shadow_open) */
         if (real_fdatasync(fd) != 0)
             die("fdatasync for O_DSYNC");
         if (!pc.ignore_sync)
@@ -277,7 +282,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     pthread_once(&once, init);
     ssize_t r = real_pwrite(fd, buf, n, off);
     if (r > 0 && tracked(fd))
-        record(fd, off, buf, (size_t)r, false);
+        record(fd, off, copy_of(buf, (size_t)r), (size_t)r, false);
     return r;
 }
 
@@ -291,7 +296,7 @@ ssize_t write(int fd, const void *buf, size_t n)
     off_t off = real_lseek(fd, 0, SEEK_CUR);
     ssize_t r = real_write(fd, buf, n);
     if (r > 0)
-        record(fd, off, buf, (size_t)r, false);
+        record(fd, off, copy_of(buf, (size_t)r), (size_t)r, false);
     return r;
 }
 
@@ -314,7 +319,6 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
         at += k;
     }
     record(fd, off, all, (size_t)r, false);
-    free(all);
     return r;
 }
 
@@ -333,7 +337,6 @@ int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
  * returns; what other threads write meanwhile is not. */
 static int synced(int fd, int (*sync_fn)(int))
 {
-    pthread_once(&once, init);
     if (!tracked(fd))
         return sync_fn(fd);
     pthread_mutex_lock(&mu);
