@@ -78,18 +78,9 @@ static void append_batch(uv_timer_t *t)
         fatalx("begin %s", err.message);
     uint8_t body[PAYLOAD];
     memset(body, 'e', sizeof(body));
-    for (unsigned i = 0; i < p->per_commit && p->done < p->total; i++, p->done++) {
-        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-        Casebus__V1__Probe probe = CASEBUS__V1__PROBE__INIT;
-        probe.n = p->done + 1;
-        probe.payload.data = body;
-        probe.payload.len = payload_len();
-        probe.sent_mono_ns = (int64_t)start;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_PROBE;
-        env.probe = &probe;
-        if (cb_log_append(p->log, txn, &env, &err) != 0)
+    for (unsigned i = 0; i < p->per_commit && p->done < p->total; i++, p->done++)
+        if (tu_append_probe(p->log, txn, p->done + 1, body, payload_len(), (int64_t)start, &err))
             fatalx("append %s", err.message);
-    }
     if (cb_store_commit(&txn, &err) != 0)
         fatalx("commit %s", err.message);
     cb_bus_producer_wake(p->bus);

@@ -14,52 +14,23 @@ set -euo pipefail
 BUILD=${1:-build}
 N=${2:-10000000}
 HERD=${HERD:-1000000}
-top=$(cd "$(dirname "$0")/.." && pwd)
-B="$top/$BUILD"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-deadline.XXXXXX")
-pids=()
-feed_pid=
-cleanup() {
-    for p in "${pids[@]}" $feed_pid; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] && echo "kept $dir" || rm -rf "$dir"
-}
-trap cleanup EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/lib.sh"
+bench_dir deadline
+port=$(free_port)
 # The emergency rule with red only (no warnings, no escalation): one alert per obligation.
 sed -e '/^\[transfer_emergency\]/,/^\[/{s/^warn = .*/warn =/;s/^escalate_after = .*/escalate_after = none/}' \
     "$top/deploy/deadlines.conf" > "$dir/rules.conf"
-cat > "$dir/casebus.conf" <<CONF
-[intake]
-data_dir = $dir/intake
-http_listen = 127.0.0.1:$port
-zmq_bind = ipc://$dir/intake.cmd
-bus_bind = ipc://$dir/intake.bus
-pull = router ipc://$dir/orgs.bus
-log_level = warn
-[deadline]
-data_dir = $dir/deadline
-map_size = 64G
-bus_bind = ipc://$dir/deadline.bus
-control_bind = ipc://$dir/deadline.ctl
-pull = router ipc://$dir/router.bus
-rules = $dir/rules.conf
-calendar_dir = $top/deploy/calendar
-log_level = warn
-CONF
+{
+    bench_conf intake 1G "http_listen = 127.0.0.1:$port" "zmq_bind = ipc://$dir/intake.cmd" \
+        "pull = router ipc://$dir/orgs.bus"
+    bench_conf deadline 64G "control_bind = ipc://$dir/deadline.ctl" \
+        "pull = router ipc://$dir/router.bus" "rules = $dir/rules.conf" \
+        "calendar_dir = $top/deploy/calendar"
+} > "$dir/casebus.conf"
 cli() { "$B/bin/casebus" --config "$dir/casebus.conf" "$@"; }
-ms() { date +%s%3N; }
 # status exits non-zero while a daemon of the config is down (intake, until part 4)
 field() { { cli status --json 2>/dev/null || true; } | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin)['deadline']; print(eval(sys.argv[1]))" "$1" 2>/dev/null; }
 rss() { awk '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{printf "%d MiB (heap %d MiB)", r/1024, a/1024}' "/proc/$1/status"; }
-feed() { # feed MODE ARGS...: (re)start the stand-in router on the same log
-    [ -n "$feed_pid" ] && { kill -TERM "$feed_pid"; wait "$feed_pid" 2>/dev/null || true; }
-    "$B/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" "$@" \
-        > "$dir/feed.out" 2>>"$dir/feed.log" &
-    feed_pid=$!
-    for _ in $(seq 36000); do grep -q ready "$dir/feed.out" 2>/dev/null && return 0; sleep 0.05; done
-    echo "feeder not ready" >&2; exit 1
-}
 start_deadline() {
     "$B/bin/casebus-deadline" --config "$dir/casebus.conf" 2>>"$dir/deadline.log" &
     dl_pid=$!
@@ -69,7 +40,7 @@ start_deadline() {
 echo "bench/deadline  (2 cores, fsync on every commit; N=$N)"
 # (1) open N
 echo "  preloading $N transfers-required into the stand-in router log ..."
-feed open "$N"
+bench_feed router open "$N"
 t0=$(ms)
 start_deadline
 marks=""
@@ -104,7 +75,7 @@ printf '  %-58s %s\n' "resident memory right after the restart" "$(rss $dl_pid)"
 # (3) lateness while 1,000 fall due per second for 60 s
 head=$(field "d['log_head']")
 at=$(( $(ms) + 20000 ))
-feed due 60000 1000 "$at"
+bench_feed router due 60000 1000 "$at"
 "$B/bench/deadline_watch" "ipc://$dir/deadline.bus" $((head + 1)) 60000 > "$dir/late.txt"
 echo "  alerts while 1,000/s fall due for 60 s, $N open:"
 sed 's/^/    /' "$dir/late.txt"
@@ -116,10 +87,10 @@ tok=$("$B/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy
 pids+=($!)
 "$B/bin/casebus-intake" --config "$dir/casebus.conf" 2>>"$dir/intake.log" &
 pids+=($!)
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+wait_http "$port"
 head=$(field "d['log_head']")
 at=$(( $(ms) + 60000 + HERD / 20 ))
-feed herd "$HERD" "$at"
+bench_feed router herd "$HERD" "$at"
 while [ "$(ms)" -lt $((at - 3000)) ]; do sleep 0.2; done
 /usr/bin/python3 "$top/bench/intake_probe.py" "$port" "$tok" 100 $(( 10 + HERD / 20000 )) > "$dir/probe.txt" &
 probe=$!

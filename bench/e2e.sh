@@ -17,34 +17,26 @@ shift 2 2>/dev/null || shift $#
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(200 1000)
 DRAIN=${DRAIN:-20}
-top=$(cd "$(dirname "$0")/.." && pwd)
-B="$top/$BUILD"
-var=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-e2e.XXXXXX")
-sup= sink= tailer=
-cleanup() {
-    for p in $tailer $sink; do kill -TERM "$p" 2>/dev/null || true; done
-    [ -n "$sup" ] && kill -TERM -- "-$sup" 2>/dev/null
-    wait 2>/dev/null || true
-    [ -n "${KEEP_TMP:-}" ] && echo "kept $var" || rm -rf "$var"
-}
-trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
+bench_dir e2e
+sup=
+bench_stop() { if [ -n "$sup" ]; then kill -TERM -- "-$sup" 2>/dev/null || true; fi; }
 port=$(free_port) wport=$(free_port)
 mport=$(/usr/bin/python3 "$top/tests/e2e/lib/free_ports.py" 5) # metrics 1-4, the listener
 cd "$top"
-VAR_DIR=$var HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$BUILD" \
-    > "$var/run.out" 2>&1 &
+VAR_DIR=$dir HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$BUILD" \
+    > "$dir/run.out" 2>&1 &
 sup=$!
-for _ in $(seq 300); do grep -q "Ctrl-C stops everything" "$var/run.out" && break; sleep 0.1; done
-grep -q "Ctrl-C stops everything" "$var/run.out" || { echo "bench/e2e: the system did not start" >&2; cat "$var/run.out" >&2; exit 1; }
-export CASEBUS_CONFIG=$var/casebus.conf
+for _ in $(seq 300); do grep -q "Ctrl-C stops everything" "$dir/run.out" && break; sleep 0.1; done
+grep -q "Ctrl-C stops everything" "$dir/run.out" || { echo "bench/e2e: the system did not start" >&2; cat "$dir/run.out" >&2; exit 1; }
+export CASEBUS_CONFIG=$dir/casebus.conf
 cli() { "$B/bin/casebus" "$@"; }
-token=$(cat "$var/token")
-"$B/bench/webhook_sink" --log "$var/arrivals" "$wport" > "$var/sink.out" & sink=$!
-for _ in $(seq 100); do grep -q ready "$var/sink.out" 2>/dev/null && break; sleep 0.05; done
-cli subscribe --org wy-scjg --url "http://127.0.0.1:$wport/casebus" --events transfer_required > "$var/sub.out"
+token=$(cat "$dir/token")
+"$B/bench/webhook_sink" --log "$dir/arrivals" "$wport" > "$dir/sink.out" & pids+=($!)
+for _ in $(seq 100); do grep -q ready "$dir/sink.out" 2>/dev/null && break; sleep 0.05; done
+cli subscribe --org wy-scjg --url "http://127.0.0.1:$wport/casebus" --events transfer_required > "$dir/sub.out"
 # the follower's lines stamped as they arrive ($! is the follower itself)
-"$B/bin/casebus" tail --json --producer router --type transfer_required --from now 2> "$var/tail.err" \
+"$B/bin/casebus" tail --json --producer router --type transfer_required --from now 2> "$dir/tail.err" \
     > >(/usr/bin/python3 -u -c '
 import re, sys, time
 subj = re.compile(rb"\"subject\":\"([^\"]*)\"")
@@ -52,20 +44,20 @@ out = open(sys.argv[1], "w", buffering=1)
 for line in sys.stdin.buffer:
     m = subj.search(line)
     out.write("%d %s\n" % (time.time_ns() // 1000, m.group(1).decode() if m else "-"))
-' "$var/tailed") &
-tailer=$!
+' "$dir/tailed") &
+pids+=($!)
 sleep 1
 at=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
-printf '{"source":"patrol","matter_code":"330217001","township_code":"330723101000","discovered_at":"%s","discovered_by":"wy-scjg","description":"巡查发现沿街店铺占道经营，影响通行，现场已拍照取证，需要依法处理。","location":{"address":"履坦镇履坦街1号","latitude":28.9,"longitude":119.8}}' "$at" > "$var/body.json"
+printf '{"source":"patrol","matter_code":"330217001","township_code":"330723101000","discovered_at":"%s","discovered_by":"wy-scjg","description":"巡查发现沿街店铺占道经营，影响通行，现场已拍照取证，需要依法处理。","location":{"address":"履坦镇履坦街1号","latitude":28.9,"longitude":119.8}}' "$at" > "$dir/body.json"
 # a warm-up case through the whole path
-"$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$var/body.json" 10 1 "$var/warm.sent" > /dev/null
+"$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$dir/body.json" 10 1 "$dir/warm.sent" > /dev/null
 sleep 2
 
 arrived() { # arrived FILE: how many of this run's acknowledged cases FILE has seen
-    awk 'NR==FNR {if ($4 == 201) d[$1]; next} ($2 in d) {s[$2]} END {print length(s)}' "$var/sent" "$1"
+    awk 'NR==FNR {if ($4 == 201) d[$1]; next} ($2 in d) {s[$2]} END {print length(s)}' "$dir/sent" "$1"
 }
 report() { # report RATE: the figures of the last run
-    /usr/bin/python3 - "$var/sent" "$var/arrivals" "$var/tailed" "$1" "$SECS" <<'PY'
+    /usr/bin/python3 - "$dir/sent" "$dir/arrivals" "$dir/tailed" "$1" "$SECS" <<'PY'
 import sys
 sent_f, arr_f, tail_f, rate, secs = sys.argv[1:6]
 due = {}
@@ -98,13 +90,13 @@ PY
 printf 'bench/e2e  (2 cores; the system as make run starts it, CURVE on, every answer and delivery fsync'\''d;\n'
 printf '            open loop, kept-alive connections; need (issue 17): webhook p99 < 20 ms, tail p99 < 50 ms, 100%% delivered)\n'
 for rate in "${RATES[@]}"; do
-    "$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$var/body.json" "$rate" "$SECS" "$var/sent" \
-        > "$var/gen.out"
-    want=$(awk '$4 == 201' "$var/sent" | wc -l)
+    "$B/bench/e2e_gen" "http://127.0.0.1:$port/v1/cases" "$token" "$dir/body.json" "$rate" "$SECS" "$dir/sent" \
+        > "$dir/gen.out"
+    want=$(awk '$4 == 201' "$dir/sent" | wc -l)
     for _ in $(seq $((DRAIN * 10))); do
-        [ "$(arrived "$var/arrivals")" -ge "$want" ] && [ "$(arrived "$var/tailed")" -ge "$want" ] && break
+        [ "$(arrived "$dir/arrivals")" -ge "$want" ] && [ "$(arrived "$dir/tailed")" -ge "$want" ] && break
         sleep 0.1
     done
     report "$rate"
-    echo "    generator: $(cat "$var/gen.out")"
+    echo "    generator: $(cat "$dir/gen.out")"
 done

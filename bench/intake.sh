@@ -9,26 +9,16 @@ set -euo pipefail
 BUILD=${1:-build}
 SECS=${2:-15}
 CONNS=${3:-64}
-top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-intake.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port=$(( 20000 + RANDOM % 20000 )); rport=$(( port + 1 ))
-cat > "$dir/casebus.conf" <<CONF
-[intake]
-data_dir = $dir/intake
-map_size = 8G
-http_listen = 127.0.0.1:$port
-zmq_bind = ipc://$dir/intake.cmd
-bus_bind = ipc://$dir/intake.bus
-pull = router ipc://$dir/router.bus
-log_level = warn
-CONF
-"$top/$BUILD/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" registry 2>/dev/null & pids+=($!)
+BENCH_SIGNAL=KILL # a store of a million cases need not be closed cleanly
+. "$(dirname "$0")/lib.sh"
+bench_dir intake
+port=$(free_port) rport=$(free_port)
+bench_conf intake 8G "http_listen = 127.0.0.1:$port" "zmq_bind = ipc://$dir/intake.cmd" \
+    "pull = router ipc://$dir/router.bus" > "$dir/casebus.conf"
+bench_feed router registry
 token=$("$top/$BUILD/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy-scjg 2>/dev/null)
 "$top/$BUILD/bin/casebus-intake" --config "$dir/casebus.conf" 2>"$dir/intake.log" & pids+=($!)
-for _ in $(seq 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+wait_http "$port"
 sleep 1 # registry replication
 
 body='{"source":"patrol","matter_code":"330217001","township_code":"330723101000","discovered_at":"DISCOVERED","discovered_by":"wy-scjg","description":"巡查发现沿街店铺占道经营，影响通行，现场已拍照取证，需要依法处理。","location":{"address":"履坦镇履坦街1号","latitude":28.9,"longitude":119.8}}'

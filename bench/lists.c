@@ -42,16 +42,25 @@ static void township(unsigned i, char *code, size_t size)
     snprintf(code, size, "3307231%02u000", i);
 }
 
+/* intake's store at dir and its list databases; 0, or -1 with the reason printed */
+static int open_lists(const char *dir, bool writable, cb_store_t **s, cb_lists_t *l)
+{
+    cb_store_opts_t o = {.dir = dir, .map_size = writable ? 16ULL << 30 : 0, .read_only = !writable};
+    cb_error_t err;
+    if (cb_store_open(s, &o, &err) != 0 || cb_lists_open(l, *s, &err) != 0) {
+        fprintf(stderr, "lists: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 static int fill(const char *dir, unsigned long n)
 {
-    cb_store_opts_t o = {.dir = dir, .map_size = 16ULL << 30};
     cb_store_t *s = NULL;
     cb_lists_t l;
     cb_error_t err;
-    if (cb_store_open(&s, &o, &err) != 0 || cb_lists_open(&l, s, &err) != 0) {
-        fprintf(stderr, "lists: %s\n", err.message);
+    if (open_lists(dir, true, &s, &l) != 0)
         return 1;
-    }
     int64_t now = cb_now_ms(), year = 365LL * CB_DAY_MS;
     uint64_t t0 = cb_mono_ns();
     MDB_txn *txn = NULL;
@@ -145,14 +154,11 @@ typedef struct named {
 
 static int query(const char *dir)
 {
-    cb_store_opts_t o = {.dir = dir, .read_only = true};
     cb_store_t *s = NULL;
     cb_lists_t l;
     cb_error_t err;
-    if (cb_store_open(&s, &o, &err) != 0 || cb_lists_open(&l, s, &err) != 0) {
-        fprintf(stderr, "lists: %s\n", err.message);
+    if (open_lists(dir, false, &s, &l) != 0)
         return 1;
-    }
     int64_t now = cb_now_ms();
     static const char *const scope[] = {"town-03"};
     named_t qs[] = {

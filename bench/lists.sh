@@ -9,28 +9,18 @@
 set -euo pipefail
 BUILD=${1:-build}
 N=${2:-1000000}
-top=$(cd "$(dirname "$0")/.." && pwd)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-lists.XXXXXX")
-pid=
-cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/casebus.conf" <<CONF
-[intake]
-data_dir = $dir/intake
-map_size = 16G
-http_listen = 127.0.0.1:$port
-zmq_bind = ipc://$dir/intake.cmd
-bus_bind = ipc://$dir/intake.bus
-log_level = warn
-CONF
+. "$(dirname "$0")/lib.sh"
+bench_dir lists
+port=$(free_port)
+bench_conf intake 16G "http_listen = 127.0.0.1:$port" "zmq_bind = ipc://$dir/intake.cmd" \
+    > "$dir/casebus.conf"
 "$top/$BUILD/bench/lists" fill "$dir/intake" "$N"
 echo "store: $(du -sh "$dir/intake" | cut -f1) for $N cases"
 echo "-- in process (common/caselist.c on a read transaction)"
 "$top/$BUILD/bench/lists" query "$dir/intake"
 token=$("$top/$BUILD/bin/casebus-intake" token create --config "$dir/casebus.conf" --org wy-zhzf --operator 2>/dev/null)
-"$top/$BUILD/bin/casebus-intake" --config "$dir/casebus.conf" 2>"$dir/intake.log" & pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$top/$BUILD/bin/casebus-intake" --config "$dir/casebus.conf" 2>"$dir/intake.log" & pids+=($!)
+wait_http "$port"
 echo "-- over HTTP (curl time_total, 100 requests each; need: under 50 ms)"
 printf '%-48s %6s %8s %8s\n' "GET" "rows" "p50 ms" "p99 ms"
 for q in "/v1/cases" "/v1/cases?township=330723105000&level=red" "/v1/cases?overdue=true" \

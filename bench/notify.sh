@@ -13,21 +13,15 @@
 set -euo pipefail
 BUILD=${1:-build}
 N=${2:-20000}
-top=$(cd "$(dirname "$0")/.." && pwd)
-B="$top/$BUILD"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-notify.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}" $(cat "$dir/notify.pids" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_TMP:-}" ] && echo "kept $dir" || rm -rf "$dir"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+bench_dir notify
+bench_stop() { for p in $(cat "$dir/notify.pids" 2>/dev/null); do kill -TERM "$p" 2>/dev/null || true; done; }
 ports=($(/usr/bin/python3 -c '
 import socket
 ss=[socket.socket() for _ in range(10)]
 for s in ss: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))'))
-ms() { date +%s%3N; }
-"$B/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" spread "$N" \
-    > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
-for _ in $(seq 2000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
+bench_feed router spread "$N"
 orgs=(wy-zjj wy-scjg wy-zrzy wy-sthj wy-sw wy-nync wy-jtys wy-wgl wy-wsj wy-yjgl)
 per_endpoint=${PER_ENDPOINT:-32}
 batch=${BATCH:-} # CloudEvents batched mode: up to BATCH events per request

@@ -7,23 +7,11 @@
 set -euo pipefail
 BUILD=${1:-build}
 N=${2:-100000}
-top=$(cd "$(dirname "$0")/.." && pwd)
-B="$top/$BUILD"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-router.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-cat > "$dir/casebus.conf" <<CONF
-[router]
-data_dir = $dir/router
-map_size = 8G
-bus_bind = ipc://$dir/router.bus
-control_bind = ipc://$dir/router.ctl
-pull = intake ipc://$dir/intake.bus
-log_level = warn
-CONF
+. "$(dirname "$0")/lib.sh"
+bench_dir router
+bench_conf router 8G "control_bind = ipc://$dir/router.ctl" "pull = intake ipc://$dir/intake.bus" \
+    > "$dir/casebus.conf"
 cli() { "$B/bin/casebus" --config "$dir/casebus.conf" "$@"; }
-ms() { date +%s%3N; }
 
 # 10,000 matters: the sample's holders, cycled, with distinct codes.
 /usr/bin/python3 - "$top/deploy/sample/catalog.csv" "$dir/catalog10k.csv" <<'PY'
@@ -45,8 +33,7 @@ import_ms=$((t1 - t0))
 cli catalog import "$top/deploy/sample/catalog.csv" --effective-from 2024-06-01 >/dev/null
 
 # Routing: preload N case reports, then let router pull them.
-"$B/tests/feed" "$dir/intake" "ipc://$dir/intake.bus" - cases "$N" > "$dir/feed.out" 2>"$dir/feed.log" & pids+=($!)
-for _ in $(seq 6000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
+bench_feed intake cases "$N"
 t0=$(ms)
 while :; do
     next=$(cli status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["router"]["upstreams"][0]["next_seq"])')

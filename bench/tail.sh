@@ -10,18 +10,10 @@ set -euo pipefail
 BUILD=${1:-build}
 N=${2:-1000000}
 RUNS=${3:-3}
-top=$(cd "$(dirname "$0")/.." && pwd)
-B="$top/$BUILD"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/casebus-bench-tail.XXXXXX")
-feed=
-cleanup() { [ -n "$feed" ] && kill -TERM "$feed" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-"$B/tests/feed" "$dir/router" "ipc://$dir/router.bus" "$top/deploy/sample/orgs.csv" spread "$N" \
-    > "$dir/feed.out" 2>"$dir/feed.log" & feed=$!
-for _ in $(seq 12000); do grep -q ready "$dir/feed.out" 2>/dev/null && break; sleep 0.05; done
-grep -q ready "$dir/feed.out" || { echo "bench/tail: the feed did not get ready" >&2; cat "$dir/feed.log" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+bench_dir tail
+bench_feed router spread "$N"
 printf '[events]\ndivision_code = 330723\n[router]\nbus_bind = ipc://%s/router.bus\n' "$dir" > "$dir/casebus.conf"
-ms() { date +%s%3N; }
 replay() { # replay ARGS...: prints "lines ms" of the best run
     local best=0 lines=0
     for _ in $(seq "$RUNS"); do

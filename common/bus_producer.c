@@ -366,19 +366,23 @@ int cb_bus_producer_new(cb_bus_producer_t **out, uv_loop_t *loop, void *zctx, cb
         cb_bus_producer_destroy(&p);
         return rc;
     }
-    char name[160];
-    snprintf(name, sizeof(name), "casebus_bus_fetches_answered_total{producer=\"%s\"}",
-             cb_log_producer(log));
-    p->m_fetches = cb_metrics_counter(metrics, name, "Fetch requests answered with events");
-    snprintf(name, sizeof(name), "casebus_bus_events_sent_total{producer=\"%s\"}",
-             cb_log_producer(log));
-    p->m_events_sent = cb_metrics_counter(metrics, name, "Events sent to consumers");
-    snprintf(name, sizeof(name), "casebus_bus_parked_requests{producer=\"%s\"}",
-             cb_log_producer(log));
-    p->m_parked = cb_metrics_gauge(metrics, name, "Fetch requests waiting for new events");
-    snprintf(name, sizeof(name), "casebus_bus_requests_refused_total{producer=\"%s\"}",
-             cb_log_producer(log));
-    p->m_refused = cb_metrics_counter(metrics, name, "Malformed or excess bus requests");
+    const struct {
+        cb_metric_t **m;
+        bool gauge;
+        const char *name, *help;
+    } ms[] = {
+        {&p->m_fetches, false, "fetches_answered_total", "Fetch requests answered with events"},
+        {&p->m_events_sent, false, "events_sent_total", "Events sent to consumers"},
+        {&p->m_parked, true, "parked_requests", "Fetch requests waiting for new events"},
+        {&p->m_refused, false, "requests_refused_total", "Malformed or excess bus requests"},
+    };
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        char name[160];
+        snprintf(name, sizeof(name), "casebus_bus_%s{producer=\"%s\"}", ms[i].name,
+                 cb_log_producer(log));
+        *ms[i].m = ms[i].gauge ? cb_metrics_gauge(metrics, name, ms[i].help)
+                               : cb_metrics_counter(metrics, name, ms[i].help);
+    }
     *out = p;
     return 0;
 

@@ -288,14 +288,9 @@ static void add_tile(void *ctx, const Casebus__V1__Organisation *o)
         t->rc = -1;
 }
 
-typedef struct rows {
-    json_t *items;
-    int64_t now;
-} rows_t;
-
 static int add_overdue(void *ctx, const cb_ob_row_t *r)
 {
-    rows_t *x = ctx;
+    intake_rows_t *x = ctx;
     json_t *item = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:o,s:I,s:s,s:o}", "obligation_id",
                              r->obligation_id, "case_id", r->case_id, "rule_id", r->rule_id,
                              "title", r->title, "responsible", "org_id", r->responsible, "name",
@@ -303,18 +298,18 @@ static int add_overdue(void *ctx, const cb_ob_row_t *r)
                              (json_int_t)(x->now - r->due_ms), "level", cb_level_name(r->level),
                              "supervision_id",
                              r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
-    return item && json_array_append_new(x->items, item) == 0 ? 0 : CB_ERR_NOMEM;
+    return intake_rows_add(x, item);
 }
 
 static int add_today(void *ctx, const cb_case_row_t *r)
 {
-    rows_t *x = ctx;
+    intake_rows_t *x = ctx;
     json_t *item = json_pack("{s:s,s:o,s:s,s:s,s:s,s:s,s:s}", "case_id", r->case_id,
                              "reported_at", intake_json_time(r->reported_ms), "township",
                              r->township_name[0] ? r->township_name : r->township, "matter",
                              r->matter_name[0] ? r->matter_name : r->matter, "state", r->state,
                              "holder", r->holder, "description", r->description);
-    return item && json_array_append_new(x->items, item) == 0 ? 0 : CB_ERR_NOMEM;
+    return intake_rows_add(x, item);
 }
 
 static int by_division(const void *a, const void *b)
@@ -357,7 +352,7 @@ static char *snapshot(intake_board_t *b, const char *id)
     int64_t now = cb_now_ms(), day = cb_cst_day_start_ms(cb_cst_day(now));
     tiles_t t = {.b = b, .txn = txn, .towns = json_array(), .depts = json_array()};
     intake_org_each(st, txn, add_tile, &t);
-    rows_t overdue = {.items = json_array(), .now = now}, today = {.items = json_array(), .now = now};
+    intake_rows_t overdue = {.items = json_array(), .now = now}, today = {.items = json_array(), .now = now};
     char next[CB_LIST_CURSOR_MAX];
     cb_ob_query_t oq = {.level = -1, .due_to_ms = now, .limit = OVERDUE_SHOWN};
     cb_case_query_t cq = {.level = -1, .overdue = -1, .from_ms = day, .limit = TODAY_SHOWN};

@@ -197,6 +197,13 @@ bool intake_lists_empty(intake_state_t *st, MDB_txn *txn);
 
 /* An instant as the API shows it: RFC 3339 in China time; null for 0. */
 json_t *intake_json_time(int64_t ms);
+/* The items of an answer as a list's rows are walked, and the instant it was read. */
+typedef struct intake_rows {
+    json_t *items;
+    int64_t now;
+} intake_rows_t;
+/* Appends item (taken; NULL: out of memory) to rows; 0 or CB_ERR_NOMEM. */
+int intake_rows_add(intake_rows_t *rows, json_t *item);
 /* The list row of a case view. */
 void intake_case_row(json_t *view, const char *case_id, cb_case_row_t *row);
 /* Keeps the case's row (intake_case_put calls it with every view it stores). */

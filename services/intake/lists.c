@@ -302,14 +302,14 @@ json_t *intake_json_time(int64_t ms)
     return json_string(buf);
 }
 
-typedef struct collect {
-    json_t *items;
-    int64_t now;
-} collect_t;
+int intake_rows_add(intake_rows_t *rows, json_t *item)
+{
+    return item && json_array_append_new(rows->items, item) == 0 ? 0 : CB_ERR_NOMEM;
+}
 
 static int add_case(void *ctx, const cb_case_row_t *r)
 {
-    collect_t *c = ctx;
+    intake_rows_t *c = ctx;
     json_t *item = json_pack(
         "{s:s,s:o,s:o,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:i,s:o,s:o,s:o,s:o,s:s}", "case_id",
         r->case_id, "reported_at", intake_json_time(r->reported_ms), "discovered_at",
@@ -318,12 +318,12 @@ static int add_case(void *ctx, const cb_case_row_t *r)
         "level", cb_level_name(r->level), "overdue", r->overdue, "open_limits", (int)r->open,
         "next_due", intake_json_time(r->next_due_ms), "finder", org_json(r->finder), "competent",
         org_json(r->competent), "holder", org_json(r->holder), "description", r->description);
-    return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
+    return intake_rows_add(c, item);
 }
 
 static int add_obligation(void *ctx, const cb_ob_row_t *r)
 {
-    collect_t *c = ctx;
+    intake_rows_t *c = ctx;
     int64_t remaining = r->due_ms - c->now;
     json_t *item = json_pack(
         "{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:s,s:o,s:I,s:b,s:s,s:b,s:o}", "obligation_id",
@@ -332,7 +332,7 @@ static int add_obligation(void *ctx, const cb_ob_row_t *r)
         r->township, "due_at", intake_json_time(r->due_ms), "remaining_ms", (json_int_t)remaining,
         "overdue", remaining < 0, "level", cb_level_name(r->level), "paused", r->paused,
         "supervision_id", r->supervision_id[0] ? json_string(r->supervision_id) : json_null());
-    return item && json_array_append_new(c->items, item) == 0 ? 0 : CB_ERR_NOMEM;
+    return intake_rows_add(c, item);
 }
 
 /* The page (takes items), or the refusal when the list could not be read. */
@@ -552,7 +552,7 @@ void intake_list_cases(intake_t *in, MDB_txn *txn, const intake_actor_t *actor, 
     if (!take_params(case_params, sizeof(case_params) / sizeof(case_params[0]), &q, &r, reply))
         return;
     cb_error_t e;
-    collect_t c = {.items = json_array(), .now = cb_now_ms()};
+    intake_rows_t c = {.items = json_array(), .now = cb_now_ms()};
     char next[CB_LIST_CURSOR_MAX];
     int rc =
         c.items ? cb_lists_cases(&in->st.lists, txn, &q, add_case, &c, next, &e) : CB_ERR_NOMEM;
@@ -601,7 +601,7 @@ void intake_list_obligations(intake_t *in, MDB_txn *txn, const intake_actor_t *a
     else if (strcmp(o.state, "paused") == 0)
         o.q.include_paused = true;
     cb_error_t e;
-    collect_t c = {.items = json_array(), .now = now};
+    intake_rows_t c = {.items = json_array(), .now = now};
     char next[CB_LIST_CURSOR_MAX];
     int rc = c.items ? cb_lists_obligations(&in->st.lists, txn, &o.q, add_obligation, &c, next, &e)
                      : CB_ERR_NOMEM;

@@ -43,6 +43,7 @@
 #include "bytes.h"
 #include "cbtime.h"
 #include "log.h"
+#include "testutil.h"
 
 #define PAYLOAD 200
 
@@ -154,14 +155,7 @@ static void produce_some(uv_timer_t *t)
         uint8_t body[PAYLOAD];
         uint64_t seq = head.seq + i + 1;
         body_of(seq, body);
-        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-        Casebus__V1__Probe probe = CASEBUS__V1__PROBE__INIT;
-        probe.n = seq;
-        probe.payload.data = body;
-        probe.payload.len = PAYLOAD;
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_PROBE;
-        env.probe = &probe;
-        if (cb_log_append(p->log, txn, &env, &err) != 0)
+        if (tu_append_probe(p->log, txn, seq, body, PAYLOAD, 0, &err) != 0)
             fatalx("append %s", err.message);
     }
     if (cb_store_commit(&txn, &err) != 0)

@@ -54,6 +54,7 @@ def dealer(endpoint, server=None, client=None, timeout=1500):
     s = zctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RCVTIMEO, timeout)
+    s.setsockopt(zmq.SNDTIMEO, timeout)  # a peer that fails the handshake leaves no pipe to send on
     if server:
         mine = read_key(client) if client else dict(zip(("public", "secret"), zmq.curve_keypair()))
         s.curve_serverkey = read_key(os.path.join(keys, "daemons", f"{server}.pub"))["public"]

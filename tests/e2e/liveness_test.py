@@ -165,8 +165,7 @@ try:
     ctx.term()
     w.kill(procs["notify"], signal.SIGTERM)
 except Exception as e:
-    import traceback
-    t.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
+    t.crashed(e)
 finally:
     stop.set()
     system.cleanup()

@@ -157,3 +157,17 @@ int tu_store_open(const char *tag, const char *producer, char **dir, cb_store_t 
     }
     return 0;
 }
+
+int tu_append_probe(cb_log_t *log, MDB_txn *txn, uint64_t n, uint8_t *payload, size_t len,
+                    int64_t sent_mono_ns, cb_error_t *err)
+{
+    Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
+    Casebus__V1__Probe probe = CASEBUS__V1__PROBE__INIT;
+    probe.n = n;
+    probe.payload.data = payload;
+    probe.payload.len = len;
+    probe.sent_mono_ns = sent_mono_ns;
+    env.body_case = CASEBUS__V1__ENVELOPE__BODY_PROBE;
+    env.probe = &probe;
+    return cb_log_append(log, txn, &env, err);
+}

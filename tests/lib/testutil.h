@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <lmdb.h>
 #include <uv.h>
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
@@ -20,6 +21,7 @@ char *tu_slurp(const char *path, size_t *len);
 
 struct cb_store;
 struct cb_log;
+struct cb_error;
 
 /* A fresh store (64 MiB map) in a fresh directory (*dir, free it with
  * tu_rmtree), and, when producer is given, that producer's log in it
@@ -38,6 +40,11 @@ bool tu_run_until(uv_loop_t *loop, bool (*pred)(void *ctx), void *ctx, uint64_t 
 void tu_run_for(uv_loop_t *loop, uint64_t ms);
 /* Closes every handle still open and runs the loop until they are closed. */
 void tu_loop_drain(uv_loop_t *loop);
+
+/* Appends probe number n (its payload, len bytes, and sent_mono_ns) to log in
+ * txn: the events of the bus tests and benchmarks. */
+int tu_append_probe(struct cb_log *log, MDB_txn *txn, uint64_t n, uint8_t *payload, size_t len,
+                    int64_t sent_mono_ns, struct cb_error *err);
 
 /* Serves log on the bus at endpoint until SIGTERM (test and bench feeders that
  * stand in for a daemon). Returns 0, or the error of binding the producer. */

@@ -112,17 +112,10 @@ static void append(fixture_t *f, int i, int count)
     MDB_txn *txn;
     cb_error_t err;
     assert_int_equal(cb_store_begin(p->store, true, &txn, &err), 0);
-    for (int k = 0; k < count; k++) {
-        Casebus__V1__Envelope env = CASEBUS__V1__ENVELOPE__INIT;
-        Casebus__V1__Probe probe = CASEBUS__V1__PROBE__INIT;
-        uint8_t payload[200];
-        memset(payload, 'p', sizeof(payload));
-        probe.payload.data = payload;
-        probe.payload.len = sizeof(payload);
-        env.body_case = CASEBUS__V1__ENVELOPE__BODY_PROBE;
-        env.probe = &probe;
-        assert_int_equal(cb_log_append(p->log, txn, &env, &err), 0);
-    }
+    uint8_t payload[200];
+    memset(payload, 'p', sizeof(payload));
+    for (int k = 0; k < count; k++)
+        assert_int_equal(tu_append_probe(p->log, txn, 0, payload, sizeof(payload), 0, &err), 0);
     assert_int_equal(cb_store_commit(&txn, &err), 0);
     cb_bus_producer_wake(p->bus);
 }

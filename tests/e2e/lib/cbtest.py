@@ -40,6 +40,11 @@ class Tap:
     def eq(self, got, want, name):
         return self.ok(got == want, name, f"got {got!r}, want {want!r}")
 
+    def crashed(self, e):
+        """A crash of the test itself is a failure, never a pass."""
+        import traceback
+        self.ok(False, f"the test ran to its end ({e!r})", traceback.format_exc())
+
     def done(self):
         print(f"1..{self.n}")
         sys.exit(1 if self.failed else 0)
