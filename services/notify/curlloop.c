@@ -9,7 +9,8 @@
  *
  * Request: POST, the event as JSON (docs/events.md), signed as Standard
  * Webhooks 1.0 says (https://www.standardwebhooks.com):
- *   webhook-id             this delivery: the same for every retry of it
+ *   webhook-id             the source event and the subscription (producer-seq-sub):
+ *                          the same for every retry, and after a crash
  *   webhook-timestamp      Unix seconds when this attempt was signed
  *   webhook-signature      v1,base64(HMAC-SHA256(key, id "." timestamp "." body)); the
  *                          key is the base64 after "whsec_" of the secret, or
@@ -306,19 +307,19 @@ static int sign_headers(nt_flight_t *f)
     int64_t now = cb_now_ms();
     snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000));
     nt_sign(f->secret, ts, f->body, f->len, sig);
-    if (cb_whsig_sign(f->secret, f->id, ts, f->body, f->len, std) != 0)
+    if (cb_whsig_sign(f->secret, f->wid, ts, f->body, f->len, std) != 0)
         std[0] = '\0'; /* a whsec_ secret that is not base64 is refused when made */
     /* A rotated secret: the old one signs too until its overlap ends. */
     char old_sig[CB_WHSIG_MAX];
     if (f->old_secret && std[0] && now < f->old_until_ms &&
-        cb_whsig_sign(f->old_secret, f->id, ts, f->body, f->len, old_sig) == 0) {
+        cb_whsig_sign(f->old_secret, f->wid, ts, f->body, f->len, old_sig) == 0) {
         size_t l = strlen(std);
         snprintf(std + l, sizeof(std) - l, " %s", old_sig);
     }
     const char *headers[][2] = {
         {"Content-Type", f->batch ? CB_CE_BATCH_CONTENT_TYPE : CB_CE_CONTENT_TYPE},
         {"User-Agent", "casebus-notify/1"},
-        {"webhook-id", f->id},
+        {"webhook-id", f->wid},
         {"webhook-timestamp", ts},
         {"webhook-signature", std},
         {"webhook-subscription", f->sub},

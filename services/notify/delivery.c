@@ -201,6 +201,14 @@ json_t *nt_delivery_json(const nt_delivery_t *d)
     return rec;
 }
 
+void nt_webhook_id(const nt_delivery_t *d, char *out, size_t size)
+{
+    if (d->seq > 0)
+        snprintf(out, size, "%s-%llu-%s", d->producer, (unsigned long long)d->seq, d->sub);
+    else
+        snprintf(out, size, "%s-%s", d->event_id, d->sub);
+}
+
 int nt_stored_event_json(const notify_t *n, const void *stored, size_t len, const char *sub,
                          const char *addressee, cb_jsonw_t *w)
 {

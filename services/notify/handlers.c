@@ -203,8 +203,9 @@ static int put_delivery(notify_t *n, MDB_txn *txn, const source_t *src, const ch
     bool head = false;
     if ((rc = nt_queue_push(n, txn, sub_id, src->case_key, num, id, &head, err)) == 0 &&
         (rc = nt_delivery_put(n, txn, &d, err)) == 0 &&
-        (rc = nt_body_put(n, txn, id, body, body_len, err)) == 0 && head)
-        rc = nt_ready_put(n, txn, sub_id, now, id, false, err);
+        (rc = nt_body_put(n, txn, id, body, body_len, err)) == 0 && head &&
+        (rc = nt_ready_put(n, txn, sub_id, now, id, false, err)) == 0)
+        nt_sender_offer(n, txn, sub, &d);
     return rc;
 }
 
@@ -409,13 +410,21 @@ static int dead_letter(notify_t *n, MDB_txn *txn, nt_delivery_t *d, uint32_t att
     return finish(n, txn, d, now, err);
 }
 
-int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long status, const char *error,
-                      uint32_t latency_ms, int64_t now, cb_error_t *err)
+int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, const char *wid,
+                      long status, const char *error, uint32_t latency_ms, int64_t now,
+                      cb_error_t *err)
 {
     nt_delivery_t d;
     if (nt_delivery_get(n, txn, id, &d) != 0)
         return 0;
     int rc = 0;
+    char mine[2 * NT_ID_MAX];
+    nt_webhook_id(&d, mine, sizeof(mine));
+    if (wid && strcmp(mine, wid) != 0) {
+        /* sent before a commit that failed: its event comes again */
+        log_warnx("delivery_superseded delivery=%s sent=%s now=%s", id, wid, mine);
+        goto out;
+    }
     if (d.state != NT_STATE_PENDING)
         goto out; /* already settled (e.g. answered twice around a redelivery) */
     uint32_t attempt = ++d.attempt;

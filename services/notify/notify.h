@@ -124,6 +124,11 @@ int nt_delivery_put(notify_t *n, MDB_txn *txn, const nt_delivery_t *d, cb_error_
 void nt_delivery_free(nt_delivery_t *d);
 /* As the control socket shows it. */
 json_t *nt_delivery_json(const nt_delivery_t *d);
+/* The webhook-id receivers drop repeats by: the source event (producer and
+ * seq; a test ping, its own event id) and the subscription. Not the delivery's
+ * number, which a crash before its commit gives anew when the event is applied
+ * again; so a delivery may go before its commit (nt_sender_offer). */
+void nt_webhook_id(const nt_delivery_t *d, char *out, size_t size);
 /* Appends to w what a delivery sends for what it stored: its source Envelope
  * made a CloudEvent for subscription sub and the addressee (one URL may serve
  * several organisations, each de-duplicating by (addressee, id)), or JSON kept
@@ -144,9 +149,11 @@ typedef enum nt_outcome {
 /* Classifies an attempt: HTTP status (0 when none came back). */
 nt_outcome_t nt_classify(long http_status);
 /* Records the outcome of one attempt of delivery id at now: events, the next
- * attempt or the dead letter, and the next delivery of the same queue. */
-int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, long http_status,
-                      const char *error, uint32_t latency_ms, int64_t now_ms, cb_error_t *err);
+ * attempt or the dead letter, and the next delivery of the same queue. With
+ * wid, only when the delivery's webhook-id is still wid (nothing otherwise). */
+int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, const char *wid,
+                      long http_status, const char *error, uint32_t latency_ms, int64_t now_ms,
+                      cb_error_t *err);
 /* The delay before attempt `attempt` (1 = the first retry): exponential with
  * jitter (±20%), capped at retry_max_ms. */
 int64_t nt_backoff(const notify_t *n, uint32_t attempt, uint32_t random);
@@ -171,6 +178,14 @@ int nt_sender_start(notify_t *n, cb_error_t *err);
 int nt_webhook_url_check(const notify_t *n, const char *url, cb_error_t *err);
 /* True when webhooks may connect to sa; why gets the refusal otherwise. */
 bool nt_addr_allowed(const notify_t *n, const struct sockaddr *sa, char *why, size_t size);
+/* A delivery made ready by txn, which is still being written, goes at once if
+ * its endpoint has room, rather than after the commit. A crash before the
+ * commit, or a failed one, makes it again when the event is applied again,
+ * perhaps under another number but with the same webhook-id (nt_webhook_id),
+ * which receivers drop repeats by; an answer is recorded only on the delivery
+ * whose webhook-id it carried (nt_record_attempt), never on one that took its
+ * number after a failed commit. */
+void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d);
 /* Looks at the ready index again soon (after a commit added something). */
 void nt_sender_kick(notify_t *n);
 void nt_sender_stop(notify_t *n);

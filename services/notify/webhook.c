@@ -4,10 +4,9 @@
  * per endpoint, per-endpoint rate) to the sender thread (curlloop.c), and
  * records each answer in a group transaction. A delivery's key stays in the
  * ready index until its answer is recorded, so a crash resends exactly the
- * attempts whose answer was never recorded. Only committed deliveries are
- * sent (the scan runs after each commit): one sent before its commit could,
- * after a crash or a failed commit, see its number, the webhook-id receivers
- * drop repeats by, taken by another event.
+ * attempts whose answer was never recorded. A delivery made ready while an
+ * event is applied goes at once when its endpoint has room (nt_sender_offer),
+ * before the commit: its webhook-id names the event, not the number.
  */
 #include "sender.h"
 #include "cbtime.h"
@@ -349,11 +348,16 @@ static int start(notify_sender_t *s, lane_t *l, MDB_txn *txn, const nt_delivery_
             flight_free(f);
             return -1;
         }
-    /* A batch's id is stable for the same deliveries sent again. */
-    if (f->batch)
+    /* A batch's ids are stable for the same deliveries sent again. */
+    char wid[sizeof(f->wid)];
+    nt_webhook_id(rec, wid, sizeof(wid));
+    if (f->batch) {
         snprintf(f->id, sizeof(f->id), "batch_%s_%zu", f->ids[0], nrecs);
-    else
+        snprintf(f->wid, sizeof(f->wid), "batch_%s_%zu", wid, nrecs);
+    } else {
         snprintf(f->id, sizeof(f->id), "%s", f->ids[0]);
+        snprintf(f->wid, sizeof(f->wid), "%s", wid);
+    }
     f->next = l->flights;
     l->flights = f;
     l->in_flight++;
@@ -412,8 +416,8 @@ static void record(notify_sender_t *s, nt_flight_t *f, const char *id, long stat
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < (f ? f->nids : 1); i++)
-        rc = nt_record_attempt(n, txn, f ? f->ids[i] : id, status, error, latency_ms, n->now(),
-                               &err);
+        rc = nt_record_attempt(n, txn, f ? f->ids[i] : id, f && !f->batch ? f->wid : NULL, status,
+                               error, latency_ms, n->now(), &err);
     if (rc == 0)
         rc = f ? cb_group_join(n->d.group, on_recorded, f, &err)
                : cb_group_join(n->d.group, on_recorded_one, s, &err);
@@ -475,6 +479,22 @@ static bool start_or_record(notify_sender_t *s, lane_t *l, MDB_txn *txn, const n
     else if (rc != 0)
         log_error("webhook_start_failed delivery=%s", recs[0].id);
     return rc == 0;
+}
+
+void nt_sender_offer(notify_t *n, MDB_txn *txn, const json_t *sub, const nt_delivery_t *d)
+{
+    notify_sender_t *s = n->sender;
+    if (s == NULL || s->stopping || ids_has(&s->out, d->id) ||
+        json_integer_value(json_object_get(sub, "batch_max")) > 0) /* batches: the scan's */
+        return;
+    lane_t *l = lane_get(s, d->sub);
+    if (l == NULL || !may_start(s, l, d->sub, sub, n->now()))
+        return; /* it stays ready: the scan sends it */
+    /* Not start_or_record: this runs inside the apply's transaction. Whatever
+     * does not go stays ready, and the scan sends or records it. */
+    size_t bad;
+    if (start(s, l, txn, d, 1, sub, &bad) != 0)
+        log_error("webhook_start_failed delivery=%s", d->id);
 }
 
 /* Starts what is due and allowed, endpoint by endpoint (each has its own

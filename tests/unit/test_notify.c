@@ -155,7 +155,7 @@ static void attempt(fx_t *f, const char *id, long status)
 {
     MDB_txn *txn = begin(f);
     cb_error_t err;
-    assert_int_equal(nt_record_attempt(&f->n, txn, id, status, status ? "" : "timed out", 5,
+    assert_int_equal(nt_record_attempt(&f->n, txn, id, NULL, status, status ? "" : "timed out", 5,
                                        clock_ms, &err),
                      0);
     commit(txn);
@@ -196,6 +196,21 @@ static void order_retry_and_dead_letter(void **state)
     assert_int_equal(due(f, keys), 2);
     assert_string_equal(keys[0].id, "D000000000001");
     assert_string_equal(keys[1].id, "D000000000003");
+    /* Its webhook-id names the event and the subscription, not the number. */
+    txn = begin(f);
+    nt_delivery_t d;
+    char wid[128];
+    assert_int_equal(nt_delivery_get(&f->n, txn, "D000000000003", &d), 0);
+    nt_webhook_id(&d, wid, sizeof(wid));
+    assert_string_equal(wid, "router-3-S000001");
+    nt_delivery_free(&d);
+    /* The answer of another event's webhook, which had the number before a
+     * failed commit, is not this delivery's: nothing is recorded. */
+    assert_int_equal(nt_record_attempt(&f->n, txn, "D000000000003", "router-2-S000001", 200, "", 5,
+                                       clock_ms, &err),
+                     0);
+    commit(txn);
+    assert_int_equal(due(f, keys), 2);
 
     /* C1's first fails (500): retried after the backoff; C1's second still waits. */
     attempt(f, "D000000000001", 500);
