@@ -55,9 +55,9 @@ static int list_delivery(void *ctx, const char *id, json_t *rec)
     deliveries_ctx_t *d = ctx;
     if (rec == NULL || strcmp(json_string_value(json_object_get(rec, "sub")), d->sub) != 0)
         return 0;
-    static const char *const keep[] = {"id", "type", "event_id", "case_id", "state", "attempt",
-                                       "last_status", "last_error", "last_latency_ms",
-                                       "first_at_ms", "last_at_ms"};
+    static const char *const keep[] = {"id", "webhook_id", "type", "event_id", "case_id",
+                                       "state", "attempt", "last_status", "last_error",
+                                       "last_latency_ms", "first_at_ms", "last_at_ms"};
     json_t *row = json_object();
     for (size_t i = 0; row && i < sizeof(keep) / sizeof(keep[0]); i++) {
         json_t *v = json_object_get(rec, keep[i]);

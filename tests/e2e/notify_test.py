@@ -345,6 +345,9 @@ try:
          and any(i["secret"] != legacy for i in items),
          f"every delivery ({len(items)}) verifies with the standardwebhooks library (webhook-id, "
          "webhook-timestamp, webhook-signature), and a tampered body does not", (res, v.stderr[-500:]))
+    def sw_id_of(r):
+        return r.stdout.split()[1].rstrip(":") if r.returncode == 0 else "x"
+
     def named(h, b):
         """webhook-id as the body's event names it; None for a batch."""
         ce = json.loads(b)
@@ -359,12 +362,17 @@ try:
         for _, h, b, _ in got:
             by_id.setdefault(h["webhook-id"], set()).add(h["X-Casebus-Delivery-Id"])
     singles = [(a, b) for a, b in ids if b is not None]
+    sw_rows = json.loads(cli("deliveries", "--subscription", sw_id_of(sub_out), "--json").stdout or "[]")
+    with lock:
+        sw_got = {h["webhook-id"] for p, h, _, _ in got if p == "/sw"}
+    t.ok(sw_got and sw_got <= {r.get("webhook_id") for r in sw_rows},
+         "casebus deliveries --json gives each delivery's webhook_id, as the receiver got it", (sw_got, sw_rows[:2]))
     t.ok(len(singles) >= 10 and all(a == b for a, b in singles)
          and all(len(v) == 1 for v in by_id.values()),
          "webhook-id names the source event and the subscription (producer-seq-subscription), the same for "
          "every retry; one delivery each", (singles[:3], [k for k, v in by_id.items() if len(v) > 1][:3]))
     # rotation: for the overlap both secrets sign, then only the new one
-    sw_id = sub_out.stdout.split()[1].rstrip(":") if sub_out.returncode == 0 else "x"
+    sw_id = sw_id_of(sub_out)
     r = cli("subscription", "rotate-secret", sw_id, "--overlap", "1h")
     new = re.search(r"secret (whsec_[A-Za-z0-9+/=]+)", r.stdout)
     t.ok(r.returncode == 0 and new and new.group(1) != made.group(1),
