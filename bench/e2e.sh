@@ -21,8 +21,8 @@ DRAIN=${DRAIN:-20}
 bench_dir e2e
 sup=
 bench_stop() { if [ -n "$sup" ]; then kill -TERM -- "-$sup" 2>/dev/null || true; fi; }
-port=$(free_port) wport=$(free_port)
-mport=$(/usr/bin/python3 "$top/tests/e2e/lib/free_ports.py" 5) # metrics 1-4, the listener
+port=$(free_port 2) wport=$((port + 1))
+mport=$(free_port 5) # metrics 1-4, the listener
 cd "$top"
 VAR_DIR=$dir HTTP_PORT=$port METRICS_PORT=$mport LISTEN_PORT=$((mport + 4)) setsid bash deploy/run.sh "$BUILD" \
     > "$dir/run.out" 2>&1 &
@@ -33,7 +33,7 @@ export CASEBUS_CONFIG=$dir/casebus.conf
 cli() { "$B/bin/casebus" "$@"; }
 token=$(cat "$dir/token")
 "$B/bench/webhook_sink" --log "$dir/arrivals" "$wport" > "$dir/sink.out" & pids+=($!)
-for _ in $(seq 100); do grep -q ready "$dir/sink.out" 2>/dev/null && break; sleep 0.05; done
+wait_ready "$dir/sink.out" 5
 cli subscribe --org wy-scjg --url "http://127.0.0.1:$wport/casebus" --events transfer_required > "$dir/sub.out"
 # the follower's lines stamped as they arrive ($! is the follower itself)
 "$B/bin/casebus" tail --json --producer router --type transfer_required --from now 2> "$dir/tail.err" \

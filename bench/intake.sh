@@ -12,7 +12,7 @@ CONNS=${3:-64}
 BENCH_SIGNAL=KILL # a store of a million cases need not be closed cleanly
 . "$(dirname "$0")/lib.sh"
 bench_dir intake
-port=$(free_port) rport=$(free_port)
+port=$(free_port 2) rport=$((port + 1))
 bench_conf intake 8G "http_listen = 127.0.0.1:$port" "zmq_bind = ipc://$dir/intake.cmd" \
     "pull = router ipc://$dir/router.bus" > "$dir/casebus.conf"
 bench_feed router registry

@@ -19,7 +19,16 @@ bench_dir() {
     trap bench_cleanup EXIT
 }
 
-free_port() { /usr/bin/python3 "$top/tests/e2e/lib/free_ports.py" 1; }
+# free_port [N]: the first of N free ports in a row on 127.0.0.1 (one unless N)
+free_port() { /usr/bin/python3 "$top/tests/e2e/lib/free_ports.py" "${1:-1}"; }
+
+# wait_ready FILE SECONDS: until FILE says "ready"; exits the bench if it never does
+wait_ready() {
+    for _ in $(seq $(($2 * 20))); do grep -q ready "$1" 2>/dev/null && return 0; sleep 0.05; done
+    echo "bench: $1 did not say ready within $2 s" >&2
+    [ ! -f "$dir/feed.log" ] || cat "$dir/feed.log" >&2
+    exit 1
+}
 ms() { date +%s%3N; }
 
 # bench_feed PRODUCER MODE [ARGS...]: tests/feed writes PRODUCER's log (router's
@@ -31,15 +40,12 @@ bench_feed() {
     shift
     [ "$producer" = router ] && orgs="$top/deploy/sample/orgs.csv"
     if [ -n "${feed_pid:-}" ]; then kill -TERM "$feed_pid"; wait "$feed_pid" 2>/dev/null || true; fi
-    : > "$dir/feed.out"
+    : > "$dir/feed.out" # the last feed's "ready" must not count for this one
     "$B/tests/feed" "$dir/$producer" "ipc://$dir/$producer.bus" "$orgs" "$@" \
         > "$dir/feed.out" 2>>"$dir/feed.log" &
     feed_pid=$!
     pids+=("$feed_pid")
-    for _ in $(seq 36000); do grep -q ready "$dir/feed.out" 2>/dev/null && return 0; sleep 0.05; done
-    echo "bench: the feed did not get ready" >&2
-    cat "$dir/feed.log" >&2
-    exit 1
+    wait_ready "$dir/feed.out" 1800 # a preload of 10 M obligations takes minutes
 }
 
 # bench_conf DAEMON MAP_SIZE [LINE...]: DAEMON's section of a casebus.conf, its

@@ -31,7 +31,7 @@ run() { # run NAME HANG: a fresh notify store and receiver; HANG=1 makes wy-yjgl
     [ "$hang" = 1 ] && want=$((N - N / 10))
     "$B/bench/webhook_sink" --expect "$want" "${ports[@]}" > "$dir/$name.sink" &
     local sink=$!
-    for _ in $(seq 200); do grep -q ready "$dir/$name.sink" 2>/dev/null && break; sleep 0.05; done
+    wait_ready "$dir/$name.sink" 10
     {
         printf '[events]\ndivision_code = 330723\n'
         echo "[notify]"

@@ -18,8 +18,10 @@ limit=${TEST_TIMEOUT:-1200}
 
 count() { # name, log file, exit status
     p=$(grep -c '^ok ' "$2"); f=$(grep -c '^not ok ' "$2")
-    if [ "$3" = 124 ] || [ "$3" = 137 ]; then
+    if [ "$3" = 124 ]; then
         f=$((f + 1)); echo "not ok - $1 did not finish within $limit s (hung); stopped" >> "$2"
+    elif [ "$3" = 137 ]; then
+        f=$((f + 1)); echo "not ok - $1 was killed (SIGKILL: hung past $limit s and deaf to SIGTERM, or killed from outside)" >> "$2"
     elif [ "$3" != 0 ] && [ "$f" = 0 ]; then
         f=1; echo "not ok - $1 exited with status $3 (crash or setup failure)" >> "$2"
     fi

@@ -352,7 +352,8 @@ static char *snapshot(intake_board_t *b, const char *id)
     int64_t now = cb_now_ms(), day = cb_cst_day_start_ms(cb_cst_day(now));
     tiles_t t = {.b = b, .txn = txn, .towns = json_array(), .depts = json_array()};
     intake_org_each(st, txn, add_tile, &t);
-    intake_rows_t overdue = {.items = json_array(), .now = now}, today = {.items = json_array(), .now = now};
+    intake_rows_t overdue = {.items = json_array(), .now = now};
+    intake_rows_t today = {.items = json_array(), .now = now};
     char next[CB_LIST_CURSOR_MAX];
     cb_ob_query_t oq = {.level = -1, .due_to_ms = now, .limit = OVERDUE_SHOWN};
     cb_case_query_t cq = {.level = -1, .overdue = -1, .from_ms = day, .limit = TODAY_SHOWN};

@@ -194,7 +194,7 @@ json_t *nt_delivery_json(const nt_delivery_t *d)
                             (json_int_t)d->first_at_ms, "next_at_ms", (json_int_t)d->next_at_ms,
                             "last_status", (int)d->last_status, "last_error", d->last_error,
                             "queued", d->queued);
-    char wid[2 * NT_ID_MAX];
+    char wid[NT_WID_MAX];
     nt_webhook_id(d, wid, sizeof(wid));
     if (rec)
         json_object_set_new(rec, "webhook_id", json_string(wid));

@@ -418,7 +418,7 @@ int nt_record_attempt(notify_t *n, MDB_txn *txn, const char *id, const char *wid
     if (nt_delivery_get(n, txn, id, &d) != 0)
         return 0;
     int rc = 0;
-    char mine[2 * NT_ID_MAX];
+    char mine[NT_WID_MAX];
     nt_webhook_id(&d, mine, sizeof(mine));
     if (wid && strcmp(mine, wid) != 0) {
         /* sent before a commit that failed: its event comes again */

@@ -27,6 +27,7 @@
 #include "whsig.h"
 
 #define NT_ID_MAX 64
+#define NT_WID_MAX (2 * NT_ID_MAX) /* a webhook-id (nt_webhook_id) */
 #define NT_ALLOW_MAX 32
 #define NT_BATCH_MAX 100 /* events per request for a batch subscription */
 

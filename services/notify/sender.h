@@ -19,8 +19,7 @@ typedef struct nt_flight {
     struct nt_lane *lane;
     char sub[NT_ID_MAX];
     char id[NT_ID_MAX];     /* the delivery's, or the batch's */
-    /* webhook-id: the source event and the subscription (nt_webhook_id) */
-    char wid[2 * NT_ID_MAX];
+    char wid[NT_WID_MAX]; /* webhook-id: the source event and the subscription */
     char (*ids)[NT_ID_MAX]; /* the deliveries it carries */
     size_t nids;
     char *body; /* one CloudEvent, or a batch's array of them */

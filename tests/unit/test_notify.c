@@ -199,7 +199,7 @@ static void order_retry_and_dead_letter(void **state)
     /* Its webhook-id names the event and the subscription, not the number. */
     txn = begin(f);
     nt_delivery_t d;
-    char wid[128];
+    char wid[NT_WID_MAX];
     assert_int_equal(nt_delivery_get(&f->n, txn, "D000000000003", &d), 0);
     nt_webhook_id(&d, wid, sizeof(wid));
     assert_string_equal(wid, "router-3-S000001");
