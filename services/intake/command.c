@@ -626,20 +626,52 @@ struct intake_held {
     void *arg;
 };
 
+/* A command runs in a child transaction of the group, so that a refusal leaves
+ * nothing behind. A case report runs in the group's transaction itself
+ * (cb_group_txn): LMDB's child transactions cost a case report about a sixth
+ * of intake's throughput (the dirty-page lists of each, the pages copied from
+ * the parent), and intake_do_report_case refuses only before its first write.
+ * After it, it fails only as the store fails (5xx), and then the whole group
+ * is given up: nothing of it was acknowledged, and nothing of it is kept. A
+ * 413 is the one refusal a write can make (an event over CB_RECORD_MAX, more
+ * than any report max_body lets in): it gives up the group too. */
+/* The store's error a reply of 5xx (or 413) gives, for the group's failure:
+ * /healthz names it (a full store says to raise map_size). */
+static const cb_error_t *reply_as_error(const intake_reply_t *reply, cb_error_t *e)
+{
+    json_t *body = reply->body ? json_loads(reply->body, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+    cb_error_set(e, reply->status == 503 ? CB_ERR_STORE_FULL : CB_ERR_STORE, "", "%s",
+                 msg ? msg : "a case report failed after writing");
+    json_decref(body);
+    return e;
+}
+
+static bool runs_in_group_txn(const Casebus__V1__Command *cmd)
+{
+    return cmd->kind_case == (Casebus__V1__Command__KindCase)CMD_REPORT_CASE;
+}
+
 static void run_now(intake_t *in, Casebus__V1__Command *cmd, const intake_actor_t *actor,
                     const uint8_t req_hash[32], intake_reply_t *reply, cb_group_done_fn done,
                     void *arg)
 {
     cb_error_t e;
-    MDB_txn *child = NULL;
-    bool ok = false;
-    if (cb_group_begin(in->d.group, &child, &e) != 0) {
+    MDB_txn *txn = NULL;
+    bool ok = false, direct = runs_in_group_txn(cmd);
+    if ((direct ? cb_group_txn(in->d.group, &txn, &e) : cb_group_begin(in->d.group, &txn, &e)) !=
+        0) {
         memset(reply, 0, sizeof(*reply));
         intake_reply_store_error(reply, &e);
     } else {
-        intake_execute(in, child, cmd, actor, req_hash, reply);
+        intake_execute(in, txn, cmd, actor, req_hash, reply);
         ok = reply->status >= 200 && reply->status < 300;
-        if (cb_group_end(in->d.group, &child, ok, done, arg, &e) != 0) {
+        if (direct && !ok && (reply->status >= 500 || reply->status == 413)) {
+            cb_group_fail(in->d.group, reply_as_error(reply, &e));
+        } else if (direct ? ok && cb_group_join(in->d.group, done, arg, &e) != 0
+                          : cb_group_end(in->d.group, &txn, ok, done, arg, &e) != 0) {
+            if (direct)
+                cb_group_fail(in->d.group, &e); /* its writes are in the group */
             intake_reply_store_error(reply, &e);
             ok = false;
         }

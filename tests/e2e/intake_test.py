@@ -260,6 +260,26 @@ try:
          "and each cancellation is recorded, its summary cut before the character that did not fit",
          (sorted({a[1] for a in poisons}), st, cut))
 
+    # A report is written in its group's own transaction (no child of its own):
+    # one the handler refuses must leave nothing, and fail none beside it.
+    before = log_head()
+
+    def mixed(i):
+        bad = i % 4 == 0
+        body = with_(township_code="330723101001", description=f"坏 {i}") if bad else with_(description=f"好 {i}")
+        return (bad,) + http.post("/v1/cases", body, tok_dept)
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(mixed, range(200)))
+    good = [a for a in answers if not a[0]]
+    bad = [a for a in answers if a[0]]
+    ids = [a[2].get("case_id") for a in good]
+    listed = [http.get(f"/v1/cases/{c}", tok_dept)[0] for c in ids]
+    t.ok(all(a[1] == 201 for a in good) and all(a[1] == 400 and a[2]["error"]["field"] == "township_code" for a in bad)
+         and log_head() == before + len(good) and len(set(ids)) == len(good) and listed == [200] * len(good),
+         "150 reports beside 50 refused ones, sent at once: every good one is 201 and kept, "
+         "every bad one 400 naming township_code, and the log holds the good ones only",
+         (sorted({a[1] for a in good}), sorted({a[1] for a in bad}), log_head() - before, len(good)))
+
     # ---- authentication ----
     st, doc = http.post("/v1/cases", case)
     t.ok(st == 401 and doc["error"]["field"] == "Authorization", "no token: 401", doc)
