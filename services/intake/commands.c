@@ -7,6 +7,7 @@
  * need state (organisations, cases) are the handlers'.
  */
 #include "intake.h"
+#include "jsonr.h"
 #include "pbjson.h"
 
 #include <stdlib.h>
@@ -33,8 +34,8 @@ int intake_json_to_command(intake_cmd_kind_t kind, const char *target_id, const 
     const ProtobufCFieldDescriptor *f = body_field(kind);
     if (f == NULL)
         return cb_error_set(&rep->err, CB_ERR_INVALID, "", "no such command");
-    json_error_t jerr;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    cb_jsonr_error_t jerr;
+    json_t *o = cb_jsonr_loadb(body, len, &jerr);
     if (o == NULL)
         return cb_error_set(&rep->err, CB_ERR_INVALID, "",
                             "the body is not valid JSON: %s (line %d, column %d)", jerr.text,

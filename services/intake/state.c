@@ -11,6 +11,7 @@
  *   counters  name (e.g. "C20261123") -> be64 last number given
  */
 #include "intake.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "bytes.h"
 #include "utf8.h"
@@ -248,7 +249,7 @@ static json_t *get_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen)
     MDB_val k = {klen, (void *)key}, v;
     if (mdb_get(txn, dbi, &k, &v) != 0)
         return NULL;
-    return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    return cb_jsonr_loadb(v.mv_data, v.mv_size, NULL);
 }
 
 static int put_json(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, json_t *val,
@@ -291,7 +292,7 @@ int intake_case_each(intake_state_t *st, MDB_txn *txn, intake_case_fn fn, size_t
             continue;
         memcpy(id, k.mv_data, k.mv_size);
         id[k.mv_size] = '\0';
-        json_t *view = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        json_t *view = cb_jsonr_loadb(v.mv_data, v.mv_size, NULL);
         if (view == NULL)
             continue;
         rc = fn(st, txn, id, view, err);
@@ -354,7 +355,7 @@ json_t *intake_timeline_get(intake_state_t *st, MDB_txn *txn, const char *case_i
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != cl + 5 || memcmp(k.mv_data, key, cl + 1) != 0)
             break;
-        json_t *e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        json_t *e = cb_jsonr_loadb(v.mv_data, v.mv_size, NULL);
         if (e)
             json_array_append_new(arr, e);
     }

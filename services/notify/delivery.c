@@ -12,6 +12,7 @@
  *               case_key, last_error: each a 2-byte length, its bytes, a NUL
  */
 #include "notify.h"
+#include "jsonr.h"
 #include "jsonw.h"
 
 #include <stddef.h>
@@ -53,7 +54,7 @@ void nt_delivery_free(nt_delivery_t *d)
 /* A record written before: JSON, its strings copied into d->owned. */
 static int from_json(const MDB_val *v, nt_delivery_t *d)
 {
-    json_t *rec = json_loadb(v->mv_data, v->mv_size, 0, NULL);
+    json_t *rec = cb_jsonr_loadb(v->mv_data, v->mv_size, NULL);
     if (rec == NULL)
         return -1;
     static const char *const names[NT_DELIVERY_STRINGS] = {

@@ -21,6 +21,7 @@
  *               meta "stream:<sub>" -> be64 its head
  */
 #include "notify.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "bytes.h"
 
@@ -41,7 +42,7 @@ int nt_state_open(notify_t *n, cb_error_t *err)
 static json_t *record_json(notify_t *n, MDB_dbi db, const MDB_val *v)
 {
     if (db != n->db_deliveries)
-        return json_loadb(v->mv_data, v->mv_size, 0, NULL);
+        return cb_jsonr_loadb(v->mv_data, v->mv_size, NULL);
     nt_delivery_t d;
     if (nt_delivery_decode(v, &d) != 0)
         return NULL;
@@ -122,7 +123,7 @@ static json_t *shared(notify_t *n, const char *id, const MDB_val *raw, size_t *h
     }
     if (e && e->len == raw->mv_size && memcmp(e->raw, raw->mv_data, e->len) == 0)
         return e->rec;
-    json_t *rec = json_loadb(raw->mv_data, raw->mv_size, 0, NULL);
+    json_t *rec = cb_jsonr_loadb(raw->mv_data, raw->mv_size, NULL);
     char *copy = malloc(raw->mv_size ? raw->mv_size : 1);
     if (rec == NULL || copy == NULL) {
         json_decref(rec);
