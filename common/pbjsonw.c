@@ -57,18 +57,28 @@ static int put_text(cb_jsonw_t *w, const char *s)
 
 static int put_int(cb_jsonw_t *w, long long v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", v);
-    return cb_jsonw_raw(w, num, (size_t)n);
+    char num[24], *p = num + sizeof(num);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return cb_jsonw_raw(w, p, (size_t)(num + sizeof(num) - p));
 }
 
 static int put_hex(cb_jsonw_t *w, const uint8_t *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
+    char text[2 * 64];
     int rc = PUT(w, "\"");
-    for (size_t i = 0; rc == 0 && i < len; i++) {
-        char two[2] = {digits[data[i] >> 4], digits[data[i] & 15]};
-        rc = cb_jsonw_raw(w, two, 2);
+    for (size_t i = 0; rc == 0 && i < len; i += 64) {
+        size_t n = len - i < 64 ? len - i : 64;
+        for (size_t j = 0; j < n; j++) {
+            text[2 * j] = digits[data[i + j] >> 4];
+            text[2 * j + 1] = digits[data[i + j] & 15];
+        }
+        rc = cb_jsonw_raw(w, text, 2 * n);
     }
     return rc ? rc : PUT(w, "\"");
 }
@@ -210,13 +220,28 @@ static int put_envelope(cb_jsonw_t *w, const Casebus__V1__Envelope *env, int sho
     return rc ? rc : PUT(w, "}");
 }
 
+/* a, b, c and d into out, cut to fit as snprintf("%s%s%s%s") would cut them */
+static void join(char *out, size_t size, const char *a, const char *b, const char *c, const char *d)
+{
+    const char *parts[] = {a, b, c, d};
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        size_t len = strlen(parts[i]);
+        if (len > size - 1 - n)
+            len = size - 1 - n;
+        memcpy(out + n, parts[i], len);
+        n += len;
+    }
+    out[n] = '\0';
+}
+
 int cb_cloudevent_write(cb_jsonw_t *w, const Casebus__V1__Envelope *env, int show_personal,
                         const cb_cloudevents_t *ce, const char *const (*extra)[2], size_t nextra)
 {
     const char *producer = env->producer ? env->producer : "";
     char source[64 + sizeof(ce->division_code)], full[sizeof(ce->type_prefix) + 64], when[40];
-    snprintf(source, sizeof(source), "/casebus/%s/%s", ce->division_code, producer);
-    snprintf(full, sizeof(full), "%s.%s", ce->type_prefix, cb_event_type(env));
+    join(source, sizeof(source), "/casebus/", ce->division_code, "/", producer);
+    join(full, sizeof(full), ce->type_prefix, ".", cb_event_type(env), "");
     cb_time_format_cst(env->recorded_at_ms, when, sizeof(when));
     size_t was = w->len;
     int rc;

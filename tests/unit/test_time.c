@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,36 @@ static void reads_spans_and_instants_after_now(void **state)
     }
 }
 
+/* The formats are written digit by digit: byte for byte what snprintf writes,
+ * from year 0 to 9999 and outside it (where snprintf itself writes them). */
+static void formats_as_snprintf_does(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    const int64_t year_ms = 31556952000ll;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ms = (int64_t)(x % (uint64_t)(10200 * year_ms)) - 1970 * year_ms - 100 * year_ms;
+        if (i < 4)
+            ms = (int64_t[]){0, -1, 253402300799999ll, -62135596800000ll}[i];
+        cb_civil_t c;
+        char want[80], got[80];
+        cb_time_to_cst(ms, &c);
+        int n = snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03d+08:00", c.year,
+                         c.month, c.day, c.hour, c.min, c.sec, c.msec);
+        assert_int_equal(cb_time_format_cst(ms, got, sizeof(got)), n);
+        assert_string_equal(got, want);
+        cb_time_to_cst(ms - 8 * 3600000ll, &c); /* UTC's civil time */
+        n = snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.year, c.month,
+                     c.day, c.hour, c.min, c.sec, c.msec);
+        assert_int_equal(cb_time_format_utc(ms, got, sizeof(got)), n);
+        assert_string_equal(got, want);
+    }
+    char small[10];
+    assert_int_equal(cb_time_format_utc(0, small, sizeof(small)), 24); /* cut, as snprintf cuts */
+    assert_string_equal(small, "1970-01-0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +145,7 @@ int main(void)
         cmocka_unit_test(parses_rfc3339_forms),
         cmocka_unit_test(refuses_malformed_times),
         cmocka_unit_test(reads_spans_and_instants_after_now),
+        cmocka_unit_test(formats_as_snprintf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
