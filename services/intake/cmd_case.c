@@ -120,6 +120,8 @@ void intake_do_report_case(INTAKE_DO_ARGS)
         return;
     }
     char case_id[48];
+    /* The first write. Refuse above it only: a report runs in the group's own
+     * transaction (command.c), where a refusal after a write would leave it. */
     if (!intake_new_id(in, txn, "C", now, case_id, sizeof(case_id), reply))
         return;
     if (intake_set_string(&c->case_id, case_id) != 0) {

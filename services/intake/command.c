@@ -626,15 +626,6 @@ struct intake_held {
     void *arg;
 };
 
-/* A command runs in a child transaction of the group, so that a refusal leaves
- * nothing behind. A case report runs in the group's transaction itself
- * (cb_group_txn): LMDB's child transactions cost a case report about a sixth
- * of intake's throughput (the dirty-page lists of each, the pages copied from
- * the parent), and intake_do_report_case refuses only before its first write.
- * After it, it fails only as the store fails (5xx), and then the whole group
- * is given up: nothing of it was acknowledged, and nothing of it is kept. A
- * 413 is the one refusal a write can make (an event over CB_RECORD_MAX, more
- * than any report max_body lets in): it gives up the group too. */
 /* The store's error a reply of 5xx (or 413) gives, for the group's failure:
  * /healthz names it (a full store says to raise map_size). */
 static const cb_error_t *reply_as_error(const intake_reply_t *reply, cb_error_t *e)
@@ -647,6 +638,15 @@ static const cb_error_t *reply_as_error(const intake_reply_t *reply, cb_error_t 
     return e;
 }
 
+/* A command runs in a child transaction of the group, so that a refusal leaves
+ * nothing behind. A case report runs in the group's transaction itself
+ * (cb_group_txn): LMDB's child transactions cost a case report about a sixth
+ * of intake's throughput (the dirty-page lists of each, the pages copied from
+ * the parent), and intake_do_report_case refuses only before its first write.
+ * After it, it fails only as the store fails (5xx), and then the whole group
+ * is given up: nothing of it was acknowledged, and nothing of it is kept. A
+ * 413 is the one refusal a write can make (an event over CB_RECORD_MAX, more
+ * than any report max_body lets in): it gives up the group too. */
 static bool runs_in_group_txn(const Casebus__V1__Command *cmd)
 {
     return cmd->kind_case == (Casebus__V1__Command__KindCase)CMD_REPORT_CASE;
