@@ -317,17 +317,25 @@ static int next(reader_t *r, unsigned char close)
     return -1;
 }
 
+/* Past an array's or an object's opening: true when it closes at once. */
+static bool empty(reader_t *r, unsigned char close)
+{
+    r->p++;
+    skip_space(r);
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        return true;
+    }
+    return false;
+}
+
 static json_t *array(reader_t *r)
 {
     json_t *a = json_array();
     if (a == NULL)
         return fail(r, r->p, "out of memory");
-    r->p++;
-    skip_space(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
+    if (empty(r, ']'))
         return a;
-    }
     for (int more = 1; more == 1;) {
         json_t *v = value(r);
         if (v == NULL || json_array_append_new(a, v) != 0) {
@@ -347,12 +355,8 @@ static json_t *object(reader_t *r)
     json_t *o = json_object();
     if (o == NULL)
         return fail(r, r->p, "out of memory");
-    r->p++;
-    skip_space(r);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
+    if (empty(r, '}'))
         return o;
-    }
     for (int more = 1; more == 1;) {
         skip_space(r);
         const unsigned char *at = r->p;
