@@ -422,9 +422,11 @@ try:
     codes = refuse(100000)
     rss1 = rss_kb()
     print(f"# RSS of intake: {rss0 / 1024:.1f} MB before and {rss1 / 1024:.1f} MB after 100,000 refused commands")
-    t.ok(codes == {400, 401, 403} and abs(rss1 - rss0) <= 5 * 1024 and log_head() == head0,
+    # Growth is what a refusal holding memory would show; under ASan the RSS
+    # may also fall by a few MB as its quarantine of freed blocks turns over.
+    t.ok(codes == {400, 401, 403} and rss1 - rss0 <= 5 * 1024 and log_head() == head0,
          "100,000 refused commands (not the finder, not police, a bad period, a bad township, no token) "
-         "leave intake's RSS flat (within 5 MB) and write nothing", (codes, rss0, rss1))
+         "grow intake's RSS by no more than 5 MB and write nothing", (codes, rss0, rss1))
 
     # ---- durability: kill -9 right after an acknowledgement ----
     st, doc = http.post("/v1/cases", with_(description="持久化测试"), tok_dept)
